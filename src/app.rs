@@ -1,0 +1,201 @@
+//! Application state and the server's life cycle: build the state from config, serve
+//! until SIGTERM/SIGINT, drain in-flight requests (svix's one `AppState`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::PgPool;
+
+use crate::carriers::{self, CarrierClient, CarrierError, ConnectionConfig, Credentials, Shared, TokenStore};
+use crate::config::Config;
+use crate::crypto::{Crypto, Purpose};
+use crate::store;
+use crate::store::connections::ConnectionRow;
+
+/// A built client and the connection version (`updated_at`) it was built from.
+type CachedClient = (DateTime<Utc>, Arc<dyn CarrierClient>);
+
+pub struct Inner {
+    pub db: PgPool,
+    pub config: Config,
+    pub crypto: Crypto,
+    pub shared: Shared,
+    pub metrics: PrometheusHandle,
+    clients: Mutex<HashMap<String, CachedClient>>,
+    pub(crate) key_cache: crate::http::auth::KeyCache,
+}
+
+#[derive(Clone)]
+pub struct AppState(pub Arc<Inner>);
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// Install the ring crypto provider for rustls once (TOOLCHAIN.md trap 3: one provider).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The process-wide Prometheus recorder (installed once; tests build many apps).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets(&[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            match builder.install_recorder() {
+                Ok(h) => h,
+                // Another recorder is installed (only possible in odd test set-ups): keep a detached one.
+                Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+            }
+        })
+        .clone()
+}
+
+impl AppState {
+    pub fn new(db: PgPool, config: Config) -> anyhow::Result<AppState> {
+        install_crypto_provider();
+        let crypto = Crypto::new(config.require_master_key()?).ok_or_else(|| anyhow::anyhow!("no master key"))?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.carrier_connect_timeout)
+            .timeout(config.carrier_request_timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .user_agent(concat!("shipgate/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let shared = Shared { http, exchange_body_limit: config.exchange_body_limit_bytes };
+        Ok(AppState(Arc::new(Inner {
+            db,
+            config,
+            crypto,
+            shared,
+            metrics: metrics_handle(),
+            clients: Mutex::new(HashMap::new()),
+            key_cache: Default::default(),
+        })))
+    }
+
+    /// Decrypt a connection's credentials.
+    pub fn credentials(&self, row: &ConnectionRow) -> anyhow::Result<Credentials> {
+        let plain = self.crypto.decrypt(&row.tenant_id, &row.id, Purpose::Credentials, &row.credentials_enc)?;
+        let map: std::collections::BTreeMap<String, String> = serde_json::from_slice(&plain)?;
+        Ok(Credentials(map.into_iter().map(|(k, v)| (k, SecretString::from(v))).collect()))
+    }
+
+    /// The client for a connection, built once per connection version.
+    pub fn client(&self, row: &ConnectionRow) -> Result<Arc<dyn CarrierClient>, CarrierError> {
+        if let Ok(cache) = self.clients.lock()
+            && let Some((version, client)) = cache.get(&row.id)
+            && *version == row.updated_at
+        {
+            return Ok(client.clone());
+        }
+        let credentials = self.credentials(row).map_err(|e| CarrierError::Misconfigured {
+            message: format!("stored credentials cannot be read: {e}"),
+        })?;
+        let cfg = ConnectionConfig {
+            tenant_id: row.tenant_id.clone(),
+            connection_id: row.id.clone(),
+            carrier: row.carrier.clone(),
+            base_url: row.base_url.clone(),
+            credentials,
+            settings: row.settings.0.clone(),
+            token_store: Arc::new(DbTokenStore { state: self.clone(), tenant_id: row.tenant_id.clone(), connection_id: row.id.clone() }),
+        };
+        let client = carriers::build_client(cfg, &self.shared)?;
+        if let Ok(mut cache) = self.clients.lock() {
+            cache.insert(row.id.clone(), (row.updated_at, client.clone()));
+        }
+        Ok(client)
+    }
+}
+
+/// Tokens persisted encrypted on the connection row, bound to it by the AEAD's
+/// associated data. Failures to persist only cost a future login, so they are logged,
+/// not raised.
+struct DbTokenStore {
+    state: AppState,
+    tenant_id: String,
+    connection_id: String,
+}
+
+#[async_trait]
+impl TokenStore for DbTokenStore {
+    async fn load(&self) -> Option<SecretString> {
+        let mut conn = self.state.db.acquire().await.ok()?;
+        let blob = store::connections::get_token(&mut conn, &self.tenant_id, &self.connection_id).await.ok()??;
+        let plain = self.state.crypto.decrypt(&self.tenant_id, &self.connection_id, Purpose::Token, &blob).ok()?;
+        String::from_utf8(plain).ok().map(SecretString::from)
+    }
+
+    async fn save(&self, token: Option<&SecretString>) {
+        let blob = token.map(|t| self.state.crypto.encrypt(&self.tenant_id, &self.connection_id, Purpose::Token, t.expose_secret().as_bytes()));
+        let result = async {
+            let mut conn = self.state.db.acquire().await?;
+            store::connections::set_token(&mut conn, &self.tenant_id, &self.connection_id, blob.as_deref()).await
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(connection_id = %self.connection_id, error = %e, "could not persist carrier token");
+        }
+    }
+}
+
+/// Resolves when the process is asked to stop (SIGINT or SIGTERM).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested; draining in-flight requests");
+}
+
+/// Housekeeping that must not depend on any one instance: purge expired idempotency
+/// keys and old exchanges. Safe to run on every instance (plain DELETEs).
+pub fn spawn_housekeeping(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(300));
+        loop {
+            tick.tick().await;
+            let Ok(mut conn) = state.db.acquire().await else { continue };
+            if let Err(e) = store::idempotency::purge_expired(&mut conn).await {
+                tracing::warn!(error = %e, "idempotency purge failed");
+            }
+            let days = i32::try_from(state.config.exchange_retention_days).unwrap_or(i32::MAX);
+            match store::exchanges::purge_older_than(&mut conn, days).await {
+                Ok(n) if n > 0 => tracing::info!(purged = n, "old carrier exchanges purged"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "exchange purge failed"),
+            }
+        }
+    })
+}
+
+/// Serve `router` on `listener` until shutdown.
+pub async fn serve(listener: tokio::net::TcpListener, router: axum::Router) -> anyhow::Result<()> {
+    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await?;
+    Ok(())
+}

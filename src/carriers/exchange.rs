@@ -1,0 +1,184 @@
+//! One HTTP exchange with a carrier: send, time, classify transport failures, count
+//! it in `/metrics`, and record it (secrets redacted, bodies capped) in the call
+//! context so the caller can store it with the shipment it was made for.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use reqwest::Method;
+use serde_json::Value;
+
+use super::CarrierError;
+use crate::store::exchanges::Exchange;
+
+/// Collects the exchanges made while serving one API call.
+#[derive(Default)]
+pub struct CallCx {
+    exchanges: Mutex<Vec<Exchange>>,
+}
+
+impl CallCx {
+    pub fn new() -> CallCx {
+        CallCx::default()
+    }
+    pub fn record(&self, x: Exchange) {
+        if let Ok(mut v) = self.exchanges.lock() {
+            v.push(x);
+        }
+    }
+    pub fn take(&self) -> Vec<Exchange> {
+        self.exchanges.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default()
+    }
+}
+
+/// A raw answer: HTTP status and body bytes.
+pub struct Answer {
+    pub status: u16,
+    pub body: bytes::Bytes,
+    pub retry_after: Option<Duration>,
+}
+
+/// Replace the value of every key named in `secret_keys` (case-insensitive, also
+/// with an `@` prefix) anywhere in a JSON document.
+pub fn redact(v: &mut Value, secret_keys: &[&str]) {
+    match v {
+        Value::Object(map) => {
+            for (k, val) in map.iter_mut() {
+                let bare = k.trim_start_matches('@');
+                if secret_keys.iter().any(|s| s.eq_ignore_ascii_case(bare)) {
+                    *val = Value::String("[REDACTED]".into());
+                } else {
+                    redact(val, secret_keys);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| redact(i, secret_keys)),
+        _ => {}
+    }
+}
+
+fn capped_text(bytes: &[u8], limit: usize, secret_keys: &[&str]) -> String {
+    let text = match serde_json::from_slice::<Value>(bytes) {
+        Ok(mut v) => {
+            redact(&mut v, secret_keys);
+            v.to_string()
+        }
+        // Not JSON: it cannot carry our JSON secrets by key, but cap it all the same.
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    };
+    if text.len() <= limit {
+        return text;
+    }
+    let mut cut = limit;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…[truncated {} bytes]", &text[..cut], text.len() - cut)
+}
+
+pub struct Wire<'a> {
+    pub http: &'a reqwest::Client,
+    pub carrier: &'static str,
+    pub connection_id: &'a str,
+    pub body_limit: usize,
+    pub secret_keys: &'a [&'a str],
+}
+
+impl Wire<'_> {
+    /// Send one request. Transport failures (connect, timeout) come back as
+    /// `Transient`; any HTTP answer comes back as `Ok` for the adapter to classify.
+    pub async fn send(
+        &self,
+        cx: &CallCx,
+        operation: &'static str,
+        method: Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Answer, CarrierError> {
+        let mut req = self.http.request(method.clone(), url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let request_bytes = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
+        if let Some(b) = &request_bytes {
+            req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(b.clone());
+        }
+        let started = Instant::now();
+        let at = Utc::now();
+        let result = async {
+            let resp = req.send().await?;
+            let status = resp.status().as_u16();
+            let retry_after = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let body = resp.bytes().await?;
+            Ok::<_, reqwest::Error>(Answer { status, body, retry_after })
+        }
+        .await;
+        let elapsed = started.elapsed();
+        let (outcome, response_status, response_body, error) = match &result {
+            Ok(a) => (
+                if a.status < 400 { "ok" } else if a.status < 500 { "client_error" } else { "server_error" },
+                Some(i32::from(a.status)),
+                Some(capped_text(&a.body, self.body_limit, self.secret_keys)),
+                None,
+            ),
+            Err(e) if e.is_timeout() => ("timeout", None, None, Some(format!("timeout after {} ms", elapsed.as_millis()))),
+            Err(e) => ("transport_error", None, None, Some(transport_message(e))),
+        };
+        metrics::counter!("shipgate_carrier_calls_total", "carrier" => self.carrier, "operation" => operation, "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!("shipgate_carrier_call_duration_seconds", "carrier" => self.carrier, "operation" => operation)
+            .record(elapsed.as_secs_f64());
+        tracing::info!(carrier = self.carrier, operation, outcome, status = ?response_status, ms = elapsed.as_millis() as u64, "carrier call");
+        cx.record(Exchange {
+            connection_id: self.connection_id.to_owned(),
+            carrier: self.carrier,
+            operation,
+            method: method.to_string(),
+            url: url.to_owned(),
+            request_body: request_bytes.map(|b| capped_text(&b, self.body_limit, self.secret_keys)),
+            response_status,
+            response_body,
+            duration_ms: i32::try_from(elapsed.as_millis()).unwrap_or(i32::MAX),
+            error: error.clone(),
+            at,
+        });
+        result.map_err(|_| CarrierError::Transient { message: error.unwrap_or_default(), retry_after: None })
+    }
+}
+
+fn transport_message(e: &reqwest::Error) -> String {
+    if e.is_connect() {
+        "could not connect to the carrier".to_owned()
+    } else if e.is_body() || e.is_decode() {
+        "connection dropped while reading the answer".to_owned()
+    } else {
+        "request to the carrier failed".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_reaches_nested_and_attribute_keys() {
+        let mut v = serde_json::json!({"password": "p", "Order": {"@UserGUID": "{G}", "x": [{"userguid": "g"}]}, "ok": 1});
+        redact(&mut v, &["password", "UserGUID"]);
+        let s = v.to_string();
+        assert!(!s.contains("\"p\"") && !s.contains("{G}") && !s.contains("\"g\""), "{s}");
+        assert!(s.contains("\"ok\":1"));
+    }
+
+    #[test]
+    fn long_bodies_are_capped() {
+        let s = capped_text(&[b'a'; 100], 10, &[]);
+        assert!(s.starts_with("aaaaaaaaaa…[truncated 90 bytes]"), "{s}");
+    }
+}

@@ -1,0 +1,189 @@
+//! The command line: `serve | sandbox | migrate | openapi | tenant | api-key`.
+//! `tenant create` and `api-key create` print the new id / key as the last line of
+//! stdout; scripts rely on that (PRODUCT.md "Running it").
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret;
+
+use crate::app::{self, AppState};
+use crate::config::{Config, ConfigError};
+use crate::{http, ids, store, telemetry};
+
+#[derive(Parser)]
+#[command(name = "shipgate", version, about = "Multi-carrier shipment integration gateway")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the API (needs DATABASE_URL and SHIPGATE_MASTER_KEY).
+    Serve {
+        /// Address to listen on (overrides SHIPGATE_LISTEN).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Do not apply pending migrations at start.
+        #[arg(long)]
+        no_migrate: bool,
+    },
+    /// The whole product on this machine: private Postgres, carrier simulators, demo tenant.
+    Sandbox {
+        /// Address to listen on (overrides SHIPGATE_LISTEN).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Where the private Postgres and the sandbox's master key live.
+        #[arg(long, default_value = ".shipgate")]
+        data_dir: std::path::PathBuf,
+        /// Move every simulated e-Courier order one step every N seconds (0: only on request).
+        #[arg(long, default_value_t = 30)]
+        sim_clock_secs: u64,
+    },
+    /// Apply pending database migrations.
+    Migrate,
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Manage tenants.
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// Manage API keys.
+    ApiKey {
+        #[command(subcommand)]
+        command: ApiKeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Create a tenant; prints its id as the last line.
+    Create { name: String },
+}
+
+#[derive(Subcommand)]
+enum ApiKeyCommand {
+    /// Create an API key; prints the key (shown once) as the last line.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Revoke an API key by its id (the part after `sg_<env>_`).
+    Revoke { id: String },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Openapi = cli.command {
+        return match http::openapi().to_pretty_json() {
+            Ok(doc) => {
+                println!("{doc}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let config = match Config::load() {
+        Ok(c) => c,
+        Err(e) => return config_failure(&e),
+    };
+    telemetry::init(config.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(cli.command, config));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => match e.downcast_ref::<ConfigError>() {
+            Some(ce) => config_failure(ce),
+            None => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn config_failure(e: &ConfigError) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(2)
+}
+
+async fn pool(config: &Config) -> anyhow::Result<sqlx::PgPool> {
+    let url = config.require_database_url()?;
+    store::connect(url.expose_secret(), config.database_max_connections).await
+}
+
+async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Openapi => Ok(()),
+        Command::Serve { listen, no_migrate } => {
+            if let Some(l) = listen {
+                config.listen = l;
+            }
+            config.require_master_key()?;
+            let db = pool(&config).await?;
+            if config.migrate_on_start && !no_migrate {
+                store::MIGRATOR.run(&db).await?;
+            }
+            let listener = tokio::net::TcpListener::bind(config.listen).await?;
+            let state = AppState::new(db, config)?;
+            app::spawn_housekeeping(state.clone());
+            tracing::info!(addr = %listener.local_addr()?, "shipgate listening");
+            app::serve(listener, http::router(state)).await
+        }
+        Command::Sandbox { listen, data_dir, sim_clock_secs } => {
+            if let Some(l) = listen {
+                config.listen = l;
+            }
+            crate::sandbox::run(config, &data_dir, sim_clock_secs).await
+        }
+        Command::Migrate => {
+            let db = pool(&config).await?;
+            store::MIGRATOR.run(&db).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Tenant { command: TenantCommand::Create { name } } => {
+            if name.trim().is_empty() || name.len() > 200 {
+                anyhow::bail!("tenant name must be 1-200 characters");
+            }
+            let db = pool(&config).await?;
+            let id = ids::new_id("ten");
+            let mut conn = db.acquire().await?;
+            store::tenants::insert_tenant(&mut conn, &id, name.trim()).await?;
+            println!("tenant {name:?} created");
+            println!("{id}");
+            Ok(())
+        }
+        Command::ApiKey { command: ApiKeyCommand::Create { tenant, name } } => {
+            let db = pool(&config).await?;
+            let (id, key) = http::auth::create_key(&db, &tenant, &config.api_key_env, name.as_deref()).await?;
+            println!("api key {id} created for tenant {tenant}; it is shown only once");
+            println!("{}", key.expose_secret());
+            Ok(())
+        }
+        Command::ApiKey { command: ApiKeyCommand::Revoke { id } } => {
+            let db = pool(&config).await?;
+            let mut conn = db.acquire().await?;
+            if store::tenants::revoke_api_key(&mut conn, &id).await? {
+                println!("api key {id} revoked");
+                Ok(())
+            } else {
+                anyhow::bail!("no api key {id}")
+            }
+        }
+    }
+}

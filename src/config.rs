@@ -1,0 +1,205 @@
+//! Configuration: `config/default.toml` (compiled in) < an optional file named by
+//! `SHIPGATE_CONFIG` < `SHIPGATE_*` environment variables < `DATABASE_URL`.
+//! Layering with figment as in zero2prod's `configuration.rs`; validation happens once
+//! here so a bad setting fails at start with a message that names it.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use base64::Engine as _;
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The defaults, also shipped as `config/default.toml` for reference.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {setting}: {message}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub message: String,
+}
+
+fn err(setting: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError { setting: setting.to_owned(), message: message.into() }
+}
+
+#[derive(Debug, Deserialize)]
+struct Raw {
+    listen: String,
+    database_url: Option<SecretString>,
+    database_max_connections: u32,
+    migrate_on_start: bool,
+    master_key: Option<SecretString>,
+    master_key_id: u8,
+    previous_master_keys: SecretString,
+    api_key_env: String,
+    body_limit_bytes: usize,
+    request_timeout_ms: u64,
+    carrier_connect_timeout_ms: u64,
+    carrier_request_timeout_ms: u64,
+    idempotency_ttl_hours: u32,
+    idempotency_lock_seconds: u32,
+    exchange_retention_days: u32,
+    exchange_body_limit_bytes: usize,
+    log_format: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database_url: Option<SecretString>,
+    pub database_max_connections: u32,
+    pub migrate_on_start: bool,
+    /// (id, key) pairs; the first is the current key.
+    pub master_keys: Vec<(u8, [u8; 32])>,
+    pub api_key_env: String,
+    pub body_limit_bytes: usize,
+    pub request_timeout: Duration,
+    pub carrier_connect_timeout: Duration,
+    pub carrier_request_timeout: Duration,
+    pub idempotency_ttl: Duration,
+    pub idempotency_lock: Duration,
+    pub exchange_retention_days: u32,
+    pub exchange_body_limit_bytes: usize,
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    /// Load from the defaults, `SHIPGATE_CONFIG`, the environment.
+    pub fn load() -> Result<Config, ConfigError> {
+        let mut fig = Figment::from(Toml::string(DEFAULT_TOML));
+        if let Ok(path) = std::env::var("SHIPGATE_CONFIG") {
+            if !std::path::Path::new(&path).is_file() {
+                return Err(err("SHIPGATE_CONFIG", format!("file {path:?} not found")));
+            }
+            fig = fig.merge(Toml::file(path));
+        }
+        fig = fig
+            .merge(Env::prefixed("SHIPGATE_").ignore(&["CONFIG"]).split("__"))
+            .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database_url".into()));
+        Self::from_figment(fig)
+    }
+
+    /// Load from a TOML string on top of the defaults (tests, sandbox).
+    pub fn from_toml_overrides(overrides: &str) -> Result<Config, ConfigError> {
+        Self::from_figment(Figment::from(Toml::string(DEFAULT_TOML)).merge(Toml::string(overrides)))
+    }
+
+    fn from_figment(fig: Figment) -> Result<Config, ConfigError> {
+        let raw: Raw = fig.extract().map_err(|e| {
+            let setting = e.path.join(".");
+            let setting = if setting.is_empty() { "configuration".to_owned() } else { setting };
+            err(&setting, e.kind.to_string())
+        })?;
+        let listen = raw
+            .listen
+            .parse::<SocketAddr>()
+            .map_err(|e| err("listen (SHIPGATE_LISTEN)", format!("{:?} is not address:port: {e}", raw.listen)))?;
+        let mut master_keys = Vec::new();
+        if let Some(key) = &raw.master_key {
+            master_keys.push((raw.master_key_id, decode_key("master_key (SHIPGATE_MASTER_KEY)", key.expose_secret())?));
+        }
+        for part in raw.previous_master_keys.expose_secret().split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let setting = "previous_master_keys (SHIPGATE_PREVIOUS_MASTER_KEYS)";
+            let (id, key) = part.split_once(':').ok_or_else(|| err(setting, "expected ID:BASE64 entries"))?;
+            let id: u8 = id.parse().map_err(|_| err(setting, format!("key id {id:?} is not a number 0-255")))?;
+            if master_keys.iter().any(|(k, _)| *k == id) {
+                return Err(err(setting, format!("key id {id} appears twice")));
+            }
+            master_keys.push((id, decode_key(setting, key)?));
+        }
+        if raw.database_max_connections == 0 {
+            return Err(err("database_max_connections", "must be at least 1"));
+        }
+        if raw.api_key_env.is_empty() || !raw.api_key_env.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()) {
+            return Err(err("api_key_env", "must be lowercase letters and digits"));
+        }
+        if raw.body_limit_bytes < 1024 {
+            return Err(err("body_limit_bytes", "must be at least 1024"));
+        }
+        let log_format = match raw.log_format.as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => return Err(err("log_format", format!("{other:?} is neither \"text\" nor \"json\""))),
+        };
+        Ok(Config {
+            listen,
+            database_url: raw.database_url,
+            database_max_connections: raw.database_max_connections,
+            migrate_on_start: raw.migrate_on_start,
+            master_keys,
+            api_key_env: raw.api_key_env,
+            body_limit_bytes: raw.body_limit_bytes,
+            request_timeout: Duration::from_millis(raw.request_timeout_ms),
+            carrier_connect_timeout: Duration::from_millis(raw.carrier_connect_timeout_ms),
+            carrier_request_timeout: Duration::from_millis(raw.carrier_request_timeout_ms),
+            idempotency_ttl: Duration::from_secs(u64::from(raw.idempotency_ttl_hours) * 3600),
+            idempotency_lock: Duration::from_secs(u64::from(raw.idempotency_lock_seconds)),
+            exchange_retention_days: raw.exchange_retention_days,
+            exchange_body_limit_bytes: raw.exchange_body_limit_bytes,
+            log_format,
+        })
+    }
+
+    /// The database URL, or an error naming the setting.
+    pub fn require_database_url(&self) -> Result<&SecretString, ConfigError> {
+        self.database_url.as_ref().ok_or_else(|| err("DATABASE_URL", "not set; point it at a Postgres ≥ 14 database"))
+    }
+
+    /// The master keys, or an error naming the setting.
+    pub fn require_master_key(&self) -> Result<&[(u8, [u8; 32])], ConfigError> {
+        if self.master_keys.is_empty() {
+            return Err(err(
+                "SHIPGATE_MASTER_KEY",
+                "not set; it must be base64 of 32 random bytes (openssl rand -base64 32)",
+            ));
+        }
+        Ok(&self.master_keys)
+    }
+}
+
+fn decode_key(setting: &str, b64: &str) -> Result<[u8; 32], ConfigError> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|_| err(setting, "is not valid base64"))?;
+    <[u8; 32]>::try_from(bytes.as_slice())
+        .map_err(|_| err(setting, format!("must decode to 32 bytes, got {}", bytes.len())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_load_and_name_the_listen_address() {
+        let cfg = Config::from_toml_overrides("").expect("defaults are valid");
+        assert_eq!(cfg.listen.to_string(), "127.0.0.1:8080");
+        assert!(cfg.master_keys.is_empty());
+        assert!(cfg.require_master_key().unwrap_err().to_string().contains("SHIPGATE_MASTER_KEY"));
+    }
+
+    #[test]
+    fn a_short_master_key_is_refused_with_the_setting_named() {
+        let e = Config::from_toml_overrides("master_key = \"c2hvcnQ=\"").unwrap_err();
+        assert!(e.setting.contains("SHIPGATE_MASTER_KEY"), "{e}");
+        assert!(e.message.contains("32 bytes"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_listen_address_and_wrong_types_name_the_setting() {
+        let e = Config::from_toml_overrides("listen = \"nowhere\"").unwrap_err();
+        assert!(e.to_string().contains("SHIPGATE_LISTEN"), "{e}");
+        let e = Config::from_toml_overrides("body_limit_bytes = \"lots\"").unwrap_err();
+        assert_eq!(e.setting, "body_limit_bytes", "{e}");
+    }
+}

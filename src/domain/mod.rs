@@ -1,0 +1,7 @@
+//! The gateway's own vocabulary. Nothing here knows HTTP, SQL or any carrier.
+
+pub mod shipment;
+pub mod status;
+
+pub use shipment::*;
+pub use status::*;

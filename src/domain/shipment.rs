@@ -1,0 +1,388 @@
+//! Shipment value objects, parsed once at the edge ("parse, don't validate"): a
+//! country is a known ISO 3166 alpha-2 shape, money is a decimal string with an ISO
+//! 4217 currency, times carry an offset. Cross-field rules live in [`check_plan`].
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, FixedOffset};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// One field-level problem, reported in problem+json `errors[]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError { field: field.into(), message: message.into() }
+    }
+}
+
+macro_rules! string_newtype {
+    ($(#[$m:meta])* $name:ident, $example:literal, $check:expr, $msg:literal) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+        #[serde(try_from = "String", into = "String")]
+        #[schema(value_type = String, example = $example)]
+        pub struct $name(String);
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(s: String) -> Result<Self, String> {
+                let check: fn(&str) -> bool = $check;
+                if check(&s) { Ok($name(s)) } else { Err(format!($msg, s)) }
+            }
+        }
+        impl From<$name> for String {
+            fn from(v: $name) -> String { v.0 }
+        }
+        impl $name {
+            pub fn as_str(&self) -> &str { &self.0 }
+        }
+    };
+}
+
+string_newtype!(
+    /// ISO 3166-1 alpha-2 country code, upper case.
+    CountryCode, "US", |s| s.len() == 2 && s.bytes().all(|b| b.is_ascii_uppercase()),
+    "{:?} is not an ISO 3166-1 alpha-2 country code (two upper-case letters)"
+);
+string_newtype!(
+    /// ISO 4217 currency code, upper case.
+    CurrencyCode, "USD", |s| s.len() == 3 && s.bytes().all(|b| b.is_ascii_uppercase()),
+    "{:?} is not an ISO 4217 currency code (three upper-case letters)"
+);
+string_newtype!(
+    /// Non-negative decimal amount as a string (no float rounding): up to 12 integer
+    /// digits and 4 decimals.
+    DecimalAmount, "125.50", is_decimal,
+    "{:?} is not a decimal amount such as \"125.50\""
+);
+
+fn is_decimal(s: &str) -> bool {
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+    !int.is_empty() && int.len() <= 12 && digits(int) && frac.len() <= 4 && digits(frac) && !(s.contains('.') && frac.is_empty())
+}
+
+impl DecimalAmount {
+    pub fn to_f64(&self) -> f64 {
+        self.0.parse().unwrap_or(0.0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Money {
+    pub amount: DecimalAmount,
+    pub currency: CurrencyCode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StopType {
+    Pickup,
+    Delivery,
+    Both,
+}
+
+impl StopType {
+    pub fn picks_up(self) -> bool {
+        matches!(self, StopType::Pickup | StopType::Both)
+    }
+    pub fn delivers(self) -> bool {
+        matches!(self, StopType::Delivery | StopType::Both)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Address {
+    #[schema(example = "2251 Orange Blossom Trail")]
+    pub line1: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line2: Option<String>,
+    #[schema(example = "Orlando")]
+    pub city: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "FL")]
+    pub state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "32804")]
+    pub postal_code: Option<String>,
+    pub country: CountryCode,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Stop {
+    /// Order of the stop on the route, unique within the shipment (1, 2, ...).
+    #[schema(example = 1, minimum = 1)]
+    pub sequence: u32,
+    #[serde(rename = "type")]
+    pub stop_type: StopType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "James Madison")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company: Option<String>,
+    pub address: Address,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "+13015551212")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// RFC 3339 with offset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime, example = "2026-11-23T09:00:00-05:00")]
+    pub scheduled_at: Option<DateTime<FixedOffset>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub window_start: Option<DateTime<FixedOffset>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub window_end: Option<DateTime<FixedOffset>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightUnit {
+    Kg,
+    G,
+    Lb,
+    Oz,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Weight {
+    #[schema(example = 2.5)]
+    pub value: f64,
+    pub unit: WeightUnit,
+}
+
+impl Weight {
+    pub fn in_kg(&self) -> f64 {
+        match self.unit {
+            WeightUnit::Kg => self.value,
+            WeightUnit::G => self.value / 1000.0,
+            WeightUnit::Lb => self.value * 0.453_592_37,
+            WeightUnit::Oz => self.value * 0.028_349_523_125,
+        }
+    }
+    pub fn in_lb(&self) -> f64 {
+        self.in_kg() / 0.453_592_37
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LengthUnit {
+    Cm,
+    In,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Dimensions {
+    pub length: f64,
+    pub width: f64,
+    pub height: f64,
+    pub unit: LengthUnit,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Parcel {
+    /// The parcel's reference or barcode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "PKG-0001")]
+    pub reference: Option<String>,
+    #[serde(default = "one")]
+    #[schema(example = 1, minimum = 1)]
+    pub quantity: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<Weight>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dimensions: Option<Dimensions>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Sequence of the stop where it is picked up (default: the first pickup stop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pickup_stop: Option<u32>,
+    /// Sequence of the stop where it is delivered (default: the last delivery stop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_stop: Option<u32>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// Sinks a shipment reports to (PRODUCT.md `channel`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Channel {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecomdash: Option<EcomdashChannel>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EcomdashChannel {
+    pub connection_id: String,
+    pub shipment_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carrier_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line_item_ids: Option<Vec<String>>,
+}
+
+pub type Metadata = BTreeMap<String, String>;
+
+/// What a carrier needs to book or quote: the route and its goods.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShipmentPlan {
+    pub reference: Option<String>,
+    pub service: Option<String>,
+    pub stops: Vec<Stop>,
+    pub parcels: Vec<Parcel>,
+    pub declared_value: Option<Money>,
+    pub cod_amount: Option<Money>,
+    pub notes: Option<String>,
+}
+
+impl ShipmentPlan {
+    /// The stop a parcel is picked up at: its own, else the first pickup stop.
+    pub fn pickup_stop_of(&self, parcel: &Parcel) -> Option<u32> {
+        parcel
+            .pickup_stop
+            .or_else(|| self.stops.iter().find(|s| s.stop_type.picks_up()).map(|s| s.sequence))
+    }
+    /// The stop a parcel is delivered at: its own, else the last delivery stop.
+    pub fn delivery_stop_of(&self, parcel: &Parcel) -> Option<u32> {
+        parcel
+            .delivery_stop
+            .or_else(|| self.stops.iter().rev().find(|s| s.stop_type.delivers()).map(|s| s.sequence))
+    }
+}
+
+/// Rules that span fields: what a booking needs to make sense at any carrier.
+pub fn check_plan(plan: &ShipmentPlan) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    if plan.stops.is_empty() {
+        errors.push(FieldError::new("stops", "at least a pickup and a delivery stop are required"));
+    } else {
+        if !plan.stops.iter().any(|s| s.stop_type.picks_up()) {
+            errors.push(FieldError::new("stops", "no stop of type pickup or both"));
+        }
+        if !plan.stops.iter().any(|s| s.stop_type.delivers()) {
+            errors.push(FieldError::new("stops", "no stop of type delivery or both"));
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, s) in plan.stops.iter().enumerate() {
+        if s.sequence == 0 {
+            errors.push(FieldError::new(format!("stops[{i}].sequence"), "must be at least 1"));
+        }
+        if !seen.insert(s.sequence) {
+            errors.push(FieldError::new(format!("stops[{i}].sequence"), format!("sequence {} appears twice", s.sequence)));
+        }
+        if s.address.line1.trim().is_empty() {
+            errors.push(FieldError::new(format!("stops[{i}].address.line1"), "must not be empty"));
+        }
+        if s.address.city.trim().is_empty() {
+            errors.push(FieldError::new(format!("stops[{i}].address.city"), "must not be empty"));
+        }
+        if let (Some(a), Some(b)) = (s.window_start, s.window_end)
+            && b < a
+        {
+            errors.push(FieldError::new(format!("stops[{i}].window_end"), "is before window_start"));
+        }
+    }
+    for (i, p) in plan.parcels.iter().enumerate() {
+        if p.quantity == 0 {
+            errors.push(FieldError::new(format!("parcels[{i}].quantity"), "must be at least 1"));
+        }
+        if let Some(w) = &p.weight
+            && !(w.value.is_finite() && w.value > 0.0)
+        {
+            errors.push(FieldError::new(format!("parcels[{i}].weight.value"), "must be a positive number"));
+        }
+        if let Some(d) = &p.dimensions
+            && ![d.length, d.width, d.height].iter().all(|v| v.is_finite() && *v > 0.0)
+        {
+            errors.push(FieldError::new(format!("parcels[{i}].dimensions"), "length, width and height must be positive"));
+        }
+        for (field, seq, want_pickup) in [("pickup_stop", p.pickup_stop, true), ("delivery_stop", p.delivery_stop, false)] {
+            if let Some(seq) = seq {
+                match plan.stops.iter().find(|s| s.sequence == seq) {
+                    None => errors.push(FieldError::new(format!("parcels[{i}].{field}"), format!("no stop with sequence {seq}"))),
+                    Some(s) if want_pickup && !s.stop_type.picks_up() => {
+                        errors.push(FieldError::new(format!("parcels[{i}].{field}"), format!("stop {seq} is not a pickup stop")))
+                    }
+                    Some(s) if !want_pickup && !s.stop_type.delivers() => {
+                        errors.push(FieldError::new(format!("parcels[{i}].{field}"), format!("stop {seq} is not a delivery stop")))
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+    errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stop(seq: u32, t: StopType) -> Stop {
+        serde_json::from_value(serde_json::json!({
+            "sequence": seq, "type": t, "address": {"line1": "1 Main St", "city": "Orlando", "country": "US"}
+        }))
+        .expect("stop")
+    }
+
+    #[test]
+    fn money_and_codes_are_parsed_at_the_edge() {
+        assert!(serde_json::from_str::<Money>(r#"{"amount":"12.50","currency":"USD"}"#).is_ok());
+        for bad in [r#"{"amount":"12,50","currency":"USD"}"#, r#"{"amount":"1.","currency":"USD"}"#, r#"{"amount":"1","currency":"usd"}"#] {
+            assert!(serde_json::from_str::<Money>(bad).is_err(), "{bad}");
+        }
+        assert!(serde_json::from_str::<CountryCode>("\"USA\"").is_err());
+    }
+
+    #[test]
+    fn a_plan_needs_pickup_and_delivery_and_valid_references() {
+        let mut plan = ShipmentPlan {
+            reference: None,
+            service: None,
+            stops: vec![stop(1, StopType::Pickup), stop(2, StopType::Delivery)],
+            parcels: vec![],
+            declared_value: None,
+            cod_amount: None,
+            notes: None,
+        };
+        assert!(check_plan(&plan).is_empty());
+        plan.parcels.push(Parcel {
+            reference: None,
+            quantity: 1,
+            weight: None,
+            dimensions: None,
+            description: None,
+            pickup_stop: Some(2),
+            delivery_stop: Some(9),
+        });
+        let errs = check_plan(&plan);
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert_eq!(errs[0].field, "parcels[0].pickup_stop");
+        plan.stops.pop();
+        plan.parcels.clear();
+        assert_eq!(check_plan(&plan)[0].message, "no stop of type delivery or both");
+    }
+}

@@ -1,0 +1,28 @@
+//! `GET /v1/carriers`: PRODUCT.md's capability table as data.
+
+use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::carriers::{CarrierInfo, catalog};
+use crate::error::Problem;
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct CarrierList {
+    pub data: Vec<CarrierInfo>,
+}
+
+/// Every carrier, its capabilities and the credential and setting fields a connection takes.
+#[utoipa::path(get, path = "/v1/carriers", tag = "carriers", operation_id = "list_carriers",
+    security(("api_key" = [])),
+    responses(
+        (status = 200, body = CarrierList),
+        (status = 401, body = Problem, content_type = "application/problem+json")))]
+async fn list_carriers() -> Json<CarrierList> {
+    Json(CarrierList { data: catalog() })
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_carriers))
+}

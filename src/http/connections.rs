@@ -1,0 +1,332 @@
+//! Carrier connections: a tenant's account with one carrier. Credentials are checked
+//! against the carrier's fields, encrypted (AEAD bound to tenant + connection), never
+//! returned and never logged; responses list which fields are set.
+
+use std::collections::BTreeMap;
+
+use axum::http::StatusCode;
+use axum::extract::State;
+use axum::response::IntoResponse;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::auth::AuthContext;
+use super::extract::{Json, PathId, Query};
+use super::{Page, decode_cursor, encode_cursor};
+use crate::app::AppState;
+use crate::carriers::{self, CallCx, CarrierError};
+use crate::crypto::Purpose;
+use crate::domain::FieldError;
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::ids;
+use crate::store;
+use crate::store::connections::{ConnectionRow, ConnectionUpdate, NewConnection};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "carrier": "ecourier", "name": "Orlando couriers", "base_url": "https://post.example.e-courier.com/example",
+    "credentials": {"website": "example", "username": "user1", "password": "pass1"},
+    "settings": {"customer_code": "Alpha"}
+}))]
+pub struct ConnectionIn {
+    /// Carrier slug from `GET /v1/carriers`.
+    pub carrier: String,
+    pub name: String,
+    /// The carrier's base URL for this account (required where the carrier has no default).
+    pub base_url: Option<String>,
+    /// One of the carrier's credential sets; values are write-only.
+    pub credentials: BTreeMap<String, String>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub settings: Map<String, Value>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionPatch {
+    pub name: Option<String>,
+    pub base_url: Option<String>,
+    /// Replaces the whole credential set.
+    pub credentials: Option<BTreeMap<String, String>>,
+    /// Replaces all settings.
+    #[schema(value_type = Option<Object>)]
+    pub settings: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectionOut {
+    #[schema(example = "con_01936f0c7a2b7c3d9e8f001122334455")]
+    pub id: String,
+    pub carrier: String,
+    pub name: String,
+    pub base_url: Option<String>,
+    /// Names of the credential fields that are set (values are never returned).
+    pub credentials_set: Vec<String>,
+    #[schema(value_type = Object)]
+    pub settings: Map<String, Value>,
+    /// `active`, or `misconfigured` after the carrier refused the credentials or account.
+    pub status: String,
+    pub status_detail: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub verified_at: Option<DateTime<Utc>>,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: DateTime<Utc>,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<ConnectionRow> for ConnectionOut {
+    fn from(r: ConnectionRow) -> Self {
+        ConnectionOut {
+            id: r.id,
+            carrier: r.carrier,
+            name: r.name,
+            base_url: r.base_url,
+            credentials_set: r.credential_fields,
+            settings: r.settings.0,
+            status: r.status,
+            status_detail: r.status_detail,
+            verified_at: r.verified_at,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Page size, 1-100 (default 20).
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+fn check_name(name: &str) -> Option<FieldError> {
+    (name.trim().is_empty() || name.len() > 200).then(|| FieldError::new("name", "must be 1-200 characters"))
+}
+
+fn validate(carrier: &str, name: &str, base_url: Option<&str>, creds: &BTreeMap<String, String>, settings: &Map<String, Value>) -> ApiResult<()> {
+    let info = carriers::info(carrier).ok_or_else(|| {
+        let known: Vec<_> = carriers::catalog().iter().map(|c| c.slug).collect();
+        ApiError::field("carrier", format!("unknown carrier; one of {}", known.join(", ")))
+    })?;
+    if !info.available {
+        return Err(ApiError::client(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "carrier_not_available",
+            "Carrier not available yet",
+            format!("the {} adapter is not available in this version", info.name),
+        ));
+    }
+    let mut errors: Vec<FieldError> = check_name(name).into_iter().collect();
+    errors.extend(carriers::validate_connection(&info, creds, settings, base_url));
+    if errors.is_empty() { Ok(()) } else { Err(ApiError::validation(errors)) }
+}
+
+fn seal(state: &AppState, tenant: &str, id: &str, creds: &BTreeMap<String, String>) -> ApiResult<(Vec<u8>, Vec<String>)> {
+    let plain = serde_json::to_vec(creds).map_err(|e| ApiError::Internal(e.into()))?;
+    Ok((state.crypto.encrypt(tenant, id, Purpose::Credentials, &plain), creds.keys().cloned().collect()))
+}
+
+/// Create a connection. Credentials are validated against the carrier's credential
+/// fields and stored encrypted; they are never returned.
+#[utoipa::path(post, path = "/v1/connections", tag = "connections", operation_id = "create_connection",
+    security(("api_key" = [])), request_body = ConnectionIn,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry")),
+    responses(
+        (status = 201, body = ConnectionOut),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+async fn create_connection(State(state): State<AppState>, auth: AuthContext, Json(body): Json<ConnectionIn>) -> ApiResult<impl IntoResponse> {
+    validate(&body.carrier, &body.name, body.base_url.as_deref(), &body.credentials, &body.settings)?;
+    let id = ids::new_id("con");
+    let (enc, fields) = seal(&state, &auth.tenant_id, &id, &body.credentials)?;
+    let mut conn = state.db.acquire().await?;
+    let row = store::connections::insert(
+        &mut conn,
+        &NewConnection {
+            tenant_id: &auth.tenant_id,
+            id: &id,
+            carrier: &body.carrier,
+            name: body.name.trim(),
+            base_url: body.base_url.as_deref(),
+            credentials_enc: &enc,
+            credential_fields: &fields,
+            settings: &body.settings,
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, [("location", format!("/v1/connections/{id}"))], axum::Json(ConnectionOut::from(row))))
+}
+
+/// List connections, newest first.
+#[utoipa::path(get, path = "/v1/connections", tag = "connections", operation_id = "list_connections",
+    security(("api_key" = [])), params(ListParams),
+    responses((status = 200, body = Page<ConnectionOut>), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+async fn list_connections(State(state): State<AppState>, auth: AuthContext, Query(q): Query<ListParams>) -> ApiResult<axum::Json<Page<ConnectionOut>>> {
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::field("limit", "must be between 1 and 100"));
+    }
+    let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let mut conn = state.db.acquire().await?;
+    let mut rows = store::connections::list(&mut conn, &auth.tenant_id, after.as_deref(), limit + 1).await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next_cursor = if more { rows.last().map(|r| encode_cursor(&r.id)) } else { None };
+    Ok(axum::Json(Page { data: rows.into_iter().map(ConnectionOut::from).collect(), next_cursor }))
+}
+
+pub(crate) async fn load(state: &AppState, tenant: &str, id: &str) -> ApiResult<ConnectionRow> {
+    if !ids::is_id("con", id) {
+        return Err(ApiError::NotFound("connection"));
+    }
+    let mut conn = state.db.acquire().await?;
+    store::connections::get(&mut conn, tenant, id).await?.ok_or(ApiError::NotFound("connection"))
+}
+
+/// Read one connection.
+#[utoipa::path(get, path = "/v1/connections/{id}", tag = "connections", operation_id = "get_connection",
+    security(("api_key" = [])), params(("id" = String, Path, description = "Connection id")),
+    responses((status = 200, body = ConnectionOut), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn get_connection(State(state): State<AppState>, auth: AuthContext, PathId(id): PathId) -> ApiResult<axum::Json<ConnectionOut>> {
+    Ok(axum::Json(load(&state, &auth.tenant_id, &id).await?.into()))
+}
+
+/// Change name, base URL, credentials (replaced as a whole) or settings (replaced as a whole).
+#[utoipa::path(patch, path = "/v1/connections/{id}", tag = "connections", operation_id = "update_connection",
+    security(("api_key" = [])), params(("id" = String, Path, description = "Connection id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry")),
+    request_body = ConnectionPatch,
+    responses((status = 200, body = ConnectionOut), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
+async fn update_connection(State(state): State<AppState>, auth: AuthContext, PathId(id): PathId, Json(patch): Json<ConnectionPatch>) -> ApiResult<axum::Json<ConnectionOut>> {
+    let row = load(&state, &auth.tenant_id, &id).await?;
+    let name = patch.name.unwrap_or(row.name.clone());
+    let base_url = patch.base_url.or(row.base_url.clone());
+    let settings = patch.settings.unwrap_or(row.settings.0.clone());
+    let credentials_changed = patch.credentials.is_some();
+    let creds = match patch.credentials {
+        Some(c) => c,
+        None => state
+            .credentials(&row)
+            .map_err(ApiError::Internal)?
+            .0
+            .into_iter()
+            .map(|(k, v)| (k, secrecy::ExposeSecret::expose_secret(&v).to_owned()))
+            .collect(),
+    };
+    validate(&row.carrier, &name, base_url.as_deref(), &creds, &settings)?;
+    let (enc, fields) = seal(&state, &auth.tenant_id, &id, &creds)?;
+    let mut conn = state.db.acquire().await?;
+    let updated = store::connections::update(
+        &mut conn,
+        &auth.tenant_id,
+        &id,
+        &ConnectionUpdate {
+            name: name.trim(),
+            base_url: base_url.as_deref(),
+            credentials_enc: &enc,
+            credential_fields: &fields,
+            settings: &settings,
+            credentials_changed,
+        },
+    )
+    .await?
+    .ok_or(ApiError::NotFound("connection"))?;
+    Ok(axum::Json(updated.into()))
+}
+
+/// Delete a connection. Its shipments stay readable; its secrets are wiped.
+#[utoipa::path(delete, path = "/v1/connections/{id}", tag = "connections", operation_id = "delete_connection",
+    security(("api_key" = [])), params(("id" = String, Path, description = "Connection id")),
+    responses((status = 204, description = "Deleted"), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn delete_connection(State(state): State<AppState>, auth: AuthContext, PathId(id): PathId) -> ApiResult<StatusCode> {
+    if !ids::is_id("con", &id) {
+        return Err(ApiError::NotFound("connection"));
+    }
+    let mut conn = state.db.acquire().await?;
+    if store::connections::delete(&mut conn, &auth.tenant_id, &id).await? { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::NotFound("connection")) }
+}
+
+/// Map a carrier failure onto the API (shared by every resource).
+pub(crate) fn carrier_problem(e: &CarrierError) -> (StatusCode, &'static str, &'static str) {
+    match e {
+        CarrierError::Transient { .. } => (StatusCode::SERVICE_UNAVAILABLE, "carrier_unavailable", "Carrier temporarily unavailable"),
+        CarrierError::Rejected { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "carrier_rejected", "Carrier rejected the request"),
+        CarrierError::Conflict { .. } => (StatusCode::CONFLICT, "carrier_conflict", "Carrier refused the change"),
+        CarrierError::NotFound { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "carrier_not_found", "Carrier does not know this shipment"),
+        CarrierError::Misconfigured { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "connection_misconfigured", "Connection misconfigured"),
+        CarrierError::Protocol { .. } => (StatusCode::BAD_GATEWAY, "carrier_protocol_error", "Unexpected answer from the carrier"),
+        CarrierError::Unsupported(_) => (StatusCode::UNPROCESSABLE_ENTITY, "capability_not_supported", "Capability not supported"),
+    }
+}
+
+pub(crate) fn carrier_error(e: &CarrierError, shipment: Option<Value>) -> ApiError {
+    let (status, code, title) = carrier_problem(e);
+    let retry_after = match e {
+        CarrierError::Transient { retry_after, .. } => Some(retry_after.map(|d| d.as_secs().max(1)).unwrap_or(30)),
+        _ => None,
+    };
+    ApiError::Carrier { status, code, title, detail: e.message(), retry_after, shipment }
+}
+
+/// Mark the connection misconfigured when the carrier says so.
+pub(crate) async fn note_connection_outcome(state: &AppState, row: &ConnectionRow, e: Option<&CarrierError>) {
+    let result = async {
+        let mut conn = state.db.acquire().await?;
+        match e {
+            Some(CarrierError::Misconfigured { message }) => {
+                store::connections::set_status(&mut conn, &row.tenant_id, &row.id, "misconfigured", Some(message), false).await
+            }
+            None => store::connections::set_status(&mut conn, &row.tenant_id, &row.id, "active", None, true).await,
+            Some(_) => Ok(()),
+        }
+    }
+    .await;
+    if let Err(err) = result {
+        tracing::warn!(error = %err, "could not record connection status");
+    }
+}
+
+/// Prove the credentials: e-Courier Login (or RefreshGUID for a directly issued GUID).
+#[utoipa::path(post, path = "/v1/connections/{id}/verify", tag = "connections", operation_id = "verify_connection",
+    security(("api_key" = [])), params(("id" = String, Path, description = "Connection id")),
+    responses((status = 200, body = ConnectionOut, description = "The carrier accepted the credentials"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "The carrier refused the credentials (connection_misconfigured)"),
+        (status = 503, body = Problem, content_type = "application/problem+json", description = "Carrier unavailable")))]
+async fn verify_connection(State(state): State<AppState>, auth: AuthContext, PathId(id): PathId) -> ApiResult<axum::Json<ConnectionOut>> {
+    let row = load(&state, &auth.tenant_id, &id).await?;
+    let cx = CallCx::new();
+    let outcome = match state.client(&row) {
+        Ok(client) => client.verify(&cx).await,
+        Err(e) => Err(e),
+    };
+    let mut conn = state.db.acquire().await?;
+    for x in cx.take() {
+        store::exchanges::insert(&mut conn, &auth.tenant_id, None, &x).await?;
+    }
+    drop(conn);
+    note_connection_outcome(&state, &row, outcome.as_ref().err()).await;
+    outcome.map_err(|e| carrier_error(&e, None))?;
+    Ok(axum::Json(load(&state, &auth.tenant_id, &id).await?.into()))
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_connection, list_connections))
+        .routes(routes!(get_connection, update_connection, delete_connection))
+        .routes(routes!(verify_connection))
+}

@@ -1,0 +1,178 @@
+//! The HTTP surface: one module per resource, each ending in `router()` (utoipa's
+//! `OpenApiRouter`, so routes and the OpenAPI document cannot drift apart), plus the
+//! cross-cutting layers: request id + span, metrics, auth, idempotency, body limit,
+//! panic → problem.
+
+pub mod auth;
+pub mod carriers;
+pub mod connections;
+pub mod extract;
+pub mod idempotency;
+pub mod ops;
+pub mod quotes;
+pub mod shipments;
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tower_http::catch_panic::CatchPanicLayer;
+use tracing::Instrument as _;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::app::AppState;
+use crate::error::{ApiError, REQUEST_ID};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "shipgate",
+        description = "One REST API for booking, quoting, tracking and cancelling shipments with many carriers.\n\n\
+            Authenticate with `Authorization: Bearer sg_<env>_<id>_<secret>`. Errors are RFC 9457 \
+            `application/problem+json` with a stable `code`. POST and PATCH honour `Idempotency-Key`."
+    ),
+    modifiers(&SecurityAddon),
+    tags(
+        (name = "carriers", description = "Carriers and what each can do"),
+        (name = "connections", description = "A tenant's accounts with carriers"),
+        (name = "shipments", description = "Book, register, track, update and cancel shipments"),
+        (name = "quotes", description = "Price and time quotes"),
+        (name = "ops", description = "Health, readiness and metrics")
+    ),
+    components(schemas(crate::error::Problem))
+)]
+struct ApiDoc;
+
+struct SecurityAddon;
+
+impl Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut scheme = Http::new(HttpAuthScheme::Bearer);
+        scheme.bearer_format = Some("sg_<env>_<id>_<secret>".into());
+        scheme.description = Some("API key created with `shipgate api-key create --tenant ID`.".into());
+        components.add_security_scheme("api_key", SecurityScheme::Http(scheme));
+    }
+}
+
+/// Routes and the OpenAPI document, without state (so `shipgate openapi` needs no database).
+fn parts() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
+    let (v1, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(carriers::router())
+        .merge(connections::router())
+        .merge(shipments::router())
+        .merge(quotes::router())
+        .split_for_parts();
+    let (ops, ops_doc) = ops::router().split_for_parts();
+    doc.merge(ops_doc);
+    (v1, ops, doc)
+}
+
+/// The OpenAPI 3.1 document (`shipgate openapi`, `/openapi.json`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    parts().2
+}
+
+/// The whole application router.
+pub fn router(state: AppState) -> Router {
+    let (v1, ops, doc) = parts();
+    let v1 = v1
+        .layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
+        .layer(middleware::from_fn_with_state(state.clone(), auth::require_api_key));
+    Router::new()
+        .merge(v1)
+        .merge(ops)
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
+        .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.config.body_limit_bytes))
+        .layer(middleware::from_fn(observe))
+        .layer(CatchPanicLayer::custom(|_| ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()))
+        .with_state(state)
+}
+
+async fn fallback(req: Request) -> ApiError {
+    ApiError::NoRoute(format!("{} {}", req.method(), req.uri().path()))
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// Request id (taken from `x-request-id` when sane, else new), a span keyed on the
+/// matched route, access log line, and request metrics by route and status.
+async fn observe(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().clone();
+    let span = tracing::info_span!("request", request_id = %request_id, method = %method, route = %route, tenant_id = tracing::field::Empty);
+    let mut resp = REQUEST_ID.scope(request_id.clone(), next.run(req).instrument(span.clone())).await;
+    let status = resp.status();
+    let elapsed = started.elapsed();
+    span.in_scope(|| {
+        if status.is_server_error() {
+            tracing::warn!(status = status.as_u16(), ms = elapsed.as_secs_f64() * 1e3, "request failed");
+        } else {
+            tracing::info!(status = status.as_u16(), ms = elapsed.as_secs_f64() * 1e3, "request");
+        }
+    });
+    let status_label = status.as_u16().to_string();
+    metrics::counter!("shipgate_http_requests_total", "route" => route.clone(), "method" => method.to_string(), "status" => status_label)
+        .increment(1);
+    metrics::histogram!("shipgate_http_request_duration_seconds", "route" => route, "method" => method.to_string())
+        .record(elapsed.as_secs_f64());
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    if status == StatusCode::PAYLOAD_TOO_LARGE && !is_problem(&resp) {
+        return ApiError::PayloadTooLarge(0).into_response();
+    }
+    resp
+}
+
+fn is_problem(resp: &Response) -> bool {
+    resp.headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"))
+}
+
+/// Cursor pages: `{data, next_cursor}`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Page<T: utoipa::ToSchema> {
+    pub data: Vec<T>,
+    /// Opaque; pass as `cursor` to get the next page. Null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Opaque cursor: base64url of the last id on the page.
+pub fn encode_cursor(id: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id)
+}
+
+pub fn decode_cursor(c: &str) -> Result<String, ApiError> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(c)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .filter(|s| s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        .ok_or_else(|| ApiError::field("cursor", "is not a cursor this API issued"))
+}

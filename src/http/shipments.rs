@@ -1,0 +1,877 @@
+//! Shipments: book or register (`POST`), list, read, update (forwarded to the
+//! carrier), cancel, refresh, and the event / history / exchange views.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json as AxumJson};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::auth::AuthContext;
+use super::connections::{carrier_error, note_connection_outcome};
+use super::extract::{Json, PathId, Query};
+use super::idempotency::{CreatedResource, Resume};
+use super::{Page, decode_cursor, encode_cursor};
+use crate::app::AppState;
+use crate::carriers::{self, CallCx, Capability, CarrierError, OrderRequest, TrackRequest};
+use crate::domain::{Channel, FieldError, Metadata, Money, Parcel, ShipmentPlan, Status, Stop, check_plan, may_transition};
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::ids;
+use crate::service::shipments::{apply_snapshot, attempt_booking, order_number_for, plan_of, save_exchanges};
+use crate::store::connections::ConnectionRow;
+use crate::store::shipments::{DetailsUpdate, NewEvent, NewShipment, ShipmentRow};
+use crate::store::{self, Actor};
+
+// ---------- API types ----------
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "connection_id": "con_01936f0c7a2b7c3d9e8f001122334455",
+    "reference": "SO-1001",
+    "service": "Route",
+    "stops": [
+        {"sequence": 1, "type": "pickup", "name": "James Madison",
+         "address": {"line1": "2251 Orange Blossom Trail", "city": "Orlando", "state": "FL", "postal_code": "32804", "country": "US"},
+         "phone": "3015551212", "scheduled_at": "2026-11-23T06:00:00-05:00"},
+        {"sequence": 2, "type": "delivery", "name": "Bryan Moore",
+         "address": {"line1": "2253 Orange Blossom Trail", "city": "Orlando", "state": "FL", "postal_code": "32804", "country": "US"},
+         "scheduled_at": "2026-11-23T17:00:00-05:00"}
+    ],
+    "parcels": [{"reference": "test1234barcode", "quantity": 1, "weight": {"value": 2.5, "unit": "lb"}}],
+    "metadata": {"erp_order": "4711"}
+}))]
+pub struct ShipmentIn {
+    pub connection_id: String,
+    /// Your reference, unique per tenant when given.
+    pub reference: Option<String>,
+    /// Register an existing tracking number instead of booking (tracking carriers).
+    pub tracking_number: Option<String>,
+    pub service: Option<String>,
+    #[serde(default)]
+    pub stops: Vec<Stop>,
+    #[serde(default)]
+    pub parcels: Vec<Parcel>,
+    pub declared_value: Option<Money>,
+    pub cod_amount: Option<Money>,
+    pub notes: Option<String>,
+    #[serde(default)]
+    pub metadata: Metadata,
+    pub channel: Option<Channel>,
+}
+
+/// Absent: unchanged; `null`: cleared; a value: replaced.
+fn double<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShipmentPatch {
+    #[serde(default, deserialize_with = "double")]
+    #[schema(value_type = Option<String>)]
+    pub reference: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double")]
+    #[schema(value_type = Option<String>)]
+    pub service: Option<Option<String>>,
+    pub stops: Option<Vec<Stop>>,
+    pub parcels: Option<Vec<Parcel>>,
+    #[serde(default, deserialize_with = "double")]
+    #[schema(value_type = Option<Money>)]
+    pub declared_value: Option<Option<Money>>,
+    #[serde(default, deserialize_with = "double")]
+    #[schema(value_type = Option<Money>)]
+    pub cod_amount: Option<Option<Money>>,
+    #[serde(default, deserialize_with = "double")]
+    #[schema(value_type = Option<String>)]
+    pub notes: Option<Option<String>>,
+    pub metadata: Option<Metadata>,
+    #[serde(default, deserialize_with = "double")]
+    #[schema(value_type = Option<Channel>)]
+    pub channel: Option<Option<Channel>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Booking {
+    /// pending | booked | failed | cancelled
+    #[schema(example = "booked")]
+    pub state: String,
+    pub attempts: i32,
+    #[schema(value_type = Option<Object>)]
+    pub last_error: Option<Value>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub booked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShipmentOut {
+    #[schema(example = "shp_01936f0c7a2b7c3d9e8f001122334455")]
+    pub id: String,
+    pub reference: Option<String>,
+    pub connection_id: String,
+    #[schema(example = "ecourier")]
+    pub carrier: String,
+    /// The carrier's order number for this shipment.
+    pub carrier_reference: Option<String>,
+    pub tracking_number: Option<String>,
+    pub service: Option<String>,
+    pub stops: Vec<Stop>,
+    pub parcels: Vec<Parcel>,
+    pub declared_value: Option<Money>,
+    pub cod_amount: Option<Money>,
+    pub notes: Option<String>,
+    pub metadata: Metadata,
+    pub channel: Option<Channel>,
+    /// Null for shipments registered by tracking number (not booked through us).
+    pub booking: Option<Booking>,
+    pub status: Status,
+    #[schema(example = "InfoReceived_001")]
+    pub subtag: Option<String>,
+    /// The carrier's own status code, as last seen.
+    pub carrier_status: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub last_event: Option<Value>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub estimated_delivery: Option<DateTime<Utc>>,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: DateTime<Utc>,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<ShipmentRow> for ShipmentOut {
+    fn from(r: ShipmentRow) -> Self {
+        ShipmentOut {
+            booking: r.booking_state.map(|state| Booking {
+                state,
+                attempts: r.booking_attempts,
+                last_error: r.booking_last_error.map(|j| j.0),
+                booked_at: r.booked_at,
+            }),
+            status: Status::parse(&r.status).unwrap_or(Status::Pending),
+            id: r.id,
+            reference: r.reference,
+            connection_id: r.connection_id,
+            carrier: r.carrier,
+            carrier_reference: r.carrier_reference,
+            tracking_number: r.tracking_number,
+            service: r.service,
+            stops: r.stops.0,
+            parcels: r.parcels.0,
+            declared_value: r.declared_value.map(|j| j.0),
+            cod_amount: r.cod_amount.map(|j| j.0),
+            notes: r.notes,
+            metadata: r.metadata.0,
+            channel: r.channel.map(|j| j.0),
+            subtag: r.subtag,
+            carrier_status: r.carrier_status,
+            last_event: r.last_event.map(|j| j.0),
+            estimated_delivery: r.estimated_delivery,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+fn out_json(row: ShipmentRow) -> Value {
+    serde_json::to_value(ShipmentOut::from(row)).unwrap_or(Value::Null)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventOut {
+    pub id: i64,
+    #[schema(value_type = String, format = DateTime)]
+    pub occurred_at: DateTime<Utc>,
+    pub status: Option<String>,
+    pub subtag: Option<String>,
+    pub message: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub location: Option<Value>,
+    pub raw_code: Option<String>,
+    pub raw_text: Option<String>,
+    /// push | poll | api
+    pub source: String,
+    pub dedup_key: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryOut {
+    pub id: i64,
+    #[schema(value_type = String, format = DateTime)]
+    pub at: DateTime<Utc>,
+    /// api_key | carrier_push | poller | system | carrier
+    pub actor_type: String,
+    pub actor_id: Option<String>,
+    pub action: String,
+    #[schema(value_type = Object)]
+    pub detail: Value,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExchangeOut {
+    pub id: i64,
+    pub connection_id: String,
+    pub carrier: String,
+    pub operation: String,
+    pub method: String,
+    pub url: String,
+    /// Request body with secrets redacted, size-capped.
+    pub request_body: Option<String>,
+    pub response_status: Option<i32>,
+    pub response_body: Option<String>,
+    pub duration_ms: i32,
+    pub error: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListOf<T: ToSchema> {
+    pub data: Vec<T>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Normalized status, e.g. `in_transit`.
+    pub status: Option<String>,
+    pub carrier: Option<String>,
+    pub connection_id: Option<String>,
+    pub reference: Option<String>,
+    pub tracking_number: Option<String>,
+    /// RFC 3339.
+    pub created_after: Option<String>,
+    /// RFC 3339.
+    pub created_before: Option<String>,
+    /// Page size, 1-100 (default 20).
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteIn {
+    /// delivered | lost | returned_to_sender
+    pub reason: String,
+}
+
+// ---------- helpers ----------
+
+fn check_texts(reference: Option<&str>, notes: Option<&str>, metadata: &Metadata, errors: &mut Vec<FieldError>) {
+    if reference.is_some_and(|r| r.trim().is_empty() || r.len() > 100) {
+        errors.push(FieldError::new("reference", "must be 1-100 characters"));
+    }
+    if notes.is_some_and(|n| n.len() > 2000) {
+        errors.push(FieldError::new("notes", "must be at most 2000 characters"));
+    }
+    if metadata.len() > 50 {
+        errors.push(FieldError::new("metadata", "at most 50 keys"));
+    }
+    for (k, v) in metadata {
+        if k.is_empty() || k.len() > 40 || v.len() > 500 {
+            errors.push(FieldError::new(format!("metadata.{k}"), "keys 1-40 characters, values at most 500"));
+        }
+    }
+}
+
+fn unsupported(carrier: &str, cap: Capability) -> ApiError {
+    ApiError::client(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "capability_not_supported",
+        "Capability not supported",
+        format!("carrier {carrier} does not support {}", cap.as_str()),
+    )
+}
+
+fn require(carrier: &str, cap: Capability) -> ApiResult<()> {
+    match carriers::info(carrier) {
+        Some(info) if info.capabilities.contains(&cap) && info.available => Ok(()),
+        _ => Err(unsupported(carrier, cap)),
+    }
+}
+
+async fn load(state: &AppState, tenant: &str, id: &str) -> ApiResult<ShipmentRow> {
+    if !ids::is_id("shp", id) {
+        return Err(ApiError::NotFound("shipment"));
+    }
+    let mut conn = state.db.acquire().await?;
+    store::shipments::get(&mut conn, tenant, id).await?.ok_or(ApiError::NotFound("shipment"))
+}
+
+/// The connection behind a shipment, even if it was deleted since (then: 422).
+async fn connection_of(state: &AppState, row: &ShipmentRow) -> ApiResult<ConnectionRow> {
+    let mut conn = state.db.acquire().await?;
+    store::connections::get(&mut conn, &row.tenant_id, &row.connection_id).await?.ok_or_else(|| {
+        ApiError::client(StatusCode::UNPROCESSABLE_ENTITY, "connection_deleted", "Connection deleted", "this shipment's connection was deleted")
+    })
+}
+
+fn created(row: ShipmentRow) -> Response {
+    let id = row.id.clone();
+    (StatusCode::CREATED, [("location", format!("/v1/shipments/{id}"))], AxumJson(ShipmentOut::from(row))).into_response()
+}
+
+/// The answer to a booking attempt (PRODUCT.md "Booking semantics").
+fn booking_response(row: ShipmentRow, error: Option<CarrierError>) -> Response {
+    let id = row.id.clone();
+    match error {
+        None => created(row),
+        Some(e) => {
+            let mut resp = carrier_error(&e, Some(out_json(row))).into_response();
+            if e.is_transient() {
+                resp.extensions_mut().insert(CreatedResource(id));
+            }
+            resp
+        }
+    }
+}
+
+// ---------- handlers ----------
+
+/// Book a shipment with the connection's carrier (or register a tracking number on a
+/// tracking carrier). 201: booked. 503 + `Retry-After`: the carrier is unavailable and
+/// the shipment is kept with `booking.state = pending` (retry with the same
+/// `Idempotency-Key` to resume it, or call `refresh`). 422/409: the carrier refused;
+/// the shipment is kept with `booking.state = failed` and the carrier's message.
+#[utoipa::path(post, path = "/v1/shipments", tag = "shipments", operation_id = "create_shipment",
+    security(("api_key" = [])), request_body = ShipmentIn,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h; 422 when reused with another body, 409 while in flight")),
+    responses(
+        (status = 201, body = ShipmentOut, description = "Booked"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed JSON"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "Carrier refused, reference taken, or Idempotency-Key in use"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid body, capability not supported, or the carrier rejected the booking"),
+        (status = 502, body = Problem, content_type = "application/problem+json"),
+        (status = 503, body = Problem, content_type = "application/problem+json", description = "Carrier unavailable; shipment kept as pending")))]
+async fn create_shipment(
+    State(state): State<AppState>,
+    auth: AuthContext,
+    resume: Option<Extension<Resume>>,
+    Json(body): Json<ShipmentIn>,
+) -> ApiResult<Response> {
+    let actor = Actor::ApiKey(auth.key_id.clone());
+    if let Some(Extension(Resume(id))) = resume {
+        return resume_booking(&state, &auth, &id, &actor).await;
+    }
+    let mut errors = Vec::new();
+    check_texts(body.reference.as_deref(), body.notes.as_deref(), &body.metadata, &mut errors);
+    let connection = if ids::is_id("con", &body.connection_id) {
+        let mut conn = state.db.acquire().await?;
+        store::connections::get(&mut conn, &auth.tenant_id, &body.connection_id).await?
+    } else {
+        None
+    };
+    let Some(connection) = connection else {
+        errors.push(FieldError::new("connection_id", "no such connection"));
+        return Err(ApiError::validation(errors));
+    };
+    let plan = ShipmentPlan {
+        reference: body.reference.clone(),
+        service: body.service.clone(),
+        stops: body.stops.clone(),
+        parcels: body.parcels.clone(),
+        declared_value: body.declared_value.clone(),
+        cod_amount: body.cod_amount.clone(),
+        notes: body.notes.clone(),
+    };
+    if body.tracking_number.is_some() {
+        require(&connection.carrier, Capability::RegisterTracking)?;
+    } else {
+        require(&connection.carrier, Capability::Book)?;
+        errors.extend(check_plan(&plan));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+
+    let id = ids::new_id("shp");
+    let order_number = order_number_for(&id);
+    let row = {
+        let mut tx = state.db.begin().await?;
+        let row = store::shipments::insert(
+            &mut tx,
+            &NewShipment {
+                tenant_id: &auth.tenant_id,
+                id: &id,
+                reference: body.reference.as_deref(),
+                connection_id: &connection.id,
+                carrier: &connection.carrier,
+                carrier_reference: Some(&order_number),
+                tracking_number: body.tracking_number.as_deref(),
+                service: body.service.as_deref(),
+                stops: &body.stops,
+                parcels: &body.parcels,
+                declared_value: body.declared_value.as_ref(),
+                cod_amount: body.cod_amount.as_ref(),
+                notes: body.notes.as_deref(),
+                metadata: &body.metadata,
+                channel: body.channel.as_ref(),
+                booking_state: Some("pending"),
+            },
+        )
+        .await?;
+        store::shipments::insert_history(&mut tx, &auth.tenant_id, &id, &actor, "created", &json!({"connection_id": connection.id, "reference": body.reference}))
+            .await?;
+        tx.commit().await?;
+        row
+    };
+    let (row, error) = attempt_booking(&state, &connection, &row, &actor).await?;
+    if let Some(e) = &error {
+        note_connection_outcome(&state, &connection, Some(e)).await;
+    }
+    Ok(booking_response(row, error))
+}
+
+/// A retry with the same Idempotency-Key after a 503: book the shipment that attempt kept.
+async fn resume_booking(state: &AppState, auth: &AuthContext, id: &str, actor: &Actor) -> ApiResult<Response> {
+    let row = load(state, &auth.tenant_id, id).await?;
+    match row.booking_state.as_deref() {
+        Some("pending") => {
+            let connection = connection_of(state, &row).await?;
+            let (row, error) = attempt_booking(state, &connection, &row, actor).await?;
+            Ok(booking_response(row, error))
+        }
+        Some("booked") => Ok(created(row)),
+        _ => {
+            let message = row
+                .booking_last_error
+                .as_ref()
+                .and_then(|e| e.0.get("message").and_then(Value::as_str).map(str::to_owned))
+                .unwrap_or_else(|| "the booking was not completed".into());
+            Err(ApiError::Carrier {
+                status: StatusCode::CONFLICT,
+                code: "booking_not_pending",
+                title: "Booking no longer pending",
+                detail: message,
+                retry_after: None,
+                shipment: Some(out_json(row)),
+            })
+        }
+    }
+}
+
+/// List shipments, newest first, with filters and cursor pagination.
+#[utoipa::path(get, path = "/v1/shipments", tag = "shipments", operation_id = "list_shipments",
+    security(("api_key" = [])), params(ListParams),
+    responses((status = 200, body = Page<ShipmentOut>), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+async fn list_shipments(State(state): State<AppState>, auth: AuthContext, Query(q): Query<ListParams>) -> ApiResult<AxumJson<Page<ShipmentOut>>> {
+    let limit = q.limit.unwrap_or(20);
+    let mut errors = Vec::new();
+    if !(1..=100).contains(&limit) {
+        errors.push(FieldError::new("limit", "must be between 1 and 100"));
+    }
+    if let Some(s) = &q.status
+        && Status::parse(s).is_none()
+    {
+        errors.push(FieldError::new("status", "unknown status"));
+    }
+    let time = |name: &str, v: &Option<String>, errors: &mut Vec<FieldError>| {
+        v.as_deref().and_then(|s| match DateTime::parse_from_rfc3339(s) {
+            Ok(t) => Some(t.with_timezone(&Utc)),
+            Err(_) => {
+                errors.push(FieldError::new(name, "must be an RFC 3339 time with offset"));
+                None
+            }
+        })
+    };
+    let created_after = time("created_after", &q.created_after, &mut errors);
+    let created_before = time("created_before", &q.created_before, &mut errors);
+    let before_id = match q.cursor.as_deref().map(decode_cursor).transpose() {
+        Ok(c) => c,
+        Err(_) => {
+            errors.push(FieldError::new("cursor", "is not a cursor this API issued"));
+            None
+        }
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let filter = store::shipments::ListFilter {
+        status: q.status.as_deref(),
+        carrier: q.carrier.as_deref(),
+        connection_id: q.connection_id.as_deref(),
+        reference: q.reference.as_deref(),
+        tracking_number: q.tracking_number.as_deref(),
+        created_after,
+        created_before,
+        before_id: before_id.as_deref(),
+    };
+    let mut conn = state.db.acquire().await?;
+    let mut rows = store::shipments::list(&mut conn, &auth.tenant_id, &filter, limit + 1).await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next_cursor = if more { rows.last().map(|r| encode_cursor(&r.id)) } else { None };
+    Ok(AxumJson(Page { data: rows.into_iter().map(ShipmentOut::from).collect(), next_cursor }))
+}
+
+/// Read one shipment.
+#[utoipa::path(get, path = "/v1/shipments/{id}", tag = "shipments", operation_id = "get_shipment",
+    security(("api_key" = [])), params(("id" = String, Path, description = "Shipment id")),
+    responses((status = 200, body = ShipmentOut), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn get_shipment(State(state): State<AppState>, auth: AuthContext, PathId(id): PathId) -> ApiResult<AxumJson<ShipmentOut>> {
+    Ok(AxumJson(load(&state, &auth.tenant_id, &id).await?.into()))
+}
+
+/// Update a shipment. On a booked shipment, route and goods changes are forwarded to the
+/// carrier first (e-Courier SaveOrder); if the carrier refuses (409) nothing changes here.
+#[utoipa::path(patch, path = "/v1/shipments/{id}", tag = "shipments", operation_id = "update_shipment",
+    security(("api_key" = [])), request_body = ShipmentPatch,
+    params(("id" = String, Path, description = "Shipment id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry")),
+    responses((status = 200, body = ShipmentOut), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "The carrier refused the change, or the shipment is cancelled"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 503, body = Problem, content_type = "application/problem+json")))]
+async fn update_shipment(State(state): State<AppState>, auth: AuthContext, PathId(id): PathId, Json(patch): Json<ShipmentPatch>) -> ApiResult<AxumJson<ShipmentOut>> {
+    let row = load(&state, &auth.tenant_id, &id).await?;
+    if row.booking_state.as_deref() == Some("cancelled") {
+        return Err(ApiError::client(StatusCode::CONFLICT, "shipment_cancelled", "Shipment cancelled", "a cancelled shipment cannot be changed"));
+    }
+    let mut plan = plan_of(&row);
+    let mut changed = Vec::new();
+    macro_rules! apply {
+        ($field:ident, $target:expr) => {
+            if let Some(v) = patch.$field {
+                $target = v;
+                changed.push(stringify!($field));
+            }
+        };
+    }
+    apply!(reference, plan.reference);
+    apply!(service, plan.service);
+    apply!(stops, plan.stops);
+    apply!(parcels, plan.parcels);
+    apply!(declared_value, plan.declared_value);
+    apply!(cod_amount, plan.cod_amount);
+    apply!(notes, plan.notes);
+    let mut metadata = row.metadata.0.clone();
+    apply!(metadata, metadata);
+    let mut channel = row.channel.as_ref().map(|c| c.0.clone());
+    apply!(channel, channel);
+    let mut errors = Vec::new();
+    check_texts(plan.reference.as_deref(), plan.notes.as_deref(), &metadata, &mut errors);
+    if row.booking_state.is_some() {
+        errors.extend(check_plan(&plan));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let carrier_fields = ["service", "stops", "parcels", "declared_value", "cod_amount", "notes", "reference"];
+    let forward = row.booking_state.as_deref() == Some("booked") && changed.iter().any(|f| carrier_fields.contains(f));
+    let cx = CallCx::new();
+    let mut outcome = Ok(());
+    if forward {
+        require(&row.carrier, Capability::Update)?;
+        let connection = connection_of(&state, &row).await?;
+        let order_number = row.carrier_reference.clone().unwrap_or_else(|| order_number_for(&row.id));
+        outcome = match state.client(&connection) {
+            Ok(client) => client.update(&cx, &OrderRequest { shipment_id: &row.id, order_number: &order_number, plan: &plan }).await,
+            Err(e) => Err(e),
+        };
+    }
+    let mut tx = state.db.begin().await?;
+    save_exchanges(&mut tx, &auth.tenant_id, Some(&id), cx.take()).await?;
+    if let Err(e) = &outcome {
+        store::shipments::insert_history(&mut tx, &auth.tenant_id, &id, &Actor::ApiKey(auth.key_id.clone()), "update_refused", &json!({"fields": changed, "code": e.kind(), "message": e.message()})).await?;
+        tx.commit().await?;
+        return Err(carrier_error(e, None));
+    }
+    store::shipments::set_details(
+        &mut tx,
+        &auth.tenant_id,
+        &id,
+        &DetailsUpdate {
+            reference: plan.reference.as_deref(),
+            service: plan.service.as_deref(),
+            stops: &plan.stops,
+            parcels: &plan.parcels,
+            declared_value: plan.declared_value.as_ref(),
+            cod_amount: plan.cod_amount.as_ref(),
+            notes: plan.notes.as_deref(),
+            metadata: &metadata,
+            channel: channel.as_ref(),
+        },
+    )
+    .await?;
+    store::shipments::insert_history(&mut tx, &auth.tenant_id, &id, &Actor::ApiKey(auth.key_id.clone()), "updated", &json!({"fields": changed, "forwarded_to_carrier": forward})).await?;
+    let updated = store::shipments::get(&mut tx, &auth.tenant_id, &id).await?.ok_or(ApiError::NotFound("shipment"))?;
+    tx.commit().await?;
+    Ok(AxumJson(updated.into()))
+}
+
+/// Cancel a shipment at the carrier (e-Courier: SaveOrder with OrderStatus X). Repeating
+/// it answers the cancelled shipment again.
+#[utoipa::path(post, path = "/v1/shipments/{id}/cancel", tag = "shipments", operation_id = "cancel_shipment",
+    security(("api_key" = [])), params(("id" = String, Path, description = "Shipment id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry")),
+    responses((status = 200, body = ShipmentOut), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "The carrier refused to cancel"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 503, body = Problem, content_type = "application/problem+json")))]
+async fn cancel_shipment(State(state): State<AppState>, auth: AuthContext, PathId(id): PathId) -> ApiResult<AxumJson<ShipmentOut>> {
+    let row = load(&state, &auth.tenant_id, &id).await?;
+    if row.booking_state.as_deref() == Some("cancelled") {
+        return Ok(AxumJson(row.into()));
+    }
+    require(&row.carrier, Capability::Cancel)?;
+    let cx = CallCx::new();
+    // A failed booking left nothing at the carrier; a pending one may have (ambiguous
+    // timeout), so it is cancelled there too.
+    let outcome = if row.booking_state.as_deref() == Some("failed") {
+        Ok(())
+    } else {
+        let connection = connection_of(&state, &row).await?;
+        let plan = plan_of(&row);
+        let order_number = row.carrier_reference.clone().unwrap_or_else(|| order_number_for(&row.id));
+        match state.client(&connection) {
+            Ok(client) => match client.cancel(&cx, &OrderRequest { shipment_id: &row.id, order_number: &order_number, plan: &plan }).await {
+                // Nothing at the carrier to cancel: the pending booking never arrived.
+                Err(CarrierError::NotFound { .. }) => Ok(()),
+                other => other,
+            },
+            Err(e) => Err(e),
+        }
+    };
+    let actor = Actor::ApiKey(auth.key_id.clone());
+    let mut tx = state.db.begin().await?;
+    save_exchanges(&mut tx, &auth.tenant_id, Some(&id), cx.take()).await?;
+    if let Err(e) = &outcome {
+        store::shipments::insert_history(&mut tx, &auth.tenant_id, &id, &actor, "cancel_refused", &json!({"code": e.kind(), "message": e.message()})).await?;
+        tx.commit().await?;
+        return Err(carrier_error(e, None));
+    }
+    let locked = store::shipments::get_for_update(&mut tx, &auth.tenant_id, &id).await?.ok_or(ApiError::NotFound("shipment"))?;
+    store::shipments::set_booking(
+        &mut tx,
+        &auth.tenant_id,
+        &id,
+        &store::shipments::BookingUpdate { state: "cancelled", last_error: None, booked: false, tracking_number: None, count_attempt: false },
+    )
+    .await?;
+    let current = Status::parse(&locked.status).unwrap_or(Status::Pending);
+    let subtag = "Exception_020";
+    let event = json!({"occurred_at": Utc::now(), "status": Status::Exception, "subtag": subtag, "message": "Cancelled via API"});
+    store::shipments::insert_event(
+        &mut tx,
+        &auth.tenant_id,
+        &id,
+        &NewEvent {
+            occurred_at: Utc::now(),
+            status: Some(Status::Exception.as_str()),
+            subtag: Some(subtag),
+            message: Some("Cancelled via API"),
+            location: None,
+            raw_code: None,
+            raw_text: None,
+            source: "api",
+            dedup_key: "api:cancel",
+        },
+    )
+    .await?;
+    if may_transition(current, locked.subtag.as_deref(), Status::Exception, Some(subtag)) {
+        store::shipments::set_status(&mut tx, &auth.tenant_id, &id, Status::Exception.as_str(), Some(subtag), None, Some(&event)).await?;
+    }
+    store::shipments::insert_history(&mut tx, &auth.tenant_id, &id, &actor, "cancelled", &json!({"previous_booking_state": locked.booking_state})).await?;
+    let updated = store::shipments::get(&mut tx, &auth.tenant_id, &id).await?.ok_or(ApiError::NotFound("shipment"))?;
+    tx.commit().await?;
+    Ok(AxumJson(updated.into()))
+}
+
+/// Ask the carrier for the shipment's current state (e-Courier GetJsonOrder): new events
+/// are added and the status moves forward only. A shipment still `pending` booking is
+/// looked up first and booked only if the carrier does not have it (never a blind
+/// second create).
+#[utoipa::path(post, path = "/v1/shipments/{id}/refresh", tag = "shipments", operation_id = "refresh_shipment",
+    security(("api_key" = [])), params(("id" = String, Path, description = "Shipment id")),
+    responses((status = 200, body = ShipmentOut), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "The booking failed; nothing to track"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 502, body = Problem, content_type = "application/problem+json"),
+        (status = 503, body = Problem, content_type = "application/problem+json")))]
+async fn refresh_shipment(State(state): State<AppState>, auth: AuthContext, PathId(id): PathId) -> ApiResult<Response> {
+    let row = load(&state, &auth.tenant_id, &id).await?;
+    require(&row.carrier, Capability::Refresh)?;
+    if row.booking_state.as_deref() == Some("failed") {
+        return Err(ApiError::Carrier {
+            status: StatusCode::CONFLICT,
+            code: "booking_failed",
+            title: "Booking failed",
+            detail: "the carrier never accepted this shipment; there is nothing to track".into(),
+            retry_after: None,
+            shipment: Some(out_json(row)),
+        });
+    }
+    let connection = connection_of(&state, &row).await?;
+    let client = state.client(&connection).map_err(|e| carrier_error(&e, None))?;
+    let cx = CallCx::new();
+    let snapshot = client
+        .track(&cx, &TrackRequest { carrier_reference: row.carrier_reference.as_deref(), tracking_number: row.tracking_number.as_deref() })
+        .await;
+    let actor = Actor::ApiKey(auth.key_id.clone());
+    match snapshot {
+        Ok(snap) => {
+            if row.booking_state.as_deref() == Some("pending") {
+                // The carrier has it: the earlier attempt succeeded but its answer was lost.
+                let mut tx = state.db.begin().await?;
+                store::shipments::set_booking(
+                    &mut tx,
+                    &auth.tenant_id,
+                    &id,
+                    &store::shipments::BookingUpdate { state: "booked", last_error: None, booked: true, tracking_number: row.carrier_reference.as_deref(), count_attempt: false },
+                )
+                .await?;
+                store::shipments::insert_history(&mut tx, &auth.tenant_id, &id, &actor, "booked", &json!({"found_by_lookup": true, "carrier_reference": row.carrier_reference})).await?;
+                tx.commit().await?;
+            }
+            let updated = apply_snapshot(&state, &auth.tenant_id, &id, &snap, "poll", &actor, cx.take()).await?;
+            Ok(AxumJson(ShipmentOut::from(updated)).into_response())
+        }
+        Err(CarrierError::NotFound { .. }) if row.booking_state.as_deref() == Some("pending") => {
+            // Lookup says the carrier never got it: book it now.
+            let mut tx = state.db.begin().await?;
+            save_exchanges(&mut tx, &auth.tenant_id, Some(&id), cx.take()).await?;
+            tx.commit().await?;
+            let (row, error) = attempt_booking(&state, &connection, &row, &actor).await?;
+            match error {
+                None => Ok(AxumJson(ShipmentOut::from(row)).into_response()),
+                Some(e) => Ok(booking_response(row, Some(e))),
+            }
+        }
+        Err(e) => {
+            let mut tx = state.db.begin().await?;
+            save_exchanges(&mut tx, &auth.tenant_id, Some(&id), cx.take()).await?;
+            tx.commit().await?;
+            note_connection_outcome(&state, &connection, Some(&e)).await;
+            Err(carrier_error(&e, None))
+        }
+    }
+}
+
+/// Ask the carrier to track an expired shipment again (AfterShip only).
+#[utoipa::path(post, path = "/v1/shipments/{id}/retrack", tag = "shipments", operation_id = "retrack_shipment",
+    security(("api_key" = [])), params(("id" = String, Path, description = "Shipment id")),
+    responses((status = 200, body = ShipmentOut), (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "capability_not_supported")))]
+async fn retrack_shipment(State(state): State<AppState>, auth: AuthContext, PathId(id): PathId) -> ApiResult<AxumJson<ShipmentOut>> {
+    let row = load(&state, &auth.tenant_id, &id).await?;
+    require(&row.carrier, Capability::Retrack)?;
+    Err(unsupported(&row.carrier, Capability::Retrack))
+}
+
+/// Mark a shipment completed at the carrier (AfterShip only): `{reason: delivered|lost|returned_to_sender}`.
+#[utoipa::path(post, path = "/v1/shipments/{id}/complete", tag = "shipments", operation_id = "complete_shipment",
+    security(("api_key" = [])), params(("id" = String, Path, description = "Shipment id")), request_body = CompleteIn,
+    responses((status = 200, body = ShipmentOut), (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid reason or capability_not_supported")))]
+async fn complete_shipment(State(state): State<AppState>, auth: AuthContext, PathId(id): PathId, Json(body): Json<CompleteIn>) -> ApiResult<AxumJson<ShipmentOut>> {
+    if !matches!(body.reason.as_str(), "delivered" | "lost" | "returned_to_sender") {
+        return Err(ApiError::field("reason", "must be delivered, lost or returned_to_sender"));
+    }
+    let row = load(&state, &auth.tenant_id, &id).await?;
+    require(&row.carrier, Capability::Complete)?;
+    Err(unsupported(&row.carrier, Capability::Complete))
+}
+
+/// Tracking events, oldest first.
+#[utoipa::path(get, path = "/v1/shipments/{id}/events", tag = "shipments", operation_id = "list_shipment_events",
+    security(("api_key" = [])), params(("id" = String, Path, description = "Shipment id")),
+    responses((status = 200, body = ListOf<EventOut>), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn list_events(State(state): State<AppState>, auth: AuthContext, PathId(id): PathId) -> ApiResult<AxumJson<ListOf<EventOut>>> {
+    load(&state, &auth.tenant_id, &id).await?;
+    let mut conn = state.db.acquire().await?;
+    let rows = store::shipments::list_events(&mut conn, &auth.tenant_id, &id).await?;
+    Ok(AxumJson(ListOf {
+        data: rows
+            .into_iter()
+            .map(|r| EventOut {
+                id: r.id,
+                occurred_at: r.occurred_at,
+                status: r.status,
+                subtag: r.subtag,
+                message: r.message,
+                location: r.location.map(|j| j.0),
+                raw_code: r.raw_code,
+                raw_text: r.raw_text,
+                source: r.source,
+                dedup_key: r.dedup_key,
+                created_at: r.created_at,
+            })
+            .collect(),
+    }))
+}
+
+/// Audit history: every change with its actor, oldest first.
+#[utoipa::path(get, path = "/v1/shipments/{id}/history", tag = "shipments", operation_id = "list_shipment_history",
+    security(("api_key" = [])), params(("id" = String, Path, description = "Shipment id")),
+    responses((status = 200, body = ListOf<HistoryOut>), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn list_history(State(state): State<AppState>, auth: AuthContext, PathId(id): PathId) -> ApiResult<AxumJson<ListOf<HistoryOut>>> {
+    load(&state, &auth.tenant_id, &id).await?;
+    let mut conn = state.db.acquire().await?;
+    let rows = store::shipments::list_history(&mut conn, &auth.tenant_id, &id).await?;
+    Ok(AxumJson(ListOf {
+        data: rows
+            .into_iter()
+            .map(|r| HistoryOut { id: r.id, at: r.at, actor_type: r.actor_type, actor_id: r.actor_id, action: r.action, detail: r.detail.0 })
+            .collect(),
+    }))
+}
+
+/// Every exchange with the carrier made for this shipment, secrets redacted.
+#[utoipa::path(get, path = "/v1/shipments/{id}/exchanges", tag = "shipments", operation_id = "list_shipment_exchanges",
+    security(("api_key" = [])), params(("id" = String, Path, description = "Shipment id")),
+    responses((status = 200, body = ListOf<ExchangeOut>), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn list_exchanges(State(state): State<AppState>, auth: AuthContext, PathId(id): PathId) -> ApiResult<AxumJson<ListOf<ExchangeOut>>> {
+    load(&state, &auth.tenant_id, &id).await?;
+    let mut conn = state.db.acquire().await?;
+    let rows = store::exchanges::list_for_shipment(&mut conn, &auth.tenant_id, &id).await?;
+    Ok(AxumJson(ListOf {
+        data: rows
+            .into_iter()
+            .map(|r| ExchangeOut {
+                id: r.id,
+                connection_id: r.connection_id,
+                carrier: r.carrier,
+                operation: r.operation,
+                method: r.method,
+                url: r.url,
+                request_body: r.request_body,
+                response_status: r.response_status,
+                response_body: r.response_body,
+                duration_ms: r.duration_ms,
+                error: r.error,
+                created_at: r.created_at,
+            })
+            .collect(),
+    }))
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_shipment, list_shipments))
+        .routes(routes!(get_shipment, update_shipment))
+        .routes(routes!(cancel_shipment))
+        .routes(routes!(refresh_shipment))
+        .routes(routes!(retrack_shipment))
+        .routes(routes!(complete_shipment))
+        .routes(routes!(list_events))
+        .routes(routes!(list_history))
+        .routes(routes!(list_exchanges))
+}
+

@@ -1,0 +1,16 @@
+//! shipgate: a multi-carrier shipment integration gateway. See README.md.
+
+pub mod app;
+pub mod carriers;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod ids;
+pub mod pgembed;
+pub mod sandbox;
+pub mod service;
+pub mod store;
+pub mod telemetry;

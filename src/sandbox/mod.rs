@@ -1,0 +1,163 @@
+//! `shipgate sandbox`: the whole product on one machine with no carrier accounts.
+//! Uses `DATABASE_URL` or a private Postgres under `<data_dir>/pg`, mounts the carrier
+//! simulators under `/sim/<carrier>`, creates a demo tenant with a connection to each
+//! available simulator, and prints an API key, a curl that books a shipment, and the
+//! Swagger UI address.
+
+pub mod ecourier;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use base64::Engine as _;
+use rand::RngCore as _;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::app::{self, AppState};
+use crate::config::Config;
+use crate::crypto::Purpose;
+use crate::pgembed::{Options, PrivatePostgres};
+use crate::{http, ids, store};
+
+/// Where the e-Courier simulator is mounted.
+pub const ECOURIER_MOUNT: &str = "/sim/ecourier";
+
+/// A demo tenant with one key and an e-Courier connection to the simulator at `sim_base`.
+pub struct Demo {
+    pub tenant_id: String,
+    pub api_key: SecretString,
+    pub ecourier_connection_id: String,
+}
+
+pub async fn create_demo(state: &AppState, name: &str, sim_base: &str) -> anyhow::Result<Demo> {
+    let tenant_id = ids::new_id("ten");
+    let mut conn = state.db.acquire().await?;
+    store::tenants::insert_tenant(&mut conn, &tenant_id, name).await?;
+    drop(conn);
+    let (_, api_key) = http::auth::create_key(&state.db, &tenant_id, "test", Some("sandbox")).await?;
+    let defaults = ecourier::EcourierSimConfig::default();
+    let account = defaults.accounts.first().ok_or_else(|| anyhow::anyhow!("simulator has no account"))?;
+    let creds: BTreeMap<String, String> = [
+        ("website", account.website.clone()),
+        ("username", account.username.clone()),
+        ("password", account.password.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let connection_id = ids::new_id("con");
+    let enc = state.crypto.encrypt(&tenant_id, &connection_id, Purpose::Credentials, &serde_json::to_vec(&creds)?);
+    let fields: Vec<String> = creds.keys().cloned().collect();
+    let mut settings = serde_json::Map::new();
+    settings.insert("customer_code".into(), account.customer_code.clone().into());
+    let mut conn = state.db.acquire().await?;
+    store::connections::insert(
+        &mut conn,
+        &store::connections::NewConnection {
+            tenant_id: &tenant_id,
+            id: &connection_id,
+            carrier: "ecourier",
+            name: "e-Courier simulator",
+            base_url: Some(sim_base),
+            credentials_enc: &enc,
+            credential_fields: &fields,
+            settings: &settings,
+        },
+    )
+    .await?;
+    Ok(Demo { tenant_id, api_key, ecourier_connection_id: connection_id })
+}
+
+fn master_key(data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join("master.key");
+    if let Ok(k) = std::fs::read_to_string(&path) {
+        return Ok(k.trim().to_owned());
+    }
+    let mut key = [0u8; 32];
+    rand::rng().fill_bytes(&mut key);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(key);
+    std::fs::write(&path, &b64)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(b64)
+}
+
+pub async fn run(mut config: Config, data_dir: &Path, sim_clock_secs: u64) -> anyhow::Result<()> {
+    std::fs::create_dir_all(data_dir)?;
+    let mut private = None;
+    let url = match &config.database_url {
+        Some(u) => u.expose_secret().to_owned(),
+        None => {
+            let opts = Options { dir: data_dir.join("pg"), durable: true };
+            println!("starting a private Postgres under {} ...", opts.dir.display());
+            let pg = tokio::task::spawn_blocking(move || PrivatePostgres::ensure(&opts)).await??;
+            let admin = store::connect(&pg.url("postgres"), 1).await?;
+            let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'shipgate')")
+                .fetch_one(&admin)
+                .await?;
+            if !exists {
+                sqlx::query("CREATE DATABASE shipgate").execute(&admin).await?;
+            }
+            admin.close().await;
+            let url = pg.url("shipgate");
+            private = Some(pg);
+            url
+        }
+    };
+    if config.master_keys.is_empty() {
+        let key = master_key(data_dir)?;
+        let overrides = format!("master_key = \"{key}\"");
+        let with_key = Config::from_toml_overrides(&overrides)?;
+        config.master_keys = with_key.master_keys;
+    }
+    config.database_url = Some(SecretString::from(url.clone()));
+    config.api_key_env = "test".into();
+    let db = store::connect(&url, config.database_max_connections).await?;
+    store::MIGRATOR.run(&db).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    let state = AppState::new(db, config)?;
+    app::spawn_housekeeping(state.clone());
+
+    let sim = ecourier::EcourierSim::new(ecourier::EcourierSimConfig::default());
+    let _clock = (sim_clock_secs > 0).then(|| sim.start_clock(Duration::from_secs(sim_clock_secs)));
+    let base = format!("http://{addr}");
+    let demo = create_demo(&state, &format!("Demo {}", chrono::Utc::now().format("%Y-%m-%d %H:%M:%S")), &format!("{base}{ECOURIER_MOUNT}")).await?;
+    let router = http::router(state).nest(ECOURIER_MOUNT, sim.router());
+
+    let key = demo.api_key.expose_secret();
+    println!(
+        r#"
+shipgate sandbox is running on {base}
+
+  API key (tenant {tenant}):  {key}
+  Swagger UI:                 {base}/docs   (Authorize → paste the API key)
+  e-Courier connection:       {conn}  → simulator at {base}{ECOURIER_MOUNT}
+
+Book a shipment:
+
+curl -s -X POST {base}/v1/shipments \
+  -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' -H "Idempotency-Key: $(date +%s%N)" \
+  -d '{{"connection_id":"{conn}","reference":"DEMO-'$RANDOM'","stops":[{{"sequence":1,"type":"pickup","name":"James Madison","address":{{"line1":"2251 Orange Blossom Trail","city":"Orlando","state":"FL","postal_code":"32804","country":"US"}},"scheduled_at":"2026-11-23T06:00:00-05:00"}},{{"sequence":2,"type":"delivery","name":"Bryan Moore","address":{{"line1":"2253 Orange Blossom Trail","city":"Orlando","state":"FL","postal_code":"32804","country":"US"}}}}],"parcels":[{{"reference":"PKG-1","quantity":1,"weight":{{"value":2.5,"unit":"lb"}}}}]}}'
+
+Then POST /v1/shipments/{{id}}/refresh to see it move (the simulator advances orders every {clock}s;
+POST {base}{ECOURIER_MOUNT}/_sim/orders/{{carrier_reference}}/advance moves one at once).
+Ctrl-C stops everything.
+"#,
+        tenant = demo.tenant_id,
+        conn = demo.ecourier_connection_id,
+        clock = sim_clock_secs,
+    );
+    let served = app::serve(listener, router).await;
+    if let Some(pg) = private
+        && pg.started_here()
+    {
+        println!("stopping the private Postgres ...");
+        let _ = tokio::task::spawn_blocking(move || pg.stop()).await;
+    }
+    served
+}

@@ -1,0 +1,6 @@
+//! Shipment workflows shared by the HTTP handlers and (later) the job queue: a
+//! booking attempt, applying a carrier's tracking snapshot. Each step calls the
+//! carrier with no transaction open, then records the outcome, the exchanges and the
+//! history in one transaction.
+
+pub mod shipments;

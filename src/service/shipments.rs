@@ -1,0 +1,186 @@
+//! Booking attempts and tracking updates for one shipment.
+
+use chrono::Utc;
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::carriers::{CallCx, CarrierError, CarrierEvent, OrderRequest, TrackingSnapshot};
+use crate::domain::{ShipmentPlan, Status, may_transition};
+use crate::store::connections::ConnectionRow;
+use crate::store::exchanges::Exchange;
+use crate::store::shipments::{BookingUpdate, NewEvent, ShipmentRow};
+use crate::store::{self, Actor};
+
+/// Our order number at carriers that let the client choose one (e-Courier): stable
+/// for the shipment's life, so a repeated create is an update, never a second order.
+pub fn order_number_for(shipment_id: &str) -> String {
+    format!("SG{}", shipment_id.trim_start_matches("shp_").to_ascii_uppercase())
+}
+
+pub fn plan_of(row: &ShipmentRow) -> ShipmentPlan {
+    ShipmentPlan {
+        reference: row.reference.clone(),
+        service: row.service.clone(),
+        stops: row.stops.0.clone(),
+        parcels: row.parcels.0.clone(),
+        declared_value: row.declared_value.as_ref().map(|m| m.0.clone()),
+        cod_amount: row.cod_amount.as_ref().map(|m| m.0.clone()),
+        notes: row.notes.clone(),
+    }
+}
+
+pub async fn save_exchanges(conn: &mut sqlx::PgConnection, tenant: &str, shipment_id: Option<&str>, xs: Vec<Exchange>) -> sqlx::Result<()> {
+    for x in xs {
+        store::exchanges::insert(conn, tenant, shipment_id, &x).await?;
+    }
+    Ok(())
+}
+
+fn error_json(e: &CarrierError) -> Value {
+    json!({"code": e.kind(), "message": e.message(), "at": Utc::now()})
+}
+
+/// Try to book a shipment whose booking is pending. Returns the updated row and the
+/// carrier error, if any. Exchanges, outcome and history commit together.
+pub async fn attempt_booking(state: &AppState, connection: &ConnectionRow, row: &ShipmentRow, actor: &Actor) -> sqlx::Result<(ShipmentRow, Option<CarrierError>)> {
+    let cx = CallCx::new();
+    let plan = plan_of(row);
+    let order_number = row.carrier_reference.clone().unwrap_or_else(|| order_number_for(&row.id));
+    let outcome = match state.client(connection) {
+        Ok(client) => client.book(&cx, &OrderRequest { shipment_id: &row.id, order_number: &order_number, plan: &plan }).await,
+        Err(e) => Err(e),
+    };
+    let mut tx = state.db.begin().await?;
+    save_exchanges(&mut tx, &row.tenant_id, Some(&row.id), cx.take()).await?;
+    let error = match &outcome {
+        Ok(booked) => {
+            store::shipments::set_booking(
+                &mut tx,
+                &row.tenant_id,
+                &row.id,
+                &BookingUpdate { state: "booked", last_error: None, booked: true, tracking_number: booked.tracking_number.as_deref(), count_attempt: true },
+            )
+            .await?;
+            // The carrier has the order: information received (AfterShip's InfoReceived).
+            let current = Status::parse(&row.status).unwrap_or(Status::Pending);
+            if current == Status::Pending {
+                store::shipments::set_status(&mut tx, &row.tenant_id, &row.id, Status::InfoReceived.as_str(), None, None, None).await?;
+            }
+            store::shipments::insert_history(
+                &mut tx,
+                &row.tenant_id,
+                &row.id,
+                actor,
+                "booked",
+                &json!({"carrier_reference": booked.carrier_reference, "tracking_number": booked.tracking_number}),
+            )
+            .await?;
+            None
+        }
+        Err(e) => {
+            let err = error_json(e);
+            let (state_name, action) = if e.is_transient() { ("pending", "booking_pending") } else { ("failed", "booking_failed") };
+            store::shipments::set_booking(
+                &mut tx,
+                &row.tenant_id,
+                &row.id,
+                &BookingUpdate { state: state_name, last_error: Some(&err), booked: false, tracking_number: None, count_attempt: true },
+            )
+            .await?;
+            store::shipments::insert_history(&mut tx, &row.tenant_id, &row.id, actor, action, &err).await?;
+            Some(e.clone())
+        }
+    };
+    let updated = store::shipments::get(&mut tx, &row.tenant_id, &row.id).await?.ok_or(sqlx::Error::RowNotFound)?;
+    tx.commit().await?;
+    Ok((updated, error))
+}
+
+fn event_json(e: &CarrierEvent) -> Value {
+    json!({
+        "occurred_at": e.occurred_at, "status": e.status, "subtag": e.subtag, "message": e.message,
+        "location": e.location, "raw_code": e.raw_code,
+    })
+}
+
+/// Apply a carrier's view: new events are added (deduplicated), the status moves
+/// forward only, and every change is written to the history with its actor.
+pub async fn apply_snapshot(state: &AppState, tenant: &str, shipment_id: &str, snap: &TrackingSnapshot, source: &str, actor: &Actor, exchanges: Vec<Exchange>) -> sqlx::Result<ShipmentRow> {
+    let mut tx = state.db.begin().await?;
+    save_exchanges(&mut tx, tenant, Some(shipment_id), exchanges).await?;
+    let row = store::shipments::get_for_update(&mut tx, tenant, shipment_id).await?.ok_or(sqlx::Error::RowNotFound)?;
+    let before = (Status::parse(&row.status).unwrap_or(Status::Pending), row.subtag.clone());
+    let (mut status, mut subtag) = before.clone();
+
+    let mut events: Vec<&CarrierEvent> = snap.events.iter().collect();
+    events.sort_by_key(|e| e.occurred_at);
+    let mut added = Vec::new();
+    for e in events {
+        let location = e.location.as_ref().and_then(|l| serde_json::to_value(l).ok());
+        let inserted = store::shipments::insert_event(
+            &mut tx,
+            tenant,
+            shipment_id,
+            &NewEvent {
+                occurred_at: e.occurred_at,
+                status: e.status.map(Status::as_str),
+                subtag: e.subtag.as_deref(),
+                message: e.message.as_deref(),
+                location: location.as_ref(),
+                raw_code: e.raw_code.as_deref(),
+                raw_text: e.raw_text.as_deref(),
+                source,
+                dedup_key: &e.dedup_key,
+            },
+        )
+        .await?;
+        if inserted.is_some() {
+            // Events drive the status only when the carrier gives no current state of
+            // its own (pushes); a snapshot's current state is more precise than the
+            // events that led to it.
+            if snap.status.is_none()
+                && let Some(s) = e.status
+                && may_transition(status, subtag.as_deref(), s, e.subtag.as_deref())
+            {
+                status = s;
+                subtag = e.subtag.clone();
+            }
+            added.push(e);
+        }
+    }
+    let mut kept = None;
+    if let Some((s, t)) = &snap.status {
+        if may_transition(status, subtag.as_deref(), *s, t.as_deref()) {
+            status = *s;
+            subtag = t.clone();
+        } else if (*s, t.clone()) != (status, subtag.clone()) {
+            kept = Some(json!({"reported": s, "reported_subtag": t, "kept": status, "kept_subtag": subtag}));
+        }
+    }
+    let last_event = added.last().map(|e| event_json(e));
+    if (status, subtag.clone()) != before {
+        store::shipments::set_status(&mut tx, tenant, shipment_id, status.as_str(), subtag.as_deref(), snap.carrier_status.as_deref(), last_event.as_ref()).await?;
+        store::shipments::insert_history(
+            &mut tx,
+            tenant,
+            shipment_id,
+            actor,
+            "status_changed",
+            &json!({"from": before.0, "from_subtag": before.1, "to": status, "to_subtag": subtag, "carrier_status": snap.carrier_status}),
+        )
+        .await?;
+    } else {
+        store::shipments::touch_carrier_status(&mut tx, tenant, shipment_id, snap.carrier_status.as_deref(), last_event.as_ref()).await?;
+    }
+    if let Some(detail) = kept {
+        // A late or stale report: recorded for ops, never applied.
+        store::shipments::insert_history(&mut tx, tenant, shipment_id, actor, "status_regression_ignored", &detail).await?;
+    }
+    if !added.is_empty() {
+        let list: Vec<Value> = added.iter().map(|e| event_json(e)).collect();
+        store::shipments::insert_history(&mut tx, tenant, shipment_id, actor, "events_added", &json!({"count": added.len(), "events": list})).await?;
+    }
+    let updated = store::shipments::get(&mut tx, tenant, shipment_id).await?.ok_or(sqlx::Error::RowNotFound)?;
+    tx.commit().await?;
+    Ok(updated)
+}

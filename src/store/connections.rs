@@ -1,0 +1,168 @@
+//! Carrier connections. Credentials and tokens are stored only as ciphertexts.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use sqlx::types::Json;
+
+#[derive(Debug, Clone)]
+pub struct ConnectionRow {
+    pub tenant_id: String,
+    pub id: String,
+    pub carrier: String,
+    pub name: String,
+    pub base_url: Option<String>,
+    pub credentials_enc: Vec<u8>,
+    pub credential_fields: Vec<String>,
+    pub settings: Json<serde_json::Map<String, serde_json::Value>>,
+    pub status: String,
+    pub status_detail: Option<String>,
+    pub verified_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub struct NewConnection<'a> {
+    pub tenant_id: &'a str,
+    pub id: &'a str,
+    pub carrier: &'a str,
+    pub name: &'a str,
+    pub base_url: Option<&'a str>,
+    pub credentials_enc: &'a [u8],
+    pub credential_fields: &'a [String],
+    pub settings: &'a serde_json::Map<String, serde_json::Value>,
+}
+
+pub async fn insert(conn: &mut PgConnection, c: &NewConnection<'_>) -> sqlx::Result<ConnectionRow> {
+    sqlx::query_as!(
+        ConnectionRow,
+        r#"INSERT INTO connections (tenant_id, id, carrier, name, base_url, credentials_enc, credential_fields, settings)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+           RETURNING tenant_id, id, carrier, name, base_url, credentials_enc, credential_fields,
+                     settings AS "settings: Json<serde_json::Map<String, serde_json::Value>>",
+                     status, status_detail, verified_at, created_at, updated_at"#,
+        c.tenant_id,
+        c.id,
+        c.carrier,
+        c.name,
+        c.base_url,
+        c.credentials_enc,
+        c.credential_fields,
+        Json(c.settings) as _,
+    )
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn get(conn: &mut PgConnection, tenant_id: &str, id: &str) -> sqlx::Result<Option<ConnectionRow>> {
+    sqlx::query_as!(
+        ConnectionRow,
+        r#"SELECT tenant_id, id, carrier, name, base_url, credentials_enc, credential_fields,
+                  settings AS "settings: Json<serde_json::Map<String, serde_json::Value>>",
+                  status, status_detail, verified_at, created_at, updated_at
+           FROM connections WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"#,
+        tenant_id,
+        id
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn list(conn: &mut PgConnection, tenant_id: &str, after: Option<&str>, limit: i64) -> sqlx::Result<Vec<ConnectionRow>> {
+    sqlx::query_as!(
+        ConnectionRow,
+        r#"SELECT tenant_id, id, carrier, name, base_url, credentials_enc, credential_fields,
+                  settings AS "settings: Json<serde_json::Map<String, serde_json::Value>>",
+                  status, status_detail, verified_at, created_at, updated_at
+           FROM connections
+           WHERE tenant_id = $1 AND deleted_at IS NULL AND ($2::text IS NULL OR id < $2)
+           ORDER BY id DESC LIMIT $3"#,
+        tenant_id,
+        after,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
+
+pub struct ConnectionUpdate<'a> {
+    pub name: &'a str,
+    pub base_url: Option<&'a str>,
+    pub credentials_enc: &'a [u8],
+    pub credential_fields: &'a [String],
+    pub settings: &'a serde_json::Map<String, serde_json::Value>,
+    /// New credentials invalidate the cached token and the misconfigured mark.
+    pub credentials_changed: bool,
+}
+
+pub async fn update(conn: &mut PgConnection, tenant_id: &str, id: &str, u: &ConnectionUpdate<'_>) -> sqlx::Result<Option<ConnectionRow>> {
+    sqlx::query_as!(
+        ConnectionRow,
+        r#"UPDATE connections SET name = $3, base_url = $4, credentials_enc = $5, credential_fields = $6, settings = $7,
+                  token_enc = CASE WHEN $8 THEN NULL ELSE token_enc END,
+                  status = CASE WHEN $8 THEN 'active' ELSE status END,
+                  status_detail = CASE WHEN $8 THEN NULL ELSE status_detail END,
+                  updated_at = now()
+           WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL
+           RETURNING tenant_id, id, carrier, name, base_url, credentials_enc, credential_fields,
+                     settings AS "settings: Json<serde_json::Map<String, serde_json::Value>>",
+                     status, status_detail, verified_at, created_at, updated_at"#,
+        tenant_id,
+        id,
+        u.name,
+        u.base_url,
+        u.credentials_enc,
+        u.credential_fields,
+        Json(u.settings) as _,
+        u.credentials_changed,
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// Soft delete: shipments keep pointing at the row; its secrets are wiped.
+pub async fn delete(conn: &mut PgConnection, tenant_id: &str, id: &str) -> sqlx::Result<bool> {
+    let r = sqlx::query!(
+        "UPDATE connections SET deleted_at = now(), token_enc = NULL, credentials_enc = '\\x'::bytea, updated_at = now()
+         WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
+        tenant_id,
+        id
+    )
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+pub async fn set_status(conn: &mut PgConnection, tenant_id: &str, id: &str, status: &str, detail: Option<&str>, verified: bool) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE connections SET status = $3, status_detail = $4,
+                verified_at = CASE WHEN $5 THEN now() ELSE verified_at END, updated_at = now()
+         WHERE tenant_id = $1 AND id = $2",
+        tenant_id,
+        id,
+        status,
+        detail,
+        verified
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get_token(conn: &mut PgConnection, tenant_id: &str, id: &str) -> sqlx::Result<Option<Vec<u8>>> {
+    Ok(sqlx::query_scalar!("SELECT token_enc FROM connections WHERE tenant_id = $1 AND id = $2", tenant_id, id)
+        .fetch_optional(conn)
+        .await?
+        .flatten())
+}
+
+pub async fn set_token(conn: &mut PgConnection, tenant_id: &str, id: &str, token_enc: Option<&[u8]>) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE connections SET token_enc = $3, token_updated_at = now() WHERE tenant_id = $1 AND id = $2",
+        tenant_id,
+        id,
+        token_enc
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}

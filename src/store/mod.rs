@@ -1,0 +1,52 @@
+//! All SQL lives here: one module per table group, checked at compile time
+//! (`query!`/`query_as!`, offline data in `.sqlx/`). Functions take `&mut PgConnection`
+//! so the caller owns the transaction (zero2prod, hook0).
+
+pub mod connections;
+pub mod exchanges;
+pub mod idempotency;
+pub mod shipments;
+pub mod tenants;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions as _, PgPool};
+use std::str::FromStr as _;
+use std::time::Duration;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Who changed a shipment (its history's actor).
+#[derive(Debug, Clone)]
+pub enum Actor {
+    ApiKey(String),
+    CarrierPush,
+    Poller,
+    System,
+    Carrier,
+}
+
+impl Actor {
+    pub fn parts(&self) -> (&'static str, Option<&str>) {
+        match self {
+            Actor::ApiKey(id) => ("api_key", Some(id.as_str())),
+            Actor::CarrierPush => ("carrier_push", None),
+            Actor::Poller => ("poller", None),
+            Actor::System => ("system", None),
+            Actor::Carrier => ("carrier", None),
+        }
+    }
+}
+
+/// A pool that fails fast when the database is away (so `/readyz` and requests answer
+/// 503 quickly) and recovers by itself when it is back.
+pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+    let opts = PgConnectOptions::from_str(url)?
+        .log_statements(tracing::log::LevelFilter::Debug)
+        .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_millis(500));
+    Ok(PgPoolOptions::new()
+        .max_connections(max_connections)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect_with(opts)
+        .await?)
+}

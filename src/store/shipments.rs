@@ -1,0 +1,381 @@
+//! Shipments, their tracking events and their audit history.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use sqlx::types::Json;
+
+use crate::domain::{Channel, Metadata, Money, Parcel, Stop};
+
+use super::Actor;
+
+#[derive(Debug, Clone)]
+pub struct ShipmentRow {
+    pub tenant_id: String,
+    pub id: String,
+    pub reference: Option<String>,
+    pub connection_id: String,
+    pub carrier: String,
+    pub carrier_reference: Option<String>,
+    pub tracking_number: Option<String>,
+    pub service: Option<String>,
+    pub stops: Json<Vec<Stop>>,
+    pub parcels: Json<Vec<Parcel>>,
+    pub declared_value: Option<Json<Money>>,
+    pub cod_amount: Option<Json<Money>>,
+    pub notes: Option<String>,
+    pub metadata: Json<Metadata>,
+    pub channel: Option<Json<Channel>>,
+    pub booking_state: Option<String>,
+    pub booking_attempts: i32,
+    pub booking_last_error: Option<Json<serde_json::Value>>,
+    pub booked_at: Option<DateTime<Utc>>,
+    pub status: String,
+    pub subtag: Option<String>,
+    pub carrier_status: Option<String>,
+    pub last_event: Option<Json<serde_json::Value>>,
+    pub estimated_delivery: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `query_as!(ShipmentRow, ...)` with the column list (jsonb columns typed) spliced in
+/// between a prefix and a suffix, so every statement reads the same columns.
+macro_rules! query_shipment {
+    ($prefix:literal, $suffix:literal $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            ShipmentRow,
+            $prefix + r#" tenant_id, id, reference, connection_id, carrier, carrier_reference, tracking_number, service,
+               stops AS "stops!: Json<Vec<Stop>>", parcels AS "parcels!: Json<Vec<Parcel>>",
+               declared_value AS "declared_value: Json<Money>", cod_amount AS "cod_amount: Json<Money>",
+               notes, metadata AS "metadata!: Json<Metadata>", channel AS "channel: Json<Channel>",
+               booking_state, booking_attempts, booking_last_error AS "booking_last_error: Json<serde_json::Value>",
+               booked_at, status, subtag, carrier_status, last_event AS "last_event: Json<serde_json::Value>",
+               estimated_delivery, created_at, updated_at "# + $suffix
+            $(, $arg)*
+        )
+    };
+}
+
+pub struct NewShipment<'a> {
+    pub tenant_id: &'a str,
+    pub id: &'a str,
+    pub reference: Option<&'a str>,
+    pub connection_id: &'a str,
+    pub carrier: &'a str,
+    pub carrier_reference: Option<&'a str>,
+    pub tracking_number: Option<&'a str>,
+    pub service: Option<&'a str>,
+    pub stops: &'a [Stop],
+    pub parcels: &'a [Parcel],
+    pub declared_value: Option<&'a Money>,
+    pub cod_amount: Option<&'a Money>,
+    pub notes: Option<&'a str>,
+    pub metadata: &'a Metadata,
+    pub channel: Option<&'a Channel>,
+    pub booking_state: Option<&'a str>,
+}
+
+pub async fn insert(conn: &mut PgConnection, s: &NewShipment<'_>) -> sqlx::Result<ShipmentRow> {
+    query_shipment!(
+        r#"INSERT INTO shipments (tenant_id, id, reference, connection_id, carrier, carrier_reference, tracking_number,
+                                  service, stops, parcels, declared_value, cod_amount, notes, metadata, channel, booking_state)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+           RETURNING"#,
+        "",
+        s.tenant_id,
+        s.id,
+        s.reference,
+        s.connection_id,
+        s.carrier,
+        s.carrier_reference,
+        s.tracking_number,
+        s.service,
+        Json(s.stops) as _,
+        Json(s.parcels) as _,
+        s.declared_value.map(Json) as _,
+        s.cod_amount.map(Json) as _,
+        s.notes,
+        Json(s.metadata) as _,
+        s.channel.map(Json) as _,
+        s.booking_state,
+    )
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn get(conn: &mut PgConnection, tenant_id: &str, id: &str) -> sqlx::Result<Option<ShipmentRow>> {
+    query_shipment!(
+        "SELECT",
+        "FROM shipments WHERE tenant_id = $1 AND id = $2",
+        tenant_id,
+        id
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// Read and lock the row for the rest of the caller's transaction.
+pub async fn get_for_update(conn: &mut PgConnection, tenant_id: &str, id: &str) -> sqlx::Result<Option<ShipmentRow>> {
+    query_shipment!(
+        "SELECT",
+        "FROM shipments WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+        tenant_id,
+        id
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+#[derive(Debug, Default)]
+pub struct ListFilter<'a> {
+    pub status: Option<&'a str>,
+    pub carrier: Option<&'a str>,
+    pub connection_id: Option<&'a str>,
+    pub reference: Option<&'a str>,
+    pub tracking_number: Option<&'a str>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+    /// Keyset cursor: ids sort by creation time (UUIDv7), newest first.
+    pub before_id: Option<&'a str>,
+}
+
+pub async fn list(conn: &mut PgConnection, tenant_id: &str, f: &ListFilter<'_>, limit: i64) -> sqlx::Result<Vec<ShipmentRow>> {
+    query_shipment!(
+        "SELECT",
+        r#"FROM shipments
+         WHERE tenant_id = $1
+           AND ($2::text IS NULL OR status = $2)
+           AND ($3::text IS NULL OR carrier = $3)
+           AND ($4::text IS NULL OR connection_id = $4)
+           AND ($5::text IS NULL OR reference = $5)
+           AND ($6::text IS NULL OR tracking_number = $6)
+           AND ($7::timestamptz IS NULL OR created_at >= $7)
+           AND ($8::timestamptz IS NULL OR created_at < $8)
+           AND ($9::text IS NULL OR id < $9)
+         ORDER BY id DESC
+         LIMIT $10"#,
+        tenant_id,
+        f.status,
+        f.carrier,
+        f.connection_id,
+        f.reference,
+        f.tracking_number,
+        f.created_after,
+        f.created_before,
+        f.before_id,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// The booking outcome fields, written together.
+pub struct BookingUpdate<'a> {
+    pub state: &'a str,
+    pub last_error: Option<&'a serde_json::Value>,
+    pub booked: bool,
+    pub tracking_number: Option<&'a str>,
+    pub count_attempt: bool,
+}
+
+pub async fn set_booking(conn: &mut PgConnection, tenant_id: &str, id: &str, b: &BookingUpdate<'_>) -> sqlx::Result<()> {
+    sqlx::query!(
+        r#"UPDATE shipments SET booking_state = $3, booking_last_error = $4,
+                  booking_attempts = booking_attempts + CASE WHEN $7 THEN 1 ELSE 0 END,
+                  booked_at = CASE WHEN $5 THEN coalesce(booked_at, now()) ELSE booked_at END,
+                  tracking_number = coalesce($6, tracking_number), updated_at = now()
+           WHERE tenant_id = $1 AND id = $2"#,
+        tenant_id,
+        id,
+        b.state,
+        b.last_error.map(Json) as _,
+        b.booked,
+        b.tracking_number,
+        b.count_attempt,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub struct DetailsUpdate<'a> {
+    pub reference: Option<&'a str>,
+    pub service: Option<&'a str>,
+    pub stops: &'a [Stop],
+    pub parcels: &'a [Parcel],
+    pub declared_value: Option<&'a Money>,
+    pub cod_amount: Option<&'a Money>,
+    pub notes: Option<&'a str>,
+    pub metadata: &'a Metadata,
+    pub channel: Option<&'a Channel>,
+}
+
+pub async fn set_details(conn: &mut PgConnection, tenant_id: &str, id: &str, d: &DetailsUpdate<'_>) -> sqlx::Result<()> {
+    sqlx::query!(
+        r#"UPDATE shipments SET reference = $3, service = $4, stops = $5, parcels = $6, declared_value = $7,
+                  cod_amount = $8, notes = $9, metadata = $10, channel = $11, updated_at = now()
+           WHERE tenant_id = $1 AND id = $2"#,
+        tenant_id,
+        id,
+        d.reference,
+        d.service,
+        Json(d.stops) as _,
+        Json(d.parcels) as _,
+        d.declared_value.map(Json) as _,
+        d.cod_amount.map(Json) as _,
+        d.notes,
+        Json(d.metadata) as _,
+        d.channel.map(Json) as _,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_status(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    id: &str,
+    status: &str,
+    subtag: Option<&str>,
+    carrier_status: Option<&str>,
+    last_event: Option<&serde_json::Value>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        r#"UPDATE shipments SET status = $3, subtag = $4, carrier_status = coalesce($5, carrier_status),
+                  last_event = coalesce($6, last_event), updated_at = now()
+           WHERE tenant_id = $1 AND id = $2"#,
+        tenant_id,
+        id,
+        status,
+        subtag,
+        carrier_status,
+        last_event.map(Json) as _,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn touch_carrier_status(conn: &mut PgConnection, tenant_id: &str, id: &str, carrier_status: Option<&str>, last_event: Option<&serde_json::Value>) -> sqlx::Result<()> {
+    sqlx::query!(
+        r#"UPDATE shipments SET carrier_status = coalesce($3, carrier_status), last_event = coalesce($4, last_event),
+                  updated_at = now()
+           WHERE tenant_id = $1 AND id = $2"#,
+        tenant_id,
+        id,
+        carrier_status,
+        last_event.map(Json) as _,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+// ---- tracking events ----
+
+#[derive(Debug, Clone)]
+pub struct EventRow {
+    pub id: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub status: Option<String>,
+    pub subtag: Option<String>,
+    pub message: Option<String>,
+    pub location: Option<Json<serde_json::Value>>,
+    pub raw_code: Option<String>,
+    pub raw_text: Option<String>,
+    pub source: String,
+    pub dedup_key: String,
+    pub created_at: DateTime<Utc>,
+}
+
+pub struct NewEvent<'a> {
+    pub occurred_at: DateTime<Utc>,
+    pub status: Option<&'a str>,
+    pub subtag: Option<&'a str>,
+    pub message: Option<&'a str>,
+    pub location: Option<&'a serde_json::Value>,
+    pub raw_code: Option<&'a str>,
+    pub raw_text: Option<&'a str>,
+    pub source: &'a str,
+    pub dedup_key: &'a str,
+}
+
+/// Insert an event unless one with the same dedup key exists; the new id when inserted.
+pub async fn insert_event(conn: &mut PgConnection, tenant_id: &str, shipment_id: &str, e: &NewEvent<'_>) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar!(
+        r#"INSERT INTO tracking_events (tenant_id, shipment_id, occurred_at, status, subtag, message, location,
+                                        raw_code, raw_text, source, dedup_key)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+           ON CONFLICT (tenant_id, shipment_id, dedup_key) DO NOTHING
+           RETURNING id"#,
+        tenant_id,
+        shipment_id,
+        e.occurred_at,
+        e.status,
+        e.subtag,
+        e.message,
+        e.location.map(Json) as _,
+        e.raw_code,
+        e.raw_text,
+        e.source,
+        e.dedup_key,
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn list_events(conn: &mut PgConnection, tenant_id: &str, shipment_id: &str) -> sqlx::Result<Vec<EventRow>> {
+    sqlx::query_as!(
+        EventRow,
+        r#"SELECT id, occurred_at, status, subtag, message, location AS "location: Json<serde_json::Value>",
+                  raw_code, raw_text, source, dedup_key, created_at
+           FROM tracking_events WHERE tenant_id = $1 AND shipment_id = $2
+           ORDER BY occurred_at, id"#,
+        tenant_id,
+        shipment_id
+    )
+    .fetch_all(conn)
+    .await
+}
+
+// ---- history ----
+
+#[derive(Debug, Clone)]
+pub struct HistoryRow {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub actor_type: String,
+    pub actor_id: Option<String>,
+    pub action: String,
+    pub detail: Json<serde_json::Value>,
+}
+
+pub async fn insert_history(conn: &mut PgConnection, tenant_id: &str, shipment_id: &str, actor: &Actor, action: &str, detail: &serde_json::Value) -> sqlx::Result<()> {
+    let (actor_type, actor_id) = actor.parts();
+    sqlx::query!(
+        "INSERT INTO shipment_history (tenant_id, shipment_id, actor_type, actor_id, action, detail)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        tenant_id,
+        shipment_id,
+        actor_type,
+        actor_id,
+        action,
+        Json(detail) as _,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn list_history(conn: &mut PgConnection, tenant_id: &str, shipment_id: &str) -> sqlx::Result<Vec<HistoryRow>> {
+    sqlx::query_as!(
+        HistoryRow,
+        r#"SELECT id, at, actor_type, actor_id, action, detail AS "detail!: Json<serde_json::Value>"
+           FROM shipment_history WHERE tenant_id = $1 AND shipment_id = $2 ORDER BY id"#,
+        tenant_id,
+        shipment_id
+    )
+    .fetch_all(conn)
+    .await
+}
