@@ -27,7 +27,7 @@ pub struct Inner {
     pub shared: Shared,
     pub metrics: PrometheusHandle,
     clients: Mutex<HashMap<String, CachedClient>>,
-    pub(crate) key_cache: crate::http::auth::KeyCache,
+    pub key_cache: crate::http::auth::KeyCache,
 }
 
 #[derive(Clone)]
@@ -99,9 +99,9 @@ impl AppState {
         {
             return Ok(client.clone());
         }
-        let credentials = self.credentials(row).map_err(|e| CarrierError::Misconfigured {
-            message: format!("stored credentials cannot be read: {e}"),
-        })?;
+        let credentials = self
+            .credentials(row)
+            .map_err(|e| CarrierError::Misconfigured { message: format!("stored credentials cannot be read: {e}") })?;
         let cfg = ConnectionConfig {
             tenant_id: row.tenant_id.clone(),
             connection_id: row.id.clone(),
@@ -109,7 +109,11 @@ impl AppState {
             base_url: row.base_url.clone(),
             credentials,
             settings: row.settings.0.clone(),
-            token_store: Arc::new(DbTokenStore { state: self.clone(), tenant_id: row.tenant_id.clone(), connection_id: row.id.clone() }),
+            token_store: Arc::new(DbTokenStore {
+                state: self.clone(),
+                tenant_id: row.tenant_id.clone(),
+                connection_id: row.id.clone(),
+            }),
         };
         let client = carriers::build_client(cfg, &self.shared)?;
         if let Ok(mut cache) = self.clients.lock() {
@@ -138,7 +142,14 @@ impl TokenStore for DbTokenStore {
     }
 
     async fn save(&self, token: Option<&SecretString>) {
-        let blob = token.map(|t| self.state.crypto.encrypt(&self.tenant_id, &self.connection_id, Purpose::Token, t.expose_secret().as_bytes()));
+        let blob = token.map(|t| {
+            self.state.crypto.encrypt(
+                &self.tenant_id,
+                &self.connection_id,
+                Purpose::Token,
+                t.expose_secret().as_bytes(),
+            )
+        });
         let result = async {
             let mut conn = self.state.db.acquire().await?;
             store::connections::set_token(&mut conn, &self.tenant_id, &self.connection_id, blob.as_deref()).await

@@ -121,7 +121,8 @@ impl Config {
         if raw.database_max_connections == 0 {
             return Err(err("database_max_connections", "must be at least 1"));
         }
-        if raw.api_key_env.is_empty() || !raw.api_key_env.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()) {
+        if raw.api_key_env.is_empty() || !raw.api_key_env.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        {
             return Err(err("api_key_env", "must be lowercase letters and digits"));
         }
         if raw.body_limit_bytes < 1024 {

@@ -53,10 +53,7 @@ fn aad(tenant_id: &str, connection_id: &str, purpose: Purpose) -> Vec<u8> {
 impl Crypto {
     /// `keys[0]` is the current key. Panics never: an empty list is refused by config.
     pub fn new(keys: &[(u8, [u8; 32])]) -> Option<Crypto> {
-        let all: Vec<_> = keys
-            .iter()
-            .map(|(id, k)| (*id, XChaCha20Poly1305::new(k.into())))
-            .collect();
+        let all: Vec<_> = keys.iter().map(|(id, k)| (*id, XChaCha20Poly1305::new(k.into()))).collect();
         let current = all.first()?.clone();
         Some(Crypto { current, all })
     }
@@ -78,17 +75,19 @@ impl Crypto {
         out
     }
 
-    pub fn decrypt(&self, tenant_id: &str, connection_id: &str, purpose: Purpose, blob: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    pub fn decrypt(
+        &self,
+        tenant_id: &str,
+        connection_id: &str,
+        purpose: Purpose,
+        blob: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
         if blob.len() < 1 + 24 + 16 {
             return Err(CryptoError::Invalid);
         }
         let key_id = blob[0];
-        let cipher = self
-            .all
-            .iter()
-            .find(|(id, _)| *id == key_id)
-            .map(|(_, c)| c)
-            .ok_or(CryptoError::UnknownKey(key_id))?;
+        let cipher =
+            self.all.iter().find(|(id, _)| *id == key_id).map(|(_, c)| c).ok_or(CryptoError::UnknownKey(key_id))?;
         let aad = aad(tenant_id, connection_id, purpose);
         cipher
             .decrypt(XNonce::from_slice(&blob[1..25]), Payload { msg: &blob[25..], aad: &aad })
@@ -113,7 +112,10 @@ mod tests {
     fn round_trips_and_binds_the_row() {
         let c = crypto();
         let blob = c.encrypt("ten_a", "con_1", Purpose::Credentials, b"{\"password\":\"x\"}");
-        assert_eq!(c.decrypt("ten_a", "con_1", Purpose::Credentials, &blob).expect("decrypts"), b"{\"password\":\"x\"}");
+        assert_eq!(
+            c.decrypt("ten_a", "con_1", Purpose::Credentials, &blob).expect("decrypts"),
+            b"{\"password\":\"x\"}"
+        );
         assert!(c.decrypt("ten_b", "con_1", Purpose::Credentials, &blob).is_err(), "other tenant");
         assert!(c.decrypt("ten_a", "con_2", Purpose::Credentials, &blob).is_err(), "other connection");
         assert!(c.decrypt("ten_a", "con_1", Purpose::Token, &blob).is_err(), "other purpose");

@@ -87,11 +87,7 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn validation(errors: Vec<FieldError>) -> ApiError {
-        let detail = errors
-            .iter()
-            .map(|e| format!("{}: {}", e.field, e.message))
-            .collect::<Vec<_>>()
-            .join("; ");
+        let detail = errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; ");
         ApiError::Validation { detail, errors }
     }
 

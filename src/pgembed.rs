@@ -76,16 +76,8 @@ const SUPERUSER: &str = "postgres";
 /// Longest unix socket path (`sun_path` is 108 bytes including the NUL).
 const MAX_SOCKET_PATH: usize = 107;
 /// Environment variables that would change what the PostgreSQL tools do.
-const PG_ENV: &[&str] = &[
-    "PGDATA",
-    "PGPORT",
-    "PGHOST",
-    "PGHOSTADDR",
-    "PGUSER",
-    "PGDATABASE",
-    "PGOPTIONS",
-    "PGPASSWORD",
-];
+const PG_ENV: &[&str] =
+    &["PGDATA", "PGPORT", "PGHOST", "PGHOSTADDR", "PGUSER", "PGDATABASE", "PGOPTIONS", "PGPASSWORD"];
 const INSTALL_HINT: &str = "PostgreSQL server binaries (initdb, pg_ctl) not found. Install them \
      (Debian/Ubuntu: `apt-get install postgresql`; Fedora: `dnf install postgresql-server`; \
      macOS: `brew install postgresql@15`), or set SHIPGATE_PG_BIN to the directory that \
@@ -122,12 +114,8 @@ impl PrivatePostgres {
     /// Blocking (runs `initdb` and `pg_ctl`, waits for the lock): async callers should use
     /// `tokio::task::spawn_blocking`.
     pub fn ensure(opts: &Options) -> Result<PrivatePostgres> {
-        fs::create_dir_all(&opts.dir)
-            .with_context(|| format!("cannot create {}", opts.dir.display()))?;
-        let dir = opts
-            .dir
-            .canonicalize()
-            .with_context(|| format!("cannot resolve {}", opts.dir.display()))?;
+        fs::create_dir_all(&opts.dir).with_context(|| format!("cannot create {}", opts.dir.display()))?;
+        let dir = opts.dir.canonicalize().with_context(|| format!("cannot resolve {}", opts.dir.display()))?;
         let lock_path = dir.join(".lock");
         let _lock = lock_exclusive(&lock_path)?;
 
@@ -135,15 +123,7 @@ impl PrivatePostgres {
         let base = runner.prepare_base(&dir)?;
         let data = base.join("data");
         let bin_dir = bin_dir_for(&data)?;
-        let mut pg = PrivatePostgres {
-            lock_path,
-            base,
-            data,
-            bin_dir,
-            port: 0,
-            started_here: false,
-            runner,
-        };
+        let mut pg = PrivatePostgres { lock_path, base, data, bin_dir, port: 0, started_here: false, runner };
         if let Some(port) = pg.running_port()? {
             debug!(port, dir = %pg.base.display(), "reusing running private PostgreSQL");
             pg.port = port;
@@ -198,10 +178,7 @@ impl PrivatePostgres {
             "-t".into(),
             START_TIMEOUT.as_secs().to_string().into(),
         ];
-        run(
-            self.runner.command(&self.bin("pg_ctl"), &args),
-            "pg_ctl stop",
-        )?;
+        run(self.runner.command(&self.bin("pg_ctl"), &args), "pg_ctl stop")?;
         info!(port = self.port, dir = %self.base.display(), "stopped private PostgreSQL");
         Ok(())
     }
@@ -221,11 +198,7 @@ impl PrivatePostgres {
     fn read_pid_file(&self) -> Result<Option<PidFile>> {
         let path = self.data.join("postmaster.pid");
         match fs::read_to_string(&path) {
-            Ok(text) => Ok(Some(parse_pid_file(&text).unwrap_or(PidFile {
-                pid: 0,
-                port: None,
-                socket_dir: None,
-            }))),
+            Ok(text) => Ok(Some(parse_pid_file(&text).unwrap_or(PidFile { pid: 0, port: None, socket_dir: None }))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
         }
@@ -271,10 +244,7 @@ impl PrivatePostgres {
 
     fn server_alive(&self) -> bool {
         match self.read_pid_file() {
-            Ok(Some(pid_file)) => matches!(
-                pid_state(pid_file.pid),
-                PidState::Postgres | PidState::Unknown
-            ),
+            Ok(Some(pid_file)) => matches!(pid_state(pid_file.pid), PidState::Postgres | PidState::Unknown),
             _ => false,
         }
     }
@@ -303,9 +273,8 @@ impl PrivatePostgres {
         }
         let staging = self.base.join("data.init");
         if staging.exists() {
-            fs::remove_dir_all(&staging).with_context(|| {
-                format!("cannot remove unfinished cluster {}", staging.display())
-            })?;
+            fs::remove_dir_all(&staging)
+                .with_context(|| format!("cannot remove unfinished cluster {}", staging.display()))?;
         }
         info!(dir = %self.data.display(), bin = %self.bin_dir.display(),
             "creating a private PostgreSQL cluster (initdb)");
@@ -323,13 +292,8 @@ impl PrivatePostgres {
             args.push("--no-sync".into());
         }
         run(self.runner.command(&self.bin("initdb"), &args), "initdb")?;
-        fs::rename(&staging, &self.data).with_context(|| {
-            format!(
-                "cannot rename {} to {}",
-                staging.display(),
-                self.data.display()
-            )
-        })?;
+        fs::rename(&staging, &self.data)
+            .with_context(|| format!("cannot rename {} to {}", staging.display(), self.data.display()))?;
         Ok(())
     }
 
@@ -399,12 +363,9 @@ impl PrivatePostgres {
             "-o".into(),
             server_opts,
         ];
-        run(
-            self.runner.command(&self.bin("pg_ctl"), &args),
-            "pg_ctl start",
-        )
-        .map(drop)
-        .map_err(|err| anyhow!("{err:#}\n{}", log_tail(&self.log_path())))
+        run(self.runner.command(&self.bin("pg_ctl"), &args), "pg_ctl start")
+            .map(drop)
+            .map_err(|err| anyhow!("{err:#}\n{}", log_tail(&self.log_path())))
     }
 
     /// The data dir, unless `<dir>/.s.PGSQL.<port>` would not fit in a socket address.
@@ -413,10 +374,8 @@ impl PrivatePostgres {
         if longest <= MAX_SOCKET_PATH {
             return Ok(self.data.clone());
         }
-        let alt = std::env::temp_dir().join(format!(
-            "shipgate-pg-sock-{:016x}",
-            fnv1a64(self.data.as_os_str().as_bytes())
-        ));
+        let alt =
+            std::env::temp_dir().join(format!("shipgate-pg-sock-{:016x}", fnv1a64(self.data.as_os_str().as_bytes())));
         debug!(socket_dir = %alt.display(), "data dir path too long for a unix socket");
         create_private_dir(&alt, self.runner.owner())?;
         self.runner.give(&alt)?;
@@ -436,18 +395,12 @@ fn find_bin_dir_from(env: Option<OsString>) -> Result<PathBuf> {
         if has_server_bins(&dir) {
             return Ok(dir);
         }
-        bail!(
-            "SHIPGATE_PG_BIN={} does not contain initdb and pg_ctl",
-            dir.display()
-        );
+        bail!("SHIPGATE_PG_BIN={} does not contain initdb and pg_ctl", dir.display());
     }
     if let Some((_, dir)) = debian_bin_dirs().pop() {
         return Ok(dir);
     }
-    if let Ok(out) = Command::new("pg_config")
-        .arg("--bindir")
-        .stdin(Stdio::null())
-        .output()
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").stdin(Stdio::null()).output()
         && out.status.success()
     {
         let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
@@ -468,14 +421,10 @@ fn find_bin_dir_from(env: Option<OsString>) -> Result<PathBuf> {
 /// side (Debian keeps several), with a clear error when only another version is found.
 fn bin_dir_for(data: &Path) -> Result<PathBuf> {
     let explicit = std::env::var_os("SHIPGATE_PG_BIN").filter(|d| !d.is_empty());
-    let cluster_version = fs::read_to_string(data.join("PG_VERSION"))
-        .ok()
-        .map(|v| v.trim().to_owned());
+    let cluster_version = fs::read_to_string(data.join("PG_VERSION")).ok().map(|v| v.trim().to_owned());
     if explicit.is_none()
         && let Some(version) = &cluster_version
-        && let Some((_, dir)) = debian_bin_dirs()
-            .into_iter()
-            .find(|(v, _)| version_key(version) == *v)
+        && let Some((_, dir)) = debian_bin_dirs().into_iter().find(|(v, _)| version_key(version) == *v)
     {
         return Ok(dir);
     }
@@ -515,36 +464,21 @@ fn debian_bin_dirs() -> Vec<(Vec<u32>, PathBuf)> {
 
 /// "15" → [15], "9.6" → [9, 6]; anything else → [].
 fn version_key(name: &str) -> Vec<u32> {
-    name.split('.')
-        .map(str::parse)
-        .collect::<Result<Vec<u32>, _>>()
-        .unwrap_or_default()
+    name.split('.').map(str::parse).collect::<Result<Vec<u32>, _>>().unwrap_or_default()
 }
 
 /// Major version as written in `PG_VERSION` ("15", "9.6"), from `pg_ctl --version`.
 fn bin_major_version(bin_dir: &Path) -> Option<String> {
-    let out = Command::new(bin_dir.join("pg_ctl"))
-        .arg("--version")
-        .stdin(Stdio::null())
-        .output()
-        .ok()?;
+    let out = Command::new(bin_dir.join("pg_ctl")).arg("--version").stdin(Stdio::null()).output().ok()?;
     major_from_version_output(&String::from_utf8_lossy(&out.stdout))
 }
 
 /// "pg_ctl (PostgreSQL) 15.10 (Debian 15.10-0+deb12u1)" → "15"; "… 9.6.24" → "9.6".
 fn major_from_version_output(text: &str) -> Option<String> {
-    let version = text
-        .split("(PostgreSQL)")
-        .nth(1)?
-        .split_whitespace()
-        .next()?;
+    let version = text.split("(PostgreSQL)").nth(1)?.split_whitespace().next()?;
     let parts: Vec<&str> = version.split('.').collect();
     let first: u32 = parts.first()?.parse().ok()?;
-    if first >= 10 {
-        Some(first.to_string())
-    } else {
-        Some(format!("{first}.{}", parts.get(1)?))
-    }
+    if first >= 10 { Some(first.to_string()) } else { Some(format!("{first}.{}", parts.get(1)?)) }
 }
 
 fn has_server_bins(dir: &Path) -> bool {
@@ -606,17 +540,12 @@ impl Runner {
                 cmd.args(args);
                 cmd
             }
-            Runner::AsPostgres {
-                via: Via::Runuser(runuser),
-                ..
-            } => {
+            Runner::AsPostgres { via: Via::Runuser(runuser), .. } => {
                 let mut cmd = Command::new(runuser);
                 cmd.args(["-u", OS_USER, "--"]).arg(program).args(args);
                 cmd
             }
-            Runner::AsPostgres {
-                via: Via::Su(su), ..
-            } => {
+            Runner::AsPostgres { via: Via::Su(su), .. } => {
                 let mut line = sh_quote(program.as_os_str());
                 for arg in args {
                     line.push(" ");
@@ -653,8 +582,7 @@ impl Runner {
 
     /// Whether the postgres user can enter `dir` (search permission on it and all parents).
     fn can_reach(&self, dir: &Path) -> bool {
-        let args: Vec<OsString> =
-            vec!["-c".into(), r#"cd -- "$1""#.into(), "sh".into(), dir.into()];
+        let args: Vec<OsString> = vec!["-c".into(), r#"cd -- "$1""#.into(), "sh".into(), dir.into()];
         let mut cmd = self.command(Path::new("/bin/sh"), &args);
         cmd.stdout(Stdio::null()).stderr(Stdio::null());
         cmd.status().is_ok_and(|s| s.success())
@@ -668,10 +596,7 @@ impl Runner {
         let base = if self.can_reach(dir) {
             dir.to_path_buf()
         } else {
-            let alt = std::env::temp_dir().join(format!(
-                "shipgate-pg-{:016x}",
-                fnv1a64(dir.as_os_str().as_bytes())
-            ));
+            let alt = std::env::temp_dir().join(format!("shipgate-pg-{:016x}", fnv1a64(dir.as_os_str().as_bytes())));
             warn!(requested = %dir.display(), using = %alt.display(),
                 "the {OS_USER} OS user cannot reach the requested directory; keeping the \
                  private PostgreSQL cluster under the temp dir instead");
@@ -708,16 +633,11 @@ fn effective_uid() -> Result<u32> {
         && let Some(uids) = status.lines().find_map(|l| l.strip_prefix("Uid:"))
         && let Some(euid) = uids.split_whitespace().nth(1)
     {
-        return euid
-            .parse()
-            .context("unexpected Uid line in /proc/self/status");
+        return euid.parse().context("unexpected Uid line in /proc/self/status");
     }
     let mut cmd = Command::new("id");
     cmd.arg("-u").stdin(Stdio::null());
-    run(cmd, "id -u")?
-        .trim()
-        .parse()
-        .context("unexpected output from `id -u`")
+    run(cmd, "id -u")?.trim().parse().context("unexpected output from `id -u`")
 }
 
 fn os_user_id(flag: &str) -> Result<u32> {
@@ -739,17 +659,11 @@ fn os_user_id(flag: &str) -> Result<u32> {
 /// Run `cmd`; its stdout, or an error quoting its output.
 fn run(mut cmd: Command, what: &str) -> Result<String> {
     debug!(command = ?cmd, "running");
-    let out = cmd
-        .output()
-        .with_context(|| format!("{what}: cannot run {}", cmd.get_program().display()))?;
+    let out = cmd.output().with_context(|| format!("{what}: cannot run {}", cmd.get_program().display()))?;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        bail!(
-            "{what} failed ({}): {}",
-            out.status,
-            format!("{}\n{}", stderr.trim(), stdout.trim()).trim()
-        );
+        bail!("{what} failed ({}): {}", out.status, format!("{}\n{}", stderr.trim(), stdout.trim()).trim());
     }
     Ok(stdout)
 }
@@ -791,8 +705,7 @@ fn create_private_dir(path: &Path, owner: Option<u32>) -> Result<()> {
     match fs::DirBuilder::new().mode(0o700).create(path) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            let meta = fs::symlink_metadata(path)
-                .with_context(|| format!("cannot inspect {}", path.display()))?;
+            let meta = fs::symlink_metadata(path).with_context(|| format!("cannot inspect {}", path.display()))?;
             let me = effective_uid()?;
             let trusted = meta.uid() == me || meta.uid() == 0 || Some(meta.uid()) == owner;
             if !meta.file_type().is_dir() || !trusted {
@@ -827,8 +740,7 @@ fn port_is_free(port: u16) -> bool {
 }
 
 fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .context("cannot find a free TCP port on 127.0.0.1")?;
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("cannot find a free TCP port on 127.0.0.1")?;
     Ok(listener.local_addr()?.port())
 }
 
@@ -953,15 +865,9 @@ fn probe(port: u16) -> Probe {
         b'E' => {
             let (code, message) = read_error_fields(&mut stream);
             // 57P03 cannot_connect_now: starting up, shutting down, in recovery.
-            if code == "57P03" {
-                Probe::NotYet(message)
-            } else {
-                Probe::Up
-            }
+            if code == "57P03" { Probe::NotYet(message) } else { Probe::Up }
         }
-        other => Probe::Down(format!(
-            "{addr} answered {other:#04x}: not a PostgreSQL server"
-        )),
+        other => Probe::Down(format!("{addr} answered {other:#04x}: not a PostgreSQL server")),
     }
 }
 
@@ -986,11 +892,7 @@ fn read_error_fields(stream: &mut impl Read) -> (String, String) {
 }
 
 /// Probe until the server takes logins; give up when `alive` says it died or on timeout.
-fn wait_until_up(
-    port: u16,
-    timeout: Duration,
-    alive: impl Fn() -> bool,
-) -> std::result::Result<(), String> {
+fn wait_until_up(port: u16, timeout: Duration, alive: impl Fn() -> bool) -> std::result::Result<(), String> {
     let started = Instant::now();
     loop {
         let why = match probe(port) {
@@ -1030,9 +932,7 @@ fn sh_quote(s: &OsStr) -> OsString {
 /// FNV-1a, 64 bit: a hash that stays the same across Rust releases (unlike `DefaultHasher`),
 /// so a relocated cluster is found again by later builds.
 fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
-        (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 #[cfg(test)]
@@ -1045,10 +945,7 @@ mod tests {
 
     impl Scratch {
         fn new(name: &str) -> Scratch {
-            let dir = std::env::temp_dir().join(format!(
-                "shipgate-pgembed-test-{name}-{}",
-                std::process::id()
-            ));
+            let dir = std::env::temp_dir().join(format!("shipgate-pgembed-test-{name}-{}", std::process::id()));
             let _ = fs::remove_dir_all(&dir);
             fs::create_dir_all(&dir).unwrap();
             Scratch(dir)
@@ -1073,11 +970,7 @@ mod tests {
     }
 
     fn accepts_tcp(port: u16) -> bool {
-        TcpStream::connect_timeout(
-            &SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-            Duration::from_secs(2),
-        )
-        .is_ok()
+        TcpStream::connect_timeout(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)), Duration::from_secs(2)).is_ok()
     }
 
     fn is_root() -> bool {
@@ -1093,10 +986,7 @@ mod tests {
             assert!(dir.starts_with("/usr/lib/postgresql"), "{}", dir.display());
         }
         // An explicit override wins, and a wrong one is reported as such.
-        assert_eq!(
-            find_bin_dir_from(Some(dir.clone().into_os_string())).unwrap(),
-            dir
-        );
+        assert_eq!(find_bin_dir_from(Some(dir.clone().into_os_string())).unwrap(), dir);
         let err = find_bin_dir_from(Some("/nonexistent".into())).unwrap_err();
         assert!(err.to_string().contains("SHIPGATE_PG_BIN"), "{err}");
     }
@@ -1104,10 +994,7 @@ mod tests {
     #[test]
     fn ensure_starts_reuses_and_restarts_after_a_stale_pid_file() {
         let scratch = Scratch::new("reuse");
-        let opts = Arc::new(Options {
-            dir: scratch.0.join("pg"),
-            durable: false,
-        });
+        let opts = Arc::new(Options { dir: scratch.0.join("pg"), durable: false });
 
         // Several callers at once: exactly one starts the server, all share it.
         let handles: Vec<_> = (0..3)
@@ -1116,25 +1003,18 @@ mod tests {
                 std::thread::spawn(move || PrivatePostgres::ensure(&opts))
             })
             .collect();
-        let servers: Vec<PrivatePostgres> = handles
-            .into_iter()
-            .map(|h| h.join().unwrap().unwrap())
-            .collect();
+        let servers: Vec<PrivatePostgres> = handles.into_iter().map(|h| h.join().unwrap().unwrap()).collect();
         let mut servers = servers.into_iter();
         let first = servers.next().unwrap();
         let port = first.port();
         let first = StopOnDrop(first);
         let others: Vec<_> = servers.collect();
-        let starters = others.iter().filter(|s| s.started_here()).count()
-            + usize::from(first.0.started_here());
+        let starters = others.iter().filter(|s| s.started_here()).count() + usize::from(first.0.started_here());
         assert_eq!(starters, 1);
         assert!(others.iter().all(|s| s.port() == port));
         assert!(accepts_tcp(port));
         assert!(matches!(probe(port), Probe::Up));
-        assert_eq!(
-            first.0.url("shipgate"),
-            format!("postgres://postgres@127.0.0.1:{port}/shipgate")
-        );
+        assert_eq!(first.0.url("shipgate"), format!("postgres://postgres@127.0.0.1:{port}/shipgate"));
 
         // A later call reuses it.
         let again = PrivatePostgres::ensure(&opts).unwrap();
@@ -1185,14 +1065,10 @@ mod tests {
         }
         let scratch = Scratch::new("private");
         fs::set_permissions(&scratch.0, fs::Permissions::from_mode(0o700)).unwrap();
-        let opts = Options {
-            dir: scratch.0.join("pg"),
-            durable: false,
-        };
-        let relocated = Scratch(std::env::temp_dir().join(format!(
-            "shipgate-pg-{:016x}",
-            fnv1a64(opts.dir.as_os_str().as_bytes())
-        )));
+        let opts = Options { dir: scratch.0.join("pg"), durable: false };
+        let relocated = Scratch(
+            std::env::temp_dir().join(format!("shipgate-pg-{:016x}", fnv1a64(opts.dir.as_os_str().as_bytes()))),
+        );
         let pg = StopOnDrop(PrivatePostgres::ensure(&opts).unwrap());
         assert_eq!(pg.0.dir(), relocated.0);
         assert!(scratch.0.join("pg/RELOCATED").is_file());
@@ -1213,18 +1089,11 @@ mod tests {
         let Runner::AsPostgres { uid, gid, .. } = Runner::detect().unwrap() else {
             panic!("root must run the tools as postgres");
         };
-        let vias = [
-            find_program("runuser").map(Via::Runuser),
-            find_program("su").map(Via::Su),
-        ];
+        let vias = [find_program("runuser").map(Via::Runuser), find_program("su").map(Via::Su)];
         for via in vias.into_iter().flatten() {
             let runner = Runner::AsPostgres { uid, gid, via };
-            let args: Vec<OsString> = vec![
-                "-c".into(),
-                r#"printf '%s|%s' "$(id -un)" "$1""#.into(),
-                "sh".into(),
-                "a b'c $HOME \\".into(),
-            ];
+            let args: Vec<OsString> =
+                vec!["-c".into(), r#"printf '%s|%s' "$(id -un)" "$1""#.into(), "sh".into(), "a b'c $HOME \\".into()];
             let out = run(runner.command(Path::new("/bin/sh"), &args), "sh").unwrap();
             assert_eq!(out, "postgres|a b'c $HOME \\", "{runner:?}");
         }
@@ -1251,10 +1120,7 @@ mod tests {
     fn error_fields_are_parsed() {
         let mut body = Vec::new();
         body.extend_from_slice(b"SFATAL\0C57P03\0Mthe database system is starting up\0\0");
-        let mut message = u32::try_from(body.len() + 4)
-            .unwrap()
-            .to_be_bytes()
-            .to_vec();
+        let mut message = u32::try_from(body.len() + 4).unwrap().to_be_bytes().to_vec();
         message.extend_from_slice(&body);
         let (code, text) = read_error_fields(&mut message.as_slice());
         assert_eq!(code, "57P03");
@@ -1266,11 +1132,7 @@ mod tests {
         let text = "4242\n/data\n1700000000\n54321\n/data\n127.0.0.1\n  1 2\nready   \n";
         assert_eq!(
             parse_pid_file(text),
-            Some(PidFile {
-                pid: 4242,
-                port: Some(54321),
-                socket_dir: Some(PathBuf::from("/data")),
-            })
+            Some(PidFile { pid: 4242, port: Some(54321), socket_dir: Some(PathBuf::from("/data")) })
         );
         assert_eq!(parse_pid_file("-17\n").unwrap().pid, 17);
         assert_eq!(parse_pid_file(""), None);
@@ -1283,10 +1145,7 @@ mod tests {
             major_from_version_output("pg_ctl (PostgreSQL) 15.10 (Debian 15.10-0+deb12u1)\n"),
             Some("15".into())
         );
-        assert_eq!(
-            major_from_version_output("pg_ctl (PostgreSQL) 9.6.24\n"),
-            Some("9.6".into())
-        );
+        assert_eq!(major_from_version_output("pg_ctl (PostgreSQL) 9.6.24\n"), Some("9.6".into()));
         assert_eq!(version_key("9.6"), vec![9, 6]);
         assert!(version_key("15") > version_key("9.6"));
         assert!(version_key("README").is_empty());

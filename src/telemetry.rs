@@ -10,8 +10,7 @@ use tracing_subscriber::prelude::*;
 use crate::config::LogFormat;
 
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
     let registry = tracing_subscriber::registry().with(filter);
     // `try_init`: tests and the sandbox may call this more than once.
     let _ = match format {

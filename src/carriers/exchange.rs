@@ -123,12 +123,20 @@ impl Wire<'_> {
         let elapsed = started.elapsed();
         let (outcome, response_status, response_body, error) = match &result {
             Ok(a) => (
-                if a.status < 400 { "ok" } else if a.status < 500 { "client_error" } else { "server_error" },
+                if a.status < 400 {
+                    "ok"
+                } else if a.status < 500 {
+                    "client_error"
+                } else {
+                    "server_error"
+                },
                 Some(i32::from(a.status)),
                 Some(capped_text(&a.body, self.body_limit, self.secret_keys)),
                 None,
             ),
-            Err(e) if e.is_timeout() => ("timeout", None, None, Some(format!("timeout after {} ms", elapsed.as_millis()))),
+            Err(e) if e.is_timeout() => {
+                ("timeout", None, None, Some(format!("timeout after {} ms", elapsed.as_millis())))
+            }
             Err(e) => ("transport_error", None, None, Some(transport_message(e))),
         };
         metrics::counter!("shipgate_carrier_calls_total", "carrier" => self.carrier, "operation" => operation, "outcome" => outcome)
@@ -169,7 +177,8 @@ mod tests {
 
     #[test]
     fn redaction_reaches_nested_and_attribute_keys() {
-        let mut v = serde_json::json!({"password": "p", "Order": {"@UserGUID": "{G}", "x": [{"userguid": "g"}]}, "ok": 1});
+        let mut v =
+            serde_json::json!({"password": "p", "Order": {"@UserGUID": "{G}", "x": [{"userguid": "g"}]}, "ok": 1});
         redact(&mut v, &["password", "UserGUID"]);
         let s = v.to_string();
         assert!(!s.contains("\"p\"") && !s.contains("{G}") && !s.contains("\"g\""), "{s}");

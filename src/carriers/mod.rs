@@ -95,7 +95,11 @@ pub fn catalog() -> Vec<CarrierInfo> {
             available: true,
             capabilities: vec![Book, Update, Cancel, Quote, Refresh],
             credential_sets: vec![
-                vec![req("website", "e-Courier website code"), req("username", "API user"), req("password", "API password")],
+                vec![
+                    req("website", "e-Courier website code"),
+                    req("username", "API user"),
+                    req("password", "API password"),
+                ],
                 vec![req("user_guid", "UserGUID issued directly by the courier")],
             ],
             settings: ecourier::SETTINGS.to_vec(),
@@ -106,7 +110,10 @@ pub fn catalog() -> Vec<CarrierInfo> {
             name: "eCMR.services",
             available: false,
             capabilities: vec![Book, Refresh],
-            credential_sets: vec![vec![req("organization_id", "organisation id"), req("api_token", "organisation API token")]],
+            credential_sets: vec![vec![
+                req("organization_id", "organisation id"),
+                req("api_token", "organisation API token"),
+            ]],
             settings: vec![opt("paths", "path overrides")],
             default_base_url: None,
         },
@@ -114,8 +121,20 @@ pub fn catalog() -> Vec<CarrierInfo> {
             slug: "aftership",
             name: "AfterShip",
             available: false,
-            capabilities: vec![Update, Cancel, EstimatedDeliveryDates, RegisterTracking, Refresh, ReceivePushes, Retrack, Complete],
-            credential_sets: vec![vec![req("api_key", "as-api-key"), opt("webhook_secret", "inbound webhook HMAC secret")]],
+            capabilities: vec![
+                Update,
+                Cancel,
+                EstimatedDeliveryDates,
+                RegisterTracking,
+                Refresh,
+                ReceivePushes,
+                Retrack,
+                Complete,
+            ],
+            credential_sets: vec![vec![
+                req("api_key", "as-api-key"),
+                opt("webhook_secret", "inbound webhook HMAC secret"),
+            ]],
             settings: vec![opt("rate_limit_per_second", "requests per second (default 10)")],
             default_base_url: Some("https://api.aftership.com/tracking/2024-04"),
         },
@@ -124,7 +143,10 @@ pub fn catalog() -> Vec<CarrierInfo> {
             name: "Ecom Express",
             available: false,
             capabilities: vec![ReceivePushes],
-            credential_sets: vec![vec![opt("username", "inbound Basic Auth user"), opt("password", "inbound Basic Auth password")]],
+            credential_sets: vec![vec![
+                opt("username", "inbound Basic Auth user"),
+                opt("password", "inbound Basic Auth password"),
+            ]],
             settings: vec![],
             default_base_url: None,
         },
@@ -341,7 +363,12 @@ pub fn validate_connection(
         let sets: Vec<String> = carrier
             .credential_sets
             .iter()
-            .map(|s| s.iter().map(|f| if f.required { f.name.to_owned() } else { format!("{}?", f.name) }).collect::<Vec<_>>().join(", "))
+            .map(|s| {
+                s.iter()
+                    .map(|f| if f.required { f.name.to_owned() } else { format!("{}?", f.name) })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
             .collect();
         errors.push(FieldError::new("credentials", format!("expected exactly one of: {{{}}}", sets.join("} or {"))));
     }

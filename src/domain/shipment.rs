@@ -65,7 +65,12 @@ string_newtype!(
 fn is_decimal(s: &str) -> bool {
     let (int, frac) = s.split_once('.').unwrap_or((s, ""));
     let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
-    !int.is_empty() && int.len() <= 12 && digits(int) && frac.len() <= 4 && digits(frac) && !(s.contains('.') && frac.is_empty())
+    !int.is_empty()
+        && int.len() <= 12
+        && digits(int)
+        && frac.len() <= 4
+        && digits(frac)
+        && !(s.contains('.') && frac.is_empty())
 }
 
 impl DecimalAmount {
@@ -260,15 +265,11 @@ pub struct ShipmentPlan {
 impl ShipmentPlan {
     /// The stop a parcel is picked up at: its own, else the first pickup stop.
     pub fn pickup_stop_of(&self, parcel: &Parcel) -> Option<u32> {
-        parcel
-            .pickup_stop
-            .or_else(|| self.stops.iter().find(|s| s.stop_type.picks_up()).map(|s| s.sequence))
+        parcel.pickup_stop.or_else(|| self.stops.iter().find(|s| s.stop_type.picks_up()).map(|s| s.sequence))
     }
     /// The stop a parcel is delivered at: its own, else the last delivery stop.
     pub fn delivery_stop_of(&self, parcel: &Parcel) -> Option<u32> {
-        parcel
-            .delivery_stop
-            .or_else(|| self.stops.iter().rev().find(|s| s.stop_type.delivers()).map(|s| s.sequence))
+        parcel.delivery_stop.or_else(|| self.stops.iter().rev().find(|s| s.stop_type.delivers()).map(|s| s.sequence))
     }
 }
 
@@ -291,7 +292,10 @@ pub fn check_plan(plan: &ShipmentPlan) -> Vec<FieldError> {
             errors.push(FieldError::new(format!("stops[{i}].sequence"), "must be at least 1"));
         }
         if !seen.insert(s.sequence) {
-            errors.push(FieldError::new(format!("stops[{i}].sequence"), format!("sequence {} appears twice", s.sequence)));
+            errors.push(FieldError::new(
+                format!("stops[{i}].sequence"),
+                format!("sequence {} appears twice", s.sequence),
+            ));
         }
         if s.address.line1.trim().is_empty() {
             errors.push(FieldError::new(format!("stops[{i}].address.line1"), "must not be empty"));
@@ -317,18 +321,24 @@ pub fn check_plan(plan: &ShipmentPlan) -> Vec<FieldError> {
         if let Some(d) = &p.dimensions
             && ![d.length, d.width, d.height].iter().all(|v| v.is_finite() && *v > 0.0)
         {
-            errors.push(FieldError::new(format!("parcels[{i}].dimensions"), "length, width and height must be positive"));
+            errors
+                .push(FieldError::new(format!("parcels[{i}].dimensions"), "length, width and height must be positive"));
         }
-        for (field, seq, want_pickup) in [("pickup_stop", p.pickup_stop, true), ("delivery_stop", p.delivery_stop, false)] {
+        for (field, seq, want_pickup) in
+            [("pickup_stop", p.pickup_stop, true), ("delivery_stop", p.delivery_stop, false)]
+        {
             if let Some(seq) = seq {
                 match plan.stops.iter().find(|s| s.sequence == seq) {
-                    None => errors.push(FieldError::new(format!("parcels[{i}].{field}"), format!("no stop with sequence {seq}"))),
-                    Some(s) if want_pickup && !s.stop_type.picks_up() => {
-                        errors.push(FieldError::new(format!("parcels[{i}].{field}"), format!("stop {seq} is not a pickup stop")))
-                    }
-                    Some(s) if !want_pickup && !s.stop_type.delivers() => {
-                        errors.push(FieldError::new(format!("parcels[{i}].{field}"), format!("stop {seq} is not a delivery stop")))
-                    }
+                    None => errors
+                        .push(FieldError::new(format!("parcels[{i}].{field}"), format!("no stop with sequence {seq}"))),
+                    Some(s) if want_pickup && !s.stop_type.picks_up() => errors.push(FieldError::new(
+                        format!("parcels[{i}].{field}"),
+                        format!("stop {seq} is not a pickup stop"),
+                    )),
+                    Some(s) if !want_pickup && !s.stop_type.delivers() => errors.push(FieldError::new(
+                        format!("parcels[{i}].{field}"),
+                        format!("stop {seq} is not a delivery stop"),
+                    )),
                     Some(_) => {}
                 }
             }
@@ -351,7 +361,11 @@ mod tests {
     #[test]
     fn money_and_codes_are_parsed_at_the_edge() {
         assert!(serde_json::from_str::<Money>(r#"{"amount":"12.50","currency":"USD"}"#).is_ok());
-        for bad in [r#"{"amount":"12,50","currency":"USD"}"#, r#"{"amount":"1.","currency":"USD"}"#, r#"{"amount":"1","currency":"usd"}"#] {
+        for bad in [
+            r#"{"amount":"12,50","currency":"USD"}"#,
+            r#"{"amount":"1.","currency":"USD"}"#,
+            r#"{"amount":"1","currency":"usd"}"#,
+        ] {
             assert!(serde_json::from_str::<Money>(bad).is_err(), "{bad}");
         }
         assert!(serde_json::from_str::<CountryCode>("\"USA\"").is_err());

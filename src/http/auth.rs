@@ -64,7 +64,12 @@ pub fn generate_key(env: &str) -> (String, SecretString, [u8; 32]) {
 }
 
 /// Create and store a key for a tenant; the full key is returned once.
-pub async fn create_key(db: &sqlx::PgPool, tenant_id: &str, env: &str, name: Option<&str>) -> anyhow::Result<(String, SecretString)> {
+pub async fn create_key(
+    db: &sqlx::PgPool,
+    tenant_id: &str,
+    env: &str,
+    name: Option<&str>,
+) -> anyhow::Result<(String, SecretString)> {
     let mut conn = db.acquire().await?;
     if !store::tenants::tenant_exists(&mut conn, tenant_id).await? {
         anyhow::bail!("tenant {tenant_id} does not exist");

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use axum::http::StatusCode;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -111,7 +111,13 @@ fn check_name(name: &str) -> Option<FieldError> {
     (name.trim().is_empty() || name.len() > 200).then(|| FieldError::new("name", "must be 1-200 characters"))
 }
 
-fn validate(carrier: &str, name: &str, base_url: Option<&str>, creds: &BTreeMap<String, String>, settings: &Map<String, Value>) -> ApiResult<()> {
+fn validate(
+    carrier: &str,
+    name: &str,
+    base_url: Option<&str>,
+    creds: &BTreeMap<String, String>,
+    settings: &Map<String, Value>,
+) -> ApiResult<()> {
     let info = carriers::info(carrier).ok_or_else(|| {
         let known: Vec<_> = carriers::catalog().iter().map(|c| c.slug).collect();
         ApiError::field("carrier", format!("unknown carrier; one of {}", known.join(", ")))
@@ -129,7 +135,12 @@ fn validate(carrier: &str, name: &str, base_url: Option<&str>, creds: &BTreeMap<
     if errors.is_empty() { Ok(()) } else { Err(ApiError::validation(errors)) }
 }
 
-fn seal(state: &AppState, tenant: &str, id: &str, creds: &BTreeMap<String, String>) -> ApiResult<(Vec<u8>, Vec<String>)> {
+fn seal(
+    state: &AppState,
+    tenant: &str,
+    id: &str,
+    creds: &BTreeMap<String, String>,
+) -> ApiResult<(Vec<u8>, Vec<String>)> {
     let plain = serde_json::to_vec(creds).map_err(|e| ApiError::Internal(e.into()))?;
     Ok((state.crypto.encrypt(tenant, id, Purpose::Credentials, &plain), creds.keys().cloned().collect()))
 }
@@ -144,7 +155,11 @@ fn seal(state: &AppState, tenant: &str, id: &str, creds: &BTreeMap<String, Strin
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 415, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
-async fn create_connection(State(state): State<AppState>, auth: AuthContext, Json(body): Json<ConnectionIn>) -> ApiResult<impl IntoResponse> {
+async fn create_connection(
+    State(state): State<AppState>,
+    auth: AuthContext,
+    Json(body): Json<ConnectionIn>,
+) -> ApiResult<impl IntoResponse> {
     validate(&body.carrier, &body.name, body.base_url.as_deref(), &body.credentials, &body.settings)?;
     let id = ids::new_id("con");
     let (enc, fields) = seal(&state, &auth.tenant_id, &id, &body.credentials)?;
@@ -171,7 +186,11 @@ async fn create_connection(State(state): State<AppState>, auth: AuthContext, Jso
     security(("api_key" = [])), params(ListParams),
     responses((status = 200, body = Page<ConnectionOut>), (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
-async fn list_connections(State(state): State<AppState>, auth: AuthContext, Query(q): Query<ListParams>) -> ApiResult<axum::Json<Page<ConnectionOut>>> {
+async fn list_connections(
+    State(state): State<AppState>,
+    auth: AuthContext,
+    Query(q): Query<ListParams>,
+) -> ApiResult<axum::Json<Page<ConnectionOut>>> {
     let limit = q.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::field("limit", "must be between 1 and 100"));
@@ -198,7 +217,11 @@ pub(crate) async fn load(state: &AppState, tenant: &str, id: &str) -> ApiResult<
     security(("api_key" = [])), params(("id" = String, Path, description = "Connection id")),
     responses((status = 200, body = ConnectionOut), (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
-async fn get_connection(State(state): State<AppState>, auth: AuthContext, PathId(id): PathId) -> ApiResult<axum::Json<ConnectionOut>> {
+async fn get_connection(
+    State(state): State<AppState>,
+    auth: AuthContext,
+    PathId(id): PathId,
+) -> ApiResult<axum::Json<ConnectionOut>> {
     Ok(axum::Json(load(&state, &auth.tenant_id, &id).await?.into()))
 }
 
@@ -209,7 +232,12 @@ async fn get_connection(State(state): State<AppState>, auth: AuthContext, PathId
     request_body = ConnectionPatch,
     responses((status = 200, body = ConnectionOut), (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
-async fn update_connection(State(state): State<AppState>, auth: AuthContext, PathId(id): PathId, Json(patch): Json<ConnectionPatch>) -> ApiResult<axum::Json<ConnectionOut>> {
+async fn update_connection(
+    State(state): State<AppState>,
+    auth: AuthContext,
+    PathId(id): PathId,
+    Json(patch): Json<ConnectionPatch>,
+) -> ApiResult<axum::Json<ConnectionOut>> {
     let row = load(&state, &auth.tenant_id, &id).await?;
     let name = patch.name.unwrap_or(row.name.clone());
     let base_url = patch.base_url.or(row.base_url.clone());
@@ -251,24 +279,44 @@ async fn update_connection(State(state): State<AppState>, auth: AuthContext, Pat
     security(("api_key" = [])), params(("id" = String, Path, description = "Connection id")),
     responses((status = 204, description = "Deleted"), (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
-async fn delete_connection(State(state): State<AppState>, auth: AuthContext, PathId(id): PathId) -> ApiResult<StatusCode> {
+async fn delete_connection(
+    State(state): State<AppState>,
+    auth: AuthContext,
+    PathId(id): PathId,
+) -> ApiResult<StatusCode> {
     if !ids::is_id("con", &id) {
         return Err(ApiError::NotFound("connection"));
     }
     let mut conn = state.db.acquire().await?;
-    if store::connections::delete(&mut conn, &auth.tenant_id, &id).await? { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::NotFound("connection")) }
+    if store::connections::delete(&mut conn, &auth.tenant_id, &id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound("connection"))
+    }
 }
 
 /// Map a carrier failure onto the API (shared by every resource).
 pub(crate) fn carrier_problem(e: &CarrierError) -> (StatusCode, &'static str, &'static str) {
     match e {
-        CarrierError::Transient { .. } => (StatusCode::SERVICE_UNAVAILABLE, "carrier_unavailable", "Carrier temporarily unavailable"),
-        CarrierError::Rejected { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "carrier_rejected", "Carrier rejected the request"),
+        CarrierError::Transient { .. } => {
+            (StatusCode::SERVICE_UNAVAILABLE, "carrier_unavailable", "Carrier temporarily unavailable")
+        }
+        CarrierError::Rejected { .. } => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "carrier_rejected", "Carrier rejected the request")
+        }
         CarrierError::Conflict { .. } => (StatusCode::CONFLICT, "carrier_conflict", "Carrier refused the change"),
-        CarrierError::NotFound { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "carrier_not_found", "Carrier does not know this shipment"),
-        CarrierError::Misconfigured { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "connection_misconfigured", "Connection misconfigured"),
-        CarrierError::Protocol { .. } => (StatusCode::BAD_GATEWAY, "carrier_protocol_error", "Unexpected answer from the carrier"),
-        CarrierError::Unsupported(_) => (StatusCode::UNPROCESSABLE_ENTITY, "capability_not_supported", "Capability not supported"),
+        CarrierError::NotFound { .. } => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "carrier_not_found", "Carrier does not know this shipment")
+        }
+        CarrierError::Misconfigured { .. } => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "connection_misconfigured", "Connection misconfigured")
+        }
+        CarrierError::Protocol { .. } => {
+            (StatusCode::BAD_GATEWAY, "carrier_protocol_error", "Unexpected answer from the carrier")
+        }
+        CarrierError::Unsupported(_) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "capability_not_supported", "Capability not supported")
+        }
     }
 }
 
@@ -287,7 +335,15 @@ pub(crate) async fn note_connection_outcome(state: &AppState, row: &ConnectionRo
         let mut conn = state.db.acquire().await?;
         match e {
             Some(CarrierError::Misconfigured { message }) => {
-                store::connections::set_status(&mut conn, &row.tenant_id, &row.id, "misconfigured", Some(message), false).await
+                store::connections::set_status(
+                    &mut conn,
+                    &row.tenant_id,
+                    &row.id,
+                    "misconfigured",
+                    Some(message),
+                    false,
+                )
+                .await
             }
             None => store::connections::set_status(&mut conn, &row.tenant_id, &row.id, "active", None, true).await,
             Some(_) => Ok(()),
@@ -307,7 +363,11 @@ pub(crate) async fn note_connection_outcome(state: &AppState, row: &ConnectionRo
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json", description = "The carrier refused the credentials (connection_misconfigured)"),
         (status = 503, body = Problem, content_type = "application/problem+json", description = "Carrier unavailable")))]
-async fn verify_connection(State(state): State<AppState>, auth: AuthContext, PathId(id): PathId) -> ApiResult<axum::Json<ConnectionOut>> {
+async fn verify_connection(
+    State(state): State<AppState>,
+    auth: AuthContext,
+    PathId(id): PathId,
+) -> ApiResult<axum::Json<ConnectionOut>> {
     let row = load(&state, &auth.tenant_id, &id).await?;
     let cx = CallCx::new();
     let outcome = match state.client(&row) {

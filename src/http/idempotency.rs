@@ -86,7 +86,9 @@ async fn handle(state: AppState, req: Request, next: Next) -> Result<Response, A
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "idempotency_key_reused",
                     "Idempotency-Key reused",
-                    format!("Idempotency-Key {key:?} was first used with a different request; use a new key for a new request"),
+                    format!(
+                        "Idempotency-Key {key:?} was first used with a different request; use a new key for a new request"
+                    ),
                 ));
             }
             if row.state == "completed" {
@@ -122,9 +124,19 @@ async fn handle(state: AppState, req: Request, next: Next) -> Result<Response, A
     } else {
         let headers: Vec<(String, String)> = KEPT_HEADERS
             .iter()
-            .filter_map(|n| parts.headers.get(*n).and_then(|v| v.to_str().ok()).map(|v| ((*n).to_owned(), v.to_owned())))
+            .filter_map(|n| {
+                parts.headers.get(*n).and_then(|v| v.to_str().ok()).map(|v| ((*n).to_owned(), v.to_owned()))
+            })
             .collect();
-        store::idempotency::complete(&mut conn, tenant, &key, i16::try_from(parts.status.as_u16()).unwrap_or(500), &headers, &body).await?;
+        store::idempotency::complete(
+            &mut conn,
+            tenant,
+            &key,
+            i16::try_from(parts.status.as_u16()).unwrap_or(500),
+            &headers,
+            &body,
+        )
+        .await?;
     }
     parts.headers.insert(HeaderName::from_static("idempotent-replayed"), HeaderValue::from_static("false"));
     Ok(Response::from_parts(parts, Body::from(body)))
@@ -146,7 +158,8 @@ async fn release(state: &AppState, tenant: &str, key: &str) {
 }
 
 fn replay(row: &store::idempotency::KeyRow) -> Response {
-    let status = row.response_status.and_then(|s| StatusCode::from_u16(u16::try_from(s).ok()?).ok()).unwrap_or(StatusCode::OK);
+    let status =
+        row.response_status.and_then(|s| StatusCode::from_u16(u16::try_from(s).ok()?).ok()).unwrap_or(StatusCode::OK);
     let mut resp = Response::new(Body::from(row.response_body.clone().unwrap_or_default()));
     *resp.status_mut() = status;
     if let Some(headers) = &row.response_headers {

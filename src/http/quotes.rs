@@ -1,7 +1,7 @@
 //! `POST /v1/quotes`: price and time from the carrier; nothing is saved there.
 
-use axum::extract::State;
 use axum::Json as AxumJson;
+use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -32,11 +32,16 @@ pub struct QuoteOut {
         (status = 422, body = Problem, content_type = "application/problem+json"),
         (status = 502, body = Problem, content_type = "application/problem+json"),
         (status = 503, body = Problem, content_type = "application/problem+json")))]
-async fn create_quote(State(state): State<AppState>, auth: AuthContext, Json(body): Json<ShipmentIn>) -> ApiResult<AxumJson<QuoteOut>> {
+async fn create_quote(
+    State(state): State<AppState>,
+    auth: AuthContext,
+    Json(body): Json<ShipmentIn>,
+) -> ApiResult<AxumJson<QuoteOut>> {
     let connection = load_connection(&state, &auth.tenant_id, &body.connection_id)
         .await
         .map_err(|_| ApiError::field("connection_id", "no such connection"))?;
-    if !carriers::info(&connection.carrier).is_some_and(|c| c.available && c.capabilities.contains(&Capability::Quote)) {
+    if !carriers::info(&connection.carrier).is_some_and(|c| c.available && c.capabilities.contains(&Capability::Quote))
+    {
         return Err(ApiError::client(
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,
             "capability_not_supported",

@@ -19,7 +19,9 @@ use super::idempotency::{CreatedResource, Resume};
 use super::{Page, decode_cursor, encode_cursor};
 use crate::app::AppState;
 use crate::carriers::{self, CallCx, Capability, CarrierError, OrderRequest, TrackRequest};
-use crate::domain::{Channel, FieldError, Metadata, Money, Parcel, ShipmentPlan, Status, Stop, check_plan, may_transition};
+use crate::domain::{
+    Channel, FieldError, Metadata, Money, Parcel, ShipmentPlan, Status, Stop, check_plan, may_transition,
+};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::ids;
 use crate::service::shipments::{apply_snapshot, attempt_booking, order_number_for, plan_of, save_exchanges};
@@ -310,13 +312,19 @@ async fn load(state: &AppState, tenant: &str, id: &str) -> ApiResult<ShipmentRow
 async fn connection_of(state: &AppState, row: &ShipmentRow) -> ApiResult<ConnectionRow> {
     let mut conn = state.db.acquire().await?;
     store::connections::get(&mut conn, &row.tenant_id, &row.connection_id).await?.ok_or_else(|| {
-        ApiError::client(StatusCode::UNPROCESSABLE_ENTITY, "connection_deleted", "Connection deleted", "this shipment's connection was deleted")
+        ApiError::client(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "connection_deleted",
+            "Connection deleted",
+            "this shipment's connection was deleted",
+        )
     })
 }
 
 fn created(row: ShipmentRow) -> Response {
     let id = row.id.clone();
-    (StatusCode::CREATED, [("location", format!("/v1/shipments/{id}"))], AxumJson(ShipmentOut::from(row))).into_response()
+    (StatusCode::CREATED, [("location", format!("/v1/shipments/{id}"))], AxumJson(ShipmentOut::from(row)))
+        .into_response()
 }
 
 /// The answer to a booking attempt (PRODUCT.md "Booking semantics").
@@ -421,8 +429,15 @@ async fn create_shipment(
             },
         )
         .await?;
-        store::shipments::insert_history(&mut tx, &auth.tenant_id, &id, &actor, "created", &json!({"connection_id": connection.id, "reference": body.reference}))
-            .await?;
+        store::shipments::insert_history(
+            &mut tx,
+            &auth.tenant_id,
+            &id,
+            &actor,
+            "created",
+            &json!({"connection_id": connection.id, "reference": body.reference}),
+        )
+        .await?;
         tx.commit().await?;
         row
     };
@@ -466,7 +481,11 @@ async fn resume_booking(state: &AppState, auth: &AuthContext, id: &str, actor: &
     security(("api_key" = [])), params(ListParams),
     responses((status = 200, body = Page<ShipmentOut>), (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
-async fn list_shipments(State(state): State<AppState>, auth: AuthContext, Query(q): Query<ListParams>) -> ApiResult<AxumJson<Page<ShipmentOut>>> {
+async fn list_shipments(
+    State(state): State<AppState>,
+    auth: AuthContext,
+    Query(q): Query<ListParams>,
+) -> ApiResult<AxumJson<Page<ShipmentOut>>> {
     let limit = q.limit.unwrap_or(20);
     let mut errors = Vec::new();
     if !(1..=100).contains(&limit) {
@@ -521,7 +540,11 @@ async fn list_shipments(State(state): State<AppState>, auth: AuthContext, Query(
     security(("api_key" = [])), params(("id" = String, Path, description = "Shipment id")),
     responses((status = 200, body = ShipmentOut), (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
-async fn get_shipment(State(state): State<AppState>, auth: AuthContext, PathId(id): PathId) -> ApiResult<AxumJson<ShipmentOut>> {
+async fn get_shipment(
+    State(state): State<AppState>,
+    auth: AuthContext,
+    PathId(id): PathId,
+) -> ApiResult<AxumJson<ShipmentOut>> {
     Ok(AxumJson(load(&state, &auth.tenant_id, &id).await?.into()))
 }
 
@@ -535,10 +558,20 @@ async fn get_shipment(State(state): State<AppState>, auth: AuthContext, PathId(i
         (status = 409, body = Problem, content_type = "application/problem+json", description = "The carrier refused the change, or the shipment is cancelled"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
         (status = 503, body = Problem, content_type = "application/problem+json")))]
-async fn update_shipment(State(state): State<AppState>, auth: AuthContext, PathId(id): PathId, Json(patch): Json<ShipmentPatch>) -> ApiResult<AxumJson<ShipmentOut>> {
+async fn update_shipment(
+    State(state): State<AppState>,
+    auth: AuthContext,
+    PathId(id): PathId,
+    Json(patch): Json<ShipmentPatch>,
+) -> ApiResult<AxumJson<ShipmentOut>> {
     let row = load(&state, &auth.tenant_id, &id).await?;
     if row.booking_state.as_deref() == Some("cancelled") {
-        return Err(ApiError::client(StatusCode::CONFLICT, "shipment_cancelled", "Shipment cancelled", "a cancelled shipment cannot be changed"));
+        return Err(ApiError::client(
+            StatusCode::CONFLICT,
+            "shipment_cancelled",
+            "Shipment cancelled",
+            "a cancelled shipment cannot be changed",
+        ));
     }
     let mut plan = plan_of(&row);
     let mut changed = Vec::new();
@@ -578,14 +611,26 @@ async fn update_shipment(State(state): State<AppState>, auth: AuthContext, PathI
         let connection = connection_of(&state, &row).await?;
         let order_number = row.carrier_reference.clone().unwrap_or_else(|| order_number_for(&row.id));
         outcome = match state.client(&connection) {
-            Ok(client) => client.update(&cx, &OrderRequest { shipment_id: &row.id, order_number: &order_number, plan: &plan }).await,
+            Ok(client) => {
+                client
+                    .update(&cx, &OrderRequest { shipment_id: &row.id, order_number: &order_number, plan: &plan })
+                    .await
+            }
             Err(e) => Err(e),
         };
     }
     let mut tx = state.db.begin().await?;
     save_exchanges(&mut tx, &auth.tenant_id, Some(&id), cx.take()).await?;
     if let Err(e) = &outcome {
-        store::shipments::insert_history(&mut tx, &auth.tenant_id, &id, &Actor::ApiKey(auth.key_id.clone()), "update_refused", &json!({"fields": changed, "code": e.kind(), "message": e.message()})).await?;
+        store::shipments::insert_history(
+            &mut tx,
+            &auth.tenant_id,
+            &id,
+            &Actor::ApiKey(auth.key_id.clone()),
+            "update_refused",
+            &json!({"fields": changed, "code": e.kind(), "message": e.message()}),
+        )
+        .await?;
         tx.commit().await?;
         return Err(carrier_error(e, None));
     }
@@ -606,7 +651,15 @@ async fn update_shipment(State(state): State<AppState>, auth: AuthContext, PathI
         },
     )
     .await?;
-    store::shipments::insert_history(&mut tx, &auth.tenant_id, &id, &Actor::ApiKey(auth.key_id.clone()), "updated", &json!({"fields": changed, "forwarded_to_carrier": forward})).await?;
+    store::shipments::insert_history(
+        &mut tx,
+        &auth.tenant_id,
+        &id,
+        &Actor::ApiKey(auth.key_id.clone()),
+        "updated",
+        &json!({"fields": changed, "forwarded_to_carrier": forward}),
+    )
+    .await?;
     let updated = store::shipments::get(&mut tx, &auth.tenant_id, &id).await?.ok_or(ApiError::NotFound("shipment"))?;
     tx.commit().await?;
     Ok(AxumJson(updated.into()))
@@ -621,7 +674,11 @@ async fn update_shipment(State(state): State<AppState>, auth: AuthContext, PathI
         (status = 409, body = Problem, content_type = "application/problem+json", description = "The carrier refused to cancel"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
         (status = 503, body = Problem, content_type = "application/problem+json")))]
-async fn cancel_shipment(State(state): State<AppState>, auth: AuthContext, PathId(id): PathId) -> ApiResult<AxumJson<ShipmentOut>> {
+async fn cancel_shipment(
+    State(state): State<AppState>,
+    auth: AuthContext,
+    PathId(id): PathId,
+) -> ApiResult<AxumJson<ShipmentOut>> {
     let row = load(&state, &auth.tenant_id, &id).await?;
     if row.booking_state.as_deref() == Some("cancelled") {
         return Ok(AxumJson(row.into()));
@@ -637,7 +694,10 @@ async fn cancel_shipment(State(state): State<AppState>, auth: AuthContext, PathI
         let plan = plan_of(&row);
         let order_number = row.carrier_reference.clone().unwrap_or_else(|| order_number_for(&row.id));
         match state.client(&connection) {
-            Ok(client) => match client.cancel(&cx, &OrderRequest { shipment_id: &row.id, order_number: &order_number, plan: &plan }).await {
+            Ok(client) => match client
+                .cancel(&cx, &OrderRequest { shipment_id: &row.id, order_number: &order_number, plan: &plan })
+                .await
+            {
                 // Nothing at the carrier to cancel: the pending booking never arrived.
                 Err(CarrierError::NotFound { .. }) => Ok(()),
                 other => other,
@@ -649,16 +709,31 @@ async fn cancel_shipment(State(state): State<AppState>, auth: AuthContext, PathI
     let mut tx = state.db.begin().await?;
     save_exchanges(&mut tx, &auth.tenant_id, Some(&id), cx.take()).await?;
     if let Err(e) = &outcome {
-        store::shipments::insert_history(&mut tx, &auth.tenant_id, &id, &actor, "cancel_refused", &json!({"code": e.kind(), "message": e.message()})).await?;
+        store::shipments::insert_history(
+            &mut tx,
+            &auth.tenant_id,
+            &id,
+            &actor,
+            "cancel_refused",
+            &json!({"code": e.kind(), "message": e.message()}),
+        )
+        .await?;
         tx.commit().await?;
         return Err(carrier_error(e, None));
     }
-    let locked = store::shipments::get_for_update(&mut tx, &auth.tenant_id, &id).await?.ok_or(ApiError::NotFound("shipment"))?;
+    let locked =
+        store::shipments::get_for_update(&mut tx, &auth.tenant_id, &id).await?.ok_or(ApiError::NotFound("shipment"))?;
     store::shipments::set_booking(
         &mut tx,
         &auth.tenant_id,
         &id,
-        &store::shipments::BookingUpdate { state: "cancelled", last_error: None, booked: false, tracking_number: None, count_attempt: false },
+        &store::shipments::BookingUpdate {
+            state: "cancelled",
+            last_error: None,
+            booked: false,
+            tracking_number: None,
+            count_attempt: false,
+        },
     )
     .await?;
     let current = Status::parse(&locked.status).unwrap_or(Status::Pending);
@@ -682,9 +757,26 @@ async fn cancel_shipment(State(state): State<AppState>, auth: AuthContext, PathI
     )
     .await?;
     if may_transition(current, locked.subtag.as_deref(), Status::Exception, Some(subtag)) {
-        store::shipments::set_status(&mut tx, &auth.tenant_id, &id, Status::Exception.as_str(), Some(subtag), None, Some(&event)).await?;
+        store::shipments::set_status(
+            &mut tx,
+            &auth.tenant_id,
+            &id,
+            Status::Exception.as_str(),
+            Some(subtag),
+            None,
+            Some(&event),
+        )
+        .await?;
     }
-    store::shipments::insert_history(&mut tx, &auth.tenant_id, &id, &actor, "cancelled", &json!({"previous_booking_state": locked.booking_state})).await?;
+    store::shipments::insert_history(
+        &mut tx,
+        &auth.tenant_id,
+        &id,
+        &actor,
+        "cancelled",
+        &json!({"previous_booking_state": locked.booking_state}),
+    )
+    .await?;
     let updated = store::shipments::get(&mut tx, &auth.tenant_id, &id).await?.ok_or(ApiError::NotFound("shipment"))?;
     tx.commit().await?;
     Ok(AxumJson(updated.into()))
@@ -719,7 +811,13 @@ async fn refresh_shipment(State(state): State<AppState>, auth: AuthContext, Path
     let client = state.client(&connection).map_err(|e| carrier_error(&e, None))?;
     let cx = CallCx::new();
     let snapshot = client
-        .track(&cx, &TrackRequest { carrier_reference: row.carrier_reference.as_deref(), tracking_number: row.tracking_number.as_deref() })
+        .track(
+            &cx,
+            &TrackRequest {
+                carrier_reference: row.carrier_reference.as_deref(),
+                tracking_number: row.tracking_number.as_deref(),
+            },
+        )
         .await;
     let actor = Actor::ApiKey(auth.key_id.clone());
     match snapshot {
@@ -731,10 +829,24 @@ async fn refresh_shipment(State(state): State<AppState>, auth: AuthContext, Path
                     &mut tx,
                     &auth.tenant_id,
                     &id,
-                    &store::shipments::BookingUpdate { state: "booked", last_error: None, booked: true, tracking_number: row.carrier_reference.as_deref(), count_attempt: false },
+                    &store::shipments::BookingUpdate {
+                        state: "booked",
+                        last_error: None,
+                        booked: true,
+                        tracking_number: row.carrier_reference.as_deref(),
+                        count_attempt: false,
+                    },
                 )
                 .await?;
-                store::shipments::insert_history(&mut tx, &auth.tenant_id, &id, &actor, "booked", &json!({"found_by_lookup": true, "carrier_reference": row.carrier_reference})).await?;
+                store::shipments::insert_history(
+                    &mut tx,
+                    &auth.tenant_id,
+                    &id,
+                    &actor,
+                    "booked",
+                    &json!({"found_by_lookup": true, "carrier_reference": row.carrier_reference}),
+                )
+                .await?;
                 tx.commit().await?;
             }
             let updated = apply_snapshot(&state, &auth.tenant_id, &id, &snap, "poll", &actor, cx.take()).await?;
@@ -766,7 +878,11 @@ async fn refresh_shipment(State(state): State<AppState>, auth: AuthContext, Path
     security(("api_key" = [])), params(("id" = String, Path, description = "Shipment id")),
     responses((status = 200, body = ShipmentOut), (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json", description = "capability_not_supported")))]
-async fn retrack_shipment(State(state): State<AppState>, auth: AuthContext, PathId(id): PathId) -> ApiResult<AxumJson<ShipmentOut>> {
+async fn retrack_shipment(
+    State(state): State<AppState>,
+    auth: AuthContext,
+    PathId(id): PathId,
+) -> ApiResult<AxumJson<ShipmentOut>> {
     let row = load(&state, &auth.tenant_id, &id).await?;
     require(&row.carrier, Capability::Retrack)?;
     Err(unsupported(&row.carrier, Capability::Retrack))
@@ -777,7 +893,12 @@ async fn retrack_shipment(State(state): State<AppState>, auth: AuthContext, Path
     security(("api_key" = [])), params(("id" = String, Path, description = "Shipment id")), request_body = CompleteIn,
     responses((status = 200, body = ShipmentOut), (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid reason or capability_not_supported")))]
-async fn complete_shipment(State(state): State<AppState>, auth: AuthContext, PathId(id): PathId, Json(body): Json<CompleteIn>) -> ApiResult<AxumJson<ShipmentOut>> {
+async fn complete_shipment(
+    State(state): State<AppState>,
+    auth: AuthContext,
+    PathId(id): PathId,
+    Json(body): Json<CompleteIn>,
+) -> ApiResult<AxumJson<ShipmentOut>> {
     if !matches!(body.reason.as_str(), "delivered" | "lost" | "returned_to_sender") {
         return Err(ApiError::field("reason", "must be delivered, lost or returned_to_sender"));
     }
@@ -791,7 +912,11 @@ async fn complete_shipment(State(state): State<AppState>, auth: AuthContext, Pat
     security(("api_key" = [])), params(("id" = String, Path, description = "Shipment id")),
     responses((status = 200, body = ListOf<EventOut>), (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
-async fn list_events(State(state): State<AppState>, auth: AuthContext, PathId(id): PathId) -> ApiResult<AxumJson<ListOf<EventOut>>> {
+async fn list_events(
+    State(state): State<AppState>,
+    auth: AuthContext,
+    PathId(id): PathId,
+) -> ApiResult<AxumJson<ListOf<EventOut>>> {
     load(&state, &auth.tenant_id, &id).await?;
     let mut conn = state.db.acquire().await?;
     let rows = store::shipments::list_events(&mut conn, &auth.tenant_id, &id).await?;
@@ -820,14 +945,25 @@ async fn list_events(State(state): State<AppState>, auth: AuthContext, PathId(id
     security(("api_key" = [])), params(("id" = String, Path, description = "Shipment id")),
     responses((status = 200, body = ListOf<HistoryOut>), (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
-async fn list_history(State(state): State<AppState>, auth: AuthContext, PathId(id): PathId) -> ApiResult<AxumJson<ListOf<HistoryOut>>> {
+async fn list_history(
+    State(state): State<AppState>,
+    auth: AuthContext,
+    PathId(id): PathId,
+) -> ApiResult<AxumJson<ListOf<HistoryOut>>> {
     load(&state, &auth.tenant_id, &id).await?;
     let mut conn = state.db.acquire().await?;
     let rows = store::shipments::list_history(&mut conn, &auth.tenant_id, &id).await?;
     Ok(AxumJson(ListOf {
         data: rows
             .into_iter()
-            .map(|r| HistoryOut { id: r.id, at: r.at, actor_type: r.actor_type, actor_id: r.actor_id, action: r.action, detail: r.detail.0 })
+            .map(|r| HistoryOut {
+                id: r.id,
+                at: r.at,
+                actor_type: r.actor_type,
+                actor_id: r.actor_id,
+                action: r.action,
+                detail: r.detail.0,
+            })
             .collect(),
     }))
 }
@@ -837,7 +973,11 @@ async fn list_history(State(state): State<AppState>, auth: AuthContext, PathId(i
     security(("api_key" = [])), params(("id" = String, Path, description = "Shipment id")),
     responses((status = 200, body = ListOf<ExchangeOut>), (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
-async fn list_exchanges(State(state): State<AppState>, auth: AuthContext, PathId(id): PathId) -> ApiResult<AxumJson<ListOf<ExchangeOut>>> {
+async fn list_exchanges(
+    State(state): State<AppState>,
+    auth: AuthContext,
+    PathId(id): PathId,
+) -> ApiResult<AxumJson<ListOf<ExchangeOut>>> {
     load(&state, &auth.tenant_id, &id).await?;
     let mut conn = state.db.acquire().await?;
     let rows = store::exchanges::list_for_shipment(&mut conn, &auth.tenant_id, &id).await?;
@@ -874,4 +1014,3 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_history))
         .routes(routes!(list_exchanges))
 }
-

@@ -42,16 +42,8 @@ const NOT_SETTABLE: [&str; 4] = ["OrderID", "SiteID", "SiteCode", "TransferID"];
 /// Order-level elements only the e-Courier system writes (seed: OrderEvents; Jobs come from dispatch).
 const SYSTEM_ONLY: [&str; 2] = ["OrderEvents", "Jobs"];
 /// Order-level elements the simulator renders itself instead of echoing.
-const RENDERED: [&str; 8] = [
-    "CustomerCode",
-    "OrderNumber",
-    "OrderStatus",
-    "Stops",
-    "Pieces",
-    "AmountCharged",
-    "PodName",
-    "PodDateTime",
-];
+const RENDERED: [&str; 8] =
+    ["CustomerCode", "OrderNumber", "OrderStatus", "Stops", "Pieces", "AmountCharged", "PodName", "PodDateTime"];
 /// Stop fields set by the simulator as the order progresses.
 const STOP_PROGRESS: [&str; 4] = ["ArriveDateTime", "DepartDateTime", "PodName", "PodDateTime"];
 const POD_NAME: &str = "J. DOE";
@@ -145,14 +137,7 @@ impl EcourierSim {
         let mut tokens = HashMap::new();
         for (account, acc) in config.accounts.iter().enumerate() {
             if let Some(guid) = &acc.direct_guid {
-                tokens.insert(
-                    normalize_guid(guid),
-                    Token {
-                        account,
-                        last_used: now,
-                        direct: true,
-                    },
-                );
+                tokens.insert(normalize_guid(guid), Token { account, last_used: now, direct: true });
             }
         }
         Self {
@@ -224,11 +209,7 @@ impl EcourierSim {
         if count == 0 {
             st.faults.retain(|f| f.method != method);
         } else {
-            st.faults.push(FaultRule {
-                method,
-                remaining: count,
-                fault,
-            });
+            st.faults.push(FaultRule { method, remaining: count, fault });
         }
     }
 
@@ -337,13 +318,8 @@ enum Method {
 }
 
 impl Method {
-    const ALL: [Method; 5] = [
-        Method::Login,
-        Method::RefreshGuid,
-        Method::SaveOrder,
-        Method::GetJsonOrder,
-        Method::QuoteOrder,
-    ];
+    const ALL: [Method; 5] =
+        [Method::Login, Method::RefreshGuid, Method::SaveOrder, Method::GetJsonOrder, Method::QuoteOrder];
 
     fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|m| m.name() == s)
@@ -442,27 +418,15 @@ struct ApiError {
 
 impl ApiError {
     fn new(http: StatusCode, code: i32, description: impl Into<String>) -> Self {
-        Self {
-            http,
-            status: code.to_string(),
-            description: description.into(),
-        }
+        Self { http, status: code.to_string(), description: description.into() }
     }
 
     fn parse() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            -2,
-            "Unable to parse JSON",
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, -2, "Unable to parse JSON")
     }
 
     fn no_guid() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            -5,
-            "No UserGUID Received",
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, -5, "No UserGUID Received")
     }
 
     fn not_performed(description: impl Into<String>) -> Self {
@@ -476,11 +440,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.http,
-            Json(json!({"status": self.status, "statusdescription": self.description})),
-        )
-            .into_response()
+        (self.http, Json(json!({"status": self.status, "statusdescription": self.description}))).into_response()
     }
 }
 
@@ -505,10 +465,7 @@ async fn carrier_call(
     body: Bytes,
 ) -> Response {
     let parsed: Option<Value> = serde_json::from_slice(&body).ok();
-    let user_guid = headers
-        .get(USER_GUID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let user_guid = headers.get(USER_GUID_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
     tracing::debug!(method = %method, has_guid = user_guid.is_some(), "e-Courier sim call");
 
     let (known, latency, fault, guard) = {
@@ -520,17 +477,12 @@ async fn carrier_call(
             body: parsed.clone().unwrap_or(Value::Null),
         });
         let Some(known) = Method::parse(&method) else {
-            return (
-                StatusCode::NOT_FOUND,
-                format!("Unknown web method {method}."),
-            )
-                .into_response();
+            return (StatusCode::NOT_FOUND, format!("Unknown web method {method}.")).into_response();
         };
         let fault = st.take_fault(known);
         let guard = if known == Method::Login {
             st.logins_in_flight += 1;
-            st.stats.max_concurrent_logins =
-                st.stats.max_concurrent_logins.max(st.logins_in_flight);
+            st.stats.max_concurrent_logins = st.stats.max_concurrent_logins.max(st.logins_in_flight);
             Some(LoginGuard(Arc::clone(&sim.inner)))
         } else {
             None
@@ -547,9 +499,7 @@ async fn carrier_call(
             (StatusCode::GATEWAY_TIMEOUT, "<html><body>504 Gateway Time-out</body></html>").into_response()
         }
         Some(fault) => fault_response(&fault, user_guid.as_deref()),
-        None => sim
-            .lock()
-            .handle(known, parsed.as_ref(), user_guid.as_deref()),
+        None => sim.lock().handle(known, parsed.as_ref(), user_guid.as_deref()),
     };
     drop(guard);
     response
@@ -565,9 +515,8 @@ fn fault_response(fault: &SimFault, user_guid: Option<&str>) -> Response {
                 -4 => "Action not performed (simulated fault)".to_owned(),
                 -5 => "No UserGUID Received".to_owned(),
                 -6 => {
-                    let guid = user_guid
-                        .map(|g| format!("{{{}}}", normalize_guid(g)))
-                        .unwrap_or_else(|| ZERO_GUID.to_owned());
+                    let guid =
+                        user_guid.map(|g| format!("{{{}}}", normalize_guid(g))).unwrap_or_else(|| ZERO_GUID.to_owned());
                     format!("No config file found: Configuration='{guid}'")
                 }
                 _ => "An undefined error has occurred".to_owned(),
@@ -608,9 +557,10 @@ fn body_object(body: Option<&Value>) -> Result<&Map<String, Value>, ApiError> {
 
 impl Inner {
     fn take_fault(&mut self, method: Method) -> Option<SimFault> {
-        let idx = self.faults.iter().position(|f| {
-            f.remaining > 0 && f.method.as_deref().is_none_or(|m| m == method.name())
-        })?;
+        let idx = self
+            .faults
+            .iter()
+            .position(|f| f.remaining > 0 && f.method.as_deref().is_none_or(|m| m == method.name()))?;
         let rule = &mut self.faults[idx];
         rule.remaining -= 1;
         let fault = rule.fault.clone();
@@ -626,19 +576,13 @@ impl Inner {
         } else {
             self.authenticate(guid).and_then(|auth| {
                 let result = match method {
-                    Method::RefreshGuid => {
-                        Ok(json!({"status": "0", "UserGUID": braced(&auth.key)}))
-                    }
+                    Method::RefreshGuid => Ok(json!({"status": "0", "UserGUID": braced(&auth.key)})),
                     Method::SaveOrder => body_object(body).and_then(|b| self.save_order(&auth, b)),
-                    Method::GetJsonOrder => {
-                        body_object(body).and_then(|b| self.get_order(&auth, b))
-                    }
+                    Method::GetJsonOrder => body_object(body).and_then(|b| self.get_order(&auth, b)),
                     Method::QuoteOrder => body_object(body).and_then(|b| self.quote(&auth, b)),
-                    Method::Login => Err(ApiError::new(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        -1,
-                        "An undefined error has occurred",
-                    )),
+                    Method::Login => {
+                        Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, -1, "An undefined error has occurred"))
+                    }
                 };
                 if result.is_ok()
                     && let Some(t) = self.tokens.get_mut(&auth.key)
@@ -661,36 +605,20 @@ impl Inner {
             self.tokens.remove(&key);
             return Err(ApiError::no_guid());
         }
-        Ok(Auth {
-            account: token.account,
-            key,
-        })
+        Ok(Auth { account: token.account, key })
     }
 
     fn login(&mut self, body: &Map<String, Value>) -> Result<Value, ApiError> {
         let field = |k: &str| body.get(k).and_then(Value::as_str);
         let account = match (field("website"), field("username"), field("password")) {
-            (Some(w), Some(u), Some(p)) => self
-                .accounts
-                .iter()
-                .position(|a| a.website == w && a.username == u && a.password == p),
+            (Some(w), Some(u), Some(p)) => {
+                self.accounts.iter().position(|a| a.website == w && a.username == u && a.password == p)
+            }
             _ => None,
         }
-        .ok_or_else(|| {
-            ApiError::not_performed("Login failed: invalid website, username or password")
-        })?;
-        let key = uuid::Uuid::new_v4()
-            .hyphenated()
-            .to_string()
-            .to_ascii_uppercase();
-        self.tokens.insert(
-            key.clone(),
-            Token {
-                account,
-                last_used: Instant::now(),
-                direct: false,
-            },
-        );
+        .ok_or_else(|| ApiError::not_performed("Login failed: invalid website, username or password"))?;
+        let key = uuid::Uuid::new_v4().hyphenated().to_string().to_ascii_uppercase();
+        self.tokens.insert(key.clone(), Token { account, last_used: Instant::now(), direct: false });
         self.stats.logins += 1;
         Ok(json!({"status": "0", "UserGUID": braced(&key)}))
     }
@@ -713,10 +641,7 @@ impl Inner {
             if existing.customer_code != customer_code {
                 return Err(ApiError::not_performed("Order Not Found"));
             }
-            if matches!(
-                existing.stage,
-                Stage::PickedUp | Stage::Delivered | Stage::Cancelled
-            ) {
+            if matches!(existing.stage, Stage::PickedUp | Stage::Delivered | Stage::Cancelled) {
                 return Err(ApiError::conflict(if cancel {
                     "Order Unable to Cancel"
                 } else {
@@ -788,10 +713,7 @@ impl Inner {
             None => return Err(ApiError::not_performed("OrderNumber element missing")),
             Some(Value::String(s)) => s,
             Some(other) => {
-                return Err(ApiError::not_performed(format!(
-                    "OrderNumber must be a string, got {}",
-                    kind_of(other)
-                )));
+                return Err(ApiError::not_performed(format!("OrderNumber must be a string, got {}", kind_of(other))));
             }
         };
         let customer_code = &self.accounts[auth.account].customer_code;
@@ -807,37 +729,19 @@ impl Inner {
         let data = validate_order_body(head.order).map_err(ApiError::not_performed)?;
         let now = Utc::now().naive_utc();
         let ready = data.ready.unwrap_or(now);
-        let due = data
-            .due
-            .filter(|d| *d >= ready)
-            .unwrap_or(ready + chrono::Duration::hours(2));
+        let due = data.due.filter(|d| *d >= ready).unwrap_or(ready + chrono::Duration::hours(2));
         let mut m = Map::new();
-        m.insert(
-            "CustomerID".into(),
-            Self::customer_id(auth.account).to_string().into(),
-        );
-        m.insert(
-            "Service".into(),
-            data.fields
-                .get("Service")
-                .cloned()
-                .unwrap_or_else(|| "".into()),
-        );
+        m.insert("CustomerID".into(), Self::customer_id(auth.account).to_string().into());
+        m.insert("Service".into(), data.fields.get("Service").cloned().unwrap_or_else(|| "".into()));
         m.insert("Caller".into(), "ECAPI".into());
         for k in ["Notes", "Description"] {
             if let Some(v) = data.fields.get(k) {
                 m.insert(k.into(), v.clone());
             }
         }
-        m.insert(
-            "ReadyDateTime".into(),
-            ready.format("%m/%d/%Y %H:%M").to_string().into(),
-        );
+        m.insert("ReadyDateTime".into(), ready.format("%m/%d/%Y %H:%M").to_string().into());
         // The seed's quote answers a two-digit year here; kept on purpose.
-        m.insert(
-            "DueDateTime".into(),
-            due.format("%m/%d/%y %H:%M").to_string().into(),
-        );
+        m.insert("DueDateTime".into(), due.format("%m/%d/%y %H:%M").to_string().into());
         m.insert("AmountCharged".into(), money(data.cents).into());
         m.insert("DriverCode".into(), "".into());
         if !data.pieces.is_empty() {
@@ -915,10 +819,7 @@ struct OrderHead<'a> {
 }
 
 /// Checks shared by every SaveOrder/QuoteOrder body (cancels included).
-fn check_order_head<'a>(
-    body: &'a Map<String, Value>,
-    customer_code: &str,
-) -> Result<OrderHead<'a>, String> {
+fn check_order_head<'a>(body: &'a Map<String, Value>, customer_code: &str) -> Result<OrderHead<'a>, String> {
     let Some(Value::Object(order)) = body.get("Order") else {
         return Err("Order element missing".to_owned());
     };
@@ -952,36 +853,22 @@ fn check_order_head<'a>(
         && s != "N"
         && s != "X"
     {
-        return Err(format!(
-            "Invalid OrderStatus '{s}': only N (new) or X (deleted) may be set via the API"
-        ));
+        return Err(format!("Invalid OrderStatus '{s}': only N (new) or X (deleted) may be set via the API"));
     }
     let number = single_str(order, "OrderNumber", "Order")?;
     if number.is_some_and(|n| n.trim().is_empty()) {
         return Err("OrderNumber must not be empty".to_owned());
     }
-    Ok(OrderHead {
-        order,
-        number,
-        status,
-    })
+    Ok(OrderHead { order, number, status })
 }
 
 /// Every scalar in the order must be a JSON string (the API is XML-derived).
 fn check_strings(v: &Value, path: &str) -> Result<(), String> {
     match v {
         Value::String(_) => Ok(()),
-        Value::Object(m) => m
-            .iter()
-            .try_for_each(|(k, v)| check_strings(v, &format!("{path}/{k}"))),
-        Value::Array(a) => a
-            .iter()
-            .enumerate()
-            .try_for_each(|(i, v)| check_strings(v, &format!("{path}[{}]", i + 1))),
-        other => Err(format!(
-            "Invalid value for {path}: values must be strings, got {} {other}",
-            kind_of(other)
-        )),
+        Value::Object(m) => m.iter().try_for_each(|(k, v)| check_strings(v, &format!("{path}/{k}"))),
+        Value::Array(a) => a.iter().enumerate().try_for_each(|(i, v)| check_strings(v, &format!("{path}[{}]", i + 1))),
+        other => Err(format!("Invalid value for {path}: values must be strings, got {} {other}", kind_of(other))),
     }
 }
 
@@ -997,18 +884,11 @@ fn kind_of(v: &Value) -> &'static str {
 }
 
 /// A field that, when present, must be one string (not a repeated element or an object).
-fn single_str<'a>(
-    m: &'a Map<String, Value>,
-    key: &str,
-    at: &str,
-) -> Result<Option<&'a str>, String> {
+fn single_str<'a>(m: &'a Map<String, Value>, key: &str, at: &str) -> Result<Option<&'a str>, String> {
     match m.get(key) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err(format!(
-            "{at}: {key} must be a single string value, got {}",
-            kind_of(other)
-        )),
+        Some(other) => Err(format!("{at}: {key} must be a single string value, got {}", kind_of(other))),
     }
 }
 
@@ -1022,9 +902,7 @@ fn parse_uint(s: &str) -> Option<u64> {
 fn int_field(m: &Map<String, Value>, key: &str, at: &str) -> Result<Option<u64>, String> {
     match single_str(m, key, at)? {
         None => Ok(None),
-        Some(s) => parse_uint(s)
-            .map(Some)
-            .ok_or_else(|| format!("{at}: {key} '{s}' is not an integer")),
+        Some(s) => parse_uint(s).map(Some).ok_or_else(|| format!("{at}: {key} '{s}' is not an integer")),
     }
 }
 
@@ -1065,20 +943,13 @@ fn parse_ec_datetime(s: &str) -> Option<NaiveDateTime> {
         "PM" => hour % 12 + 12,
         _ => return None,
     };
-    NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month, day)?
-        .and_hms_opt(hour24, minute, second)
+    NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month, day)?.and_hms_opt(hour24, minute, second)
 }
 
 /// A "one or many" container such as `Stops.Stop`: a single object or an array of objects.
-fn one_or_many<'a>(
-    container: &'a Value,
-    name: &str,
-    child: &str,
-) -> Result<Vec<&'a Map<String, Value>>, String> {
+fn one_or_many<'a>(container: &'a Value, name: &str, child: &str) -> Result<Vec<&'a Map<String, Value>>, String> {
     let Value::Object(c) = container else {
-        return Err(format!(
-            "{name} must be an object containing {child} elements"
-        ));
+        return Err(format!("{name} must be an object containing {child} elements"));
     };
     if let Some(k) = c.keys().find(|k| k.as_str() != child) {
         return Err(format!("{name}: unexpected element {k} (expected {child})"));
@@ -1094,9 +965,7 @@ fn one_or_many<'a>(
                 _ => Err(format!("{name}/{child}[{}] must be an object", i + 1)),
             })
             .collect(),
-        Some(_) => Err(format!(
-            "{name}/{child} must be an object or an array of objects"
-        )),
+        Some(_) => Err(format!("{name}/{child} must be an object or an array of objects")),
     }
 }
 
@@ -1112,8 +981,7 @@ fn validate_order_body(order: &Map<String, Value>) -> Result<OrderData, String> 
     let mut weight: f64 = 0.0;
     for (i, p) in pieces.iter().enumerate() {
         let at = format!("Pieces/Piece[{}]", i + 1);
-        let seq =
-            int_field(p, "Sequence", &at)?.ok_or_else(|| format!("{at}: Sequence is required"))?;
+        let seq = int_field(p, "Sequence", &at)?.ok_or_else(|| format!("{at}: Sequence is required"))?;
         if !piece_seqs.insert(seq) {
             return Err(format!("{at}: duplicate Piece Sequence {seq}"));
         }
@@ -1123,30 +991,23 @@ fn validate_order_body(order: &Map<String, Value>) -> Result<OrderData, String> 
             None => count = count.saturating_add(1),
         }
         if let Some(w) = single_str(p, "Weight", &at)? {
-            weight += parse_decimal(w)
-                .ok_or_else(|| format!("{at}: Weight '{w}' is not a decimal number"))?;
+            weight += parse_decimal(w).ok_or_else(|| format!("{at}: Weight '{w}' is not a decimal number"))?;
         }
     }
 
     let stops = match order.get("Stops") {
         None => {
-            return Err(
-                "Stops element missing: an order needs a pickup stop and a destination stop"
-                    .to_owned(),
-            );
+            return Err("Stops element missing: an order needs a pickup stop and a destination stop".to_owned());
         }
         Some(c) => one_or_many(c, "Stops", "Stop")?,
     };
     if stops.is_empty() {
-        return Err(
-            "Stops has no Stop: an order needs a pickup stop and a destination stop".to_owned(),
-        );
+        return Err("Stops has no Stop: an order needs a pickup stop and a destination stop".to_owned());
     }
     let mut stop_seqs: Vec<(u64, usize, &str)> = Vec::new();
     for (i, s) in stops.iter().enumerate() {
         let at = format!("Stops/Stop[{}]", i + 1);
-        let seq =
-            int_field(s, "Sequence", &at)?.ok_or_else(|| format!("{at}: Sequence is required"))?;
+        let seq = int_field(s, "Sequence", &at)?.ok_or_else(|| format!("{at}: Sequence is required"))?;
         if stop_seqs.iter().any(|(q, _, _)| *q == seq) {
             return Err(format!("{at}: duplicate Stop Sequence {seq}"));
         }
@@ -1166,33 +1027,23 @@ fn validate_order_body(order: &Map<String, Value>) -> Result<OrderData, String> 
             if let Some(v) = single_str(s, key, &at)?
                 && parse_ec_datetime(v).is_none()
             {
-                return Err(format!(
-                    "{at}: {key} '{v}' is not a valid date (expected like 11/13/2019 6:00:00 AM)"
-                ));
+                return Err(format!("{at}: {key} '{v}' is not a valid date (expected like 11/13/2019 6:00:00 AM)"));
             }
         }
         if let Some(c) = s.get("OrderStopPieces") {
             let osp_at = format!("{at}/OrderStopPieces");
-            for (j, osp) in one_or_many(c, &osp_at, "OrderStopPiece")?
-                .iter()
-                .enumerate()
-            {
+            for (j, osp) in one_or_many(c, &osp_at, "OrderStopPiece")?.iter().enumerate() {
                 let pat = format!("{osp_at}/OrderStopPiece[{}]", j + 1);
                 match single_str(osp, "PieceAction", &pat)? {
                     Some("P" | "D") => {}
                     None => return Err(format!("{pat}: PieceAction is required (P or D)")),
                     Some(a) => {
-                        return Err(format!(
-                            "{pat}: invalid PieceAction '{a}' (expected P or D)"
-                        ));
+                        return Err(format!("{pat}: invalid PieceAction '{a}' (expected P or D)"));
                     }
                 }
-                let seq = int_field(osp, "Sequence", &pat)?
-                    .ok_or_else(|| format!("{pat}: Sequence is required"))?;
+                let seq = int_field(osp, "Sequence", &pat)?.ok_or_else(|| format!("{pat}: Sequence is required"))?;
                 if !piece_seqs.contains(&seq) {
-                    return Err(format!(
-                        "{pat}: Sequence {seq} references a Piece that does not exist"
-                    ));
+                    return Err(format!("{pat}: Sequence {seq} references a Piece that does not exist"));
                 }
             }
         }
@@ -1212,29 +1063,19 @@ fn validate_order_body(order: &Map<String, Value>) -> Result<OrderData, String> 
         .ok_or("An order needs a destination stop (StopType D or B) besides the pickup stop")?;
 
     let when = |stop: usize, keys: [&str; 2]| {
-        keys.iter().find_map(|k| {
-            stops[stop]
-                .get(*k)
-                .and_then(Value::as_str)
-                .and_then(parse_ec_datetime)
-        })
+        keys.iter().find_map(|k| stops[stop].get(*k).and_then(Value::as_str).and_then(parse_ec_datetime))
     };
     let ready = when(pickup, ["ScheduledDateTime", "EarlyDateTime"]);
     let due = when(delivery, ["ScheduledDateTime", "LateDateTime"]);
     let weight_cents = (weight * 50.0).round();
-    let cents = 2500u64
-        .saturating_add(count.saturating_mul(500))
-        .saturating_add(if weight_cents >= u64::MAX as f64 {
-            u64::MAX
-        } else {
-            weight_cents as u64
-        });
+    let cents = 2500u64.saturating_add(count.saturating_mul(500)).saturating_add(if weight_cents >= u64::MAX as f64 {
+        u64::MAX
+    } else {
+        weight_cents as u64
+    });
 
-    let fields = order
-        .iter()
-        .filter(|(k, _)| !RENDERED.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let fields =
+        order.iter().filter(|(k, _)| !RENDERED.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
     Ok(OrderData {
         fields,
         stops: stops.into_iter().cloned().collect(),
@@ -1314,10 +1155,7 @@ fn render_order(o: &SimOrder) -> Value {
     put("@OrderID", o.order_id.to_string());
     put("@SiteID", "1".to_owned());
     put("@SiteCode", "Corporate".to_owned());
-    put(
-        "@SiteOrderID",
-        (o.order_id - FIRST_ORDER_ID + 1).to_string(),
-    );
+    put("@SiteOrderID", (o.order_id - FIRST_ORDER_ID + 1).to_string());
     put("@OrderNumber", o.order_number.clone());
     put("@OrderStatus", o.stage.order_status().to_owned());
     put("@CustomerID", o.customer_id.to_string());
@@ -1338,24 +1176,13 @@ fn render_order(o: &SimOrder) -> Value {
         m.insert("PodName".into(), POD_NAME.into());
         m.insert("PodDateTime".into(), ec_datetime(t).into());
     }
-    let stops = o
-        .data
-        .stops
-        .iter()
-        .enumerate()
-        .map(|(i, s)| render_stop(o, i, s))
-        .collect();
+    let stops = o.data.stops.iter().enumerate().map(|(i, s)| render_stop(o, i, s)).collect();
     m.insert("Stops".into(), json!({ "Stop": collapse(stops) }));
     if !o.data.pieces.is_empty() {
         m.insert("Pieces".into(), pieces_element(&o.data.pieces));
     }
     if let Some(driver) = &o.driver_code {
-        let service = o
-            .data
-            .fields
-            .get("Service")
-            .cloned()
-            .unwrap_or_else(|| "".into());
+        let service = o.data.fields.get("Service").cloned().unwrap_or_else(|| "".into());
         m.insert(
             "Jobs".into(),
             json!({"Job": {
@@ -1386,10 +1213,7 @@ fn render_order(o: &SimOrder) -> Value {
                 })
             })
             .collect();
-        m.insert(
-            "OrderEvents".into(),
-            json!({ "OrderEvent": collapse(events) }),
-        );
+        m.insert("OrderEvents".into(), json!({ "OrderEvent": collapse(events) }));
     }
     json!({ "Order": m })
 }
@@ -1457,11 +1281,7 @@ async fn ctl_faults(State(sim): State<EcourierSim>, body: Bytes) -> Response {
             {
                 return bad_request(format!("unknown method {m}"));
             }
-            let chosen = [
-                f.status.is_some(),
-                f.http_status.is_some(),
-                f.garbage == Some(true),
-            ];
+            let chosen = [f.status.is_some(), f.http_status.is_some(), f.garbage == Some(true)];
             if chosen.iter().filter(|c| **c).count() > 1 {
                 return bad_request("give only one of status, http_status, garbage");
             }
@@ -1527,37 +1347,21 @@ mod tests {
         (status, value)
     }
 
-    async fn call_raw(
-        app: &Router,
-        method: &str,
-        guid: Option<&str>,
-        body: &str,
-    ) -> (StatusCode, Value) {
-        let mut req =
-            Request::post(format!("{BASE}/{method}")).header("content-type", "application/json");
+    async fn call_raw(app: &Router, method: &str, guid: Option<&str>, body: &str) -> (StatusCode, Value) {
+        let mut req = Request::post(format!("{BASE}/{method}")).header("content-type", "application/json");
         if let Some(g) = guid {
             req = req.header("UserGUID", g);
         }
         send(app, req.body(Body::from(body.to_owned())).expect("request")).await
     }
 
-    async fn call(
-        app: &Router,
-        method: &str,
-        guid: Option<&str>,
-        body: Value,
-    ) -> (StatusCode, Value) {
+    async fn call(app: &Router, method: &str, guid: Option<&str>, body: Value) -> (StatusCode, Value) {
         call_raw(app, method, guid, &body.to_string()).await
     }
 
     async fn login(app: &Router) -> String {
-        let (status, body) = call(
-            app,
-            "Login",
-            None,
-            json!({"website": "demo", "username": "demo", "password": "demo-pass"}),
-        )
-        .await;
+        let (status, body) =
+            call(app, "Login", None, json!({"website": "demo", "username": "demo", "password": "demo-pass"})).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["UserGUID"].as_str().expect("guid").to_owned()
     }
@@ -1599,10 +1403,7 @@ mod tests {
         let a = login(&app).await;
         let b = login(&app).await;
         assert_ne!(a, b);
-        assert!(
-            a.starts_with('{') && a.ends_with('}') && a.len() == 38,
-            "{a}"
-        );
+        assert!(a.starts_with('{') && a.ends_with('}') && a.len() == 38, "{a}");
         assert_eq!(a, a.to_ascii_uppercase());
         assert_eq!(sim.stats().logins, 2);
     }
@@ -1610,55 +1411,22 @@ mod tests {
     #[tokio::test]
     async fn login_with_bad_credentials_is_refused() {
         let app = sim().router();
-        let (s, b) = call(
-            &app,
-            "Login",
-            None,
-            json!({"website": "demo", "username": "demo", "password": "nope"}),
-        )
-        .await;
-        assert_error(
-            s,
-            &b,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "-4",
-            "Login failed",
-        );
+        let (s, b) =
+            call(&app, "Login", None, json!({"website": "demo", "username": "demo", "password": "nope"})).await;
+        assert_error(s, &b, StatusCode::INTERNAL_SERVER_ERROR, "-4", "Login failed");
         let (s, b) = call(&app, "Login", None, json!({"username": "demo"})).await;
-        assert_error(
-            s,
-            &b,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "-4",
-            "Login failed",
-        );
+        assert_error(s, &b, StatusCode::INTERNAL_SERVER_ERROR, "-4", "Login failed");
     }
 
     #[tokio::test]
     async fn calls_without_a_known_guid_get_minus_5() {
         let app = sim().router();
         let (s, b) = call(&app, "SaveOrder", None, order_body(Some("A1"))).await;
-        assert_error(
-            s,
-            &b,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "-5",
-            "No UserGUID Received",
-        );
-        let (s, b) = call(
-            &app,
-            "GetJsonOrder",
-            Some("{011114A4-5391-46E0-B576-9835485F5731}"),
-            json!({"OrderNumber": "A1"}),
-        )
-        .await;
-        assert_error(
-            s,
-            &b,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "-5",
-            "No UserGUID Received",
-        );
+        assert_error(s, &b, StatusCode::INTERNAL_SERVER_ERROR, "-5", "No UserGUID Received");
+        let (s, b) =
+            call(&app, "GetJsonOrder", Some("{011114A4-5391-46E0-B576-9835485F5731}"), json!({"OrderNumber": "A1"}))
+                .await;
+        assert_error(s, &b, StatusCode::INTERNAL_SERVER_ERROR, "-5", "No UserGUID Received");
     }
 
     #[tokio::test]
@@ -1668,10 +1436,7 @@ mod tests {
         let g = Some(guid.as_str());
         let cases: Vec<(Value, &str)> = vec![
             (json!({"Foo": {}}), "Order element missing"),
-            (
-                json!({"Order": {"CustomerCode": "DEMO", "OrderNumber": "X1"}}),
-                "Stops element missing",
-            ),
+            (json!({"Order": {"CustomerCode": "DEMO", "OrderNumber": "X1"}}), "Stops element missing"),
             (
                 {
                     let mut b = order_body(Some("X1"));
@@ -1699,8 +1464,7 @@ mod tests {
             (
                 {
                     let mut b = order_body(Some("X1"));
-                    b["Order"]["Stops"]["Stop"][1]["OrderStopPieces"]["OrderStopPiece"][0]["Sequence"] =
-                        "7".into();
+                    b["Order"]["Stops"]["Stop"][1]["OrderStopPieces"]["OrderStopPiece"][0]["Sequence"] = "7".into();
                     b
                 },
                 "Sequence 7 references a Piece that does not exist",
@@ -1708,8 +1472,7 @@ mod tests {
             (
                 {
                     let mut b = order_body(Some("X1"));
-                    b["Order"]["Stops"]["Stop"][0]["ScheduledDateTime"] =
-                        "2019-11-13T06:00:00".into();
+                    b["Order"]["Stops"]["Stop"][0]["ScheduledDateTime"] = "2019-11-13T06:00:00".into();
                     b
                 },
                 "ScheduledDateTime",
@@ -1744,13 +1507,7 @@ mod tests {
             assert_error(s, &b, StatusCode::INTERNAL_SERVER_ERROR, "-4", needle);
         }
         let (s, b) = call(&app, "GetJsonOrder", g, json!({"OrderNumber": "X1"})).await;
-        assert_error(
-            s,
-            &b,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "-4",
-            "Order Not Found",
-        );
+        assert_error(s, &b, StatusCode::INTERNAL_SERVER_ERROR, "-4", "Order Not Found");
     }
 
     #[tokio::test]
@@ -1758,39 +1515,18 @@ mod tests {
         let sim = sim();
         let app = sim.router();
         let (s, b) = call_raw(&app, "Login", None, "{\"website\": ").await;
-        assert_error(
-            s,
-            &b,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "-2",
-            "Unable to parse JSON",
-        );
+        assert_error(s, &b, StatusCode::INTERNAL_SERVER_ERROR, "-2", "Unable to parse JSON");
         let guid = login(&app).await;
         let (s, b) = call_raw(&app, "SaveOrder", Some(&guid), "not json").await;
-        assert_error(
-            s,
-            &b,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "-2",
-            "Unable to parse JSON",
-        );
+        assert_error(s, &b, StatusCode::INTERNAL_SERVER_ERROR, "-2", "Unable to parse JSON");
         let (s, b) = call_raw(&app, "SaveOrder", Some(&guid), "[1,2]").await;
-        assert_error(
-            s,
-            &b,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "-2",
-            "Unable to parse JSON",
-        );
+        assert_error(s, &b, StatusCode::INTERNAL_SERVER_ERROR, "-2", "Unable to parse JSON");
         let (s, b) = call_raw(&app, "RefreshGUID", Some(&guid), "garbage").await;
         assert_eq!(s, StatusCode::OK, "{b}");
         assert_eq!(b["UserGUID"], guid.as_str());
         let recorded = sim.requests();
         assert_eq!(recorded[0].body, Value::Null);
-        assert_eq!(
-            recorded.last().map(|r| r.user_guid.clone()),
-            Some(Some(guid))
-        );
+        assert_eq!(recorded.last().map(|r| r.user_guid.clone()), Some(Some(guid)));
     }
 
     #[tokio::test]
@@ -1800,19 +1536,10 @@ mod tests {
         let guid = login(&app).await;
         let (s, b) = call(&app, "SaveOrder", Some(&guid), order_body(Some("SG-1"))).await;
         assert_eq!(s, StatusCode::OK, "{b}");
-        assert_eq!(
-            b,
-            json!({"status": "0", "statusdescription": "JSON Post Received"})
-        );
+        assert_eq!(b, json!({"status": "0", "statusdescription": "JSON Post Received"}));
         assert_eq!(sim.order_count(), 1);
 
-        let (s, b) = call(
-            &app,
-            "GetJsonOrder",
-            Some(&guid),
-            json!({"OrderNumber": "SG-1"}),
-        )
-        .await;
+        let (s, b) = call(&app, "GetJsonOrder", Some(&guid), json!({"OrderNumber": "SG-1"})).await;
         assert_eq!(s, StatusCode::OK, "{b}");
         let o = &b["Order"];
         assert_eq!(o["@OrderNumber"], "SG-1");
@@ -1824,10 +1551,7 @@ mod tests {
         assert_eq!(o["AmountCharged"], "$36.75");
         assert!(o["@OrderID"].is_string() && o["@CustomerID"].is_string());
         let created = o["@CreateDate"].as_str().expect("date");
-        assert!(
-            created.ends_with("AM") || created.ends_with("PM"),
-            "{created}"
-        );
+        assert!(created.ends_with("AM") || created.ends_with("PM"), "{created}");
         // one piece → object, two stops → array, one OrderStopPiece → object
         assert!(o["Pieces"]["Piece"].is_object(), "{o}");
         assert_eq!(o["Stops"]["Stop"].as_array().map(Vec::len), Some(2));
@@ -1835,20 +1559,8 @@ mod tests {
         assert!(o.get("Jobs").is_none() && o.get("OrderEvents").is_none());
         assert_eq!(sim.order("SG-1"), Some(b.clone()));
 
-        let (s, b) = call(
-            &app,
-            "GetJsonOrder",
-            Some(&guid),
-            json!({"OrderNumber": "nope"}),
-        )
-        .await;
-        assert_error(
-            s,
-            &b,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "-4",
-            "Order Not Found",
-        );
+        let (s, b) = call(&app, "GetJsonOrder", Some(&guid), json!({"OrderNumber": "nope"})).await;
+        assert_error(s, &b, StatusCode::INTERNAL_SERVER_ERROR, "-4", "Order Not Found");
     }
 
     #[tokio::test]
@@ -1858,13 +1570,8 @@ mod tests {
         let guid = login(&app).await;
         let (s, _) = call(&app, "SaveOrder", Some(&guid), order_body(None)).await;
         assert_eq!(s, StatusCode::OK);
-        let (s, b) = call(
-            &app,
-            "GetJsonOrder",
-            Some(&guid),
-            json!({"OrderNumber": FIRST_ORDER_NUMBER.to_string()}),
-        )
-        .await;
+        let (s, b) =
+            call(&app, "GetJsonOrder", Some(&guid), json!({"OrderNumber": FIRST_ORDER_NUMBER.to_string()})).await;
         assert_eq!(s, StatusCode::OK, "{b}");
         assert_eq!(sim.order_count(), 1);
     }
@@ -1880,9 +1587,7 @@ mod tests {
         let o = sim.order("L1").expect("order")["Order"].clone();
         assert_eq!(o["@OrderStatus"], "A");
         assert_eq!(
-            o["Jobs"]["Job"]["Drivers"]["Driver"]["DriverCode"]
-                .as_str()
-                .map(|d| d.starts_with('D')),
+            o["Jobs"]["Job"]["Drivers"]["Driver"]["DriverCode"].as_str().map(|d| d.starts_with('D')),
             Some(true)
         );
         assert_eq!(o["OrderEvents"]["OrderEvent"]["@EventType"], "Assigned");
@@ -1895,47 +1600,25 @@ mod tests {
         assert!(o.get("PodName").is_none());
 
         // control API does the last step
-        let req = Request::post("/_sim/orders/L1/advance")
-            .body(Body::empty())
-            .expect("req");
+        let req = Request::post("/_sim/orders/L1/advance").body(Body::empty()).expect("req");
         let (s, b) = send(&app, req).await;
         assert_eq!(s, StatusCode::OK);
         assert_eq!(b, json!({"order_number": "L1", "stage": "delivered"}));
         assert_eq!(sim.advance("L1").as_deref(), Some("delivered"));
 
-        let (_, b) = call(
-            &app,
-            "GetJsonOrder",
-            Some(&guid),
-            json!({"OrderNumber": "L1"}),
-        )
-        .await;
+        let (_, b) = call(&app, "GetJsonOrder", Some(&guid), json!({"OrderNumber": "L1"})).await;
         let o = &b["Order"];
         assert_eq!(o["PodName"], "J. DOE");
         assert_eq!(o["Stops"]["Stop"][1]["PodName"], "J. DOE");
         assert!(o["Stops"]["Stop"][1]["PodDateTime"].is_string());
         let events = o["OrderEvents"]["OrderEvent"].as_array().expect("3 events");
-        let kinds: Vec<&str> = events
-            .iter()
-            .filter_map(|e| e["@EventType"].as_str())
-            .collect();
+        let kinds: Vec<&str> = events.iter().filter_map(|e| e["@EventType"].as_str()).collect();
         assert_eq!(kinds, ["Assigned", "Picked Up", "Delivered"]);
-        let ids: Vec<u64> = events
-            .iter()
-            .filter_map(|e| e["@OrderEventID"].as_str().and_then(|i| i.parse().ok()))
-            .collect();
-        assert!(
-            ids.len() == 3 && ids.windows(2).all(|w| w[0] < w[1]),
-            "{ids:?}"
-        );
+        let ids: Vec<u64> =
+            events.iter().filter_map(|e| e["@OrderEventID"].as_str().and_then(|i| i.parse().ok())).collect();
+        assert!(ids.len() == 3 && ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
 
-        let (s, _) = send(
-            &app,
-            Request::post("/_sim/orders/none/advance")
-                .body(Body::empty())
-                .expect("req"),
-        )
-        .await;
+        let (s, _) = send(&app, Request::post("/_sim/orders/none/advance").body(Body::empty()).expect("req")).await;
         assert_eq!(s, StatusCode::NOT_FOUND);
         assert_eq!(sim.advance("none"), None);
     }
@@ -1950,18 +1633,14 @@ mod tests {
         update["Order"]["Notes"] = "Leave at door".into();
         let (s, _) = call(&app, "SaveOrder", Some(&guid), update.clone()).await;
         assert_eq!(s, StatusCode::OK);
-        assert_eq!(
-            sim.order("U1").expect("order")["Order"]["Notes"],
-            "Leave at door"
-        );
+        assert_eq!(sim.order("U1").expect("order")["Order"]["Notes"], "Leave at door");
         assert_eq!(sim.order_count(), 1);
 
         sim.advance("U1");
         sim.advance("U1");
         let (s, b) = call(&app, "SaveOrder", Some(&guid), update).await;
         assert_error(s, &b, StatusCode::CONFLICT, "-4", "Order Unable to Modify");
-        let cancel =
-            json!({"Order": {"CustomerCode": "DEMO", "OrderNumber": "U1", "OrderStatus": "X"}});
+        let cancel = json!({"Order": {"CustomerCode": "DEMO", "OrderNumber": "U1", "OrderStatus": "X"}});
         let (s, b) = call(&app, "SaveOrder", Some(&guid), cancel).await;
         assert_error(s, &b, StatusCode::CONFLICT, "-4", "Order Unable to Cancel");
     }
@@ -1972,8 +1651,7 @@ mod tests {
         let app = sim.router();
         let guid = login(&app).await;
         call(&app, "SaveOrder", Some(&guid), order_body(Some("C1"))).await;
-        let cancel =
-            json!({"Order": {"CustomerCode": "DEMO", "OrderNumber": "C1", "OrderStatus": "X"}});
+        let cancel = json!({"Order": {"CustomerCode": "DEMO", "OrderNumber": "C1", "OrderStatus": "X"}});
         let (s, b) = call(&app, "SaveOrder", Some(&guid), cancel.clone()).await;
         assert_eq!(s, StatusCode::OK, "{b}");
         let o = sim.order("C1").expect("order")["Order"].clone();
@@ -1982,16 +1660,9 @@ mod tests {
         assert_eq!(sim.advance("C1").as_deref(), Some("cancelled"));
         let (s, b) = call(&app, "SaveOrder", Some(&guid), cancel).await;
         assert_error(s, &b, StatusCode::CONFLICT, "-4", "Order Unable to Cancel");
-        let unknown =
-            json!({"Order": {"CustomerCode": "DEMO", "OrderNumber": "C2", "OrderStatus": "X"}});
+        let unknown = json!({"Order": {"CustomerCode": "DEMO", "OrderNumber": "C2", "OrderStatus": "X"}});
         let (s, b) = call(&app, "SaveOrder", Some(&guid), unknown).await;
-        assert_error(
-            s,
-            &b,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "-4",
-            "Order Not Found",
-        );
+        assert_error(s, &b, StatusCode::INTERNAL_SERVER_ERROR, "-4", "Order Not Found");
     }
 
     #[tokio::test]
@@ -2011,18 +1682,9 @@ mod tests {
         assert_eq!(b["Order"]["ReadyDateTime"], "11/13/2019 06:00");
         assert_eq!(b["Order"]["DueDateTime"], "11/13/19 17:00");
         assert_eq!(b["Order"]["Service"], "Route");
-        assert_eq!(
-            b["Order"]["Pieces"]["Piece"].as_array().map(Vec::len),
-            Some(2)
-        );
+        assert_eq!(b["Order"]["Pieces"]["Piece"].as_array().map(Vec::len), Some(2));
         assert_eq!(sim.order_count(), 0);
-        let (s, b) = call(
-            &app,
-            "QuoteOrder",
-            Some(&guid),
-            json!({"Order": {"CustomerCode": "DEMO"}}),
-        )
-        .await;
+        let (s, b) = call(&app, "QuoteOrder", Some(&guid), json!({"Order": {"CustomerCode": "DEMO"}})).await;
         assert_error(s, &b, StatusCode::INTERNAL_SERVER_ERROR, "-4", "Stops");
     }
 
@@ -2032,29 +1694,11 @@ mod tests {
         let app = sim.router();
         let guid = login(&app).await;
         sim.fail_next(Some("SaveOrder"), 2, SimFault::Status(-3));
-        let (s, b) = call(
-            &app,
-            "GetJsonOrder",
-            Some(&guid),
-            json!({"OrderNumber": "F1"}),
-        )
-        .await;
-        assert_error(
-            s,
-            &b,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "-4",
-            "Order Not Found",
-        );
+        let (s, b) = call(&app, "GetJsonOrder", Some(&guid), json!({"OrderNumber": "F1"})).await;
+        assert_error(s, &b, StatusCode::INTERNAL_SERVER_ERROR, "-4", "Order Not Found");
         for _ in 0..2 {
             let (s, b) = call(&app, "SaveOrder", Some(&guid), order_body(Some("F1"))).await;
-            assert_error(
-                s,
-                &b,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "-3",
-                "Unable to Connect to Database",
-            );
+            assert_error(s, &b, StatusCode::INTERNAL_SERVER_ERROR, "-3", "Unable to Connect to Database");
         }
         assert_eq!(sim.order_count(), 0);
         let (s, _) = call(&app, "SaveOrder", Some(&guid), order_body(Some("F1"))).await;
@@ -2062,29 +1706,13 @@ mod tests {
         assert_eq!(sim.stats().calls.get("SaveOrder"), Some(&3));
 
         sim.fail_next(None, 1, SimFault::Garbage);
-        let (s, b) = call(
-            &app,
-            "GetJsonOrder",
-            Some(&guid),
-            json!({"OrderNumber": "F1"}),
-        )
-        .await;
+        let (s, b) = call(&app, "GetJsonOrder", Some(&guid), json!({"OrderNumber": "F1"})).await;
         assert_eq!(s, StatusCode::OK);
         assert!(b.is_string(), "not JSON: {b}");
-        sim.fail_next(
-            None,
-            1,
-            SimFault::Http(409, "Order Unable to Modify".into()),
-        );
+        sim.fail_next(None, 1, SimFault::Http(409, "Order Unable to Modify".into()));
         let (s, b) = call(&app, "SaveOrder", Some(&guid), order_body(Some("F1"))).await;
         assert_error(s, &b, StatusCode::CONFLICT, "-4", "Order Unable to Modify");
-        let (s, _) = call(
-            &app,
-            "GetJsonOrder",
-            Some(&guid),
-            json!({"OrderNumber": "F1"}),
-        )
-        .await;
+        let (s, _) = call(&app, "GetJsonOrder", Some(&guid), json!({"OrderNumber": "F1"})).await;
         assert_eq!(s, StatusCode::OK);
     }
 
@@ -2095,13 +1723,7 @@ mod tests {
         let old = login(&app).await;
         sim.expire_tokens();
         let (s, b) = call(&app, "RefreshGUID", Some(&old), json!({})).await;
-        assert_error(
-            s,
-            &b,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "-5",
-            "No UserGUID Received",
-        );
+        assert_error(s, &b, StatusCode::INTERNAL_SERVER_ERROR, "-5", "No UserGUID Received");
         let new = login(&app).await;
         let (s, _) = call(&app, "SaveOrder", Some(&new), order_body(Some("E1"))).await;
         assert_eq!(s, StatusCode::OK);
@@ -2109,10 +1731,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn idle_tokens_expire_after_the_ttl_and_use_renews_them() {
-        let sim = EcourierSim::new(EcourierSimConfig {
-            token_ttl: Duration::from_secs(60),
-            ..EcourierSimConfig::default()
-        });
+        let sim =
+            EcourierSim::new(EcourierSimConfig { token_ttl: Duration::from_secs(60), ..EcourierSimConfig::default() });
         let app = sim.router();
         let guid = login(&app).await;
         tokio::time::advance(Duration::from_secs(50)).await;
@@ -2123,13 +1743,7 @@ mod tests {
         assert_eq!(s, StatusCode::OK, "renewed 50s ago, still alive");
         tokio::time::advance(Duration::from_secs(61)).await;
         let (s, b) = call(&app, "RefreshGUID", Some(&guid), json!({})).await;
-        assert_error(
-            s,
-            &b,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "-5",
-            "No UserGUID Received",
-        );
+        assert_error(s, &b, StatusCode::INTERNAL_SERVER_ERROR, "-5", "No UserGUID Received");
     }
 
     #[tokio::test]
@@ -2145,28 +1759,13 @@ mod tests {
             ..EcourierSimConfig::default()
         });
         let app = sim.router();
-        let (s, b) = call_raw(
-            &app,
-            "RefreshGUID",
-            Some("011114a4-5391-46e0-b576-9835485f5731"),
-            "",
-        )
-        .await;
+        let (s, b) = call_raw(&app, "RefreshGUID", Some("011114a4-5391-46e0-b576-9835485f5731"), "").await;
         assert_eq!(s, StatusCode::OK, "{b}");
-        assert_eq!(
-            b,
-            json!({"status": "0", "UserGUID": "{011114A4-5391-46E0-B576-9835485F5731}"})
-        );
+        assert_eq!(b, json!({"status": "0", "UserGUID": "{011114A4-5391-46E0-B576-9835485F5731}"}));
         sim.expire_tokens();
         let mut body = order_body(Some("D1"));
         body["Order"]["CustomerCode"] = "ACME".into();
-        let (s, b) = call(
-            &app,
-            "SaveOrder",
-            Some("{011114A4-5391-46E0-B576-9835485F5731}"),
-            body,
-        )
-        .await;
+        let (s, b) = call(&app, "SaveOrder", Some("{011114A4-5391-46E0-B576-9835485F5731}"), body).await;
         assert_eq!(s, StatusCode::OK, "{b}");
         assert_eq!(sim.stats().logins, 0);
     }
@@ -2200,53 +1799,26 @@ mod tests {
                 .body(Body::from(body.to_string()))
                 .expect("req")
         };
-        let (s, _) = send(
-            &app,
-            post(
-                "/_sim/faults",
-                json!({"fail_next": {"method": "Login", "count": 1, "status": -1}}),
-            ),
-        )
-        .await;
+        let (s, _) =
+            send(&app, post("/_sim/faults", json!({"fail_next": {"method": "Login", "count": 1, "status": -1}}))).await;
         assert_eq!(s, StatusCode::NO_CONTENT);
-        let (s, b) = call(
-            &app,
-            "Login",
-            None,
-            json!({"website": "demo", "username": "demo", "password": "demo-pass"}),
-        )
-        .await;
+        let (s, b) =
+            call(&app, "Login", None, json!({"website": "demo", "username": "demo", "password": "demo-pass"})).await;
         assert_error(s, &b, StatusCode::INTERNAL_SERVER_ERROR, "-1", "undefined");
         let guid = login(&app).await;
 
-        let (s, _) = send(
-            &app,
-            post("/_sim/faults", json!({"expire_tokens": true, "bogus": 1})),
-        )
-        .await;
+        let (s, _) = send(&app, post("/_sim/faults", json!({"expire_tokens": true, "bogus": 1}))).await;
         assert_eq!(s, StatusCode::BAD_REQUEST);
         let (s, _) = send(&app, post("/_sim/faults", json!({"expire_tokens": true}))).await;
         assert_eq!(s, StatusCode::NO_CONTENT);
         let (s, _) = call(&app, "RefreshGUID", Some(&guid), json!({})).await;
         assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR);
 
-        let (s, b) = send(
-            &app,
-            Request::get("/_sim/stats")
-                .body(Body::empty())
-                .expect("req"),
-        )
-        .await;
+        let (s, b) = send(&app, Request::get("/_sim/stats").body(Body::empty()).expect("req")).await;
         assert_eq!(s, StatusCode::OK);
         assert_eq!(b["calls"]["Login"], 2);
         assert_eq!(b["logins"], 1);
-        let (s, _) = send(
-            &app,
-            Request::get("/_sim/orders/none")
-                .body(Body::empty())
-                .expect("req"),
-        )
-        .await;
+        let (s, _) = send(&app, Request::get("/_sim/orders/none").body(Body::empty()).expect("req")).await;
         assert_eq!(s, StatusCode::NOT_FOUND);
     }
 
@@ -2264,11 +1836,6 @@ mod tests {
         clock.abort();
         let o = sim.order("K1").expect("order");
         assert_eq!(o["Order"]["PodName"], "J. DOE");
-        assert_eq!(
-            o["Order"]["OrderEvents"]["OrderEvent"]
-                .as_array()
-                .map(Vec::len),
-            Some(3)
-        );
+        assert_eq!(o["Order"]["OrderEvents"]["OrderEvent"].as_array().map(Vec::len), Some(3));
     }
 }

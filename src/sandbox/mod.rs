@@ -96,9 +96,10 @@ pub async fn run(mut config: Config, data_dir: &Path, sim_clock_secs: u64) -> an
             println!("starting a private Postgres under {} ...", opts.dir.display());
             let pg = tokio::task::spawn_blocking(move || PrivatePostgres::ensure(&opts)).await??;
             let admin = store::connect(&pg.url("postgres"), 1).await?;
-            let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'shipgate')")
-                .fetch_one(&admin)
-                .await?;
+            let exists: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'shipgate')")
+                    .fetch_one(&admin)
+                    .await?;
             if !exists {
                 sqlx::query("CREATE DATABASE shipgate").execute(&admin).await?;
             }
@@ -126,7 +127,12 @@ pub async fn run(mut config: Config, data_dir: &Path, sim_clock_secs: u64) -> an
     let sim = ecourier::EcourierSim::new(ecourier::EcourierSimConfig::default());
     let _clock = (sim_clock_secs > 0).then(|| sim.start_clock(Duration::from_secs(sim_clock_secs)));
     let base = format!("http://{addr}");
-    let demo = create_demo(&state, &format!("Demo {}", chrono::Utc::now().format("%Y-%m-%d %H:%M:%S")), &format!("{base}{ECOURIER_MOUNT}")).await?;
+    let demo = create_demo(
+        &state,
+        &format!("Demo {}", chrono::Utc::now().format("%Y-%m-%d %H:%M:%S")),
+        &format!("{base}{ECOURIER_MOUNT}"),
+    )
+    .await?;
     let router = http::router(state).nest(ECOURIER_MOUNT, sim.router());
 
     let key = demo.api_key.expose_secret();

@@ -29,7 +29,12 @@ pub fn plan_of(row: &ShipmentRow) -> ShipmentPlan {
     }
 }
 
-pub async fn save_exchanges(conn: &mut sqlx::PgConnection, tenant: &str, shipment_id: Option<&str>, xs: Vec<Exchange>) -> sqlx::Result<()> {
+pub async fn save_exchanges(
+    conn: &mut sqlx::PgConnection,
+    tenant: &str,
+    shipment_id: Option<&str>,
+    xs: Vec<Exchange>,
+) -> sqlx::Result<()> {
     for x in xs {
         store::exchanges::insert(conn, tenant, shipment_id, &x).await?;
     }
@@ -42,12 +47,19 @@ fn error_json(e: &CarrierError) -> Value {
 
 /// Try to book a shipment whose booking is pending. Returns the updated row and the
 /// carrier error, if any. Exchanges, outcome and history commit together.
-pub async fn attempt_booking(state: &AppState, connection: &ConnectionRow, row: &ShipmentRow, actor: &Actor) -> sqlx::Result<(ShipmentRow, Option<CarrierError>)> {
+pub async fn attempt_booking(
+    state: &AppState,
+    connection: &ConnectionRow,
+    row: &ShipmentRow,
+    actor: &Actor,
+) -> sqlx::Result<(ShipmentRow, Option<CarrierError>)> {
     let cx = CallCx::new();
     let plan = plan_of(row);
     let order_number = row.carrier_reference.clone().unwrap_or_else(|| order_number_for(&row.id));
     let outcome = match state.client(connection) {
-        Ok(client) => client.book(&cx, &OrderRequest { shipment_id: &row.id, order_number: &order_number, plan: &plan }).await,
+        Ok(client) => {
+            client.book(&cx, &OrderRequest { shipment_id: &row.id, order_number: &order_number, plan: &plan }).await
+        }
         Err(e) => Err(e),
     };
     let mut tx = state.db.begin().await?;
@@ -58,13 +70,28 @@ pub async fn attempt_booking(state: &AppState, connection: &ConnectionRow, row: 
                 &mut tx,
                 &row.tenant_id,
                 &row.id,
-                &BookingUpdate { state: "booked", last_error: None, booked: true, tracking_number: booked.tracking_number.as_deref(), count_attempt: true },
+                &BookingUpdate {
+                    state: "booked",
+                    last_error: None,
+                    booked: true,
+                    tracking_number: booked.tracking_number.as_deref(),
+                    count_attempt: true,
+                },
             )
             .await?;
             // The carrier has the order: information received (AfterShip's InfoReceived).
             let current = Status::parse(&row.status).unwrap_or(Status::Pending);
             if current == Status::Pending {
-                store::shipments::set_status(&mut tx, &row.tenant_id, &row.id, Status::InfoReceived.as_str(), None, None, None).await?;
+                store::shipments::set_status(
+                    &mut tx,
+                    &row.tenant_id,
+                    &row.id,
+                    Status::InfoReceived.as_str(),
+                    None,
+                    None,
+                    None,
+                )
+                .await?;
             }
             store::shipments::insert_history(
                 &mut tx,
@@ -79,12 +106,19 @@ pub async fn attempt_booking(state: &AppState, connection: &ConnectionRow, row: 
         }
         Err(e) => {
             let err = error_json(e);
-            let (state_name, action) = if e.is_transient() { ("pending", "booking_pending") } else { ("failed", "booking_failed") };
+            let (state_name, action) =
+                if e.is_transient() { ("pending", "booking_pending") } else { ("failed", "booking_failed") };
             store::shipments::set_booking(
                 &mut tx,
                 &row.tenant_id,
                 &row.id,
-                &BookingUpdate { state: state_name, last_error: Some(&err), booked: false, tracking_number: None, count_attempt: true },
+                &BookingUpdate {
+                    state: state_name,
+                    last_error: Some(&err),
+                    booked: false,
+                    tracking_number: None,
+                    count_attempt: true,
+                },
             )
             .await?;
             store::shipments::insert_history(&mut tx, &row.tenant_id, &row.id, actor, action, &err).await?;
@@ -105,7 +139,15 @@ fn event_json(e: &CarrierEvent) -> Value {
 
 /// Apply a carrier's view: new events are added (deduplicated), the status moves
 /// forward only, and every change is written to the history with its actor.
-pub async fn apply_snapshot(state: &AppState, tenant: &str, shipment_id: &str, snap: &TrackingSnapshot, source: &str, actor: &Actor, exchanges: Vec<Exchange>) -> sqlx::Result<ShipmentRow> {
+pub async fn apply_snapshot(
+    state: &AppState,
+    tenant: &str,
+    shipment_id: &str,
+    snap: &TrackingSnapshot,
+    source: &str,
+    actor: &Actor,
+    exchanges: Vec<Exchange>,
+) -> sqlx::Result<ShipmentRow> {
     let mut tx = state.db.begin().await?;
     save_exchanges(&mut tx, tenant, Some(shipment_id), exchanges).await?;
     let row = store::shipments::get_for_update(&mut tx, tenant, shipment_id).await?.ok_or(sqlx::Error::RowNotFound)?;
@@ -159,7 +201,16 @@ pub async fn apply_snapshot(state: &AppState, tenant: &str, shipment_id: &str, s
     }
     let last_event = added.last().map(|e| event_json(e));
     if (status, subtag.clone()) != before {
-        store::shipments::set_status(&mut tx, tenant, shipment_id, status.as_str(), subtag.as_deref(), snap.carrier_status.as_deref(), last_event.as_ref()).await?;
+        store::shipments::set_status(
+            &mut tx,
+            tenant,
+            shipment_id,
+            status.as_str(),
+            subtag.as_deref(),
+            snap.carrier_status.as_deref(),
+            last_event.as_ref(),
+        )
+        .await?;
         store::shipments::insert_history(
             &mut tx,
             tenant,
@@ -170,15 +221,31 @@ pub async fn apply_snapshot(state: &AppState, tenant: &str, shipment_id: &str, s
         )
         .await?;
     } else {
-        store::shipments::touch_carrier_status(&mut tx, tenant, shipment_id, snap.carrier_status.as_deref(), last_event.as_ref()).await?;
+        store::shipments::touch_carrier_status(
+            &mut tx,
+            tenant,
+            shipment_id,
+            snap.carrier_status.as_deref(),
+            last_event.as_ref(),
+        )
+        .await?;
     }
     if let Some(detail) = kept {
         // A late or stale report: recorded for ops, never applied.
-        store::shipments::insert_history(&mut tx, tenant, shipment_id, actor, "status_regression_ignored", &detail).await?;
+        store::shipments::insert_history(&mut tx, tenant, shipment_id, actor, "status_regression_ignored", &detail)
+            .await?;
     }
     if !added.is_empty() {
         let list: Vec<Value> = added.iter().map(|e| event_json(e)).collect();
-        store::shipments::insert_history(&mut tx, tenant, shipment_id, actor, "events_added", &json!({"count": added.len(), "events": list})).await?;
+        store::shipments::insert_history(
+            &mut tx,
+            tenant,
+            shipment_id,
+            actor,
+            "events_added",
+            &json!({"count": added.len(), "events": list}),
+        )
+        .await?;
     }
     let updated = store::shipments::get(&mut tx, tenant, shipment_id).await?.ok_or(sqlx::Error::RowNotFound)?;
     tx.commit().await?;

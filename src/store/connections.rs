@@ -67,7 +67,12 @@ pub async fn get(conn: &mut PgConnection, tenant_id: &str, id: &str) -> sqlx::Re
     .await
 }
 
-pub async fn list(conn: &mut PgConnection, tenant_id: &str, after: Option<&str>, limit: i64) -> sqlx::Result<Vec<ConnectionRow>> {
+pub async fn list(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> sqlx::Result<Vec<ConnectionRow>> {
     sqlx::query_as!(
         ConnectionRow,
         r#"SELECT tenant_id, id, carrier, name, base_url, credentials_enc, credential_fields,
@@ -94,7 +99,12 @@ pub struct ConnectionUpdate<'a> {
     pub credentials_changed: bool,
 }
 
-pub async fn update(conn: &mut PgConnection, tenant_id: &str, id: &str, u: &ConnectionUpdate<'_>) -> sqlx::Result<Option<ConnectionRow>> {
+pub async fn update(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    id: &str,
+    u: &ConnectionUpdate<'_>,
+) -> sqlx::Result<Option<ConnectionRow>> {
     sqlx::query_as!(
         ConnectionRow,
         r#"UPDATE connections SET name = $3, base_url = $4, credentials_enc = $5, credential_fields = $6, settings = $7,
@@ -132,7 +142,14 @@ pub async fn delete(conn: &mut PgConnection, tenant_id: &str, id: &str) -> sqlx:
     Ok(r.rows_affected() == 1)
 }
 
-pub async fn set_status(conn: &mut PgConnection, tenant_id: &str, id: &str, status: &str, detail: Option<&str>, verified: bool) -> sqlx::Result<()> {
+pub async fn set_status(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    id: &str,
+    status: &str,
+    detail: Option<&str>,
+    verified: bool,
+) -> sqlx::Result<()> {
     sqlx::query!(
         "UPDATE connections SET status = $3, status_detail = $4,
                 verified_at = CASE WHEN $5 THEN now() ELSE verified_at END, updated_at = now()
@@ -155,7 +172,12 @@ pub async fn get_token(conn: &mut PgConnection, tenant_id: &str, id: &str) -> sq
         .flatten())
 }
 
-pub async fn set_token(conn: &mut PgConnection, tenant_id: &str, id: &str, token_enc: Option<&[u8]>) -> sqlx::Result<()> {
+pub async fn set_token(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    id: &str,
+    token_enc: Option<&[u8]>,
+) -> sqlx::Result<()> {
     sqlx::query!(
         "UPDATE connections SET token_enc = $3, token_updated_at = now() WHERE tenant_id = $1 AND id = $2",
         tenant_id,

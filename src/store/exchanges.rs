@@ -19,7 +19,12 @@ pub struct Exchange {
     pub at: DateTime<Utc>,
 }
 
-pub async fn insert(conn: &mut PgConnection, tenant_id: &str, shipment_id: Option<&str>, x: &Exchange) -> sqlx::Result<()> {
+pub async fn insert(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    shipment_id: Option<&str>,
+    x: &Exchange,
+) -> sqlx::Result<()> {
     sqlx::query!(
         "INSERT INTO carrier_exchanges (tenant_id, connection_id, shipment_id, carrier, operation, method, url,
                                         request_body, response_status, response_body, duration_ms, error, created_at)
@@ -59,7 +64,11 @@ pub struct ExchangeRow {
     pub created_at: DateTime<Utc>,
 }
 
-pub async fn list_for_shipment(conn: &mut PgConnection, tenant_id: &str, shipment_id: &str) -> sqlx::Result<Vec<ExchangeRow>> {
+pub async fn list_for_shipment(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    shipment_id: &str,
+) -> sqlx::Result<Vec<ExchangeRow>> {
     sqlx::query_as!(
         ExchangeRow,
         "SELECT id, connection_id, carrier, operation, method, url, request_body, response_status, response_body,
@@ -74,11 +83,8 @@ pub async fn list_for_shipment(conn: &mut PgConnection, tenant_id: &str, shipmen
 
 /// Delete exchanges older than the retention; returns how many went.
 pub async fn purge_older_than(conn: &mut PgConnection, days: i32) -> sqlx::Result<u64> {
-    let r = sqlx::query!(
-        "DELETE FROM carrier_exchanges WHERE created_at < now() - make_interval(days => $1)",
-        days
-    )
-    .execute(conn)
-    .await?;
+    let r = sqlx::query!("DELETE FROM carrier_exchanges WHERE created_at < now() - make_interval(days => $1)", days)
+        .execute(conn)
+        .await?;
     Ok(r.rows_affected())
 }

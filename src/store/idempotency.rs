@@ -17,7 +17,14 @@ pub struct KeyRow {
 
 /// Claim a fresh key. True when this request owns it now. An expired record (past its
 /// retention) is replaced as if it never existed.
-pub async fn try_claim(conn: &mut PgConnection, tenant_id: &str, key: &str, hash: &[u8], lock_secs: f64, ttl_secs: f64) -> sqlx::Result<bool> {
+pub async fn try_claim(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    key: &str,
+    hash: &[u8],
+    lock_secs: f64,
+    ttl_secs: f64,
+) -> sqlx::Result<bool> {
     let r = sqlx::query!(
         r#"INSERT INTO idempotency_keys (tenant_id, key, request_hash, state, locked_until, expires_at)
            VALUES ($1, $2, $3, 'in_flight', now() + make_interval(secs => $4), now() + make_interval(secs => $5))
@@ -52,7 +59,13 @@ pub async fn get(conn: &mut PgConnection, tenant_id: &str, key: &str) -> sqlx::R
 
 /// Take over a key whose previous request left it retryable, or whose in-flight lock
 /// expired (the instance died). True when this request owns it now.
-pub async fn try_resume(conn: &mut PgConnection, tenant_id: &str, key: &str, hash: &[u8], lock_secs: f64) -> sqlx::Result<bool> {
+pub async fn try_resume(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    key: &str,
+    hash: &[u8],
+    lock_secs: f64,
+) -> sqlx::Result<bool> {
     let r = sqlx::query!(
         r#"UPDATE idempotency_keys SET state = 'in_flight', locked_until = now() + make_interval(secs => $4)
            WHERE tenant_id = $1 AND key = $2 AND request_hash = $3
@@ -67,7 +80,14 @@ pub async fn try_resume(conn: &mut PgConnection, tenant_id: &str, key: &str, has
     Ok(r.rows_affected() == 1)
 }
 
-pub async fn complete(conn: &mut PgConnection, tenant_id: &str, key: &str, status: i16, headers: &[(String, String)], body: &[u8]) -> sqlx::Result<()> {
+pub async fn complete(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    key: &str,
+    status: i16,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> sqlx::Result<()> {
     sqlx::query!(
         r#"UPDATE idempotency_keys SET state = 'completed', locked_until = NULL, response_status = $3,
                   response_headers = $4, response_body = $5
@@ -84,7 +104,12 @@ pub async fn complete(conn: &mut PgConnection, tenant_id: &str, key: &str, statu
 }
 
 /// The request failed in a way that may succeed later; remember what it created.
-pub async fn mark_retryable(conn: &mut PgConnection, tenant_id: &str, key: &str, resource_id: &str) -> sqlx::Result<()> {
+pub async fn mark_retryable(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    key: &str,
+    resource_id: &str,
+) -> sqlx::Result<()> {
     sqlx::query!(
         "UPDATE idempotency_keys SET state = 'retryable', locked_until = NULL, resource_id = $3
          WHERE tenant_id = $1 AND key = $2",
@@ -99,9 +124,13 @@ pub async fn mark_retryable(conn: &mut PgConnection, tenant_id: &str, key: &str,
 
 /// Forget the key: the request failed before anything was done, so a retry starts over.
 pub async fn release(conn: &mut PgConnection, tenant_id: &str, key: &str) -> sqlx::Result<()> {
-    sqlx::query!("DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2 AND state = 'in_flight'", tenant_id, key)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2 AND state = 'in_flight'",
+        tenant_id,
+        key
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

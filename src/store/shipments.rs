@@ -104,26 +104,16 @@ pub async fn insert(conn: &mut PgConnection, s: &NewShipment<'_>) -> sqlx::Resul
 }
 
 pub async fn get(conn: &mut PgConnection, tenant_id: &str, id: &str) -> sqlx::Result<Option<ShipmentRow>> {
-    query_shipment!(
-        "SELECT",
-        "FROM shipments WHERE tenant_id = $1 AND id = $2",
-        tenant_id,
-        id
-    )
-    .fetch_optional(conn)
-    .await
+    query_shipment!("SELECT", "FROM shipments WHERE tenant_id = $1 AND id = $2", tenant_id, id)
+        .fetch_optional(conn)
+        .await
 }
 
 /// Read and lock the row for the rest of the caller's transaction.
 pub async fn get_for_update(conn: &mut PgConnection, tenant_id: &str, id: &str) -> sqlx::Result<Option<ShipmentRow>> {
-    query_shipment!(
-        "SELECT",
-        "FROM shipments WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
-        tenant_id,
-        id
-    )
-    .fetch_optional(conn)
-    .await
+    query_shipment!("SELECT", "FROM shipments WHERE tenant_id = $1 AND id = $2 FOR UPDATE", tenant_id, id)
+        .fetch_optional(conn)
+        .await
 }
 
 #[derive(Debug, Default)]
@@ -139,7 +129,12 @@ pub struct ListFilter<'a> {
     pub before_id: Option<&'a str>,
 }
 
-pub async fn list(conn: &mut PgConnection, tenant_id: &str, f: &ListFilter<'_>, limit: i64) -> sqlx::Result<Vec<ShipmentRow>> {
+pub async fn list(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    f: &ListFilter<'_>,
+    limit: i64,
+) -> sqlx::Result<Vec<ShipmentRow>> {
     query_shipment!(
         "SELECT",
         r#"FROM shipments
@@ -178,7 +173,12 @@ pub struct BookingUpdate<'a> {
     pub count_attempt: bool,
 }
 
-pub async fn set_booking(conn: &mut PgConnection, tenant_id: &str, id: &str, b: &BookingUpdate<'_>) -> sqlx::Result<()> {
+pub async fn set_booking(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    id: &str,
+    b: &BookingUpdate<'_>,
+) -> sqlx::Result<()> {
     sqlx::query!(
         r#"UPDATE shipments SET booking_state = $3, booking_last_error = $4,
                   booking_attempts = booking_attempts + CASE WHEN $7 THEN 1 ELSE 0 END,
@@ -210,7 +210,12 @@ pub struct DetailsUpdate<'a> {
     pub channel: Option<&'a Channel>,
 }
 
-pub async fn set_details(conn: &mut PgConnection, tenant_id: &str, id: &str, d: &DetailsUpdate<'_>) -> sqlx::Result<()> {
+pub async fn set_details(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    id: &str,
+    d: &DetailsUpdate<'_>,
+) -> sqlx::Result<()> {
     sqlx::query!(
         r#"UPDATE shipments SET reference = $3, service = $4, stops = $5, parcels = $6, declared_value = $7,
                   cod_amount = $8, notes = $9, metadata = $10, channel = $11, updated_at = now()
@@ -257,7 +262,13 @@ pub async fn set_status(
     Ok(())
 }
 
-pub async fn touch_carrier_status(conn: &mut PgConnection, tenant_id: &str, id: &str, carrier_status: Option<&str>, last_event: Option<&serde_json::Value>) -> sqlx::Result<()> {
+pub async fn touch_carrier_status(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    id: &str,
+    carrier_status: Option<&str>,
+    last_event: Option<&serde_json::Value>,
+) -> sqlx::Result<()> {
     sqlx::query!(
         r#"UPDATE shipments SET carrier_status = coalesce($3, carrier_status), last_event = coalesce($4, last_event),
                   updated_at = now()
@@ -302,7 +313,12 @@ pub struct NewEvent<'a> {
 }
 
 /// Insert an event unless one with the same dedup key exists; the new id when inserted.
-pub async fn insert_event(conn: &mut PgConnection, tenant_id: &str, shipment_id: &str, e: &NewEvent<'_>) -> sqlx::Result<Option<i64>> {
+pub async fn insert_event(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    shipment_id: &str,
+    e: &NewEvent<'_>,
+) -> sqlx::Result<Option<i64>> {
     sqlx::query_scalar!(
         r#"INSERT INTO tracking_events (tenant_id, shipment_id, occurred_at, status, subtag, message, location,
                                         raw_code, raw_text, source, dedup_key)
@@ -351,7 +367,14 @@ pub struct HistoryRow {
     pub detail: Json<serde_json::Value>,
 }
 
-pub async fn insert_history(conn: &mut PgConnection, tenant_id: &str, shipment_id: &str, actor: &Actor, action: &str, detail: &serde_json::Value) -> sqlx::Result<()> {
+pub async fn insert_history(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    shipment_id: &str,
+    actor: &Actor,
+    action: &str,
+    detail: &serde_json::Value,
+) -> sqlx::Result<()> {
     let (actor_type, actor_id) = actor.parts();
     sqlx::query!(
         "INSERT INTO shipment_history (tenant_id, shipment_id, actor_type, actor_id, action, detail)
@@ -368,7 +391,11 @@ pub async fn insert_history(conn: &mut PgConnection, tenant_id: &str, shipment_i
     Ok(())
 }
 
-pub async fn list_history(conn: &mut PgConnection, tenant_id: &str, shipment_id: &str) -> sqlx::Result<Vec<HistoryRow>> {
+pub async fn list_history(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    shipment_id: &str,
+) -> sqlx::Result<Vec<HistoryRow>> {
     sqlx::query_as!(
         HistoryRow,
         r#"SELECT id, at, actor_type, actor_id, action, detail AS "detail!: Json<serde_json::Value>"

@@ -4,16 +4,12 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
 pub async fn insert_tenant(conn: &mut PgConnection, id: &str, name: &str) -> sqlx::Result<()> {
-    sqlx::query!("INSERT INTO tenants (id, name) VALUES ($1, $2)", id, name)
-        .execute(conn)
-        .await?;
+    sqlx::query!("INSERT INTO tenants (id, name) VALUES ($1, $2)", id, name).execute(conn).await?;
     Ok(())
 }
 
 pub async fn tenant_exists(conn: &mut PgConnection, id: &str) -> sqlx::Result<bool> {
-    sqlx::query_scalar!("SELECT EXISTS (SELECT 1 FROM tenants WHERE id = $1) AS \"e!\"", id)
-        .fetch_one(conn)
-        .await
+    sqlx::query_scalar!("SELECT EXISTS (SELECT 1 FROM tenants WHERE id = $1) AS \"e!\"", id).fetch_one(conn).await
 }
 
 pub async fn insert_api_key(
@@ -46,22 +42,15 @@ pub struct ApiKeyRow {
 }
 
 pub async fn find_api_key(conn: &mut PgConnection, id: &str) -> sqlx::Result<Option<ApiKeyRow>> {
-    sqlx::query_as!(
-        ApiKeyRow,
-        "SELECT id, tenant_id, env, secret_hash, revoked_at FROM api_keys WHERE id = $1",
-        id
-    )
-    .fetch_optional(conn)
-    .await
+    sqlx::query_as!(ApiKeyRow, "SELECT id, tenant_id, env, secret_hash, revoked_at FROM api_keys WHERE id = $1", id)
+        .fetch_optional(conn)
+        .await
 }
 
 /// Revoke a key; false when there is no such key.
 pub async fn revoke_api_key(conn: &mut PgConnection, id: &str) -> sqlx::Result<bool> {
-    let r = sqlx::query!(
-        "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1",
-        id
-    )
-    .execute(conn)
-    .await?;
+    let r = sqlx::query!("UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1", id)
+        .execute(conn)
+        .await?;
     Ok(r.rows_affected() == 1)
 }

@@ -140,35 +140,61 @@ pub fn classify(http_status: u16, answer: Option<&wire::StatusAnswer>, not_found
     }
     match (http_status, code) {
         (200, "0") => Outcome::Ok,
-        (_, "-1") => Outcome::Failed(CarrierError::Transient { message: msg("An undefined error has occurred"), retry_after: None }),
-        (_, "-2") => Outcome::Failed(CarrierError::Protocol { message: format!("e-Courier could not parse our request: {}", msg("Unable to parse JSON")) }),
-        (_, "-3") => Outcome::Failed(CarrierError::Transient { message: msg("Unable to Connect to Database"), retry_after: None }),
+        // e-Courier itself answers errors with HTTP 500 (seed); 502-504 come from a
+        // proxy or load balancer in front of it, whatever their body says.
+        (502..=504, _) => Outcome::Failed(CarrierError::Transient {
+            message: format!("HTTP {http_status} from e-Courier's front end"),
+            retry_after: None,
+        }),
+        (_, "-1") => Outcome::Failed(CarrierError::Transient {
+            message: msg("An undefined error has occurred"),
+            retry_after: None,
+        }),
+        (_, "-2") => Outcome::Failed(CarrierError::Protocol {
+            message: format!("e-Courier could not parse our request: {}", msg("Unable to parse JSON")),
+        }),
+        (_, "-3") => Outcome::Failed(CarrierError::Transient {
+            message: msg("Unable to Connect to Database"),
+            retry_after: None,
+        }),
         (_, "-4") if not_found_means_absent && text.to_ascii_lowercase().contains("not found") => {
             Outcome::Failed(CarrierError::NotFound { message: msg("Order Not Found") })
         }
         (_, "-4") => Outcome::Failed(CarrierError::Rejected { message: msg("action not performed") }),
         (_, "-5") => Outcome::TokenRefused(msg("No UserGUID Received")),
-        (_, "-6") => Outcome::Failed(CarrierError::Misconfigured { message: msg("No config file found for this UserGUID/customer") }),
-        (s, _) if s >= 500 => Outcome::Failed(CarrierError::Transient { message: format!("HTTP {s} from e-Courier"), retry_after: None }),
-        (404, _) => Outcome::Failed(CarrierError::Misconfigured { message: "e-Courier endpoint not found (HTTP 404): check the connection's base_url".into() }),
-        (s, c) => Outcome::Failed(CarrierError::Protocol { message: format!("unexpected answer: HTTP {s}, status {c:?}") }),
+        (_, "-6") => Outcome::Failed(CarrierError::Misconfigured {
+            message: msg("No config file found for this UserGUID/customer"),
+        }),
+        (s, _) if s >= 500 => {
+            Outcome::Failed(CarrierError::Transient { message: format!("HTTP {s} from e-Courier"), retry_after: None })
+        }
+        (404, _) => Outcome::Failed(CarrierError::Misconfigured {
+            message: "e-Courier endpoint not found (HTTP 404): check the connection's base_url".into(),
+        }),
+        (s, c) => {
+            Outcome::Failed(CarrierError::Protocol { message: format!("unexpected answer: HTTP {s}, status {c:?}") })
+        }
     }
 }
 
 /// Zone-less e-Courier times in the formats seen in the seed: `9/3/2020 2:43:00 AM`,
 /// `12/05/2020 09:00`, `12/05/20 11:00`, plus ISO as a courtesy.
 pub fn parse_datetime(s: &str, offset: &FixedOffset) -> Option<DateTime<Utc>> {
-    const FORMATS: [&str; 7] = [
+    const FORMATS: [&str; 6] = [
         "%m/%d/%Y %I:%M:%S %p",
         "%m/%d/%Y %I:%M %p",
         "%m/%d/%Y %H:%M:%S",
         "%m/%d/%Y %H:%M",
-        "%m/%d/%y %H:%M",
         "%Y-%m-%dT%H:%M:%S",
         "%Y-%m-%d %H:%M:%S",
     ];
+    // chrono's %Y happily reads "20" as the year 20, so a two-digit year picks the %y formats.
+    const SHORT_YEAR: [&str; 4] = ["%m/%d/%y %I:%M:%S %p", "%m/%d/%y %I:%M %p", "%m/%d/%y %H:%M:%S", "%m/%d/%y %H:%M"];
     let s = s.trim();
-    FORMATS
+    let two_digit_year =
+        s.split(' ').next().and_then(|d| d.rsplit('/').next()).is_some_and(|y| y.len() == 2 && s.contains('/'));
+    let formats: &[&str] = if two_digit_year { &SHORT_YEAR } else { &FORMATS };
+    formats
         .iter()
         .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
         .and_then(|n| offset.from_local_datetime(&n).single())
@@ -266,7 +292,12 @@ pub fn snapshot_from(order: &wire::OrderOut, offset: &FixedOffset) -> TrackingSn
                 None => (None, None),
             };
             let location = if status == Some(Status::Delivered) {
-                delivery_stop.map(|s| Location { code: None, city: s.city.clone(), state: s.state.clone(), country: s.country.clone() })
+                delivery_stop.map(|s| Location {
+                    code: None,
+                    city: s.city.clone(),
+                    state: s.state.clone(),
+                    country: s.country.clone(),
+                })
             } else {
                 None
             };
@@ -286,7 +317,12 @@ pub fn snapshot_from(order: &wire::OrderOut, offset: &FixedOffset) -> TrackingSn
             })
         })
         .collect();
-    TrackingSnapshot { status: order_status(order), carrier_status: order.order_status.clone(), events, estimated_delivery: None }
+    TrackingSnapshot {
+        status: order_status(order),
+        carrier_status: order.order_status.clone(),
+        events,
+        estimated_delivery: None,
+    }
 }
 
 #[cfg(test)]
@@ -304,7 +340,11 @@ mod tests {
 
     #[test]
     fn every_seed_status_code_has_its_class() {
-        let a = |s: &str, d: &str| StatusAnswer { status: Some(s.into()), statusdescription: Some(d.into()), user_guid: None };
+        let a = |s: &str, d: &str| StatusAnswer {
+            status: Some(s.into()),
+            statusdescription: Some(d.into()),
+            user_guid: None,
+        };
         assert!(matches!(classify(200, Some(&a("0", "JSON Post Received")), false), Outcome::Ok));
         let kind = |http, s: &str, d: &str, nf| match classify(http, Some(&a(s, d)), nf) {
             Outcome::Failed(e) => e.kind(),
@@ -320,6 +360,8 @@ mod tests {
         assert_eq!(kind(500, "-6", "No config file found", false), "misconfigured");
         assert_eq!(kind(409, "", "Order Unable to Cancel", false), "conflict");
         assert!(matches!(classify(502, None, false), Outcome::Failed(CarrierError::Transient { .. })));
+        assert_eq!(kind(503, "-4", "Service Unavailable", false), "transient");
+        assert_eq!(kind(500, "-4", "Invalid Service", false), "rejected");
         assert!(matches!(classify(200, Some(&a("", "")), false), Outcome::Failed(CarrierError::Protocol { .. })));
     }
 
@@ -327,10 +369,13 @@ mod tests {
     fn dates_and_money_parse_in_the_seed_formats() {
         let t = parse_datetime("9/3/2020 2:43:00 AM", &utc()).expect("date");
         assert_eq!(t.to_rfc3339(), "2020-09-03T02:43:00+00:00");
-        assert!(parse_datetime("12/05/20 11:00", &utc()).is_some());
+        assert_eq!(parse_datetime("12/05/20 11:00", &utc()).expect("date").to_rfc3339(), "2020-12-05T11:00:00+00:00");
         assert!(parse_datetime("12/05/2020 09:00", &utc()).is_some());
         let est = FixedOffset::west_opt(5 * 3600).expect("offset");
-        assert_eq!(parse_datetime("11/13/2019 6:00:00 AM", &est).expect("date").to_rfc3339(), "2019-11-13T11:00:00+00:00");
+        assert_eq!(
+            parse_datetime("11/13/2019 6:00:00 AM", &est).expect("date").to_rfc3339(),
+            "2019-11-13T11:00:00+00:00"
+        );
         let m = parse_money("$1,040.00").expect("money");
         assert_eq!((m.amount.as_str(), m.currency.as_str()), ("1040.00", "USD"));
         assert!(parse_money("40.00 EUR").is_none());
@@ -351,7 +396,10 @@ mod tests {
         let delivered = order(serde_json::json!({"@OrderStatus": "A", "Stops": {"Stop": [
             {"StopType": "P", "DepartDateTime": "9/3/2020 2:43:00 AM"}, {"StopType": "D", "PodName": "J. DOE"}]}}));
         assert_eq!(order_status(&delivered), Some((Status::Delivered, Some("Delivered_003".into()))));
-        assert_eq!(order_status(&order(serde_json::json!({"@OrderStatus": "X"}))).map(|s| s.0), Some(Status::Exception));
+        assert_eq!(
+            order_status(&order(serde_json::json!({"@OrderStatus": "X"}))).map(|s| s.0),
+            Some(Status::Exception)
+        );
         for raw in ["T", "I", "P", "?"] {
             assert_eq!(order_status(&order(serde_json::json!({"@OrderStatus": raw}))), None, "{raw}");
         }

@@ -29,9 +29,21 @@ const CARRIER: &str = "ecourier";
 const SECRET_KEYS: &[&str] = &["password", "UserGUID", "user_guid"];
 
 pub const SETTINGS: [FieldSpec; 4] = [
-    FieldSpec { name: "customer_code", required: true, description: "CustomerCode of the account at the e-Courier site" },
-    FieldSpec { name: "utc_offset", required: false, description: "offset of the site's local time, e.g. \"-05:00\" (default \"+00:00\")" },
-    FieldSpec { name: "weight_unit", required: false, description: "\"lb\" (default) or \"kg\": unit of piece weights" },
+    FieldSpec {
+        name: "customer_code",
+        required: true,
+        description: "CustomerCode of the account at the e-Courier site",
+    },
+    FieldSpec {
+        name: "utc_offset",
+        required: false,
+        description: "offset of the site's local time, e.g. \"-05:00\" (default \"+00:00\")",
+    },
+    FieldSpec {
+        name: "weight_unit",
+        required: false,
+        description: "\"lb\" (default) or \"kg\": unit of piece weights",
+    },
     FieldSpec { name: "default_service", required: false, description: "Service used when a shipment names none" },
 ];
 
@@ -100,14 +112,24 @@ impl EcourierClient {
         let base = cfg.base_url.clone().ok_or_else(|| misconfigured("base_url is required for e-Courier"))?;
         let creds = &cfg.credentials;
         let login = match (creds.get("website"), creds.get("username"), creds.get("password"), creds.get("user_guid")) {
-            (Some(w), Some(u), Some(p), None) => Login::Password { website: w.clone(), username: u.clone(), password: p.clone() },
+            (Some(w), Some(u), Some(p), None) => {
+                Login::Password { website: w.clone(), username: u.clone(), password: p.clone() }
+            }
             (None, None, None, Some(g)) => Login::DirectGuid(g.clone()),
             _ => return Err(misconfigured("credentials must be website/username/password or user_guid")),
         };
         let s = &cfg.settings;
         let settings = Settings {
-            customer_code: s.get("customer_code").and_then(Value::as_str).map(str::to_owned).ok_or_else(|| misconfigured("settings.customer_code is required"))?,
-            utc_offset: s.get("utc_offset").and_then(Value::as_str).and_then(parse_offset).unwrap_or(FixedOffset::east_opt(0).ok_or_else(|| misconfigured("offset"))?),
+            customer_code: s
+                .get("customer_code")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| misconfigured("settings.customer_code is required"))?,
+            utc_offset: s
+                .get("utc_offset")
+                .and_then(Value::as_str)
+                .and_then(parse_offset)
+                .unwrap_or(FixedOffset::east_opt(0).ok_or_else(|| misconfigured("offset"))?),
             weight_in_kg: s.get("weight_unit").and_then(Value::as_str) == Some("kg"),
             default_service: s.get("default_service").and_then(Value::as_str).map(str::to_owned),
         };
@@ -123,7 +145,13 @@ impl EcourierClient {
     }
 
     fn wire(&self) -> Wire<'_> {
-        Wire { http: &self.http, carrier: CARRIER, connection_id: &self.connection_id, body_limit: self.body_limit, secret_keys: SECRET_KEYS }
+        Wire {
+            http: &self.http,
+            carrier: CARRIER,
+            connection_id: &self.connection_id,
+            body_limit: self.body_limit,
+            secret_keys: SECRET_KEYS,
+        }
     }
 
     fn url(&self, method: &str) -> String {
@@ -132,7 +160,14 @@ impl EcourierClient {
 
     /// One request; classifies the answer. `not_found_means_absent`: a -4 "Not Found"
     /// is the order's absence (lookups), not a refusal.
-    async fn send(&self, cx: &CallCx, method: &'static str, token: Option<&SecretString>, body: &Value, nf: bool) -> Result<Sent, CarrierError> {
+    async fn send(
+        &self,
+        cx: &CallCx,
+        method: &'static str,
+        token: Option<&SecretString>,
+        body: &Value,
+        nf: bool,
+    ) -> Result<Sent, CarrierError> {
         let headers: Vec<(&str, &str)> = token.map(|t| vec![("UserGUID", t.expose_secret())]).unwrap_or_default();
         let answer = self.wire().send(cx, method, Method::POST, &self.url(method), &headers, Some(body)).await?;
         let parsed: Option<Value> = serde_json::from_slice(&answer.body).ok();
@@ -170,7 +205,9 @@ impl EcourierClient {
                 .map_err(|e| CarrierError::Protocol { message: e.to_string() })?;
                 let answer = match self.send(cx, "Login", None, &body, false).await {
                     Ok(Sent::Ok(a)) => a,
-                    Ok(Sent::TokenRefused(m)) => return Err(CarrierError::Misconfigured { message: format!("Login refused: {m}") }),
+                    Ok(Sent::TokenRefused(m)) => {
+                        return Err(CarrierError::Misconfigured { message: format!("Login refused: {m}") });
+                    }
                     Err(CarrierError::Rejected { message }) => {
                         return Err(CarrierError::Misconfigured { message: format!("Login refused: {message}") });
                     }
@@ -204,8 +241,10 @@ impl EcourierClient {
     }
 
     fn order_body(&self, plan: &ShipmentPlan, order_number: Option<&str>) -> Result<Value, CarrierError> {
-        serde_json::to_value(wire::OrderEnvelope { order: mapping::order_from_plan(plan, order_number, &self.settings) })
-            .map_err(|e| CarrierError::Protocol { message: e.to_string() })
+        serde_json::to_value(wire::OrderEnvelope {
+            order: mapping::order_from_plan(plan, order_number, &self.settings),
+        })
+        .map_err(|e| CarrierError::Protocol { message: e.to_string() })
     }
 
     /// Keep a directly issued GUID alive (seed: RefreshGUID; expiry after 20 idle days).
@@ -235,7 +274,10 @@ impl CarrierClient for EcourierClient {
     async fn book(&self, cx: &CallCx, req: &OrderRequest<'_>) -> Result<Booked, CarrierError> {
         let body = self.order_body(req.plan, Some(req.order_number))?;
         self.call(cx, "SaveOrder", &body, false).await?;
-        Ok(Booked { carrier_reference: req.order_number.to_owned(), tracking_number: Some(req.order_number.to_owned()) })
+        Ok(Booked {
+            carrier_reference: req.order_number.to_owned(),
+            tracking_number: Some(req.order_number.to_owned()),
+        })
     }
 
     async fn update(&self, cx: &CallCx, req: &OrderRequest<'_>) -> Result<(), CarrierError> {
@@ -251,7 +293,8 @@ impl CarrierClient for EcourierClient {
             order_status: Some("X".into()),
             ..Default::default()
         };
-        let body = serde_json::to_value(wire::OrderEnvelope { order }).map_err(|e| CarrierError::Protocol { message: e.to_string() })?;
+        let body = serde_json::to_value(wire::OrderEnvelope { order })
+            .map_err(|e| CarrierError::Protocol { message: e.to_string() })?;
         self.call(cx, "SaveOrder", &body, true).await.map(|_| ())
     }
 

@@ -262,7 +262,8 @@ mod tests {
         let ev = o.order.order_events.expect("events").order_event;
         assert_eq!(ev.len(), 2);
         assert_eq!(ev[1].event_type.as_deref(), Some("X"));
-        let empty: OrderAnswer = serde_json::from_value(serde_json::json!({"Order": {"OrderEvents": "", "Stops": null}})).expect("parses");
+        let empty: OrderAnswer =
+            serde_json::from_value(serde_json::json!({"Order": {"OrderEvents": "", "Stops": null}})).expect("parses");
         assert!(empty.order.order_events.is_none() && empty.order.stops.is_none());
     }
 }
