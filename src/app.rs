@@ -11,6 +11,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 
+use crate::carriers::token::{RenewalGuard, Token};
 use crate::carriers::{self, CarrierClient, CarrierError, ConnectionConfig, Credentials, Shared, TokenStore};
 use crate::config::Config;
 use crate::crypto::{Crypto, Purpose};
@@ -114,6 +115,7 @@ impl AppState {
                 tenant_id: row.tenant_id.clone(),
                 connection_id: row.id.clone(),
             }),
+            limits: Arc::new(carriers::Limits::new(carriers::limits_for(&row.carrier, &row.settings.0))),
         };
         let client = carriers::build_client(cfg, &self.shared)?;
         if let Ok(mut cache) = self.clients.lock() {
@@ -132,23 +134,27 @@ struct DbTokenStore {
     connection_id: String,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredToken {
+    value: String,
+    expires_at: Option<DateTime<Utc>>,
+}
+
 #[async_trait]
 impl TokenStore for DbTokenStore {
-    async fn load(&self) -> Option<SecretString> {
+    async fn load(&self) -> Option<Token> {
         let mut conn = self.state.db.acquire().await.ok()?;
         let blob = store::connections::get_token(&mut conn, &self.tenant_id, &self.connection_id).await.ok()??;
         let plain = self.state.crypto.decrypt(&self.tenant_id, &self.connection_id, Purpose::Token, &blob).ok()?;
-        String::from_utf8(plain).ok().map(SecretString::from)
+        let stored: StoredToken = serde_json::from_slice(&plain).ok()?;
+        Some(Token { value: SecretString::from(stored.value), expires_at: stored.expires_at })
     }
 
-    async fn save(&self, token: Option<&SecretString>) {
-        let blob = token.map(|t| {
-            self.state.crypto.encrypt(
-                &self.tenant_id,
-                &self.connection_id,
-                Purpose::Token,
-                t.expose_secret().as_bytes(),
-            )
+    async fn save(&self, token: Option<&Token>) {
+        let blob = token.and_then(|t| {
+            let stored = StoredToken { value: t.value.expose_secret().to_owned(), expires_at: t.expires_at };
+            let plain = serde_json::to_vec(&stored).ok()?;
+            Some(self.state.crypto.encrypt(&self.tenant_id, &self.connection_id, Purpose::Token, &plain))
         });
         let result = async {
             let mut conn = self.state.db.acquire().await?;
@@ -157,6 +163,47 @@ impl TokenStore for DbTokenStore {
         .await;
         if let Err(e) = result {
             tracing::warn!(connection_id = %self.connection_id, error = %e, "could not persist carrier token");
+        }
+    }
+
+    async fn lock(&self) -> Option<RenewalGuard> {
+        let attempt = async {
+            let mut conn = self.state.db.acquire().await.ok()?;
+            store::connections::lock_token(&mut conn, &self.connection_id).await.ok()?;
+            Some(AdvisoryGuard { conn: Some(conn), connection_id: self.connection_id.clone() })
+        };
+        // A renewal elsewhere is bounded by the carrier timeout; never wait forever.
+        match tokio::time::timeout(self.state.config.carrier_request_timeout * 2, attempt).await {
+            Ok(Some(g)) => Some(Box::new(g)),
+            _ => {
+                tracing::warn!(connection_id = %self.connection_id, "token renewal lock not available; renewing without it");
+                None
+            }
+        }
+    }
+}
+
+/// Releases the advisory lock on drop, even when the holder was cancelled: the unlock
+/// runs on a task, and if it cannot, the database connection is closed, which releases
+/// every session lock it held.
+struct AdvisoryGuard {
+    conn: Option<sqlx::pool::PoolConnection<sqlx::Postgres>>,
+    connection_id: String,
+}
+
+impl Drop for AdvisoryGuard {
+    fn drop(&mut self) {
+        let Some(mut conn) = self.conn.take() else { return };
+        let id = std::mem::take(&mut self.connection_id);
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(async move {
+                    if store::connections::unlock_token(&mut conn, &id).await.is_err() {
+                        drop(conn.detach());
+                    }
+                });
+            }
+            Err(_) => drop(conn.detach()),
         }
     }
 }

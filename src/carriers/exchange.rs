@@ -10,6 +10,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 use super::CarrierError;
+use super::limits::Limits;
 use crate::store::exchanges::Exchange;
 
 /// Collects the exchanges made while serving one API call.
@@ -79,6 +80,7 @@ fn capped_text(bytes: &[u8], limit: usize, secret_keys: &[&str]) -> String {
 
 pub struct Wire<'a> {
     pub http: &'a reqwest::Client,
+    pub limits: &'a Limits,
     pub carrier: &'static str,
     pub connection_id: &'a str,
     pub body_limit: usize,
@@ -105,22 +107,30 @@ impl Wire<'_> {
         if let Some(b) = &request_bytes {
             req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(b.clone());
         }
+        let _permit = match self.limits.acquire().await {
+            Ok(p) => p,
+            Err(e) => {
+                metrics::counter!("shipgate_carrier_calls_total", "carrier" => self.carrier, "operation" => operation, "outcome" => "throttled_locally")
+                    .increment(1);
+                return Err(e);
+            }
+        };
         let started = Instant::now();
         let at = Utc::now();
         let result = async {
             let resp = req.send().await?;
             let status = resp.status().as_u16();
-            let retry_after = resp
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
+            let retry_after = wait_hint(resp.headers());
             let body = resp.bytes().await?;
             Ok::<_, reqwest::Error>(Answer { status, body, retry_after })
         }
         .await;
         let elapsed = started.elapsed();
+        if let Ok(a) = &result
+            && a.status == 429
+        {
+            self.limits.throttled(a.retry_after.unwrap_or(Duration::from_secs(1)));
+        }
         let (outcome, response_status, response_body, error) = match &result {
             Ok(a) => (
                 if a.status < 400 {
@@ -159,6 +169,23 @@ impl Wire<'_> {
         });
         result.map_err(|_| CarrierError::Transient { message: error.unwrap_or_default(), retry_after: None })
     }
+}
+
+/// How long the carrier asks us to wait: `Retry-After` (seconds or an HTTP date) or
+/// AfterShip's `X-RateLimit-Reset` (a Unix time, public AfterShip docs).
+fn wait_hint(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    if let Some(v) = text("retry-after") {
+        if let Ok(secs) = v.parse::<u64>() {
+            return Some(Duration::from_secs(secs));
+        }
+        if let Ok(t) = chrono::DateTime::parse_from_rfc2822(v) {
+            return (t.with_timezone(&Utc) - Utc::now()).to_std().ok();
+        }
+    }
+    let reset = text("x-ratelimit-reset")?.parse::<i64>().ok()?;
+    let now = Utc::now().timestamp();
+    Some(Duration::from_secs(u64::try_from(reset - now).unwrap_or(0).max(1)))
 }
 
 fn transport_message(e: &reqwest::Error) -> String {

@@ -5,6 +5,7 @@
 
 pub mod ecourier;
 pub mod exchange;
+pub mod limits;
 pub mod token;
 
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use utoipa::ToSchema;
 
 use crate::domain::{FieldError, Money, ShipmentPlan, Status};
 pub use exchange::CallCx;
+pub use limits::{Limits, LimitsConfig};
 pub use token::{TokenCell, TokenStore};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -223,18 +225,58 @@ impl CarrierError {
     }
 }
 
-/// What to book, update or cancel.
+/// What to book, register, update or cancel: the shipment as a carrier sees it.
 pub struct OrderRequest<'a> {
     pub shipment_id: &'a str,
     /// Our stable order number at the carrier (idempotent create-or-update).
     pub order_number: &'a str,
+    /// The carrier's own id once known (e.g. AfterShip's tracking id).
+    pub carrier_reference: Option<&'a str>,
+    pub tracking_number: Option<&'a str>,
     pub plan: &'a ShipmentPlan,
+    pub metadata: &'a crate::domain::Metadata,
 }
 
 #[derive(Debug, Clone)]
 pub struct Booked {
     pub carrier_reference: String,
     pub tracking_number: Option<String>,
+    /// The carrier's view right after the call, when it answers with one.
+    pub snapshot: Option<TrackingSnapshot>,
+}
+
+/// `POST /v1/shipments/{id}/complete` reasons (AfterShip mark-as-completed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CompleteReason {
+    Delivered,
+    Lost,
+    ReturnedToSender,
+}
+
+/// One tracking number to hand to a sink (ecomdash submitTrackingInfo item).
+#[derive(Debug, Clone)]
+pub struct SinkItem {
+    /// Our key for the item, echoed in its result.
+    pub key: String,
+    /// The sink's shipment id (ecomdash `ShipmentId`).
+    pub sink_shipment_id: String,
+    pub carrier_id: Option<String>,
+    pub tracking_number: String,
+    pub tracking_url: Option<String>,
+    pub shipped_at: Option<DateTime<Utc>>,
+    pub estimated_delivery: Option<DateTime<Utc>>,
+    pub line_item_ids: Option<Vec<String>>,
+}
+
+/// The sink's verdict on one item.
+#[derive(Debug, Clone)]
+pub struct SinkResult {
+    pub key: String,
+    pub ok: bool,
+    /// Worth retrying (the sink's message says so).
+    pub transient: bool,
+    pub message: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -253,6 +295,8 @@ pub struct Quote {
 pub struct TrackRequest<'a> {
     pub carrier_reference: Option<&'a str>,
     pub tracking_number: Option<&'a str>,
+    /// The courier slug where the carrier needs one (AfterShip); our `service`.
+    pub slug: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -310,6 +354,34 @@ pub trait CarrierClient: Send + Sync {
     async fn track(&self, _cx: &CallCx, _req: &TrackRequest<'_>) -> Result<TrackingSnapshot, CarrierError> {
         Err(CarrierError::Unsupported(Capability::Refresh))
     }
+    /// Register an existing tracking number (AfterShip create tracking).
+    async fn register(&self, _cx: &CallCx, _req: &OrderRequest<'_>) -> Result<Booked, CarrierError> {
+        Err(CarrierError::Unsupported(Capability::RegisterTracking))
+    }
+    async fn retrack(&self, _cx: &CallCx, _req: &TrackRequest<'_>) -> Result<TrackingSnapshot, CarrierError> {
+        Err(CarrierError::Unsupported(Capability::Retrack))
+    }
+    async fn complete(
+        &self,
+        _cx: &CallCx,
+        _req: &TrackRequest<'_>,
+        _reason: CompleteReason,
+    ) -> Result<TrackingSnapshot, CarrierError> {
+        Err(CarrierError::Unsupported(Capability::Complete))
+    }
+    /// Delivery-date predictions for 1-5 items (AfterShip predict-batch), items already
+    /// validated by the caller; answers the carrier's items.
+    async fn estimate_delivery(
+        &self,
+        _cx: &CallCx,
+        _items: &[serde_json::Value],
+    ) -> Result<Vec<serde_json::Value>, CarrierError> {
+        Err(CarrierError::Unsupported(Capability::EstimatedDeliveryDates))
+    }
+    /// Hand tracking numbers to a sink (ecomdash); one result per item, in order.
+    async fn submit_tracking(&self, _cx: &CallCx, _items: &[SinkItem]) -> Result<Vec<SinkResult>, CarrierError> {
+        Err(CarrierError::Unsupported(Capability::Sink))
+    }
 }
 
 /// Everything a client is built from: one connection, decrypted.
@@ -321,6 +393,8 @@ pub struct ConnectionConfig {
     pub credentials: Credentials,
     pub settings: serde_json::Map<String, serde_json::Value>,
     pub token_store: Arc<dyn TokenStore>,
+    /// Rate limit, concurrency cap, 429 gate and breaker of this connection.
+    pub limits: Arc<Limits>,
 }
 
 /// Decrypted credential fields; values never print.
@@ -403,10 +477,109 @@ pub fn validate_connection(
     errors
 }
 
-/// Build the client for a connection.
+/// A connection's limits: the carrier's documented defaults, overridable in settings
+/// (`rate_limit_per_second`, `max_concurrency`).
+pub fn limits_for(carrier: &str, settings: &serde_json::Map<String, serde_json::Value>) -> LimitsConfig {
+    let setting =
+        |name: &str| settings.get(name).and_then(serde_json::Value::as_u64).and_then(|n| u32::try_from(n).ok());
+    let (rate, concurrency) = match carrier {
+        // AfterShip 2024-04: 10 requests per second per account (CARRIERS.md).
+        "aftership" => (Some(10), None),
+        // ecomdash: at most 3 calls in flight per connection (CARRIERS.md).
+        "ecomdash" => (None, Some(3)),
+        _ => (None, None),
+    };
+    LimitsConfig {
+        rate_per_second: setting("rate_limit_per_second").or(rate),
+        max_concurrency: setting("max_concurrency").or(concurrency),
+        ..LimitsConfig::default()
+    }
+}
+
+/// Build the client for a connection, behind its circuit breaker.
 pub fn build_client(cfg: ConnectionConfig, shared: &Shared) -> Result<Arc<dyn CarrierClient>, CarrierError> {
-    match cfg.carrier.as_str() {
-        "ecourier" => Ok(Arc::new(ecourier::EcourierClient::new(cfg, shared)?)),
-        other => Err(CarrierError::Misconfigured { message: format!("carrier {other} is not available yet") }),
+    let limits = cfg.limits.clone();
+    let inner: Arc<dyn CarrierClient> = match cfg.carrier.as_str() {
+        "ecourier" => Arc::new(ecourier::EcourierClient::new(cfg, shared)?),
+        other => {
+            return Err(CarrierError::Misconfigured { message: format!("carrier {other} is not available yet") });
+        }
+    };
+    Ok(Arc::new(Guarded { inner, limits }))
+}
+
+/// The circuit breaker around every operation of a client: fail fast while open, and
+/// count only transient failures (a carrier's validation error says nothing about
+/// its health).
+struct Guarded {
+    inner: Arc<dyn CarrierClient>,
+    limits: Arc<Limits>,
+}
+
+impl Guarded {
+    fn done<T>(&self, r: Result<T, CarrierError>) -> Result<T, CarrierError> {
+        match &r {
+            Err(CarrierError::Unsupported(_)) => {}
+            Err(e) => self.limits.record(e.is_transient()),
+            Ok(_) => self.limits.record(false),
+        }
+        r
+    }
+}
+
+#[async_trait]
+impl CarrierClient for Guarded {
+    async fn verify(&self, cx: &CallCx) -> Result<(), CarrierError> {
+        self.limits.check_breaker()?;
+        self.done(self.inner.verify(cx).await)
+    }
+    async fn book(&self, cx: &CallCx, req: &OrderRequest<'_>) -> Result<Booked, CarrierError> {
+        self.limits.check_breaker()?;
+        self.done(self.inner.book(cx, req).await)
+    }
+    async fn update(&self, cx: &CallCx, req: &OrderRequest<'_>) -> Result<(), CarrierError> {
+        self.limits.check_breaker()?;
+        self.done(self.inner.update(cx, req).await)
+    }
+    async fn cancel(&self, cx: &CallCx, req: &OrderRequest<'_>) -> Result<(), CarrierError> {
+        self.limits.check_breaker()?;
+        self.done(self.inner.cancel(cx, req).await)
+    }
+    async fn quote(&self, cx: &CallCx, plan: &ShipmentPlan) -> Result<Quote, CarrierError> {
+        self.limits.check_breaker()?;
+        self.done(self.inner.quote(cx, plan).await)
+    }
+    async fn track(&self, cx: &CallCx, req: &TrackRequest<'_>) -> Result<TrackingSnapshot, CarrierError> {
+        self.limits.check_breaker()?;
+        self.done(self.inner.track(cx, req).await)
+    }
+    async fn register(&self, cx: &CallCx, req: &OrderRequest<'_>) -> Result<Booked, CarrierError> {
+        self.limits.check_breaker()?;
+        self.done(self.inner.register(cx, req).await)
+    }
+    async fn retrack(&self, cx: &CallCx, req: &TrackRequest<'_>) -> Result<TrackingSnapshot, CarrierError> {
+        self.limits.check_breaker()?;
+        self.done(self.inner.retrack(cx, req).await)
+    }
+    async fn complete(
+        &self,
+        cx: &CallCx,
+        req: &TrackRequest<'_>,
+        reason: CompleteReason,
+    ) -> Result<TrackingSnapshot, CarrierError> {
+        self.limits.check_breaker()?;
+        self.done(self.inner.complete(cx, req, reason).await)
+    }
+    async fn estimate_delivery(
+        &self,
+        cx: &CallCx,
+        items: &[serde_json::Value],
+    ) -> Result<Vec<serde_json::Value>, CarrierError> {
+        self.limits.check_breaker()?;
+        self.done(self.inner.estimate_delivery(cx, items).await)
+    }
+    async fn submit_tracking(&self, cx: &CallCx, items: &[SinkItem]) -> Result<Vec<SinkResult>, CarrierError> {
+        self.limits.check_breaker()?;
+        self.done(self.inner.submit_tracking(cx, items).await)
     }
 }

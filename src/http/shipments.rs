@@ -18,13 +18,15 @@ use super::extract::{Json, PathId, Query};
 use super::idempotency::{CreatedResource, Resume};
 use super::{Page, decode_cursor, encode_cursor};
 use crate::app::AppState;
-use crate::carriers::{self, CallCx, Capability, CarrierError, OrderRequest, TrackRequest};
+use crate::carriers::{self, CallCx, Capability, CarrierError, TrackRequest};
 use crate::domain::{
     Channel, FieldError, Metadata, Money, Parcel, ShipmentPlan, Status, Stop, check_plan, may_transition,
 };
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::ids;
-use crate::service::shipments::{apply_snapshot, attempt_booking, order_number_for, plan_of, save_exchanges};
+use crate::service::shipments::{
+    apply_snapshot, attempt_booking, order_number_for, order_request, plan_of, save_exchanges,
+};
 use crate::store::connections::ConnectionRow;
 use crate::store::shipments::{DetailsUpdate, NewEvent, NewShipment, ShipmentRow};
 use crate::store::{self, Actor};
@@ -609,13 +611,9 @@ async fn update_shipment(
     if forward {
         require(&row.carrier, Capability::Update)?;
         let connection = connection_of(&state, &row).await?;
-        let order_number = row.carrier_reference.clone().unwrap_or_else(|| order_number_for(&row.id));
+        let order_number = order_number_for(&row.id);
         outcome = match state.client(&connection) {
-            Ok(client) => {
-                client
-                    .update(&cx, &OrderRequest { shipment_id: &row.id, order_number: &order_number, plan: &plan })
-                    .await
-            }
+            Ok(client) => client.update(&cx, &order_request(&row, &order_number, &plan)).await,
             Err(e) => Err(e),
         };
     }
@@ -692,12 +690,9 @@ async fn cancel_shipment(
     } else {
         let connection = connection_of(&state, &row).await?;
         let plan = plan_of(&row);
-        let order_number = row.carrier_reference.clone().unwrap_or_else(|| order_number_for(&row.id));
+        let order_number = order_number_for(&row.id);
         match state.client(&connection) {
-            Ok(client) => match client
-                .cancel(&cx, &OrderRequest { shipment_id: &row.id, order_number: &order_number, plan: &plan })
-                .await
-            {
+            Ok(client) => match client.cancel(&cx, &order_request(&row, &order_number, &plan)).await {
                 // Nothing at the carrier to cancel: the pending booking never arrived.
                 Err(CarrierError::NotFound { .. }) => Ok(()),
                 other => other,
@@ -732,6 +727,7 @@ async fn cancel_shipment(
             last_error: None,
             booked: false,
             tracking_number: None,
+            carrier_reference: None,
             count_attempt: false,
         },
     )
@@ -816,6 +812,7 @@ async fn refresh_shipment(State(state): State<AppState>, auth: AuthContext, Path
             &TrackRequest {
                 carrier_reference: row.carrier_reference.as_deref(),
                 tracking_number: row.tracking_number.as_deref(),
+                slug: row.service.as_deref(),
             },
         )
         .await;
@@ -834,6 +831,7 @@ async fn refresh_shipment(State(state): State<AppState>, auth: AuthContext, Path
                         last_error: None,
                         booked: true,
                         tracking_number: row.carrier_reference.as_deref(),
+                        carrier_reference: None,
                         count_attempt: false,
                     },
                 )

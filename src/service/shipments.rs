@@ -17,6 +17,18 @@ pub fn order_number_for(shipment_id: &str) -> String {
     format!("SG{}", shipment_id.trim_start_matches("shp_").to_ascii_uppercase())
 }
 
+/// The carrier's view of a stored shipment.
+pub fn order_request<'a>(row: &'a ShipmentRow, order_number: &'a str, plan: &'a ShipmentPlan) -> OrderRequest<'a> {
+    OrderRequest {
+        shipment_id: &row.id,
+        order_number,
+        carrier_reference: row.carrier_reference.as_deref(),
+        tracking_number: row.tracking_number.as_deref(),
+        plan,
+        metadata: &row.metadata.0,
+    }
+}
+
 pub fn plan_of(row: &ShipmentRow) -> ShipmentPlan {
     ShipmentPlan {
         reference: row.reference.clone(),
@@ -55,11 +67,9 @@ pub async fn attempt_booking(
 ) -> sqlx::Result<(ShipmentRow, Option<CarrierError>)> {
     let cx = CallCx::new();
     let plan = plan_of(row);
-    let order_number = row.carrier_reference.clone().unwrap_or_else(|| order_number_for(&row.id));
+    let order_number = order_number_for(&row.id);
     let outcome = match state.client(connection) {
-        Ok(client) => {
-            client.book(&cx, &OrderRequest { shipment_id: &row.id, order_number: &order_number, plan: &plan }).await
-        }
+        Ok(client) => client.book(&cx, &order_request(row, &order_number, &plan)).await,
         Err(e) => Err(e),
     };
     let mut tx = state.db.begin().await?;
@@ -75,6 +85,7 @@ pub async fn attempt_booking(
                     last_error: None,
                     booked: true,
                     tracking_number: booked.tracking_number.as_deref(),
+                    carrier_reference: Some(&booked.carrier_reference),
                     count_attempt: true,
                 },
             )
@@ -117,6 +128,7 @@ pub async fn attempt_booking(
                     last_error: Some(&err),
                     booked: false,
                     tracking_number: None,
+                    carrier_reference: None,
                     count_attempt: true,
                 },
             )

@@ -188,3 +188,15 @@ pub async fn set_token(
     .await?;
     Ok(())
 }
+
+/// Take the connection's token-renewal lock (session-level advisory lock; released by
+/// [`unlock_token`] or when the database connection closes).
+pub async fn lock_token(conn: &mut PgConnection, id: &str) -> sqlx::Result<()> {
+    sqlx::query!("SELECT pg_advisory_lock(hashtextextended('shipgate:token:' || $1, 0))", id).fetch_one(conn).await?;
+    Ok(())
+}
+
+pub async fn unlock_token(conn: &mut PgConnection, id: &str) -> sqlx::Result<()> {
+    sqlx::query!("SELECT pg_advisory_unlock(hashtextextended('shipgate:token:' || $1, 0))", id).fetch_one(conn).await?;
+    Ok(())
+}

@@ -170,6 +170,7 @@ pub struct BookingUpdate<'a> {
     pub last_error: Option<&'a serde_json::Value>,
     pub booked: bool,
     pub tracking_number: Option<&'a str>,
+    pub carrier_reference: Option<&'a str>,
     pub count_attempt: bool,
 }
 
@@ -183,7 +184,8 @@ pub async fn set_booking(
         r#"UPDATE shipments SET booking_state = $3, booking_last_error = $4,
                   booking_attempts = booking_attempts + CASE WHEN $7 THEN 1 ELSE 0 END,
                   booked_at = CASE WHEN $5 THEN coalesce(booked_at, now()) ELSE booked_at END,
-                  tracking_number = coalesce($6, tracking_number), updated_at = now()
+                  tracking_number = coalesce($6, tracking_number),
+                  carrier_reference = coalesce($8, carrier_reference), updated_at = now()
            WHERE tenant_id = $1 AND id = $2"#,
         tenant_id,
         id,
@@ -192,6 +194,7 @@ pub async fn set_booking(
         b.booked,
         b.tracking_number,
         b.count_attempt,
+        b.carrier_reference,
     )
     .execute(conn)
     .await?;

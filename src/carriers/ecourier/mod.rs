@@ -10,6 +10,8 @@
 pub mod mapping;
 pub mod wire;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::FixedOffset;
 use reqwest::Method;
@@ -17,6 +19,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
 use super::exchange::{Answer, Wire};
+use super::limits::Limits;
+use super::token::Token;
 use super::{
     Booked, CallCx, CarrierClient, CarrierError, ConnectionConfig, FieldSpec, OrderRequest, Quote, Shared, TokenCell,
     TrackRequest, TrackingSnapshot,
@@ -98,6 +102,7 @@ pub struct EcourierClient {
     login: Login,
     settings: Settings,
     tokens: TokenCell,
+    limits: Arc<Limits>,
     body_limit: usize,
 }
 
@@ -140,6 +145,7 @@ impl EcourierClient {
             login,
             settings,
             tokens: TokenCell::new(cfg.token_store),
+            limits: cfg.limits,
             body_limit: shared.exchange_body_limit,
         })
     }
@@ -147,6 +153,7 @@ impl EcourierClient {
     fn wire(&self) -> Wire<'_> {
         Wire {
             http: &self.http,
+            limits: &self.limits,
             carrier: CARRIER,
             connection_id: &self.connection_id,
             body_limit: self.body_limit,
@@ -190,12 +197,12 @@ impl EcourierClient {
     }
 
     /// Obtain a token: Login with the password, or the directly issued GUID.
-    async fn obtain(&self, cx: &CallCx, after_refusal: bool) -> Result<SecretString, CarrierError> {
+    async fn obtain(&self, cx: &CallCx, after_refusal: bool) -> Result<Token, CarrierError> {
         match &self.login {
             Login::DirectGuid(_) if after_refusal => Err(CarrierError::Misconfigured {
                 message: "e-Courier refused the directly issued UserGUID; ask the courier for a new one".into(),
             }),
-            Login::DirectGuid(g) => Ok(g.clone()),
+            Login::DirectGuid(g) => Ok(Token::lasting(g.clone())),
             Login::Password { website, username, password } => {
                 let body = serde_json::to_value(wire::LoginRequest {
                     website: website.expose_secret(),
@@ -215,9 +222,10 @@ impl EcourierClient {
                 };
                 let parsed: wire::StatusAnswer = serde_json::from_slice(&answer.body)
                     .map_err(|_| CarrierError::Protocol { message: "Login answer is not JSON".into() })?;
+                // A UserGUID has no stated expiry: it lives while it is used (seed).
                 parsed
                     .user_guid
-                    .map(SecretString::from)
+                    .map(|g| Token::lasting(SecretString::from(g)))
                     .ok_or_else(|| CarrierError::Protocol { message: "Login answer has no UserGUID".into() })
             }
         }
@@ -225,11 +233,11 @@ impl EcourierClient {
 
     /// An authenticated call: one fresh token and one retry when the token is refused.
     async fn call(&self, cx: &CallCx, method: &'static str, body: &Value, nf: bool) -> Result<Answer, CarrierError> {
-        let token = self.tokens.get(|| self.obtain(cx, false)).await?;
+        let token = self.tokens.get(|| self.obtain(cx, false)).await?.value;
         match self.send(cx, method, Some(&token), body, nf).await? {
             Sent::Ok(a) => Ok(a),
             Sent::TokenRefused(_) => {
-                let fresh = self.tokens.replace(&token, || self.obtain(cx, true)).await?;
+                let fresh = self.tokens.replace(&token, || self.obtain(cx, true)).await?.value;
                 match self.send(cx, method, Some(&fresh), body, nf).await? {
                     Sent::Ok(a) => Ok(a),
                     Sent::TokenRefused(m) => Err(CarrierError::Misconfigured {
@@ -251,7 +259,7 @@ impl EcourierClient {
     pub async fn refresh_guid(&self, cx: &CallCx) -> Result<(), CarrierError> {
         let answer = self.call(cx, "RefreshGUID", &serde_json::json!({}), false).await?;
         if let Ok(wire::StatusAnswer { user_guid: Some(g), .. }) = serde_json::from_slice(&answer.body) {
-            self.tokens.put(SecretString::from(g)).await;
+            self.tokens.put(Token::lasting(SecretString::from(g))).await;
         }
         Ok(())
     }
@@ -277,6 +285,7 @@ impl CarrierClient for EcourierClient {
         Ok(Booked {
             carrier_reference: req.order_number.to_owned(),
             tracking_number: Some(req.order_number.to_owned()),
+            snapshot: None,
         })
     }
 
