@@ -321,7 +321,17 @@ pub struct CarrierEvent {
     pub location: Option<Location>,
     pub raw_code: Option<String>,
     pub raw_text: Option<String>,
+    /// Who did it at the carrier (eCMR history `by`), when the carrier says.
+    pub actor: Option<String>,
     pub dedup_key: String,
+}
+
+/// A document the carrier holds for the shipment (eCMR's CMR PDF).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, ToSchema)]
+pub struct DocumentLink {
+    #[schema(example = "cmr")]
+    pub kind: String,
+    pub url: String,
 }
 
 /// A carrier's current view of a shipment.
@@ -332,6 +342,7 @@ pub struct TrackingSnapshot {
     pub carrier_status: Option<String>,
     pub events: Vec<CarrierEvent>,
     pub estimated_delivery: Option<DateTime<Utc>>,
+    pub documents: Vec<DocumentLink>,
 }
 
 /// One carrier connection's client, built once per connection version.

@@ -313,6 +313,7 @@ pub fn snapshot_from(order: &wire::OrderOut, offset: &FixedOffset) -> TrackingSn
                 location,
                 raw_code: Some(kind),
                 raw_text: e.event_note.clone().or_else(|| e.note.clone()),
+                actor: None,
                 dedup_key,
             })
         })
@@ -322,6 +323,7 @@ pub fn snapshot_from(order: &wire::OrderOut, offset: &FixedOffset) -> TrackingSn
         carrier_status: order.order_status.clone(),
         events,
         estimated_delivery: None,
+        documents: Vec::new(),
     }
 }
 
