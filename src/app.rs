@@ -252,6 +252,15 @@ pub fn spawn_housekeeping(state: AppState) -> tokio::task::JoinHandle<()> {
     })
 }
 
+/// Start the background workers (when enabled): sink submissions and token keep-alive.
+pub fn spawn_workers(state: &AppState) {
+    if state.config.workers_enabled {
+        crate::service::sinks::spawn_worker(state.clone());
+        crate::service::keepalive::spawn(state.clone());
+        tracing::info!("background workers started");
+    }
+}
+
 /// Serve `router` on `listener` until shutdown.
 pub async fn serve(listener: tokio::net::TcpListener, router: axum::Router) -> anyhow::Result<()> {
     axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await?;

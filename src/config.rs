@@ -44,6 +44,7 @@ struct Raw {
     idempotency_lock_seconds: u32,
     exchange_retention_days: u32,
     exchange_body_limit_bytes: usize,
+    workers_enabled: bool,
     log_format: String,
 }
 
@@ -71,6 +72,7 @@ pub struct Config {
     pub idempotency_lock: Duration,
     pub exchange_retention_days: u32,
     pub exchange_body_limit_bytes: usize,
+    pub workers_enabled: bool,
     pub log_format: LogFormat,
 }
 
@@ -148,6 +150,7 @@ impl Config {
             idempotency_lock: Duration::from_secs(u64::from(raw.idempotency_lock_seconds)),
             exchange_retention_days: raw.exchange_retention_days,
             exchange_body_limit_bytes: raw.exchange_body_limit_bytes,
+            workers_enabled: raw.workers_enabled,
             log_format,
         })
     }

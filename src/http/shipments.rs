@@ -18,7 +18,7 @@ use super::extract::{Json, PathId, Query};
 use super::idempotency::{CreatedResource, Resume};
 use super::{Page, decode_cursor, encode_cursor};
 use crate::app::AppState;
-use crate::carriers::{self, CallCx, Capability, CarrierError, TrackRequest};
+use crate::carriers::{self, CallCx, Capability, CarrierError, CompleteReason, DocumentLink, TrackRequest};
 use crate::domain::{
     Channel, FieldError, Metadata, Money, Parcel, ShipmentPlan, Status, Stop, check_plan, may_transition,
 };
@@ -142,6 +142,11 @@ pub struct ShipmentOut {
     pub last_event: Option<Value>,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub estimated_delivery: Option<DateTime<Utc>>,
+    /// What each sink made of this shipment: `{ecomdash: {state, tracking_number, attempts, last_error, submitted_at}}`.
+    #[schema(value_type = Object)]
+    pub sinks: serde_json::Map<String, Value>,
+    /// Documents the carrier holds (eCMR's CMR).
+    pub documents: Vec<DocumentLink>,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
     #[schema(value_type = String, format = DateTime)]
@@ -176,6 +181,8 @@ impl From<ShipmentRow> for ShipmentOut {
             carrier_status: r.carrier_status,
             last_event: r.last_event.map(|j| j.0),
             estimated_delivery: r.estimated_delivery,
+            sinks: r.sinks.0,
+            documents: r.documents.0,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -198,6 +205,8 @@ pub struct EventOut {
     pub location: Option<Value>,
     pub raw_code: Option<String>,
     pub raw_text: Option<String>,
+    /// Who did it at the carrier, when the carrier says (eCMR).
+    pub actor: Option<String>,
     /// push | poll | api
     pub source: String,
     pub dedup_key: String,
@@ -263,8 +272,7 @@ pub struct ListParams {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompleteIn {
-    /// delivered | lost | returned_to_sender
-    pub reason: String,
+    pub reason: CompleteReason,
 }
 
 // ---------- helpers ----------
@@ -284,6 +292,29 @@ fn check_texts(reference: Option<&str>, notes: Option<&str>, metadata: &Metadata
             errors.push(FieldError::new(format!("metadata.{k}"), "keys 1-40 characters, values at most 500"));
         }
     }
+}
+
+/// A channel must name one of the tenant's ecomdash connections.
+async fn check_channel(
+    state: &AppState,
+    tenant: &str,
+    channel: Option<&Channel>,
+    errors: &mut Vec<FieldError>,
+) -> ApiResult<()> {
+    if let Some(e) = channel.and_then(|c| c.ecomdash.as_ref()) {
+        let mut conn = state.db.acquire().await?;
+        let ok = ids::is_id("con", &e.connection_id)
+            && store::connections::get(&mut conn, tenant, &e.connection_id)
+                .await?
+                .is_some_and(|c| c.carrier == "ecomdash");
+        if !ok {
+            errors.push(FieldError::new("channel.ecomdash.connection_id", "no such ecomdash connection"));
+        }
+        if e.shipment_id.trim().is_empty() {
+            errors.push(FieldError::new("channel.ecomdash.shipment_id", "must not be empty"));
+        }
+    }
+    Ok(())
 }
 
 fn unsupported(carrier: &str, cap: Capability) -> ApiError {
@@ -376,6 +407,7 @@ async fn create_shipment(
     }
     let mut errors = Vec::new();
     check_texts(body.reference.as_deref(), body.notes.as_deref(), &body.metadata, &mut errors);
+    check_channel(&state, &auth.tenant_id, body.channel.as_ref(), &mut errors).await?;
     let connection = if ids::is_id("con", &body.connection_id) {
         let mut conn = state.db.acquire().await?;
         store::connections::get(&mut conn, &auth.tenant_id, &body.connection_id).await?
@@ -598,14 +630,19 @@ async fn update_shipment(
     apply!(channel, channel);
     let mut errors = Vec::new();
     check_texts(plan.reference.as_deref(), plan.notes.as_deref(), &metadata, &mut errors);
-    if row.booking_state.is_some() {
+    check_channel(&state, &auth.tenant_id, channel.as_ref(), &mut errors).await?;
+    if row.booking_state.is_some() && row.tracking_number.is_none() {
         errors.extend(check_plan(&plan));
     }
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    let carrier_fields = ["service", "stops", "parcels", "declared_value", "cod_amount", "notes", "reference"];
-    let forward = row.booking_state.as_deref() == Some("booked") && changed.iter().any(|f| carrier_fields.contains(f));
+    let carrier_fields =
+        ["service", "stops", "parcels", "declared_value", "cod_amount", "notes", "reference", "metadata"];
+    let can_update = carriers::info(&row.carrier).is_some_and(|c| c.capabilities.contains(&Capability::Update));
+    let forward = can_update
+        && row.booking_state.as_deref() == Some("booked")
+        && changed.iter().any(|f| carrier_fields.contains(f));
     let cx = CallCx::new();
     let mut outcome = Ok(());
     if forward {
@@ -658,6 +695,11 @@ async fn update_shipment(
         &json!({"fields": changed, "forwarded_to_carrier": forward}),
     )
     .await?;
+    if changed.contains(&"channel") && row.booking_state.as_deref() == Some("booked") {
+        let fresh =
+            store::shipments::get(&mut tx, &auth.tenant_id, &id).await?.ok_or(ApiError::NotFound("shipment"))?;
+        crate::service::shipments::enqueue_sinks(&mut tx, &fresh, None).await?;
+    }
     let updated = store::shipments::get(&mut tx, &auth.tenant_id, &id).await?.ok_or(ApiError::NotFound("shipment"))?;
     tx.commit().await?;
     Ok(AxumJson(updated.into()))
@@ -747,6 +789,7 @@ async fn cancel_shipment(
             location: None,
             raw_code: None,
             raw_text: None,
+            actor: None,
             source: "api",
             dedup_key: "api:cancel",
         },
@@ -883,7 +926,7 @@ async fn retrack_shipment(
 ) -> ApiResult<AxumJson<ShipmentOut>> {
     let row = load(&state, &auth.tenant_id, &id).await?;
     require(&row.carrier, Capability::Retrack)?;
-    Err(unsupported(&row.carrier, Capability::Retrack))
+    carrier_lifecycle(&state, &auth, row, None).await
 }
 
 /// Mark a shipment completed at the carrier (AfterShip only): `{reason: delivered|lost|returned_to_sender}`.
@@ -897,12 +940,53 @@ async fn complete_shipment(
     PathId(id): PathId,
     Json(body): Json<CompleteIn>,
 ) -> ApiResult<AxumJson<ShipmentOut>> {
-    if !matches!(body.reason.as_str(), "delivered" | "lost" | "returned_to_sender") {
-        return Err(ApiError::field("reason", "must be delivered, lost or returned_to_sender"));
-    }
     let row = load(&state, &auth.tenant_id, &id).await?;
     require(&row.carrier, Capability::Complete)?;
-    Err(unsupported(&row.carrier, Capability::Complete))
+    carrier_lifecycle(&state, &auth, row, Some(body.reason)).await
+}
+
+/// Retrack (`reason` None) or mark completed, then apply the carrier's answer.
+async fn carrier_lifecycle(
+    state: &AppState,
+    auth: &AuthContext,
+    row: ShipmentRow,
+    reason: Option<CompleteReason>,
+) -> ApiResult<AxumJson<ShipmentOut>> {
+    let connection = connection_of(state, &row).await?;
+    let client = state.client(&connection).map_err(|e| carrier_error(&e, None))?;
+    let cx = CallCx::new();
+    let req = TrackRequest {
+        carrier_reference: row.carrier_reference.as_deref(),
+        tracking_number: row.tracking_number.as_deref(),
+        slug: row.service.as_deref(),
+    };
+    let result = match reason {
+        None => client.retrack(&cx, &req).await,
+        Some(r) => client.complete(&cx, &req, r).await,
+    };
+    let actor = Actor::ApiKey(auth.key_id.clone());
+    match result {
+        Ok(snap) => {
+            let updated = apply_snapshot(state, &auth.tenant_id, &row.id, &snap, "api", &actor, cx.take()).await?;
+            let mut conn = state.db.acquire().await?;
+            let action = if reason.is_some() { "completed" } else { "retracked" };
+            store::shipments::insert_history(
+                &mut conn,
+                &auth.tenant_id,
+                &row.id,
+                &actor,
+                action,
+                &json!({"reason": reason}),
+            )
+            .await?;
+            Ok(AxumJson(updated.into()))
+        }
+        Err(e) => {
+            let mut conn = state.db.acquire().await?;
+            save_exchanges(&mut conn, &auth.tenant_id, Some(&row.id), cx.take()).await?;
+            Err(carrier_error(&e, None))
+        }
+    }
 }
 
 /// Tracking events, oldest first.
@@ -930,6 +1014,7 @@ async fn list_events(
                 location: r.location.map(|j| j.0),
                 raw_code: r.raw_code,
                 raw_text: r.raw_text,
+                actor: r.actor,
                 source: r.source,
                 dedup_key: r.dedup_key,
                 created_at: r.created_at,

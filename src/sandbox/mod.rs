@@ -123,6 +123,7 @@ pub async fn run(mut config: Config, data_dir: &Path, sim_clock_secs: u64) -> an
     let addr = listener.local_addr()?;
     let state = AppState::new(db, config)?;
     app::spawn_housekeeping(state.clone());
+    app::spawn_workers(&state);
 
     let sim = ecourier::EcourierSim::new(ecourier::EcourierSimConfig::default());
     let _clock = (sim_clock_secs > 0).then(|| sim.start_clock(Duration::from_secs(sim_clock_secs)));

@@ -3,4 +3,6 @@
 //! carrier with no transaction open, then records the outcome, the exchanges and the
 //! history in one transaction.
 
+pub mod keepalive;
 pub mod shipments;
+pub mod sinks;

@@ -69,6 +69,10 @@ pub async fn attempt_booking(
     let plan = plan_of(row);
     let order_number = order_number_for(&row.id);
     let outcome = match state.client(connection) {
+        // A tracking number the client already has is registered (AfterShip), not booked.
+        Ok(client) if row.tracking_number.is_some() && registers(&row.carrier) => {
+            client.register(&cx, &order_request(row, &order_number, &plan)).await
+        }
         Ok(client) => client.book(&cx, &order_request(row, &order_number, &plan)).await,
         Err(e) => Err(e),
     };
@@ -113,6 +117,7 @@ pub async fn attempt_booking(
                 &json!({"carrier_reference": booked.carrier_reference, "tracking_number": booked.tracking_number}),
             )
             .await?;
+            enqueue_sinks(&mut tx, row, booked.tracking_number.as_deref()).await?;
             None
         }
         Err(e) => {
@@ -139,14 +144,50 @@ pub async fn attempt_booking(
     };
     let updated = store::shipments::get(&mut tx, &row.tenant_id, &row.id).await?.ok_or(sqlx::Error::RowNotFound)?;
     tx.commit().await?;
+    // The carrier answered with its view of the shipment (AfterShip's tracking).
+    if let Ok(crate::carriers::Booked { snapshot: Some(snap), .. }) = &outcome {
+        let updated = apply_snapshot(state, &row.tenant_id, &row.id, snap, "poll", actor, Vec::new()).await?;
+        return Ok((updated, error));
+    }
     Ok((updated, error))
+}
+
+fn registers(carrier: &str) -> bool {
+    crate::carriers::info(carrier)
+        .is_some_and(|c| c.capabilities.contains(&crate::carriers::Capability::RegisterTracking))
 }
 
 fn event_json(e: &CarrierEvent) -> Value {
     json!({
         "occurred_at": e.occurred_at, "status": e.status, "subtag": e.subtag, "message": e.message,
-        "location": e.location, "raw_code": e.raw_code,
+        "location": e.location, "raw_code": e.raw_code, "actor": e.actor,
     })
+}
+
+/// Queue the shipment's tracking number for its sinks (ecomdash), in the caller's
+/// transaction: submitted once it has a number, again when the number changes.
+pub async fn enqueue_sinks(
+    conn: &mut sqlx::PgConnection,
+    row: &ShipmentRow,
+    tracking_number: Option<&str>,
+) -> sqlx::Result<()> {
+    let (Some(number), Some(channel)) = (tracking_number.or(row.tracking_number.as_deref()), row.channel.as_ref())
+    else {
+        return Ok(());
+    };
+    if let Some(ecomdash) = &channel.0.ecomdash
+        && store::sinks::enqueue(conn, &row.tenant_id, &row.id, "ecomdash", &ecomdash.connection_id, number).await?
+    {
+        store::sinks::set_shipment_sink_status(
+            conn,
+            &row.tenant_id,
+            &row.id,
+            "ecomdash",
+            &json!({"state": "pending", "tracking_number": number, "attempts": 0}),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Apply a carrier's view: new events are added (deduplicated), the status moves
@@ -183,12 +224,25 @@ pub async fn apply_snapshot(
                 location: location.as_ref(),
                 raw_code: e.raw_code.as_deref(),
                 raw_text: e.raw_text.as_deref(),
+                actor: e.actor.as_deref(),
                 source,
                 dedup_key: &e.dedup_key,
             },
         )
         .await?;
         if inserted.is_some() {
+            // A named person at the carrier did this: the audit history keeps them.
+            if let Some(who) = &e.actor {
+                store::shipments::insert_history(
+                    &mut tx,
+                    tenant,
+                    shipment_id,
+                    &Actor::Carrier(Some(who.clone())),
+                    "carrier_event",
+                    &event_json(e),
+                )
+                .await?;
+            }
             // Events drive the status only when the carrier gives no current state of
             // its own (pushes); a snapshot's current state is more precise than the
             // events that led to it.
@@ -212,6 +266,12 @@ pub async fn apply_snapshot(
         }
     }
     let last_event = added.last().map(|e| event_json(e));
+    if !snap.documents.is_empty() {
+        store::shipments::set_documents(&mut tx, tenant, shipment_id, &snap.documents).await?;
+    }
+    if let Some(at) = snap.estimated_delivery {
+        store::shipments::set_estimated_delivery(&mut tx, tenant, shipment_id, at).await?;
+    }
     if (status, subtag.clone()) != before {
         store::shipments::set_status(
             &mut tx,

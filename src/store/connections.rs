@@ -200,3 +200,21 @@ pub async fn unlock_token(conn: &mut PgConnection, id: &str) -> sqlx::Result<()>
     sqlx::query!("SELECT pg_advisory_unlock(hashtextextended('shipgate:token:' || $1, 0))", id).fetch_one(conn).await?;
     Ok(())
 }
+
+/// e-Courier connections holding a directly issued UserGUID whose token was not
+/// renewed for `idle_days` (RefreshGUID keep-alive; the GUID expires after 20 idle days).
+pub async fn ecourier_guids_to_keep_alive(conn: &mut PgConnection, idle_days: i32) -> sqlx::Result<Vec<ConnectionRow>> {
+    sqlx::query_as!(
+        ConnectionRow,
+        r#"SELECT tenant_id, id, carrier, name, base_url, credentials_enc, credential_fields,
+                  settings AS "settings: Json<serde_json::Map<String, serde_json::Value>>",
+                  status, status_detail, verified_at, created_at, updated_at
+           FROM connections
+           WHERE carrier = 'ecourier' AND deleted_at IS NULL AND 'user_guid' = ANY(credential_fields)
+             AND (token_updated_at IS NULL OR token_updated_at < now() - make_interval(days => $1))
+           ORDER BY token_updated_at NULLS FIRST LIMIT 100"#,
+        idle_days
+    )
+    .fetch_all(conn)
+    .await
+}

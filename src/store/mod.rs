@@ -6,6 +6,7 @@ pub mod connections;
 pub mod exchanges;
 pub mod idempotency;
 pub mod shipments;
+pub mod sinks;
 pub mod tenants;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -22,7 +23,8 @@ pub enum Actor {
     CarrierPush,
     Poller,
     System,
-    Carrier,
+    /// The carrier, or a named person at the carrier (eCMR history `by`).
+    Carrier(Option<String>),
 }
 
 impl Actor {
@@ -32,7 +34,7 @@ impl Actor {
             Actor::CarrierPush => ("carrier_push", None),
             Actor::Poller => ("poller", None),
             Actor::System => ("system", None),
-            Actor::Carrier => ("carrier", None),
+            Actor::Carrier(who) => ("carrier", who.as_deref()),
         }
     }
 }

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use sqlx::types::Json;
 
+use crate::carriers::DocumentLink;
 use crate::domain::{Channel, Metadata, Money, Parcel, Stop};
 
 use super::Actor;
@@ -34,6 +35,8 @@ pub struct ShipmentRow {
     pub carrier_status: Option<String>,
     pub last_event: Option<Json<serde_json::Value>>,
     pub estimated_delivery: Option<DateTime<Utc>>,
+    pub sinks: Json<serde_json::Map<String, serde_json::Value>>,
+    pub documents: Json<Vec<DocumentLink>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -50,7 +53,8 @@ macro_rules! query_shipment {
                notes, metadata AS "metadata!: Json<Metadata>", channel AS "channel: Json<Channel>",
                booking_state, booking_attempts, booking_last_error AS "booking_last_error: Json<serde_json::Value>",
                booked_at, status, subtag, carrier_status, last_event AS "last_event: Json<serde_json::Value>",
-               estimated_delivery, created_at, updated_at "# + $suffix
+               estimated_delivery, sinks AS "sinks!: Json<serde_json::Map<String, serde_json::Value>>",
+               documents AS "documents!: Json<Vec<DocumentLink>>", created_at, updated_at "# + $suffix
             $(, $arg)*
         )
     };
@@ -265,6 +269,35 @@ pub async fn set_status(
     Ok(())
 }
 
+pub async fn set_documents(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    id: &str,
+    documents: &[DocumentLink],
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE shipments SET documents = $3 WHERE tenant_id = $1 AND id = $2 AND documents IS DISTINCT FROM $3",
+        tenant_id,
+        id,
+        Json(documents) as _
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_estimated_delivery(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    id: &str,
+    at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query!("UPDATE shipments SET estimated_delivery = $3 WHERE tenant_id = $1 AND id = $2", tenant_id, id, at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 pub async fn touch_carrier_status(
     conn: &mut PgConnection,
     tenant_id: &str,
@@ -298,6 +331,7 @@ pub struct EventRow {
     pub location: Option<Json<serde_json::Value>>,
     pub raw_code: Option<String>,
     pub raw_text: Option<String>,
+    pub actor: Option<String>,
     pub source: String,
     pub dedup_key: String,
     pub created_at: DateTime<Utc>,
@@ -311,6 +345,7 @@ pub struct NewEvent<'a> {
     pub location: Option<&'a serde_json::Value>,
     pub raw_code: Option<&'a str>,
     pub raw_text: Option<&'a str>,
+    pub actor: Option<&'a str>,
     pub source: &'a str,
     pub dedup_key: &'a str,
 }
@@ -324,8 +359,8 @@ pub async fn insert_event(
 ) -> sqlx::Result<Option<i64>> {
     sqlx::query_scalar!(
         r#"INSERT INTO tracking_events (tenant_id, shipment_id, occurred_at, status, subtag, message, location,
-                                        raw_code, raw_text, source, dedup_key)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                                        raw_code, raw_text, source, dedup_key, actor)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
            ON CONFLICT (tenant_id, shipment_id, dedup_key) DO NOTHING
            RETURNING id"#,
         tenant_id,
@@ -339,6 +374,7 @@ pub async fn insert_event(
         e.raw_text,
         e.source,
         e.dedup_key,
+        e.actor,
     )
     .fetch_optional(conn)
     .await
@@ -348,7 +384,7 @@ pub async fn list_events(conn: &mut PgConnection, tenant_id: &str, shipment_id: 
     sqlx::query_as!(
         EventRow,
         r#"SELECT id, occurred_at, status, subtag, message, location AS "location: Json<serde_json::Value>",
-                  raw_code, raw_text, source, dedup_key, created_at
+                  raw_code, raw_text, actor, source, dedup_key, created_at
            FROM tracking_events WHERE tenant_id = $1 AND shipment_id = $2
            ORDER BY occurred_at, id"#,
         tenant_id,
