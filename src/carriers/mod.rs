@@ -3,6 +3,7 @@
 //! HTTP layer calls, the error classes every adapter maps its failures onto, and the
 //! registry. A new carrier is one folder plus one arm in [`build_client`].
 
+pub mod ecomdash;
 pub mod ecourier;
 pub mod exchange;
 pub mod limits;
@@ -155,13 +156,13 @@ pub fn catalog() -> Vec<CarrierInfo> {
         CarrierInfo {
             slug: "ecomdash",
             name: "ecomdash",
-            available: false,
+            available: true,
             capabilities: vec![Sink],
             credential_sets: vec![vec![
                 req("subscription_key", "Ocp-Apim-Subscription-Key"),
                 req("integration_key", "ecd-subscription-key"),
             ]],
-            settings: vec![opt("max_concurrency", "calls in flight (default 3)")],
+            settings: ecomdash::SETTINGS.to_vec(),
             default_base_url: Some("https://ecomdash.azure-api.net"),
         },
     ]
@@ -485,6 +486,9 @@ pub fn validate_connection(
     if carrier.slug == "ecourier" {
         errors.extend(ecourier::validate_settings(settings));
     }
+    if carrier.slug == "ecomdash" {
+        errors.extend(ecomdash::validate_settings(settings));
+    }
     errors
 }
 
@@ -512,6 +516,7 @@ pub fn build_client(cfg: ConnectionConfig, shared: &Shared) -> Result<Arc<dyn Ca
     let limits = cfg.limits.clone();
     let inner: Arc<dyn CarrierClient> = match cfg.carrier.as_str() {
         "ecourier" => Arc::new(ecourier::EcourierClient::new(cfg, shared)?),
+        "ecomdash" => Arc::new(ecomdash::EcomdashClient::new(cfg, shared)?),
         other => {
             return Err(CarrierError::Misconfigured { message: format!("carrier {other} is not available yet") });
         }

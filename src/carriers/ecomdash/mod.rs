@@ -1,0 +1,465 @@
+//! ecomdash channel sink (seed `004_ad6b9d4634b2b6ed.txt`, CARRIERS.md "ecomdash").
+//!
+//! One call: `POST {base}/api/Shipments/submitTrackingInfo` with a JSON array of up
+//! to 50 tracking items, the developer key in `Ocp-Apim-Subscription-Key` and the
+//! merchant's integration key in `ecd-subscription-key`. Every item of a 200 answer
+//! is checked; a failed item is retried by the caller only when its message says the
+//! condition is temporary ([`mapping::TRANSIENT_MARKERS`]). Batches of one
+//! `submit_tracking` run concurrently; the connection's [`Limits`] keep at most
+//! `max_concurrency` (default 3) calls in flight.
+
+pub mod mapping;
+pub mod wire;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use reqwest::Method;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+
+use super::exchange::Wire;
+use super::limits::Limits;
+use super::{CallCx, CarrierClient, CarrierError, ConnectionConfig, FieldSpec, Shared, SinkItem, SinkResult};
+use crate::domain::FieldError;
+
+const CARRIER: &str = "ecomdash";
+pub const DEFAULT_BASE_URL: &str = "https://ecomdash.azure-api.net";
+const PATH: &str = "/api/Shipments/submitTrackingInfo";
+const SUBSCRIPTION_HEADER: &str = "Ocp-Apim-Subscription-Key";
+const INTEGRATION_HEADER: &str = "ecd-subscription-key";
+/// Names whose values are secrets wherever they appear in a recorded body. The keys
+/// travel only in headers, which exchanges never record; this is the second fence.
+const SECRET_KEYS: &[&str] = &[SUBSCRIPTION_HEADER, INTEGRATION_HEADER, "subscription_key", "integration_key"];
+/// Upper bound for the `max_concurrency` setting (ours: above ecomdash's documented 3,
+/// for merchants whose plan allows more, but bounded).
+const MAX_CONCURRENCY: u64 = 10;
+
+pub const SETTINGS: [FieldSpec; 1] = [FieldSpec {
+    name: "max_concurrency",
+    required: false,
+    description: "calls in flight for this connection, 1-10 (default 3)",
+}];
+
+pub fn validate_settings(settings: &serde_json::Map<String, Value>) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    if let Some(v) = settings.get("max_concurrency")
+        && !v.as_u64().is_some_and(|n| (1..=MAX_CONCURRENCY).contains(&n))
+    {
+        errors.push(FieldError::new(
+            "settings.max_concurrency",
+            format!("must be a positive integer no greater than {MAX_CONCURRENCY}"),
+        ));
+    }
+    errors
+}
+
+pub struct EcomdashClient {
+    http: reqwest::Client,
+    connection_id: String,
+    url: String,
+    subscription_key: SecretString,
+    integration_key: SecretString,
+    limits: Arc<Limits>,
+    body_limit: usize,
+}
+
+impl EcomdashClient {
+    pub fn new(cfg: ConnectionConfig, shared: &Shared) -> Result<EcomdashClient, CarrierError> {
+        let misconfigured = |m: &str| CarrierError::Misconfigured { message: m.to_owned() };
+        let key = |name: &str| {
+            cfg.credentials
+                .get(name)
+                .filter(|k| !k.expose_secret().is_empty())
+                .cloned()
+                .ok_or_else(|| misconfigured(&format!("credentials.{name} is required for ecomdash")))
+        };
+        let subscription_key = key("subscription_key")?;
+        let integration_key = key("integration_key")?;
+        let base = cfg.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL).trim_end_matches('/');
+        Ok(EcomdashClient {
+            http: shared.http.clone(),
+            url: format!("{base}{PATH}"),
+            connection_id: cfg.connection_id,
+            subscription_key,
+            integration_key,
+            limits: cfg.limits,
+            body_limit: shared.exchange_body_limit,
+        })
+    }
+
+    fn wire(&self) -> Wire<'_> {
+        Wire {
+            http: &self.http,
+            limits: &self.limits,
+            carrier: CARRIER,
+            connection_id: &self.connection_id,
+            body_limit: self.body_limit,
+            secret_keys: SECRET_KEYS,
+        }
+    }
+
+    /// One submitTrackingInfo call; the 200 body, or the answer classified.
+    async fn post(&self, cx: &CallCx, operation: &'static str, body: &Value) -> Result<bytes::Bytes, CarrierError> {
+        let headers = [
+            (SUBSCRIPTION_HEADER, self.subscription_key.expose_secret()),
+            (INTEGRATION_HEADER, self.integration_key.expose_secret()),
+        ];
+        let answer = self.wire().send(cx, operation, Method::POST, &self.url, &headers, Some(body)).await?;
+        if answer.status == 200 {
+            return Ok(answer.body);
+        }
+        let error = mapping::classify_failure(answer.status, &answer.body, answer.retry_after);
+        // The 429 text may ask for longer than Retry-After (or come without it): hold
+        // the whole connection for what the message says.
+        if answer.status == 429
+            && let CarrierError::Transient { retry_after: Some(d), .. } = &error
+        {
+            self.limits.throttled(*d);
+        }
+        Err(error)
+    }
+
+    async fn submit_batch(&self, cx: &CallCx, batch: &[SinkItem]) -> Result<Vec<SinkResult>, CarrierError> {
+        let items: Vec<wire::TrackingInfo> = batch.iter().map(mapping::tracking_info).collect();
+        let body = serde_json::to_value(items).map_err(|e| CarrierError::Protocol { message: e.to_string() })?;
+        let answer = self.post(cx, "submitTrackingInfo", &body).await?;
+        mapping::results_for(batch, &answer)
+    }
+}
+
+/// Which batch error decides the whole call: a broken connection or a protocol bug
+/// over a passing condition.
+fn severity(e: &CarrierError) -> u8 {
+    match e {
+        CarrierError::Misconfigured { .. } => 3,
+        CarrierError::Protocol { .. } => 2,
+        CarrierError::Transient { .. } => 0,
+        _ => 1,
+    }
+}
+
+#[async_trait]
+impl CarrierClient for EcomdashClient {
+    /// There is no cheap read in the seed, so (ours) we submit an empty array: it proves
+    /// both keys (401/403 otherwise) and changes nothing at ecomdash.
+    async fn verify(&self, cx: &CallCx) -> Result<(), CarrierError> {
+        let body = self.post(cx, "verify", &Value::Array(Vec::new())).await?;
+        serde_json::from_slice::<wire::SubmitAnswer>(&body)
+            .map(|_| ())
+            .map_err(|e| CarrierError::Protocol { message: format!("submitTrackingInfo answer: {e}") })
+    }
+
+    /// One result per item, in input order. Batches run concurrently (the connection's
+    /// limits cap calls in flight). When some batches fail transiently and others
+    /// succeed, the failed batches' items come back as transient results; a
+    /// non-transient batch failure (keys, protocol) fails the whole call, as does a
+    /// transient one when no batch got through.
+    async fn submit_tracking(&self, cx: &CallCx, items: &[SinkItem]) -> Result<Vec<SinkResult>, CarrierError> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let batches: Vec<&[SinkItem]> = items.chunks(mapping::MAX_BATCH).collect();
+        let outcomes = futures::future::join_all(batches.iter().map(|b| self.submit_batch(cx, b))).await;
+        if let Some(worst) =
+            outcomes.iter().filter_map(|o| o.as_ref().err()).filter(|e| !e.is_transient()).max_by_key(|e| severity(e))
+        {
+            return Err(worst.clone());
+        }
+        if outcomes.iter().all(Result::is_err) {
+            return outcomes.into_iter().find_map(Result::err).map_or_else(|| Ok(Vec::new()), Err);
+        }
+        let mut results = Vec::with_capacity(items.len());
+        for (batch, outcome) in batches.iter().zip(outcomes) {
+            match outcome {
+                Ok(r) => results.extend(r),
+                Err(e) => results.extend(batch.iter().map(|i| SinkResult {
+                    key: i.key.clone(),
+                    ok: false,
+                    transient: true,
+                    message: Some(e.message()),
+                })),
+            }
+        }
+        Ok(results)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use chrono::{TimeZone as _, Utc};
+
+    use super::*;
+    use crate::carriers::token::{RenewalGuard, Token};
+    use crate::carriers::{Credentials, TokenStore};
+    use crate::sandbox::ecomdash::{EcomdashSim, EcomdashSimConfig, SimFault};
+
+    const SUB: &str = "sub-SECRET-7f3a";
+    const ECD: &str = "ecd-SECRET-91bc";
+
+    /// Stores nothing: ecomdash has no tokens.
+    struct NoTokens;
+    #[async_trait]
+    impl TokenStore for NoTokens {
+        async fn load(&self) -> Option<Token> {
+            None
+        }
+        async fn save(&self, _: Option<&Token>) {}
+        async fn lock(&self) -> Option<RenewalGuard> {
+            None
+        }
+    }
+
+    /// Every test starts here: reqwest needs the crypto provider before any client is built.
+    fn sim() -> EcomdashSim {
+        crate::app::install_crypto_provider();
+        EcomdashSim::new(EcomdashSimConfig {
+            subscription_keys: vec![SUB.into()],
+            integration_keys: vec![ECD.into()],
+            ..Default::default()
+        })
+    }
+
+    async fn serve(sim: &EcomdashSim) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let router = sim.router();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        base
+    }
+
+    fn client_with(base: &str, sub: &str, ecd: &str, http: reqwest::Client) -> Arc<dyn CarrierClient> {
+        crate::app::install_crypto_provider();
+        let settings = serde_json::Map::new();
+        let credentials = Credentials(
+            [("subscription_key", sub), ("integration_key", ecd)]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), SecretString::from(v.to_owned())))
+                .collect(),
+        );
+        let cfg = ConnectionConfig {
+            tenant_id: "ten_test".into(),
+            connection_id: "con_test".into(),
+            carrier: CARRIER.into(),
+            base_url: Some(base.to_owned()),
+            credentials,
+            limits: Arc::new(Limits::new(crate::carriers::limits_for(CARRIER, &settings))),
+            settings,
+            token_store: Arc::new(NoTokens),
+        };
+        crate::carriers::build_client(cfg, &Shared { http, exchange_body_limit: 16384 }).expect("client")
+    }
+
+    fn client(base: &str) -> Arc<dyn CarrierClient> {
+        client_with(base, SUB, ECD, reqwest::Client::new())
+    }
+
+    fn item(n: usize) -> SinkItem {
+        SinkItem {
+            key: format!("key-{n}"),
+            sink_shipment_id: n.to_string(),
+            carrier_id: None,
+            tracking_number: format!("1Z{n:06}"),
+            tracking_url: None,
+            shipped_at: None,
+            estimated_delivery: None,
+            line_item_ids: None,
+        }
+    }
+
+    fn items(range: std::ops::Range<usize>) -> Vec<SinkItem> {
+        range.map(item).collect()
+    }
+
+    fn assert_keys_absent(cx: &CallCx) {
+        let exchanges = cx.take();
+        assert!(!exchanges.is_empty());
+        for x in exchanges {
+            let text = format!("{x:?}");
+            assert!(!text.contains(SUB) && !text.contains(ECD), "a key leaked into {text}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_arrives_with_both_headers_and_decimal_ids_are_matched() {
+        let sim = sim();
+        let client = client(&serve(&sim).await);
+        let mut first = item(28);
+        first.carrier_id = Some("4".into());
+        first.tracking_url = Some("https://track.example/1Z000028".into());
+        first.shipped_at = Utc.with_ymd_and_hms(2026, 11, 20, 12, 57, 33).single();
+        let mut second = item(29);
+        second.line_item_ids = Some(vec!["701".into(), "702".into()]);
+        let cx = CallCx::new();
+        let results = client.submit_tracking(&cx, &[first, second]).await.expect("submitted");
+        assert_eq!(results.len(), 2);
+        assert!(results.iter().all(|r| r.ok && !r.transient), "{results:?}");
+        assert_eq!(results[0].key, "key-28");
+        assert_eq!(results[1].key, "key-29");
+
+        let reqs = sim.requests();
+        assert_eq!(reqs.len(), 1);
+        assert_eq!(reqs[0].subscription_key.as_deref(), Some(SUB));
+        assert_eq!(reqs[0].integration_key.as_deref(), Some(ECD));
+        assert_eq!(reqs[0].content_type.as_deref(), Some("application/json"));
+        let body = &reqs[0].body;
+        assert_eq!(body[0]["ShipmentId"], serde_json::json!(28));
+        assert_eq!(body[0]["CarrierId"], serde_json::json!(4));
+        assert_eq!(body[0]["ShippedDate"], "2026-11-20T12:57:33Z");
+        assert_eq!(body[0]["TrackingURL"], "https://track.example/1Z000028");
+        assert_eq!(body[1]["LineItems"][1]["LineItemId"], serde_json::json!(702));
+
+        let submitted = sim.submitted();
+        assert_eq!(submitted.len(), 2);
+        assert_eq!(submitted[0].shipment_id, "28");
+        assert_eq!(submitted[0].tracking_number.as_deref(), Some("1Z000028"));
+        assert_eq!(submitted[1].line_items.len(), 2);
+        assert_eq!(submitted[1].line_items[0].tracking_number.as_deref(), Some("1Z000029"));
+        assert_keys_absent(&cx);
+    }
+
+    #[tokio::test]
+    async fn many_items_go_in_batches_of_fifty_in_input_order() {
+        let sim = sim();
+        let client = client(&serve(&sim).await);
+        let input = items(1000..1120);
+        let results = client.submit_tracking(&CallCx::new(), &input).await.expect("submitted");
+        assert_eq!(results.len(), 120);
+        assert!(results.iter().zip(&input).all(|(r, i)| r.ok && r.key == i.key));
+        let mut sizes: Vec<usize> =
+            sim.requests().iter().map(|r| r.body.as_array().map(Vec::len).unwrap_or_default()).collect();
+        sizes.sort_unstable();
+        assert_eq!(sizes, vec![20, 50, 50]);
+        assert_eq!(sim.stats().calls, 3);
+        assert_eq!(sim.submitted().len(), 120);
+    }
+
+    #[tokio::test]
+    async fn failed_items_are_told_apart_and_the_others_go_through() {
+        let sim = sim();
+        let client = client(&serve(&sim).await);
+        sim.fail_item("3", "Shipment 3 has already been closed", 1);
+        sim.fail_item("5", "The database is busy, please try again", 1);
+        let results = client.submit_tracking(&CallCx::new(), &items(1..7)).await.expect("submitted");
+        let verdicts: Vec<(bool, bool)> = results.iter().map(|r| (r.ok, r.transient)).collect();
+        assert_eq!(
+            verdicts,
+            vec![(true, false), (true, false), (false, false), (true, false), (false, true), (true, false)]
+        );
+        assert_eq!(results[2].message.as_deref(), Some("Shipment 3 has already been closed"));
+        // The transient one goes through on the retry.
+        let again = client.submit_tracking(&CallCx::new(), &[item(5)]).await.expect("submitted");
+        assert!(again[0].ok);
+    }
+
+    #[tokio::test]
+    async fn refused_keys_are_misconfigured_and_verify_proves_them() {
+        let sim = sim();
+        let base = serve(&sim).await;
+        let cx = CallCx::new();
+        client(&base).verify(&cx).await.expect("valid keys");
+        assert_eq!(sim.requests()[0].body, serde_json::json!([]));
+        assert_keys_absent(&cx);
+        let bad_ecd = client_with(&base, SUB, "ecd-wrong", reqwest::Client::new());
+        let e = bad_ecd.submit_tracking(&CallCx::new(), &items(1..3)).await.expect_err("403");
+        assert!(matches!(e, CarrierError::Misconfigured { .. }), "{e:?}");
+        assert!(matches!(bad_ecd.verify(&CallCx::new()).await, Err(CarrierError::Misconfigured { .. })));
+        let bad_sub = client_with(&base, "sub-wrong", ECD, reqwest::Client::new());
+        assert!(matches!(bad_sub.verify(&CallCx::new()).await, Err(CarrierError::Misconfigured { .. })));
+        sim.fail_next(1, SimFault::Forbidden);
+        let e = client(&base).submit_tracking(&CallCx::new(), &items(1..2)).await.expect_err("403");
+        assert!(matches!(e, CarrierError::Misconfigured { .. }), "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn server_errors_are_transient() {
+        let sim = sim();
+        let client = client(&serve(&sim).await);
+        sim.fail_next(1, SimFault::ServerError);
+        let e = client.submit_tracking(&CallCx::new(), &items(1..3)).await.expect_err("500");
+        assert!(matches!(e, CarrierError::Transient { .. }), "{e:?}");
+        assert!(e.message().contains("Oops"), "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn a_429_is_transient_with_the_wait_it_asks_for() {
+        let sim = sim();
+        let client = client(&serve(&sim).await);
+        sim.fail_next(1, SimFault::RateLimited(7));
+        let e = client.submit_tracking(&CallCx::new(), &items(1..3)).await.expect_err("429");
+        assert!(
+            matches!(e, CarrierError::Transient { retry_after: Some(d), .. } if d == Duration::from_secs(7)),
+            "{e:?}"
+        );
+        // The connection holds further calls for those seconds (fails fast: beyond max_wait).
+        let e = client.submit_tracking(&CallCx::new(), &items(1..3)).await.expect_err("gated");
+        assert!(matches!(e, CarrierError::Transient { retry_after: Some(_), .. }), "{e:?}");
+        assert_eq!(sim.stats().calls, 1);
+    }
+
+    #[tokio::test]
+    async fn one_failed_batch_leaves_its_items_transient() {
+        let sim = sim();
+        let client = client(&serve(&sim).await);
+        sim.fail_next(1, SimFault::ServerError);
+        let results = client.submit_tracking(&CallCx::new(), &items(1..61)).await.expect("partly submitted");
+        assert_eq!(results.len(), 60);
+        let failed = results.iter().filter(|r| !r.ok).count();
+        assert!(failed == 50 || failed == 10, "{failed}");
+        assert!(results.iter().filter(|r| !r.ok).all(|r| r.transient));
+        assert_eq!(sim.submitted().len(), 60 - failed);
+    }
+
+    #[tokio::test]
+    async fn timeouts_are_transient() {
+        let sim = sim();
+        sim.set_latency(Duration::from_millis(500));
+        let http = reqwest::Client::builder().timeout(Duration::from_millis(100)).build().expect("http");
+        let client = client_with(&serve(&sim).await, SUB, ECD, http);
+        let e = client.submit_tracking(&CallCx::new(), &items(1..2)).await.expect_err("timeout");
+        assert!(matches!(e, CarrierError::Transient { .. }), "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn concurrent_submissions_never_exceed_three_in_flight() {
+        let sim = sim();
+        sim.set_latency(Duration::from_millis(40));
+        let client = client(&serve(&sim).await);
+        let calls = (0..10).map(|n| {
+            let client = client.clone();
+            async move { client.submit_tracking(&CallCx::new(), &items(n * 100..n * 100 + 60)).await }
+        });
+        let outcomes = futures::future::join_all(calls).await;
+        for o in outcomes {
+            let results = o.expect("submitted");
+            assert!(results.len() == 60 && results.iter().all(|r| r.ok));
+        }
+        let st = sim.stats();
+        assert_eq!(st.calls, 20);
+        assert_eq!(st.over_concurrency, 0, "{st:?}");
+        assert!(st.max_in_flight <= 3 && st.max_in_flight >= 2, "{st:?}");
+    }
+
+    #[test]
+    fn settings_are_validated() {
+        let ok: serde_json::Map<String, Value> =
+            serde_json::from_value(serde_json::json!({"max_concurrency": 5})).expect("map");
+        assert!(validate_settings(&ok).is_empty());
+        for bad in [serde_json::json!(0), serde_json::json!(11), serde_json::json!("3"), serde_json::json!(2.5)] {
+            let mut m = serde_json::Map::new();
+            m.insert("max_concurrency".into(), bad);
+            assert_eq!(validate_settings(&m).len(), 1);
+        }
+        let info = crate::carriers::info(CARRIER).expect("catalogued");
+        assert!(info.available);
+        let creds = [("subscription_key", "a"), ("integration_key", "b")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        assert!(crate::carriers::validate_connection(&info, &creds, &ok, None).is_empty());
+    }
+}
