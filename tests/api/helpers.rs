@@ -54,6 +54,7 @@ pub struct TestApp {
     pub tenant_id: String,
     pub connection_id: String,
     pub sim: EcourierSim,
+    pub ecomdash: shipgate::sandbox::ecomdash::EcomdashSim,
     pub db: PgPool,
     pub state: AppState,
 }
@@ -88,13 +89,16 @@ pub async fn spawn_app_with(extra_config: &str) -> TestApp {
     let sim = EcourierSim::new(EcourierSimConfig::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let router = shipgate::http::router(state.clone()).nest(shipgate::sandbox::ECOURIER_MOUNT, sim.router());
+    let ecomdash = shipgate::sandbox::ecomdash::EcomdashSim::new(Default::default());
+    let router = shipgate::http::router(state.clone())
+        .nest(shipgate::sandbox::ECOURIER_MOUNT, sim.router())
+        .nest("/sim/ecomdash", ecomdash.router());
     tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
     });
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
     let (tenant_id, key) = new_tenant(&state, "Tenant A").await;
-    let mut app = TestApp { base, http, key, tenant_id, connection_id: String::new(), sim, db, state };
+    let mut app = TestApp { base, http, key, tenant_id, connection_id: String::new(), sim, ecomdash, db, state };
     app.connection_id = app.create_ecourier_connection(&app.key.clone()).await;
     app
 }
@@ -179,6 +183,18 @@ impl TestApp {
             "settings": {"customer_code": "DEMO", "utc_offset": "+00:00"}
         });
         let r = self.request("POST", "/v1/connections", Some(key), Some(&body), &[]).await;
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.bytes));
+        r.json()["id"].as_str().expect("id").to_owned()
+    }
+
+    pub async fn create_ecomdash_connection(&self) -> String {
+        let body = json!({
+            "carrier": "ecomdash",
+            "name": "ecomdash sim",
+            "base_url": format!("{}/sim/ecomdash", self.base),
+            "credentials": {"subscription_key": "sub-demo", "integration_key": "ecd-demo"}
+        });
+        let r = self.post("/v1/connections", &body).await;
         assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.bytes));
         r.json()["id"].as_str().expect("id").to_owned()
     }

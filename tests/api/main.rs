@@ -9,5 +9,6 @@ mod idempotency;
 mod ops;
 mod refresh;
 mod shipments;
+mod sinks;
 mod tenancy;
 mod tokens;
