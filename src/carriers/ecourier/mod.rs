@@ -32,7 +32,7 @@ const CARRIER: &str = "ecourier";
 /// JSON keys whose values are secrets in requests or answers.
 const SECRET_KEYS: &[&str] = &["password", "UserGUID", "user_guid"];
 
-pub const SETTINGS: [FieldSpec; 4] = [
+pub const SETTINGS: [FieldSpec; 6] = [
     FieldSpec {
         name: "customer_code",
         required: true,
@@ -49,6 +49,12 @@ pub const SETTINGS: [FieldSpec; 4] = [
         description: "\"lb\" (default) or \"kg\": unit of piece weights",
     },
     FieldSpec { name: "default_service", required: false, description: "Service used when a shipment names none" },
+    FieldSpec {
+        name: "rate_limit_per_second",
+        required: false,
+        description: "most calls per second this connection makes (default: unlimited)",
+    },
+    FieldSpec { name: "max_concurrency", required: false, description: "most calls in flight (default: unlimited)" },
 ];
 
 fn parse_offset(s: &str) -> Option<FixedOffset> {
@@ -81,6 +87,13 @@ pub fn validate_settings(settings: &serde_json::Map<String, Value>) -> Vec<Field
         && !matches!(v.as_str(), Some("lb" | "kg"))
     {
         errors.push(FieldError::new("settings.weight_unit", "must be \"lb\" or \"kg\""));
+    }
+    for name in ["rate_limit_per_second", "max_concurrency"] {
+        if let Some(v) = settings.get(name)
+            && !v.as_u64().is_some_and(|n| (1..=10_000).contains(&n))
+        {
+            errors.push(FieldError::new(format!("settings.{name}"), "must be an integer from 1 to 10000"));
+        }
     }
     if let Some(v) = settings.get("default_service")
         && !v.is_string()
