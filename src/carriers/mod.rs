@@ -4,6 +4,7 @@
 //! registry. A new carrier is one folder plus one arm in [`build_client`].
 
 pub mod ecomdash;
+pub mod ecmr;
 pub mod ecourier;
 pub mod exchange;
 pub mod limits;
@@ -111,13 +112,13 @@ pub fn catalog() -> Vec<CarrierInfo> {
         CarrierInfo {
             slug: "ecmr",
             name: "eCMR.services",
-            available: false,
+            available: true,
             capabilities: vec![Book, Refresh],
             credential_sets: vec![vec![
                 req("organization_id", "organisation id"),
                 req("api_token", "organisation API token"),
             ]],
-            settings: vec![opt("paths", "path overrides")],
+            settings: ecmr::SETTINGS.to_vec(),
             default_base_url: None,
         },
         CarrierInfo {
@@ -489,6 +490,9 @@ pub fn validate_connection(
     if carrier.slug == "ecomdash" {
         errors.extend(ecomdash::validate_settings(settings));
     }
+    if carrier.slug == "ecmr" {
+        errors.extend(ecmr::validate_settings(settings));
+    }
     errors
 }
 
@@ -517,6 +521,7 @@ pub fn build_client(cfg: ConnectionConfig, shared: &Shared) -> Result<Arc<dyn Ca
     let inner: Arc<dyn CarrierClient> = match cfg.carrier.as_str() {
         "ecourier" => Arc::new(ecourier::EcourierClient::new(cfg, shared)?),
         "ecomdash" => Arc::new(ecomdash::EcomdashClient::new(cfg, shared)?),
+        "ecmr" => Arc::new(ecmr::EcmrClient::new(cfg, shared)?),
         other => {
             return Err(CarrierError::Misconfigured { message: format!("carrier {other} is not available yet") });
         }

@@ -5,6 +5,7 @@
 //! Swagger UI address.
 
 pub mod ecomdash;
+pub mod ecmr;
 pub mod ecourier;
 
 use std::collections::BTreeMap;

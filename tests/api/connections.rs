@@ -36,7 +36,7 @@ async fn credentials_are_validated_and_never_returned() {
         app.post("/v1/connections", &no_url).await.problem(422, "validation_failed")["errors"][0]["field"],
         "base_url"
     );
-    let later = json!({"carrier": "ecmr", "name": "x", "base_url": "https://e.example", "credentials": {"organization_id": "o", "api_token": "t"}});
+    let later = json!({"carrier": "ecomexpress", "name": "x", "credentials": {}});
     app.post("/v1/connections", &later).await.problem(422, "carrier_not_available");
     let unknown = json!({"carrier": "dhl", "name": "x", "credentials": {}});
     assert_eq!(

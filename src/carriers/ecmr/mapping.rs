@@ -1,0 +1,522 @@
+//! eCMR.services ⇄ gateway mapping (CARRIERS.md "ecmr": shipment body, status mapping,
+//! errors). Pure functions, unit-tested here.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use super::wire;
+use crate::carriers::{CarrierError, CarrierEvent, DocumentLink, TrackingSnapshot};
+use crate::domain::{Address, Dimensions, LengthUnit, Parcel, ShipmentPlan, Status, Stop};
+
+/// Where the operations live below the base URL. No public path list exists (CARRIERS.md:
+/// the paths are *ours*), so each one is overridable in the connection's `paths` setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paths {
+    pub token: String,
+    pub shipments: String,
+    /// Contains `{tracking_number}`.
+    pub shipment: String,
+}
+
+pub const TRACKING_NUMBER_PLACEHOLDER: &str = "{tracking_number}";
+
+impl Default for Paths {
+    fn default() -> Self {
+        Paths {
+            token: "/api/token".into(),
+            shipments: "/api/shipments".into(),
+            shipment: format!("/api/shipments/{TRACKING_NUMBER_PLACEHOLDER}"),
+        }
+    }
+}
+
+impl Paths {
+    /// The defaults with the overrides of an already validated `paths` object.
+    pub fn from_setting(v: Option<&serde_json::Value>) -> Paths {
+        let mut p = Paths::default();
+        if let Some(map) = v.and_then(serde_json::Value::as_object) {
+            let get = |k: &str| map.get(k).and_then(serde_json::Value::as_str).map(str::to_owned);
+            if let Some(s) = get("token") {
+                p.token = s;
+            }
+            if let Some(s) = get("shipments") {
+                p.shipments = s;
+            }
+            if let Some(s) = get("shipment") {
+                p.shipment = s;
+            }
+        }
+        p
+    }
+
+    /// The details path of one shipment, the number percent-encoded as one path segment.
+    pub fn shipment_of(&self, tracking_number: &str) -> String {
+        self.shipment.replace(TRACKING_NUMBER_PLACEHOLDER, &encode_segment(tracking_number))
+    }
+}
+
+/// RFC 3986 path-segment encoding: unreserved characters stay, every other byte is
+/// `%XX`, so a tracking number can never add a segment or a query to the URL.
+pub fn encode_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+// ---------- requests ----------
+
+fn street(a: &Address) -> String {
+    match &a.line2 {
+        Some(l2) if !l2.trim().is_empty() => format!("{}, {}", a.line1, l2),
+        _ => a.line1.clone(),
+    }
+}
+
+fn place(a: &Address) -> wire::Place {
+    wire::Place {
+        address: street(a),
+        postal_code: a.postal_code.clone(),
+        city: a.city.clone(),
+        country: a.country.as_str().to_owned(),
+    }
+}
+
+fn party(s: &Stop) -> wire::Party {
+    wire::Party {
+        name: s.name.clone().or_else(|| s.company.clone()),
+        address: street(&s.address),
+        postal_code: s.address.postal_code.clone(),
+        city: s.address.city.clone(),
+        country: s.address.country.as_str().to_owned(),
+    }
+}
+
+fn stop_time(s: &Stop) -> Option<String> {
+    s.scheduled_at.or(s.window_start).map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+}
+
+fn round_to(v: f64, decimals: i32) -> f64 {
+    let f = 10f64.powi(decimals);
+    (v * f).round() / f
+}
+
+fn volume_m3(d: &Dimensions) -> f64 {
+    let per_unit = match d.unit {
+        LengthUnit::Cm => 0.01,
+        LengthUnit::In => 0.0254,
+    };
+    (d.length * per_unit) * (d.width * per_unit) * (d.height * per_unit)
+}
+
+/// One goods line per parcel. A parcel's weight and dimensions describe one package
+/// (PRODUCT.md `parcels[]`), while a CMR goods line states the line's gross weight and
+/// volume, so both are multiplied by the package count (ours).
+fn goods(p: &Parcel) -> wire::Goods {
+    let n = f64::from(p.quantity.max(1));
+    wire::Goods {
+        marks: p.reference.clone(),
+        packages: p.quantity,
+        packing: None,
+        description: p
+            .description
+            .clone()
+            .filter(|d| !d.trim().is_empty())
+            .or_else(|| p.reference.clone())
+            .unwrap_or_else(|| "Goods".to_owned()),
+        gross_weight_kg: p.weight.as_ref().map(|w| round_to(w.in_kg() * n, 3)),
+        volume_m3: p.dimensions.as_ref().map(|d| round_to(volume_m3(d) * n, 6)),
+    }
+}
+
+/// The store body from our plan: the first pickup-type stop is the consignor and the
+/// place of taking over, the last delivery-type stop the consignee and the place of
+/// delivery (CARRIERS.md). A missing stop is left out rather than invented: the carrier
+/// answers 422 naming the field, which reaches the client as `Rejected`.
+pub fn shipment_from_plan(plan: &ShipmentPlan, order_number: &str) -> wire::Shipment {
+    let pickup = plan.stops.iter().find(|s| s.stop_type.picks_up());
+    let delivery = plan.stops.iter().rev().find(|s| s.stop_type.delivers());
+    wire::Shipment {
+        reference: plan.reference.clone().filter(|r| !r.trim().is_empty()).unwrap_or_else(|| order_number.to_owned()),
+        consignor: pickup.map(party),
+        consignee: delivery.map(party),
+        taking_over: pickup.map(|s| wire::TakingOver { place: place(&s.address), date: stop_time(s) }),
+        delivery: delivery.map(|s| wire::Delivery { place: place(&s.address), date: stop_time(s) }),
+        goods: plan.parcels.iter().map(goods).collect(),
+        instructions: plan.notes.clone().filter(|n| !n.trim().is_empty()),
+    }
+}
+
+// ---------- answers ----------
+
+/// Normalized status of an eCMR status (CARRIERS.md "Status mapping", ours). `None` for
+/// a value the contract does not list: the raw value is kept and the status does not move.
+pub fn map_status(raw: &str) -> Option<(Status, Option<String>)> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "created" | "sent" | "accepted" | "planned" => Some((Status::InfoReceived, None)),
+        "loading" | "departed" | "in_progress" => Some((Status::InTransit, None)),
+        "arrived" => Some((Status::OutForDelivery, None)),
+        "unloaded" | "delivered" => Some((Status::Delivered, Some("Delivered_003".into()))),
+        "cancelled" => Some((Status::Exception, Some("Exception_020".into()))),
+        _ => None,
+    }
+}
+
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s.trim()).ok().map(|t| t.with_timezone(&Utc))
+}
+
+/// One history entry as a tracking event; `None` when it has no status or no readable
+/// time (an event cannot be placed on the timeline without one).
+fn event_from(h: &wire::HistoryEntry) -> Option<CarrierEvent> {
+    let raw = h.status.clone().filter(|s| !s.is_empty())?;
+    let at = h.at.as_deref()?;
+    let occurred_at = parse_time(at)?;
+    let (status, subtag) = match map_status(&raw) {
+        Some((s, t)) => (Some(s), t),
+        None => (None, None),
+    };
+    // History entries carry no id; what, when and who identify one and never change.
+    let dedup_key = format!("ecmr:{raw}|{}|{}", occurred_at.to_rfc3339(), h.by.as_deref().unwrap_or(""));
+    Some(CarrierEvent {
+        occurred_at,
+        status,
+        subtag,
+        message: h.note.clone().filter(|n| !n.is_empty()).or_else(|| Some(raw.clone())),
+        location: None,
+        raw_code: Some(raw),
+        raw_text: h.note.clone(),
+        actor: h.by.clone().filter(|b| !b.is_empty()),
+        dedup_key,
+    })
+}
+
+pub fn snapshot_from(d: &wire::Details) -> TrackingSnapshot {
+    let events = d
+        .history
+        .iter()
+        .filter_map(|h| {
+            let e = event_from(h);
+            if e.is_none() {
+                tracing::warn!(status = ?h.status, at = ?h.at, "eCMR history entry without status or readable time");
+            }
+            e
+        })
+        .collect();
+    let documents = d
+        .documents
+        .iter()
+        .filter_map(|doc| {
+            let url = doc.url.clone().filter(|u| !u.is_empty())?;
+            Some(DocumentLink { kind: doc.kind.clone().unwrap_or_else(|| "cmr".to_owned()), url })
+        })
+        .collect();
+    TrackingSnapshot {
+        status: d.status.as_deref().and_then(map_status),
+        carrier_status: d.status.clone(),
+        events,
+        estimated_delivery: None,
+        documents,
+    }
+}
+
+/// What an answer means for the client. `TokenRefused` is kept apart so the client can
+/// exchange the API token once more and retry.
+#[derive(Debug)]
+pub enum Outcome {
+    Ok,
+    TokenRefused(String),
+    Failed(CarrierError),
+}
+
+/// Which call the answer belongs to: a 404 means "no such shipment" only for details.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Store,
+    Details,
+    Overview,
+}
+
+impl Op {
+    /// The operation's name in exchanges and metrics (also the simulator's fault selector).
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Store => "store",
+            Op::Details => "details",
+            Op::Overview => "overview",
+        }
+    }
+}
+
+fn error_text(body: &[u8]) -> (Option<String>, Option<String>) {
+    let e: wire::ErrorAnswer = serde_json::from_slice(body).unwrap_or_default();
+    (e.error_description.or(e.error).filter(|s| !s.is_empty()), e.field.filter(|s| !s.is_empty()))
+}
+
+/// Classify an answer to an authenticated call by HTTP status and `{error, field}` body.
+pub fn classify(status: u16, body: &[u8], retry_after: Option<std::time::Duration>, op: Op) -> Outcome {
+    let (error, field) = error_text(body);
+    let text = |fallback: &str| error.clone().unwrap_or_else(|| fallback.to_owned());
+    let failed = Outcome::Failed;
+    match status {
+        200..=299 => Outcome::Ok,
+        401 => Outcome::TokenRefused(text("access token refused")),
+        403 => failed(CarrierError::Misconfigured {
+            message: format!("eCMR.services refused access (HTTP 403): {}", text("forbidden")),
+        }),
+        404 if op == Op::Details => failed(CarrierError::NotFound { message: text("shipment not found") }),
+        404 => failed(CarrierError::Misconfigured {
+            message: "eCMR.services endpoint not found (HTTP 404): check base_url and the paths setting".into(),
+        }),
+        409 => failed(CarrierError::Conflict { message: text("conflict") }),
+        // 422 names the refused field (CARRIERS.md): the client can fix its shipment.
+        422 | 400 if field.is_some() => {
+            failed(CarrierError::Rejected { message: format!("{}: {}", field.unwrap_or_default(), text("invalid")) })
+        }
+        422 => failed(CarrierError::Rejected { message: text("shipment refused") }),
+        408 => failed(CarrierError::Transient { message: "HTTP 408 from eCMR.services".into(), retry_after: None }),
+        429 => failed(CarrierError::Transient { message: "eCMR.services rate limit (HTTP 429)".into(), retry_after }),
+        500..=599 => {
+            failed(CarrierError::Transient { message: format!("HTTP {status} from eCMR.services"), retry_after })
+        }
+        _ => failed(CarrierError::Protocol {
+            message: format!("unexpected answer from eCMR.services: HTTP {status}: {}", text("no error text")),
+        }),
+    }
+}
+
+/// Classify the answer to the token exchange: a refusal means the organisation id or API
+/// token is wrong or expired (the seed: API tokens have an expiry), which only a human
+/// can fix.
+pub fn classify_token(status: u16, body: &[u8], retry_after: Option<std::time::Duration>) -> Outcome {
+    match status {
+        200..=299 => Outcome::Ok,
+        400 | 401 | 403 => {
+            let (error, _) = error_text(body);
+            Outcome::Failed(CarrierError::Misconfigured {
+                message: format!(
+                    "eCMR.services refused the organisation id / API token (HTTP {status}){}",
+                    error.map(|e| format!(": {e}")).unwrap_or_default()
+                ),
+            })
+        }
+        404 => Outcome::Failed(CarrierError::Misconfigured {
+            message: "eCMR.services token endpoint not found (HTTP 404): check base_url and paths.token".into(),
+        }),
+        _ => classify(status, body, retry_after, Op::Overview),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{CountryCode, StopType, Weight, WeightUnit};
+    use chrono::DateTime;
+    use std::time::Duration;
+
+    fn addr(city: &str) -> Address {
+        Address {
+            line1: "Main 1".into(),
+            line2: Some("Unit 2".into()),
+            city: city.into(),
+            state: None,
+            postal_code: Some("1011 AB".into()),
+            country: CountryCode::try_from("NL".to_owned()).expect("country"),
+        }
+    }
+
+    fn stop(seq: u32, t: StopType, name: Option<&str>, city: &str) -> Stop {
+        Stop {
+            sequence: seq,
+            stop_type: t,
+            name: name.map(str::to_owned),
+            company: Some(format!("{city} BV")),
+            address: addr(city),
+            phone: None,
+            email: None,
+            scheduled_at: None,
+            window_start: None,
+            window_end: None,
+            notes: None,
+        }
+    }
+
+    fn parcel(reference: Option<&str>, description: Option<&str>) -> Parcel {
+        Parcel {
+            reference: reference.map(str::to_owned),
+            quantity: 2,
+            weight: None,
+            dimensions: None,
+            description: description.map(str::to_owned),
+            pickup_stop: None,
+            delivery_stop: None,
+        }
+    }
+
+    fn plan() -> ShipmentPlan {
+        let mut first = stop(1, StopType::Pickup, Some("Sender"), "Amsterdam");
+        first.window_start = Some(DateTime::parse_from_rfc3339("2026-11-23T08:00:00+01:00").expect("time"));
+        let mut p = parcel(Some("PAL-1"), Some("Pallets of tiles"));
+        p.weight = Some(Weight { value: 250.0, unit: WeightUnit::Kg });
+        p.dimensions = Some(Dimensions { length: 120.0, width: 80.0, height: 100.0, unit: LengthUnit::Cm });
+        ShipmentPlan {
+            reference: None,
+            service: None,
+            stops: vec![
+                first,
+                stop(2, StopType::Delivery, None, "Utrecht"),
+                stop(3, StopType::Both, Some("Last"), "Antwerp"),
+            ],
+            parcels: vec![p, parcel(Some("BOX-9"), None), parcel(None, Some(" "))],
+            declared_value: None,
+            cod_amount: None,
+            notes: Some("Keep dry".into()),
+        }
+    }
+
+    #[test]
+    fn plan_becomes_a_cmr_shipment() {
+        let s = shipment_from_plan(&plan(), "SG-ORDER-1");
+        assert_eq!(s.reference, "SG-ORDER-1", "no plan reference: our order number");
+        let consignor = s.consignor.as_ref().expect("consignor");
+        assert_eq!(consignor.name.as_deref(), Some("Sender"));
+        assert_eq!(consignor.address, "Main 1, Unit 2");
+        let taking_over = s.taking_over.as_ref().expect("taking over");
+        assert_eq!(taking_over.place.city, "Amsterdam");
+        assert_eq!(taking_over.date.as_deref(), Some("2026-11-23T08:00:00+01:00"));
+        // The last delivery-type stop, `both` included.
+        let consignee = s.consignee.as_ref().expect("consignee");
+        assert_eq!((consignee.name.as_deref(), consignee.city.as_str()), (Some("Last"), "Antwerp"));
+        assert_eq!(s.delivery.as_ref().map(|d| d.date.is_none()), Some(true));
+        assert_eq!(s.goods.len(), 3);
+        assert_eq!(s.goods[0].packages, 2);
+        assert_eq!(s.goods[0].description, "Pallets of tiles");
+        assert_eq!(s.goods[0].marks.as_deref(), Some("PAL-1"));
+        assert_eq!(s.goods[0].gross_weight_kg, Some(500.0));
+        assert_eq!(s.goods[0].volume_m3, Some(1.92));
+        assert_eq!(s.goods[1].description, "BOX-9", "no description: the reference");
+        assert_eq!(s.goods[2].description, "Goods", "neither: a generic description");
+        assert_eq!(s.instructions.as_deref(), Some("Keep dry"));
+
+        let mut with_ref = plan();
+        with_ref.reference = Some("SO-1001".into());
+        with_ref.stops[0].name = None;
+        let s = shipment_from_plan(&with_ref, "SG-ORDER-1");
+        assert_eq!(s.reference, "SO-1001");
+        assert_eq!(s.consignor.and_then(|c| c.name).as_deref(), Some("Amsterdam BV"), "company when no name");
+    }
+
+    #[test]
+    fn missing_stops_are_left_for_the_carrier_to_refuse() {
+        let mut p = plan();
+        p.stops.retain(|s| s.stop_type == StopType::Pickup);
+        let s = shipment_from_plan(&p, "X");
+        assert!(s.consignee.is_none() && s.delivery.is_none());
+        let v = serde_json::to_value(wire::StoreRequest { shipment: s }).expect("json");
+        assert!(v["shipment"].get("consignee").is_none(), "{v}");
+    }
+
+    #[test]
+    fn every_status_maps_as_the_contract_says() {
+        for raw in ["created", "sent", "accepted", "planned"] {
+            assert_eq!(map_status(raw), Some((Status::InfoReceived, None)), "{raw}");
+        }
+        for raw in ["loading", "departed", "in_progress"] {
+            assert_eq!(map_status(raw), Some((Status::InTransit, None)), "{raw}");
+        }
+        assert_eq!(map_status("arrived"), Some((Status::OutForDelivery, None)));
+        for raw in ["unloaded", "delivered", "Delivered"] {
+            assert_eq!(map_status(raw), Some((Status::Delivered, Some("Delivered_003".into()))), "{raw}");
+        }
+        assert_eq!(map_status("cancelled"), Some((Status::Exception, Some("Exception_020".into()))));
+        assert_eq!(map_status("teleported"), None);
+    }
+
+    #[test]
+    fn details_become_a_snapshot_with_actors_and_documents() {
+        let d: wire::Details = serde_json::from_value(serde_json::json!({
+            "tracking_number": "ECMR1", "reference": "SO-1", "status": "departed",
+            "history": [
+                {"status": "created", "at": "2026-11-23T08:00:00Z", "by": "org-demo (API)"},
+                {"status": "loading", "at": "2026-11-23T09:00:00+01:00", "by": "Driver P. de Vries", "note": "Dock 4"},
+                {"status": "beamed", "at": "2026-11-23T09:30:00Z", "by": "Q"},
+                {"status": "departed", "at": "yesterday", "by": "Driver"}
+            ],
+            "documents": [{"type": "cmr", "url": "https://e/cmr.pdf"}, {"type": "cmr"}]
+        }))
+        .expect("details");
+        let snap = snapshot_from(&d);
+        assert_eq!(snap.status, Some((Status::InTransit, None)));
+        assert_eq!(snap.carrier_status.as_deref(), Some("departed"));
+        assert_eq!(snap.events.len(), 3, "the entry without a readable time is skipped");
+        let loading = &snap.events[1];
+        assert_eq!(loading.actor.as_deref(), Some("Driver P. de Vries"));
+        assert_eq!(loading.message.as_deref(), Some("Dock 4"));
+        assert_eq!(loading.raw_code.as_deref(), Some("loading"));
+        assert_eq!(loading.occurred_at.to_rfc3339(), "2026-11-23T08:00:00+00:00");
+        assert_eq!(snap.events[0].message.as_deref(), Some("created"), "no note: the status");
+        assert_eq!(snap.events[2].status, None, "unknown status kept raw");
+        assert_eq!(snap.events[2].raw_code.as_deref(), Some("beamed"));
+        assert_eq!(snapshot_from(&d).events[1].dedup_key, loading.dedup_key, "stable keys");
+        assert_ne!(snap.events[0].dedup_key, loading.dedup_key);
+        assert_eq!(snap.documents, vec![DocumentLink { kind: "cmr".into(), url: "https://e/cmr.pdf".into() }]);
+
+        let unknown: wire::Details = serde_json::from_value(serde_json::json!({"status": "beamed"})).expect("details");
+        let snap = snapshot_from(&unknown);
+        assert_eq!((snap.status, snap.carrier_status.as_deref()), (None, Some("beamed")));
+    }
+
+    #[test]
+    fn answers_are_classified_by_what_the_caller_should_do() {
+        let kind = |status, body: &str, op| match classify(status, body.as_bytes(), None, op) {
+            Outcome::Ok => "ok".to_owned(),
+            Outcome::TokenRefused(_) => "token".to_owned(),
+            Outcome::Failed(e) => format!("{}:{}", e.kind(), e.message()),
+        };
+        assert_eq!(kind(201, "{}", Op::Store), "ok");
+        assert_eq!(kind(401, r#"{"error":"invalid_token"}"#, Op::Details), "token");
+        assert_eq!(
+            kind(422, r#"{"error":"is required","field":"shipment.consignee"}"#, Op::Store),
+            "rejected:shipment.consignee: is required"
+        );
+        assert_eq!(kind(422, r#"{"error":"nope"}"#, Op::Store), "rejected:nope");
+        assert_eq!(kind(404, r#"{"error":"shipment not found"}"#, Op::Details), "not_found:shipment not found");
+        assert!(kind(404, "", Op::Store).starts_with("misconfigured:"));
+        assert!(kind(403, "", Op::Overview).starts_with("misconfigured:"));
+        assert!(kind(500, "<html>", Op::Store).starts_with("transient:"));
+        assert!(kind(503, "", Op::Details).starts_with("transient:"));
+        assert!(kind(418, "", Op::Details).starts_with("protocol:"));
+        match classify(429, b"", Some(Duration::from_secs(2)), Op::Details) {
+            Outcome::Failed(CarrierError::Transient { retry_after, .. }) => {
+                assert_eq!(retry_after, Some(Duration::from_secs(2)));
+            }
+            other => panic!("{other:?}"),
+        }
+        for status in [400, 401, 403] {
+            assert!(
+                matches!(
+                    classify_token(status, br#"{"error":"invalid_client"}"#, None),
+                    Outcome::Failed(CarrierError::Misconfigured { .. })
+                ),
+                "{status}"
+            );
+        }
+        assert!(matches!(classify_token(502, b"", None), Outcome::Failed(CarrierError::Transient { .. })));
+        assert!(matches!(classify_token(200, b"{}", None), Outcome::Ok));
+    }
+
+    #[test]
+    fn paths_default_override_and_encode() {
+        let p = Paths::from_setting(None);
+        assert_eq!(p.shipment_of("ECMR 1/2"), "/api/shipments/ECMR%201%2F2");
+        let p = Paths::from_setting(Some(
+            &serde_json::json!({"token": "/oauth/token", "shipment": "/s/{tracking_number}/x"}),
+        ));
+        assert_eq!((p.token.as_str(), p.shipments.as_str()), ("/oauth/token", "/api/shipments"));
+        assert_eq!(p.shipment_of("A1"), "/s/A1/x");
+    }
+}
