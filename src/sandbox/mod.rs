@@ -4,6 +4,7 @@
 //! available simulator, and prints an API key, a curl that books a shipment, and the
 //! Swagger UI address.
 
+pub mod aftership;
 pub mod ecourier;
 
 use std::collections::BTreeMap;
