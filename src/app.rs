@@ -24,7 +24,7 @@ type CachedClient = (DateTime<Utc>, Arc<dyn CarrierClient>);
 pub struct Inner {
     pub db: PgPool,
     pub config: Config,
-    pub crypto: Crypto,
+    pub crypto: Arc<Crypto>,
     pub shared: Shared,
     pub metrics: PrometheusHandle,
     clients: Mutex<HashMap<String, CachedClient>>,
@@ -77,7 +77,7 @@ impl AppState {
         Ok(AppState(Arc::new(Inner {
             db,
             config,
-            crypto,
+            crypto: Arc::new(crypto),
             shared,
             metrics: metrics_handle(),
             clients: Mutex::new(HashMap::new()),
@@ -110,8 +110,12 @@ impl AppState {
             base_url: row.base_url.clone(),
             credentials,
             settings: row.settings.0.clone(),
+            // Not the AppState itself: the state caches this client, and a cycle
+            // would keep the pool (and its connections) alive forever.
             token_store: Arc::new(DbTokenStore {
-                state: self.clone(),
+                db: self.db.clone(),
+                crypto: self.crypto.clone(),
+                lock_timeout: self.config.carrier_request_timeout * 2,
                 tenant_id: row.tenant_id.clone(),
                 connection_id: row.id.clone(),
             }),
@@ -129,7 +133,9 @@ impl AppState {
 /// associated data. Failures to persist only cost a future login, so they are logged,
 /// not raised.
 struct DbTokenStore {
-    state: AppState,
+    db: PgPool,
+    crypto: Arc<Crypto>,
+    lock_timeout: Duration,
     tenant_id: String,
     connection_id: String,
 }
@@ -143,9 +149,9 @@ struct StoredToken {
 #[async_trait]
 impl TokenStore for DbTokenStore {
     async fn load(&self) -> Option<Token> {
-        let mut conn = self.state.db.acquire().await.ok()?;
+        let mut conn = self.db.acquire().await.ok()?;
         let blob = store::connections::get_token(&mut conn, &self.tenant_id, &self.connection_id).await.ok()??;
-        let plain = self.state.crypto.decrypt(&self.tenant_id, &self.connection_id, Purpose::Token, &blob).ok()?;
+        let plain = self.crypto.decrypt(&self.tenant_id, &self.connection_id, Purpose::Token, &blob).ok()?;
         let stored: StoredToken = serde_json::from_slice(&plain).ok()?;
         Some(Token { value: SecretString::from(stored.value), expires_at: stored.expires_at })
     }
@@ -154,10 +160,10 @@ impl TokenStore for DbTokenStore {
         let blob = token.and_then(|t| {
             let stored = StoredToken { value: t.value.expose_secret().to_owned(), expires_at: t.expires_at };
             let plain = serde_json::to_vec(&stored).ok()?;
-            Some(self.state.crypto.encrypt(&self.tenant_id, &self.connection_id, Purpose::Token, &plain))
+            Some(self.crypto.encrypt(&self.tenant_id, &self.connection_id, Purpose::Token, &plain))
         });
         let result = async {
-            let mut conn = self.state.db.acquire().await?;
+            let mut conn = self.db.acquire().await?;
             store::connections::set_token(&mut conn, &self.tenant_id, &self.connection_id, blob.as_deref()).await
         }
         .await;
@@ -168,12 +174,12 @@ impl TokenStore for DbTokenStore {
 
     async fn lock(&self) -> Option<RenewalGuard> {
         let attempt = async {
-            let mut conn = self.state.db.acquire().await.ok()?;
+            let mut conn = self.db.acquire().await.ok()?;
             store::connections::lock_token(&mut conn, &self.connection_id).await.ok()?;
             Some(AdvisoryGuard { conn: Some(conn), connection_id: self.connection_id.clone() })
         };
         // A renewal elsewhere is bounded by the carrier timeout; never wait forever.
-        match tokio::time::timeout(self.state.config.carrier_request_timeout * 2, attempt).await {
+        match tokio::time::timeout(self.lock_timeout, attempt).await {
             Ok(Some(g)) => Some(Box::new(g)),
             _ => {
                 tracing::warn!(connection_id = %self.connection_id, "token renewal lock not available; renewing without it");

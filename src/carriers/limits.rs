@@ -1,5 +1,9 @@
 //! Per-connection traffic limits, one implementation for every adapter:
-//! - a rate limit (governor's GCRA; AfterShip's 10 req/s by default for that carrier),
+//! - a rate limit kept as the carrier counts it: at most N calls leave in any window of
+//!   one second plus `rate_window_slack` (jitter between leaving here and arriving
+//!   there). A token bucket such as governor's GCRA lets a burst of N plus N more go
+//!   within the first second, which AfterShip answers with 429, so this is a sliding
+//!   log of departure times instead (at most N entries per connection),
 //! - a concurrency cap (ecomdash: 3 calls in flight),
 //! - a 429 gate: after a 429 with `Retry-After` / `X-RateLimit-Reset`, no call leaves
 //!   until that moment (waiting when it is near, failing fast when it is far),
@@ -14,7 +18,7 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use std::collections::VecDeque;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::CarrierError;
@@ -27,6 +31,8 @@ pub struct LimitsConfig {
     pub breaker_cooldown: Duration,
     /// Longest a call waits for the rate limiter or a 429 gate before failing fast.
     pub max_wait: Duration,
+    /// Added to the one-second rate window for network jitter.
+    pub rate_window_slack: Duration,
 }
 
 impl Default for LimitsConfig {
@@ -36,7 +42,8 @@ impl Default for LimitsConfig {
             max_concurrency: None,
             breaker_threshold: 5,
             breaker_cooldown: Duration::from_secs(30),
-            max_wait: Duration::from_secs(5),
+            max_wait: Duration::from_secs(10),
+            rate_window_slack: Duration::from_millis(200),
         }
     }
 }
@@ -50,9 +57,11 @@ struct Breaker {
 
 pub struct Limits {
     cfg: LimitsConfig,
-    rate: Option<DefaultDirectRateLimiter>,
+    rate: Option<usize>,
+    window: Duration,
+    /// Departure times of the last calls (≤ rate), and the 429 gate.
+    sent: Mutex<(VecDeque<Instant>, Option<Instant>)>,
     slots: Option<Arc<Semaphore>>,
-    gate: Mutex<Option<Instant>>,
     breaker: Mutex<Breaker>,
 }
 
@@ -71,44 +80,60 @@ pub enum BreakerState {
 
 impl Limits {
     pub fn new(cfg: LimitsConfig) -> Limits {
-        let rate = cfg.rate_per_second.and_then(NonZeroU32::new).map(|n| RateLimiter::direct(Quota::per_second(n)));
+        let rate = cfg.rate_per_second.and_then(NonZeroU32::new).map(|n| n.get() as usize);
         let slots = cfg.max_concurrency.filter(|n| *n > 0).map(|n| Arc::new(Semaphore::new(n as usize)));
-        Limits { cfg, rate, slots, gate: Mutex::new(None), breaker: Mutex::new(Breaker::default()) }
+        let window = Duration::from_secs(1) + cfg.rate_window_slack;
+        Limits {
+            cfg,
+            rate,
+            window,
+            sent: Mutex::new((VecDeque::new(), None)),
+            slots,
+            breaker: Mutex::new(Breaker::default()),
+        }
     }
 
     pub fn unlimited() -> Limits {
         Limits::new(LimitsConfig::default())
     }
 
-    fn wait_or_fail(&self, until: Instant, why: &str) -> Result<Duration, CarrierError> {
-        let now = Instant::now();
-        if until <= now {
-            return Ok(Duration::ZERO);
-        }
-        let left = until - now;
-        if left > self.cfg.max_wait {
-            return Err(CarrierError::Transient {
-                message: format!("{why}; next call allowed in {} s", left.as_secs().max(1)),
-                retry_after: Some(left.max(Duration::from_secs(1))),
-            });
-        }
-        Ok(left)
-    }
-
-    /// Wait for the 429 gate, the rate limiter and a concurrency slot.
+    /// Wait for the 429 gate, the rate window and a concurrency slot.
     pub async fn acquire(&self) -> Result<Permit, CarrierError> {
-        let gate = self.gate.lock().ok().and_then(|g| *g);
-        if let Some(until) = gate {
-            let wait = self.wait_or_fail(until, "the carrier asked us to slow down (429)")?;
+        let started = Instant::now();
+        loop {
+            let wait = {
+                let Ok(mut st) = self.sent.lock() else { break };
+                let now = Instant::now();
+                let (sent, gate) = &mut *st;
+                let mut earliest = gate.filter(|g| *g > now).unwrap_or(now);
+                if let Some(n) = self.rate {
+                    while sent.front().is_some_and(|t| *t + self.window <= now) {
+                        sent.pop_front();
+                    }
+                    if sent.len() >= n {
+                        earliest = earliest.max(sent[sent.len() - n] + self.window);
+                    }
+                }
+                if earliest <= now {
+                    if self.rate.is_some() {
+                        sent.push_back(now);
+                    }
+                    break;
+                }
+                earliest - now
+            };
+            if started.elapsed() + wait > self.cfg.max_wait {
+                let why = if self.sent.lock().ok().and_then(|s| s.1).is_some_and(|g| g > Instant::now()) {
+                    "the carrier asked us to slow down (429)"
+                } else {
+                    "connection rate limit reached"
+                };
+                return Err(CarrierError::Transient {
+                    message: why.into(),
+                    retry_after: Some(wait.max(Duration::from_secs(1))),
+                });
+            }
             tokio::time::sleep(wait).await;
-        }
-        if let Some(rate) = &self.rate
-            && tokio::time::timeout(self.cfg.max_wait, rate.until_ready()).await.is_err()
-        {
-            return Err(CarrierError::Transient {
-                message: "connection rate limit reached".into(),
-                retry_after: Some(Duration::from_secs(1)),
-            });
         }
         let slot = match &self.slots {
             Some(s) => match tokio::time::timeout(self.cfg.max_wait, s.clone().acquire_owned()).await {
@@ -125,12 +150,20 @@ impl Limits {
         Ok(Permit { _slot: slot })
     }
 
-    /// The carrier answered 429: hold every call until `wait` has passed.
+    /// The carrier answered 429: nothing leaves before `wait` has passed, and the calls
+    /// that left recently count as leaving then, so the ones held at the gate do not
+    /// all go at once when it opens.
     pub fn throttled(&self, wait: Duration) {
-        if let Ok(mut g) = self.gate.lock() {
+        if let Ok(mut st) = self.sent.lock() {
             let until = Instant::now() + wait;
-            if g.is_none_or(|cur| cur < until) {
-                *g = Some(until);
+            let (sent, gate) = &mut *st;
+            if gate.is_none_or(|g| g < until) {
+                *gate = Some(until);
+            }
+            for t in sent.iter_mut() {
+                if *t < until {
+                    *t = until;
+                }
             }
         }
     }

@@ -3,8 +3,9 @@
 //! HTTP layer calls, the error classes every adapter maps its failures onto, and the
 //! registry. A new carrier is one folder plus one arm in [`build_client`].
 
-pub mod ecomdash;
+pub mod aftership;
 pub mod ecmr;
+pub mod ecomdash;
 pub mod ecourier;
 pub mod exchange;
 pub mod limits;
@@ -124,7 +125,7 @@ pub fn catalog() -> Vec<CarrierInfo> {
         CarrierInfo {
             slug: "aftership",
             name: "AfterShip",
-            available: false,
+            available: true,
             capabilities: vec![
                 Update,
                 Cancel,
@@ -139,7 +140,7 @@ pub fn catalog() -> Vec<CarrierInfo> {
                 req("api_key", "as-api-key"),
                 opt("webhook_secret", "inbound webhook HMAC secret"),
             ]],
-            settings: vec![opt("rate_limit_per_second", "requests per second (default 10)")],
+            settings: aftership::SETTINGS.to_vec(),
             default_base_url: Some("https://api.aftership.com/tracking/2024-04"),
         },
         CarrierInfo {
@@ -493,6 +494,9 @@ pub fn validate_connection(
     if carrier.slug == "ecmr" {
         errors.extend(ecmr::validate_settings(settings));
     }
+    if carrier.slug == "aftership" {
+        errors.extend(aftership::validate_settings(settings));
+    }
     errors
 }
 
@@ -522,6 +526,7 @@ pub fn build_client(cfg: ConnectionConfig, shared: &Shared) -> Result<Arc<dyn Ca
         "ecourier" => Arc::new(ecourier::EcourierClient::new(cfg, shared)?),
         "ecomdash" => Arc::new(ecomdash::EcomdashClient::new(cfg, shared)?),
         "ecmr" => Arc::new(ecmr::EcmrClient::new(cfg, shared)?),
+        "aftership" => Arc::new(aftership::AftershipClient::new(cfg, shared)?),
         other => {
             return Err(CarrierError::Misconfigured { message: format!("carrier {other} is not available yet") });
         }

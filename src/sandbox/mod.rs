@@ -4,8 +4,9 @@
 //! available simulator, and prints an API key, a curl that books a shipment, and the
 //! Swagger UI address.
 
-pub mod ecomdash;
+pub mod aftership;
 pub mod ecmr;
+pub mod ecomdash;
 pub mod ecourier;
 
 use std::collections::BTreeMap;

@@ -75,7 +75,8 @@ pub async fn spawn_app_with(extra_config: &str) -> TestApp {
         .expect("create database");
     conn.close().await.ok();
     let db = PgPoolOptions::new()
-        .max_connections(20)
+        .max_connections(10)
+        .idle_timeout(Duration::from_secs(5))
         .connect_with(admin.clone().database(&name))
         .await
         .expect("test database");

@@ -389,10 +389,10 @@ mod tests {
     async fn a_429_is_transient_with_the_wait_it_asks_for() {
         let sim = sim();
         let client = client(&serve(&sim).await);
-        sim.fail_next(1, SimFault::RateLimited(7));
+        sim.fail_next(1, SimFault::RateLimited(30));
         let e = client.submit_tracking(&CallCx::new(), &items(1..3)).await.expect_err("429");
         assert!(
-            matches!(e, CarrierError::Transient { retry_after: Some(d), .. } if d == Duration::from_secs(7)),
+            matches!(e, CarrierError::Transient { retry_after: Some(d), .. } if d == Duration::from_secs(30)),
             "{e:?}"
         );
         // The connection holds further calls for those seconds (fails fast: beyond max_wait).
