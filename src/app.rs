@@ -119,7 +119,11 @@ impl AppState {
                 tenant_id: row.tenant_id.clone(),
                 connection_id: row.id.clone(),
             }),
-            limits: Arc::new(carriers::Limits::new(carriers::limits_for(&row.carrier, &row.settings.0))),
+            limits: Arc::new(carriers::Limits::new(carriers::LimitsConfig {
+                breaker_threshold: self.config.carrier_breaker_threshold,
+                breaker_cooldown: self.config.carrier_breaker_cooldown,
+                ..carriers::limits_for(&row.carrier, &row.settings.0)
+            })),
         };
         let client = carriers::build_client(cfg, &self.shared)?;
         if let Ok(mut cache) = self.clients.lock() {

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod carriers;
 pub mod connections;
+pub mod estimates;
 pub mod extract;
 pub mod idempotency;
 pub mod ops;
@@ -68,6 +69,7 @@ fn parts() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(connections::router())
         .merge(shipments::router())
         .merge(quotes::router())
+        .merge(estimates::router())
         .split_for_parts();
     let (ops, ops_doc) = ops::router().split_for_parts();
     doc.merge(ops_doc);

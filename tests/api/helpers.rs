@@ -55,6 +55,8 @@ pub struct TestApp {
     pub connection_id: String,
     pub sim: EcourierSim,
     pub ecomdash: shipgate::sandbox::ecomdash::EcomdashSim,
+    pub ecmr: shipgate::sandbox::ecmr::EcmrSim,
+    pub aftership: shipgate::sandbox::aftership::AftershipSim,
     pub db: PgPool,
     pub state: AppState,
 }
@@ -91,15 +93,20 @@ pub async fn spawn_app_with(extra_config: &str) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let ecomdash = shipgate::sandbox::ecomdash::EcomdashSim::new(Default::default());
+    let ecmr = shipgate::sandbox::ecmr::EcmrSim::new(Default::default());
+    let aftership = shipgate::sandbox::aftership::AftershipSim::new(Default::default());
     let router = shipgate::http::router(state.clone())
         .nest(shipgate::sandbox::ECOURIER_MOUNT, sim.router())
-        .nest("/sim/ecomdash", ecomdash.router());
+        .nest("/sim/ecomdash", ecomdash.router())
+        .nest("/sim/ecmr", ecmr.router())
+        .nest("/sim/aftership", aftership.router());
     tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
     });
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
     let (tenant_id, key) = new_tenant(&state, "Tenant A").await;
-    let mut app = TestApp { base, http, key, tenant_id, connection_id: String::new(), sim, ecomdash, db, state };
+    let mut app =
+        TestApp { base, http, key, tenant_id, connection_id: String::new(), sim, ecomdash, ecmr, aftership, db, state };
     app.connection_id = app.create_ecourier_connection(&app.key.clone()).await;
     app
 }
@@ -186,6 +193,28 @@ impl TestApp {
         let r = self.request("POST", "/v1/connections", Some(key), Some(&body), &[]).await;
         assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.bytes));
         r.json()["id"].as_str().expect("id").to_owned()
+    }
+
+    pub async fn create_connection(&self, body: Value) -> String {
+        let r = self.post("/v1/connections", &body).await;
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.bytes));
+        r.json()["id"].as_str().expect("id").to_owned()
+    }
+
+    pub async fn create_ecmr_connection(&self) -> String {
+        self.create_connection(json!({
+            "carrier": "ecmr", "name": "eCMR sim", "base_url": format!("{}/sim/ecmr", self.base),
+            "credentials": {"organization_id": "org-demo", "api_token": "token-demo"}
+        }))
+        .await
+    }
+
+    pub async fn create_aftership_connection(&self) -> String {
+        self.create_connection(json!({
+            "carrier": "aftership", "name": "AfterShip sim", "base_url": format!("{}/sim/aftership", self.base),
+            "credentials": {"api_key": "as-demo-key"}
+        }))
+        .await
     }
 
     pub async fn create_ecomdash_connection(&self) -> String {

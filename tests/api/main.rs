@@ -1,8 +1,11 @@
 //! Black-box tests: a real server on port 0, a real Postgres database per test, the
 //! e-Courier simulator mounted on the same server, assertions on HTTP status and body.
 
+mod aftership;
 mod booking;
+mod breaker;
 mod connections;
+mod ecmr;
 mod errors;
 mod helpers;
 mod idempotency;

@@ -1,0 +1,167 @@
+//! AfterShip through the API: register, adopt on 4003, update, delete, refresh,
+//! retrack, complete, predictions, rate limit.
+
+use serde_json::json;
+
+use crate::helpers::spawn_app;
+
+fn tracking(con: &str, number: &str) -> serde_json::Value {
+    json!({
+        "connection_id": con, "tracking_number": number, "service": "dhl", "reference": format!("ORD-{number}"),
+        "metadata": {"order_id": "4711"},
+        "stops": [{"sequence": 1, "type": "delivery", "name": "Bryan Moore", "email": "bryan@example.com",
+                   "address": {"line1": "2253 Orange Blossom Trail", "city": "Orlando", "country": "US"}}]
+    })
+}
+
+#[tokio::test]
+async fn a_tracking_number_is_registered_refreshed_updated_and_deleted() {
+    let app = spawn_app().await;
+    let con = app.create_aftership_connection().await;
+    let r = app.post("/v1/shipments", &tracking(&con, "1234567890")).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.bytes));
+    let s = r.json();
+    let id = s["id"].as_str().expect("id").to_owned();
+    let as_id = s["carrier_reference"].as_str().expect("aftership id").to_owned();
+    assert_eq!(s["tracking_number"], "1234567890");
+    let created = app.aftership.requests().into_iter().find(|r| r.op == "create").expect("create");
+    assert_eq!(created.body["tracking"]["tracking_number"], "1234567890", "wrapped in tracking");
+    assert_eq!(created.body["tracking"]["slug"], "dhl");
+
+    app.aftership.advance(&as_id);
+    app.aftership.advance(&as_id);
+    let b = app.post(&format!("/v1/shipments/{id}/refresh"), &json!({})).await.json();
+    assert_eq!(b["status"], "in_transit", "{b}");
+    let events = app.get(&format!("/v1/shipments/{id}/events")).await.json();
+    assert!(events["data"].as_array().is_some_and(|e| !e.is_empty()), "checkpoints become events: {events}");
+
+    let patch = json!({"notes": "leave at the door", "stops": [{"sequence": 1, "type": "delivery", "name": "Bryan Moore",
+        "email": "b2@example.com", "address": {"line1": "2253 Orange Blossom Trail", "city": "Orlando", "country": "US"}}]});
+    let r = app.request("PATCH", &format!("/v1/shipments/{id}"), Some(&app.key), Some(&patch), &[]).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.bytes));
+    let update = app.aftership.requests().into_iter().find(|r| r.op == "update").expect("update");
+    assert_eq!(update.body["tracking"]["note"], "leave at the door");
+    assert_eq!(update.body["tracking"]["emails"], json!(["b2@example.com"]));
+
+    let r = app.post(&format!("/v1/shipments/{id}/cancel"), &json!({})).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.bytes));
+    assert!(app.aftership.tracking(&as_id).is_none(), "deleted at AfterShip");
+}
+
+#[tokio::test]
+async fn an_existing_tracking_is_adopted_not_refused() {
+    let app = spawn_app().await;
+    let con = app.create_aftership_connection().await;
+    let first = app.post("/v1/shipments", &tracking(&con, "ADOPT12345")).await.json();
+    let mut again = tracking(&con, "ADOPT12345");
+    again["reference"] = json!("ORD-OTHER");
+    let r = app.post("/v1/shipments", &again).await;
+    assert_eq!(r.status, 201, "4003 must not fail the client: {}", String::from_utf8_lossy(&r.bytes));
+    assert_eq!(r.json()["carrier_reference"], first["carrier_reference"]);
+    assert_eq!(app.aftership.tracking_count(), 1);
+}
+
+#[tokio::test]
+async fn invalid_numbers_and_slugs_are_clear_client_errors() {
+    let app = spawn_app().await;
+    let con = app.create_aftership_connection().await;
+    let mut bad_slug = tracking(&con, "1234567890");
+    bad_slug["service"] = json!("no-such-courier");
+    let p = app.post("/v1/shipments", &bad_slug).await.problem(422, "carrier_rejected");
+    assert!(p["shipment"]["booking"]["state"] == "failed");
+    app.post("/v1/shipments", &tracking(&con, "12")).await.problem(422, "carrier_rejected");
+    // Booking is not an AfterShip capability.
+    let mut no_number = tracking(&con, "x");
+    no_number.as_object_mut().expect("obj").remove("tracking_number");
+    app.post("/v1/shipments", &no_number).await.problem(422, "capability_not_supported");
+}
+
+#[tokio::test]
+async fn retrack_only_when_expired_and_complete_sets_the_outcome() {
+    let app = spawn_app().await;
+    let con = app.create_aftership_connection().await;
+    let s = app.post("/v1/shipments", &tracking(&con, "RETRACK123")).await.json();
+    let id = s["id"].as_str().expect("id");
+    let as_id = s["carrier_reference"].as_str().expect("as id");
+    app.post(&format!("/v1/shipments/{id}/retrack"), &json!({})).await.problem(422, "carrier_rejected");
+    app.aftership.expire(as_id);
+    let r = app.post(&format!("/v1/shipments/{id}/retrack"), &json!({})).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.bytes));
+
+    let s2 = app.post("/v1/shipments", &tracking(&con, "LOST123456")).await.json();
+    let r = app
+        .post(&format!("/v1/shipments/{}/complete", s2["id"].as_str().expect("id")), &json!({"reason": "lost"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.bytes));
+    let b = r.json();
+    assert_eq!((b["status"].as_str(), b["subtag"].as_str()), (Some("exception"), Some("Exception_013")));
+    let p = app
+        .post(&format!("/v1/shipments/{}/complete", s2["id"].as_str().expect("id")), &json!({"reason": "stolen"}))
+        .await;
+    assert_eq!(p.problem(422, "validation_failed")["errors"][0]["field"], "reason");
+}
+
+#[tokio::test]
+async fn delivery_dates_are_predicted_for_valid_items_only() {
+    let app = spawn_app().await;
+    let con = app.create_aftership_connection().await;
+    let item = json!({"slug": "fedex", "service_type_name": "FEDEX HOME DELIVERY",
+        "origin_address": {"country_region": "USA", "state": "WA", "postal_code": "98108"},
+        "destination_address": {"country_region": "USA", "state": "CA", "postal_code": "92019"},
+        "pickup_time": "2026-11-23 15:00:00"});
+    let r = app.post("/v1/estimated-delivery-dates", &json!({"connection_id": con, "items": [item]})).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.bytes));
+    assert_eq!(r.json()["data"].as_array().map(Vec::len), Some(1));
+    let calls = app.aftership.stats().calls.get("predict_batch").copied().unwrap_or(0);
+    let six: Vec<_> = (0..6).map(|_| item.clone()).collect();
+    app.post("/v1/estimated-delivery-dates", &json!({"connection_id": con, "items": six}))
+        .await
+        .problem(422, "validation_failed");
+    let mut no_origin = item.clone();
+    no_origin.as_object_mut().expect("obj").remove("origin_address");
+    let p = app
+        .post("/v1/estimated-delivery-dates", &json!({"connection_id": con, "items": [no_origin]}))
+        .await
+        .problem(422, "validation_failed");
+    assert_eq!(p["errors"][0]["field"], "items[0].origin_address");
+    assert_eq!(
+        app.aftership.stats().calls.get("predict_batch").copied().unwrap_or(0),
+        calls,
+        "invalid items never sent"
+    );
+    let p =
+        app.post("/v1/estimated-delivery-dates", &json!({"connection_id": app.connection_id, "items": [item]})).await;
+    p.problem(422, "capability_not_supported");
+}
+
+#[tokio::test]
+async fn the_account_rate_limit_is_never_exceeded() {
+    let app = spawn_app().await;
+    let con = app.create_aftership_connection().await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(
+            app.post("/v1/shipments", &tracking(&con, &format!("RATE{i:06}"))).await.json()["id"]
+                .as_str()
+                .expect("id")
+                .to_owned(),
+        );
+    }
+    let mut tasks = Vec::new();
+    for i in 0..30 {
+        let (http, base, key, id) = (app.http.clone(), app.base.clone(), app.key.clone(), ids[i % ids.len()].clone());
+        tasks.push(tokio::spawn(async move {
+            http.post(format!("{base}/v1/shipments/{id}/refresh"))
+                .bearer_auth(key)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.expect("join").expect("request"), 200);
+    }
+    let stats = app.aftership.stats();
+    assert_eq!(stats.rate_limited, 0, "{stats:?}");
+    assert!(stats.max_requests_in_one_second <= 10, "{stats:?}");
+}
