@@ -26,50 +26,148 @@ use crate::{http, ids, store};
 /// Where the e-Courier simulator is mounted.
 pub const ECOURIER_MOUNT: &str = "/sim/ecourier";
 
-/// A demo tenant with one key and an e-Courier connection to the simulator at `sim_base`.
+/// A demo tenant with one key and a connection to each carrier simulator.
 pub struct Demo {
     pub tenant_id: String,
     pub api_key: SecretString,
     pub ecourier_connection_id: String,
+    pub ecmr_connection_id: String,
+    pub aftership_connection_id: String,
+    pub ecomdash_connection_id: String,
 }
 
-pub async fn create_demo(state: &AppState, name: &str, sim_base: &str) -> anyhow::Result<Demo> {
-    let tenant_id = ids::new_id("ten");
-    let mut conn = state.db.acquire().await?;
-    store::tenants::insert_tenant(&mut conn, &tenant_id, name).await?;
-    drop(conn);
-    let (_, api_key) = http::auth::create_key(&state.db, &tenant_id, "test", Some("sandbox")).await?;
-    let defaults = ecourier::EcourierSimConfig::default();
-    let account = defaults.accounts.first().ok_or_else(|| anyhow::anyhow!("simulator has no account"))?;
-    let creds: BTreeMap<String, String> = [
-        ("website", account.website.clone()),
-        ("username", account.username.clone()),
-        ("password", account.password.clone()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let connection_id = ids::new_id("con");
-    let enc = state.crypto.encrypt(&tenant_id, &connection_id, Purpose::Credentials, &serde_json::to_vec(&creds)?);
+async fn insert_connection(
+    state: &AppState,
+    tenant_id: &str,
+    carrier: &str,
+    name: &str,
+    base_url: &str,
+    creds: &[(&str, &str)],
+    settings: serde_json::Map<String, serde_json::Value>,
+) -> anyhow::Result<String> {
+    let creds: BTreeMap<String, String> = creds.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let id = ids::new_id("con");
+    let enc = state.crypto.encrypt(tenant_id, &id, Purpose::Credentials, &serde_json::to_vec(&creds)?);
     let fields: Vec<String> = creds.keys().cloned().collect();
-    let mut settings = serde_json::Map::new();
-    settings.insert("customer_code".into(), account.customer_code.clone().into());
     let mut conn = state.db.acquire().await?;
     store::connections::insert(
         &mut conn,
         &store::connections::NewConnection {
-            tenant_id: &tenant_id,
-            id: &connection_id,
-            carrier: "ecourier",
-            name: "e-Courier simulator",
-            base_url: Some(sim_base),
+            tenant_id,
+            id: &id,
+            carrier,
+            name,
+            base_url: Some(base_url),
             credentials_enc: &enc,
             credential_fields: &fields,
             settings: &settings,
         },
     )
     .await?;
-    Ok(Demo { tenant_id, api_key, ecourier_connection_id: connection_id })
+    Ok(id)
+}
+
+/// `base` is where the simulators are mounted (`{base}/sim/<carrier>`).
+pub async fn create_demo(state: &AppState, name: &str, base: &str) -> anyhow::Result<Demo> {
+    let tenant_id = ids::new_id("ten");
+    let mut conn = state.db.acquire().await?;
+    store::tenants::insert_tenant(&mut conn, &tenant_id, name).await?;
+    drop(conn);
+    let (_, api_key) = http::auth::create_key(&state.db, &tenant_id, "test", Some("sandbox")).await?;
+    let ec = ecourier::EcourierSimConfig::default();
+    let account = ec.accounts.first().ok_or_else(|| anyhow::anyhow!("simulator has no account"))?;
+    let mut settings = serde_json::Map::new();
+    settings.insert("customer_code".into(), account.customer_code.clone().into());
+    let ecourier_connection_id = insert_connection(
+        state,
+        &tenant_id,
+        "ecourier",
+        "e-Courier simulator",
+        &format!("{base}{ECOURIER_MOUNT}"),
+        &[("website", &account.website), ("username", &account.username), ("password", &account.password)],
+        settings,
+    )
+    .await?;
+    let cmr = ecmr::EcmrSimConfig::default();
+    let org = cmr.organizations.first().ok_or_else(|| anyhow::anyhow!("simulator has no organisation"))?;
+    let ecmr_connection_id = insert_connection(
+        state,
+        &tenant_id,
+        "ecmr",
+        "eCMR.services simulator",
+        &format!("{base}/sim/ecmr"),
+        &[("organization_id", &org.organization_id), ("api_token", &org.api_token)],
+        serde_json::Map::new(),
+    )
+    .await?;
+    let af = aftership::AftershipSimConfig::default();
+    let key = af.api_keys.first().ok_or_else(|| anyhow::anyhow!("simulator has no key"))?;
+    let aftership_connection_id = insert_connection(
+        state,
+        &tenant_id,
+        "aftership",
+        "AfterShip simulator",
+        &format!("{base}/sim/aftership"),
+        &[("api_key", key)],
+        serde_json::Map::new(),
+    )
+    .await?;
+    let ed = ecomdash::EcomdashSimConfig::default();
+    let (sub, ecd) = (
+        ed.subscription_keys.first().ok_or_else(|| anyhow::anyhow!("no key"))?,
+        ed.integration_keys.first().ok_or_else(|| anyhow::anyhow!("no key"))?,
+    );
+    let ecomdash_connection_id = insert_connection(
+        state,
+        &tenant_id,
+        "ecomdash",
+        "ecomdash simulator",
+        &format!("{base}/sim/ecomdash"),
+        &[("subscription_key", sub), ("integration_key", ecd)],
+        serde_json::Map::new(),
+    )
+    .await?;
+    Ok(Demo {
+        tenant_id,
+        api_key,
+        ecourier_connection_id,
+        ecmr_connection_id,
+        aftership_connection_id,
+        ecomdash_connection_id,
+    })
+}
+
+/// Every simulator, mounted under `/sim/<carrier>` of `router`.
+pub struct Simulators {
+    pub ecourier: ecourier::EcourierSim,
+    pub ecmr: ecmr::EcmrSim,
+    pub aftership: aftership::AftershipSim,
+    pub ecomdash: ecomdash::EcomdashSim,
+}
+
+impl Simulators {
+    pub fn new() -> Simulators {
+        Simulators {
+            ecourier: ecourier::EcourierSim::new(Default::default()),
+            ecmr: ecmr::EcmrSim::new(Default::default()),
+            aftership: aftership::AftershipSim::new(Default::default()),
+            ecomdash: ecomdash::EcomdashSim::new(Default::default()),
+        }
+    }
+
+    pub fn mount(&self, router: axum::Router) -> axum::Router {
+        router
+            .nest(ECOURIER_MOUNT, self.ecourier.router())
+            .nest("/sim/ecmr", self.ecmr.router())
+            .nest("/sim/aftership", self.aftership.router())
+            .nest("/sim/ecomdash", self.ecomdash.router())
+    }
+}
+
+impl Default for Simulators {
+    fn default() -> Self {
+        Simulators::new()
+    }
 }
 
 fn master_key(data_dir: &Path) -> anyhow::Result<String> {
@@ -128,16 +226,11 @@ pub async fn run(mut config: Config, data_dir: &Path, sim_clock_secs: u64) -> an
     app::spawn_housekeeping(state.clone());
     app::spawn_workers(&state);
 
-    let sim = ecourier::EcourierSim::new(ecourier::EcourierSimConfig::default());
-    let _clock = (sim_clock_secs > 0).then(|| sim.start_clock(Duration::from_secs(sim_clock_secs)));
+    let sims = Simulators::new();
+    let _clock = (sim_clock_secs > 0).then(|| sims.ecourier.start_clock(Duration::from_secs(sim_clock_secs)));
     let base = format!("http://{addr}");
-    let demo = create_demo(
-        &state,
-        &format!("Demo {}", chrono::Utc::now().format("%Y-%m-%d %H:%M:%S")),
-        &format!("{base}{ECOURIER_MOUNT}"),
-    )
-    .await?;
-    let router = http::router(state).nest(ECOURIER_MOUNT, sim.router());
+    let demo = create_demo(&state, &format!("Demo {}", chrono::Utc::now().format("%Y-%m-%d %H:%M:%S")), &base).await?;
+    let router = sims.mount(http::router(state));
 
     let key = demo.api_key.expose_secret();
     println!(
@@ -146,7 +239,11 @@ shipgate sandbox is running on {base}
 
   API key (tenant {tenant}):  {key}
   Swagger UI:                 {base}/docs   (Authorize → paste the API key)
-  e-Courier connection:       {conn}  → simulator at {base}{ECOURIER_MOUNT}
+  Connections (each to its simulator under {base}/sim/<carrier>):
+    ecourier   {conn}
+    ecmr       {ecmr}
+    aftership  {aftership}   (register: {{"connection_id":"…","tracking_number":"1234567890","service":"dhl"}})
+    ecomdash   {ecomdash}   (sink: add "channel":{{"ecomdash":{{"connection_id":"…","shipment_id":"28"}}}} to a booking)
 
 Book a shipment:
 
@@ -160,6 +257,9 @@ Ctrl-C stops everything.
 "#,
         tenant = demo.tenant_id,
         conn = demo.ecourier_connection_id,
+        ecmr = demo.ecmr_connection_id,
+        aftership = demo.aftership_connection_id,
+        ecomdash = demo.ecomdash_connection_id,
         clock = sim_clock_secs,
     );
     let served = app::serve(listener, router).await;
