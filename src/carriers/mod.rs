@@ -434,6 +434,9 @@ pub struct Shared {
     pub exchange_body_limit: usize,
 }
 
+/// Settings every carrier accepts: the connection's rate limit and concurrency cap.
+pub const LIMIT_SETTINGS: [&str; 2] = ["rate_limit_per_second", "max_concurrency"];
+
 /// Check a connection's credentials and settings against the carrier's fields.
 pub fn validate_connection(
     carrier: &CarrierInfo,
@@ -466,8 +469,18 @@ pub fn validate_connection(
         }
     }
     for key in settings.keys() {
-        if !carrier.settings.iter().any(|f| f.name == key) {
+        if !carrier.settings.iter().any(|f| f.name == key) && !LIMIT_SETTINGS.contains(&key.as_str()) {
             errors.push(FieldError::new(format!("settings.{key}"), "unknown setting for this carrier"));
+        }
+    }
+    // Every connection's limits are configurable (carriers::limits); a carrier's own
+    // validator may narrow the range.
+    for name in LIMIT_SETTINGS {
+        if let Some(v) = settings.get(name)
+            && !v.as_u64().is_some_and(|n| (1..=10_000).contains(&n))
+            && !carrier.settings.iter().any(|f| f.name == name)
+        {
+            errors.push(FieldError::new(format!("settings.{name}"), "must be an integer from 1 to 10000"));
         }
     }
     for f in carrier.settings.iter().filter(|f| f.required) {

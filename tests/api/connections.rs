@@ -105,3 +105,17 @@ async fn list_update_and_delete() {
     // Its shipments stay readable.
     assert_eq!(app.get("/v1/shipments").await.json()["data"].as_array().map(Vec::len), Some(1));
 }
+
+#[tokio::test]
+async fn every_connection_takes_limit_settings() {
+    let app = spawn_app().await;
+    let body = json!({"carrier": "ecmr", "name": "limited", "base_url": "https://e.example",
+        "credentials": {"organization_id": "o", "api_token": "t"}, "settings": {"rate_limit_per_second": 5, "max_concurrency": 2}});
+    assert_eq!(app.post("/v1/connections", &body).await.status, 201);
+    let mut bad = body.clone();
+    bad["settings"]["max_concurrency"] = json!(0);
+    assert_eq!(
+        app.post("/v1/connections", &bad).await.problem(422, "validation_failed")["errors"][0]["field"],
+        "settings.max_concurrency"
+    );
+}
