@@ -440,9 +440,9 @@ async fn create_shipment(
     let id = ids::new_id("shp");
     let order_number = order_number_for(&id);
     let row = {
-        let mut tx = state.db.begin().await?;
-        let row = store::shipments::insert(
-            &mut tx,
+        let mut conn = state.db.acquire().await?;
+        store::shipments::insert_with_history(
+            &mut conn,
             &NewShipment {
                 tenant_id: &auth.tenant_id,
                 id: &id,
@@ -461,19 +461,11 @@ async fn create_shipment(
                 channel: body.channel.as_ref(),
                 booking_state: Some("pending"),
             },
-        )
-        .await?;
-        store::shipments::insert_history(
-            &mut tx,
-            &auth.tenant_id,
-            &id,
             &actor,
             "created",
             &json!({"connection_id": connection.id, "reference": body.reference}),
         )
-        .await?;
-        tx.commit().await?;
-        row
+        .await?
     };
     let (row, error) = attempt_booking(&state, &connection, &row, &actor).await?;
     if let Some(e) = &error {

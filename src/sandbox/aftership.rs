@@ -577,6 +577,10 @@ impl Inner {
                 _ => format!("/trackings/{id}"),
             },
         };
+        // Keep the last REQUEST_LOG_CAP calls: a long sandbox or load run must not grow without bound.
+        if self.requests.len() >= crate::sandbox::REQUEST_LOG_CAP {
+            self.requests.drain(..crate::sandbox::REQUEST_LOG_CAP / 2);
+        }
         self.requests.push(AftershipSimRequest {
             op: call.op.name().to_owned(),
             method: call.op.method().to_owned(),

@@ -263,6 +263,10 @@ impl EcmrSim {
         let (latency, fault, guard) = {
             let mut st = self.lock();
             *st.stats.calls.entry(call.op.name().to_owned()).or_default() += 1;
+            // Keep the last REQUEST_LOG_CAP calls: a long sandbox or load run must not grow without bound.
+            if st.requests.len() >= crate::sandbox::REQUEST_LOG_CAP {
+                st.requests.drain(..crate::sandbox::REQUEST_LOG_CAP / 2);
+            }
             st.requests.push(SimRequest {
                 op: call.op.name().to_owned(),
                 method: call.method.to_owned(),

@@ -267,6 +267,10 @@ async fn submit(State(sim): State<EcomdashSim>, headers: HeaderMap, body: Bytes)
     let (latency, over, guard) = {
         let mut st = sim.lock();
         st.stats.calls += 1;
+        // Keep the last REQUEST_LOG_CAP calls: a long sandbox or load run must not grow without bound.
+        if st.requests.len() >= crate::sandbox::REQUEST_LOG_CAP {
+            st.requests.drain(..crate::sandbox::REQUEST_LOG_CAP / 2);
+        }
         st.requests.push(SimRequest {
             subscription_key: text(SUBSCRIPTION_HEADER),
             integration_key: text(INTEGRATION_HEADER),

@@ -471,6 +471,10 @@ async fn carrier_call(
     let (known, latency, fault, guard) = {
         let mut st = sim.lock();
         *st.stats.calls.entry(method.clone()).or_default() += 1;
+        // Keep the last REQUEST_LOG_CAP calls: a long sandbox or load run must not grow without bound.
+        if st.requests.len() >= crate::sandbox::REQUEST_LOG_CAP {
+            st.requests.drain(..crate::sandbox::REQUEST_LOG_CAP / 2);
+        }
         st.requests.push(SimRequest {
             method: method.clone(),
             user_guid: user_guid.clone(),

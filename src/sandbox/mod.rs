@@ -23,6 +23,9 @@ use crate::crypto::Purpose;
 use crate::pgembed::{Options, PrivatePostgres};
 use crate::{http, ids, store};
 
+/// Most requests a simulator remembers for `requests()` (older halves are dropped).
+pub const REQUEST_LOG_CAP: usize = 20_000;
+
 /// Where the e-Courier simulator is mounted.
 pub const ECOURIER_MOUNT: &str = "/sim/ecourier";
 

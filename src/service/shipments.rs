@@ -80,45 +80,31 @@ pub async fn attempt_booking(
     save_exchanges(&mut tx, &row.tenant_id, Some(&row.id), cx.take()).await?;
     let error = match &outcome {
         Ok(booked) => {
-            store::shipments::set_booking(
+            let detail =
+                json!({"carrier_reference": booked.carrier_reference, "tracking_number": booked.tracking_number});
+            let updated = store::shipments::mark_booked(
                 &mut tx,
                 &row.tenant_id,
                 &row.id,
-                &BookingUpdate {
-                    state: "booked",
-                    last_error: None,
-                    booked: true,
-                    tracking_number: booked.tracking_number.as_deref(),
-                    carrier_reference: Some(&booked.carrier_reference),
-                    count_attempt: true,
-                },
-            )
-            .await?;
-            // The carrier has the order: information received (AfterShip's InfoReceived).
-            let current = Status::parse(&row.status).unwrap_or(Status::Pending);
-            if current == Status::Pending {
-                store::shipments::set_status(
-                    &mut tx,
-                    &row.tenant_id,
-                    &row.id,
-                    Status::InfoReceived.as_str(),
-                    None,
-                    None,
-                    None,
-                )
-                .await?;
-            }
-            store::shipments::insert_history(
-                &mut tx,
-                &row.tenant_id,
-                &row.id,
+                booked.tracking_number.as_deref(),
+                Some(&booked.carrier_reference),
                 actor,
-                "booked",
-                &json!({"carrier_reference": booked.carrier_reference, "tracking_number": booked.tracking_number}),
+                &detail,
             )
             .await?;
-            enqueue_sinks(&mut tx, row, booked.tracking_number.as_deref()).await?;
-            None
+            let updated = if updated.channel.is_some() {
+                enqueue_sinks(&mut tx, &updated, booked.tracking_number.as_deref()).await?;
+                store::shipments::get(&mut tx, &row.tenant_id, &row.id).await?.ok_or(sqlx::Error::RowNotFound)?
+            } else {
+                updated
+            };
+            tx.commit().await?;
+            if let Some(snap) = &booked.snapshot {
+                // The carrier answered with its view of the shipment (AfterShip's tracking).
+                let updated = apply_snapshot(state, &row.tenant_id, &row.id, snap, "poll", actor, Vec::new()).await?;
+                return Ok((updated, None));
+            }
+            return Ok((updated, None));
         }
         Err(e) => {
             let err = error_json(e);
@@ -144,11 +130,6 @@ pub async fn attempt_booking(
     };
     let updated = store::shipments::get(&mut tx, &row.tenant_id, &row.id).await?.ok_or(sqlx::Error::RowNotFound)?;
     tx.commit().await?;
-    // The carrier answered with its view of the shipment (AfterShip's tracking).
-    if let Ok(crate::carriers::Booked { snapshot: Some(snap), .. }) = &outcome {
-        let updated = apply_snapshot(state, &row.tenant_id, &row.id, snap, "poll", actor, Vec::new()).await?;
-        return Ok((updated, error));
-    }
     Ok((updated, error))
 }
 

@@ -9,7 +9,7 @@ use crate::domain::{Channel, Metadata, Money, Parcel, Stop};
 
 use super::Actor;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ShipmentRow {
     pub tenant_id: String,
     pub id: String,
@@ -79,9 +79,21 @@ pub struct NewShipment<'a> {
     pub booking_state: Option<&'a str>,
 }
 
-pub async fn insert(conn: &mut PgConnection, s: &NewShipment<'_>) -> sqlx::Result<ShipmentRow> {
+/// Insert a shipment and its first history entry in one statement (one round trip,
+/// atomic without an explicit transaction; the history row's foreign key is checked
+/// at the end of the statement).
+pub async fn insert_with_history(
+    conn: &mut PgConnection,
+    s: &NewShipment<'_>,
+    actor: &Actor,
+    action: &str,
+    detail: &serde_json::Value,
+) -> sqlx::Result<ShipmentRow> {
+    let (actor_type, actor_id) = actor.parts();
     query_shipment!(
-        r#"INSERT INTO shipments (tenant_id, id, reference, connection_id, carrier, carrier_reference, tracking_number,
+        r#"WITH h AS (INSERT INTO shipment_history (tenant_id, shipment_id, actor_type, actor_id, action, detail)
+                      VALUES ($1, $2, $17, $18, $19, $20))
+           INSERT INTO shipments (tenant_id, id, reference, connection_id, carrier, carrier_reference, tracking_number,
                                   service, stops, parcels, declared_value, cod_amount, notes, metadata, channel, booking_state)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
            RETURNING"#,
@@ -102,6 +114,47 @@ pub async fn insert(conn: &mut PgConnection, s: &NewShipment<'_>) -> sqlx::Resul
         Json(s.metadata) as _,
         s.channel.map(Json) as _,
         s.booking_state,
+        actor_type,
+        actor_id,
+        action,
+        Json(detail) as _,
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// The carrier accepted the booking: state, numbers, `pending` → `info_received`, the
+/// history entry, and the updated row, in one statement.
+pub async fn mark_booked(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    id: &str,
+    tracking_number: Option<&str>,
+    carrier_reference: Option<&str>,
+    actor: &Actor,
+    detail: &serde_json::Value,
+) -> sqlx::Result<ShipmentRow> {
+    let (actor_type, actor_id) = actor.parts();
+    query_shipment!(
+        r#"WITH u AS (UPDATE shipments SET booking_state = 'booked', booking_last_error = NULL,
+                             booking_attempts = booking_attempts + 1, booked_at = coalesce(booked_at, now()),
+                             tracking_number = coalesce($3, tracking_number),
+                             carrier_reference = coalesce($4, carrier_reference),
+                             status = CASE WHEN status = 'pending' THEN 'info_received' ELSE status END,
+                             updated_at = now()
+                      WHERE tenant_id = $1 AND id = $2
+                      RETURNING *),
+                h AS (INSERT INTO shipment_history (tenant_id, shipment_id, actor_type, actor_id, action, detail)
+                      SELECT tenant_id, id, $5, $6, 'booked', $7 FROM u)
+           SELECT"#,
+        "FROM u",
+        tenant_id,
+        id,
+        tracking_number,
+        carrier_reference,
+        actor_type,
+        actor_id,
+        Json(detail) as _,
     )
     .fetch_one(conn)
     .await
@@ -133,39 +186,48 @@ pub struct ListFilter<'a> {
     pub before_id: Option<&'a str>,
 }
 
+/// The list is built with only the filters given. A single prepared statement with
+/// `($n IS NULL OR col = $n)` for every optional filter gets a generic plan that
+/// estimates one matching row, so Postgres scans and sorts the whole tenant (measured:
+/// 42 ms for a page of 100 over 7k rows, QUALITY P4); without the unused filters the
+/// primary key (tenant_id, id) is walked backwards and stops after one page. Values are
+/// always bound, never spliced. The columns are the same as every checked query's.
 pub async fn list(
     conn: &mut PgConnection,
     tenant_id: &str,
     f: &ListFilter<'_>,
     limit: i64,
 ) -> sqlx::Result<Vec<ShipmentRow>> {
-    query_shipment!(
-        "SELECT",
-        r#"FROM shipments
-         WHERE tenant_id = $1
-           AND ($2::text IS NULL OR status = $2)
-           AND ($3::text IS NULL OR carrier = $3)
-           AND ($4::text IS NULL OR connection_id = $4)
-           AND ($5::text IS NULL OR reference = $5)
-           AND ($6::text IS NULL OR tracking_number = $6)
-           AND ($7::timestamptz IS NULL OR created_at >= $7)
-           AND ($8::timestamptz IS NULL OR created_at < $8)
-           AND ($9::text IS NULL OR id < $9)
-         ORDER BY id DESC
-         LIMIT $10"#,
-        tenant_id,
-        f.status,
-        f.carrier,
-        f.connection_id,
-        f.reference,
-        f.tracking_number,
-        f.created_after,
-        f.created_before,
-        f.before_id,
-        limit
-    )
-    .fetch_all(conn)
-    .await
+    let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+        "SELECT tenant_id, id, reference, connection_id, carrier, carrier_reference, tracking_number, service, stops, \
+         parcels, declared_value, cod_amount, notes, metadata, channel, booking_state, booking_attempts, \
+         booking_last_error, booked_at, status, subtag, carrier_status, last_event, estimated_delivery, sinks, documents, \
+         created_at, updated_at FROM shipments WHERE tenant_id = ",
+    );
+    q.push_bind(tenant_id);
+    let text_filters = [
+        (" AND status = ", f.status),
+        (" AND carrier = ", f.carrier),
+        (" AND connection_id = ", f.connection_id),
+        (" AND reference = ", f.reference),
+        (" AND tracking_number = ", f.tracking_number),
+    ];
+    for (clause, value) in text_filters {
+        if let Some(v) = value {
+            q.push(clause).push_bind(v);
+        }
+    }
+    if let Some(t) = f.created_after {
+        q.push(" AND created_at >= ").push_bind(t);
+    }
+    if let Some(t) = f.created_before {
+        q.push(" AND created_at < ").push_bind(t);
+    }
+    if let Some(id) = f.before_id {
+        q.push(" AND id < ").push_bind(id);
+    }
+    q.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
+    q.build_query_as::<ShipmentRow>().fetch_all(conn).await
 }
 
 /// The booking outcome fields, written together.
