@@ -29,7 +29,12 @@ pub struct Inner {
     pub metrics: PrometheusHandle,
     clients: Mutex<HashMap<String, CachedClient>>,
     pub key_cache: crate::http::auth::KeyCache,
+    connection_cache: Mutex<HashMap<String, (std::time::Instant, ConnectionRow)>>,
 }
+
+/// How long a connection row read on the booking path is reused (like API keys: safe to
+/// lose; a change on this instance evicts it at once, on others within this time).
+const CONNECTION_CACHE_TTL: Duration = Duration::from_secs(5);
 
 #[derive(Clone)]
 pub struct AppState(pub Arc<Inner>);
@@ -82,7 +87,35 @@ impl AppState {
             metrics: metrics_handle(),
             clients: Mutex::new(HashMap::new()),
             key_cache: Default::default(),
+            connection_cache: Mutex::new(HashMap::new()),
         })))
+    }
+
+    /// A tenant's connection, from a short-lived cache or the database.
+    pub async fn connection(&self, tenant_id: &str, id: &str) -> sqlx::Result<Option<ConnectionRow>> {
+        if let Ok(cache) = self.connection_cache.lock()
+            && let Some((at, row)) = cache.get(id)
+            && at.elapsed() < CONNECTION_CACHE_TTL
+            && row.tenant_id == tenant_id
+        {
+            return Ok(Some(row.clone()));
+        }
+        let mut conn = self.db.acquire().await?;
+        let row = store::connections::get(&mut conn, tenant_id, id).await?;
+        if let (Some(r), Ok(mut cache)) = (&row, self.connection_cache.lock()) {
+            if cache.len() > 10_000 {
+                cache.clear();
+            }
+            cache.insert(id.to_owned(), (std::time::Instant::now(), r.clone()));
+        }
+        Ok(row)
+    }
+
+    /// Drop a connection from the cache after it changed.
+    pub fn forget_connection(&self, id: &str) {
+        if let Ok(mut cache) = self.connection_cache.lock() {
+            cache.remove(id);
+        }
     }
 
     /// Decrypt a connection's credentials.

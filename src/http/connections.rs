@@ -271,6 +271,7 @@ async fn update_connection(
     )
     .await?
     .ok_or(ApiError::NotFound("connection"))?;
+    state.forget_connection(&id);
     Ok(axum::Json(updated.into()))
 }
 
@@ -288,6 +289,7 @@ async fn delete_connection(
         return Err(ApiError::NotFound("connection"));
     }
     let mut conn = state.db.acquire().await?;
+    state.forget_connection(&id);
     if store::connections::delete(&mut conn, &auth.tenant_id, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -331,6 +333,7 @@ pub(crate) fn carrier_error(e: &CarrierError, shipment: Option<Value>) -> ApiErr
 
 /// Mark the connection misconfigured when the carrier says so.
 pub(crate) async fn note_connection_outcome(state: &AppState, row: &ConnectionRow, e: Option<&CarrierError>) {
+    state.forget_connection(&row.id);
     let result = async {
         let mut conn = state.db.acquire().await?;
         match e {

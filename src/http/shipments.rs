@@ -409,8 +409,7 @@ async fn create_shipment(
     check_texts(body.reference.as_deref(), body.notes.as_deref(), &body.metadata, &mut errors);
     check_channel(&state, &auth.tenant_id, body.channel.as_ref(), &mut errors).await?;
     let connection = if ids::is_id("con", &body.connection_id) {
-        let mut conn = state.db.acquire().await?;
-        store::connections::get(&mut conn, &auth.tenant_id, &body.connection_id).await?
+        state.connection(&auth.tenant_id, &body.connection_id).await?
     } else {
         None
     };

@@ -76,8 +76,31 @@ pub async fn attempt_booking(
         Ok(client) => client.book(&cx, &order_request(row, &order_number, &plan)).await,
         Err(e) => Err(e),
     };
+    let mut exchanges = cx.take();
+    // The common case (one exchange, no sink, no snapshot): one statement, one commit.
+    if let Ok(booked) = &outcome
+        && exchanges.len() == 1
+        && row.channel.is_none()
+        && booked.snapshot.is_none()
+        && let Some(x) = exchanges.pop()
+    {
+        let detail = json!({"carrier_reference": booked.carrier_reference, "tracking_number": booked.tracking_number});
+        let mut conn = state.db.acquire().await?;
+        let updated = store::shipments::mark_booked_with_exchange(
+            &mut conn,
+            &row.tenant_id,
+            &row.id,
+            booked.tracking_number.as_deref(),
+            Some(&booked.carrier_reference),
+            actor,
+            &detail,
+            &x,
+        )
+        .await?;
+        return Ok((updated, None));
+    }
     let mut tx = state.db.begin().await?;
-    save_exchanges(&mut tx, &row.tenant_id, Some(&row.id), cx.take()).await?;
+    save_exchanges(&mut tx, &row.tenant_id, Some(&row.id), exchanges).await?;
     let error = match &outcome {
         Ok(booked) => {
             let detail =

@@ -160,6 +160,59 @@ pub async fn mark_booked(
     .await
 }
 
+/// [`mark_booked`] plus the one carrier exchange the booking made, in a single
+/// statement: no explicit transaction, one round trip and one commit (QUALITY P3).
+#[allow(clippy::too_many_arguments)]
+pub async fn mark_booked_with_exchange(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    id: &str,
+    tracking_number: Option<&str>,
+    carrier_reference: Option<&str>,
+    actor: &Actor,
+    detail: &serde_json::Value,
+    x: &crate::store::exchanges::Exchange,
+) -> sqlx::Result<ShipmentRow> {
+    let (actor_type, actor_id) = actor.parts();
+    query_shipment!(
+        r#"WITH x AS (INSERT INTO carrier_exchanges (tenant_id, connection_id, shipment_id, carrier, operation, method, url,
+                                                     request_body, response_status, response_body, duration_ms, error, created_at)
+                      VALUES ($1, $8, $2, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)),
+                u AS (UPDATE shipments SET booking_state = 'booked', booking_last_error = NULL,
+                             booking_attempts = booking_attempts + 1, booked_at = coalesce(booked_at, now()),
+                             tracking_number = coalesce($3, tracking_number),
+                             carrier_reference = coalesce($4, carrier_reference),
+                             status = CASE WHEN status = 'pending' THEN 'info_received' ELSE status END,
+                             updated_at = now()
+                      WHERE tenant_id = $1 AND id = $2
+                      RETURNING *),
+                h AS (INSERT INTO shipment_history (tenant_id, shipment_id, actor_type, actor_id, action, detail)
+                      SELECT tenant_id, id, $5, $6, 'booked', $7 FROM u)
+           SELECT"#,
+        "FROM u",
+        tenant_id,
+        id,
+        tracking_number,
+        carrier_reference,
+        actor_type,
+        actor_id,
+        Json(detail) as _,
+        x.connection_id,
+        x.carrier,
+        x.operation,
+        x.method,
+        x.url,
+        x.request_body,
+        x.response_status,
+        x.response_body,
+        x.duration_ms,
+        x.error,
+        x.at,
+    )
+    .fetch_one(conn)
+    .await
+}
+
 pub async fn get(conn: &mut PgConnection, tenant_id: &str, id: &str) -> sqlx::Result<Option<ShipmentRow>> {
     query_shipment!("SELECT", "FROM shipments WHERE tenant_id = $1 AND id = $2", tenant_id, id)
         .fetch_optional(conn)
