@@ -50,8 +50,9 @@ for R in $RATES; do
     -d "{\"settings\":{\"customer_code\":\"DEMO\",\"rate_limit_per_second\":$R}}"
   before=$(curl -s "$BASE/sim/ecourier/_sim/stats" | sed -E 's/.*"GetJsonOrder":([0-9]+).*/\1/; s/^\{.*/0/')
   (for _ in $(seq $((SECS / 5))); do sleep 5; awk '/VmRSS/ {printf "%.1f ", $2/1024}' /proc/$PID/status; done) >"$WORK/rss" &
+  SAMPLER=$!
   out=$(wrk -t2 -c64 -d"${SECS}s" -s "$WORK/refresh.lua" "$BASE")
-  wait
+  wait "$SAMPLER"
   after=$(curl -s "$BASE/sim/ecourier/_sim/stats" | sed -E 's/.*"GetJsonOrder":([0-9]+).*/\1/')
   rps=$(echo "$out" | awk '/^Requests\/sec:/ {print $2}')
   non2xx=$(echo "$out" | awk '/Non-2xx/ {print $5}')
