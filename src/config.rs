@@ -91,8 +91,16 @@ impl Config {
             fig = fig.merge(Toml::file(path));
         }
         fig = fig
-            .merge(Env::prefixed("SHIPGATE_").ignore(&["CONFIG"]).split("__"))
+            .merge(Env::prefixed("SHIPGATE_").ignore(&["CONFIG", "MASTER_KEY_FILE"]).split("__"))
             .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database_url".into()));
+        // Secrets may also come from files (container secrets): `<NAME>_FILE` holds the path.
+        for (var, key) in [("SHIPGATE_MASTER_KEY_FILE", "master_key"), ("DATABASE_URL_FILE", "database_url")] {
+            if let Ok(path) = std::env::var(var) {
+                let value =
+                    std::fs::read_to_string(&path).map_err(|e| err(var, format!("cannot read {path:?}: {e}")))?;
+                fig = fig.merge(Toml::string(&format!("{key} = {:?}", value.trim())));
+            }
+        }
         Self::from_figment(fig)
     }
 
