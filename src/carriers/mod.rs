@@ -174,6 +174,11 @@ pub fn info(slug: &str) -> Option<CarrierInfo> {
     catalog().into_iter().find(|c| c.slug == slug)
 }
 
+/// Whether an available carrier has this capability (PRODUCT.md capability table).
+pub fn supports(slug: &str, capability: Capability) -> bool {
+    info(slug).is_some_and(|c| c.available && c.capabilities.contains(&capability))
+}
+
 /// How a carrier call failed, by what the caller should do about it (CARRIERS.md
 /// "gateway behaviour" columns).
 #[derive(Debug, Clone, thiserror::Error)]

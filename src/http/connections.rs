@@ -18,7 +18,7 @@ use super::auth::AuthContext;
 use super::extract::{Json, PathId, Query};
 use super::{Page, decode_cursor, encode_cursor};
 use crate::app::AppState;
-use crate::carriers::{self, CallCx, CarrierError};
+use crate::carriers::{self, CallCx, Capability, CarrierError};
 use crate::crypto::Purpose;
 use crate::domain::FieldError;
 use crate::error::{ApiError, ApiResult, Problem};
@@ -295,6 +295,20 @@ async fn delete_connection(
     } else {
         Err(ApiError::NotFound("connection"))
     }
+}
+
+/// 422 `capability_not_supported` unless the carrier can do it (PRODUCT.md: asking a
+/// carrier for a capability it lacks is never a 500).
+pub(crate) fn require_capability(carrier: &str, capability: Capability) -> ApiResult<()> {
+    if carriers::supports(carrier, capability) {
+        return Ok(());
+    }
+    Err(ApiError::client(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "capability_not_supported",
+        "Capability not supported",
+        format!("carrier {carrier} does not support {}", capability.as_str()),
+    ))
 }
 
 /// Map a carrier failure onto the API (shared by every resource).

@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::AuthContext;
-use super::connections::{carrier_error, load as load_connection};
+use super::connections::{carrier_error, load as load_connection, require_capability};
 use super::extract::Json;
 use crate::app::AppState;
 use crate::carriers::{self, CallCx, Capability};
@@ -60,16 +60,7 @@ async fn estimate(
     let connection = load_connection(&state, &auth.tenant_id, &body.connection_id)
         .await
         .map_err(|_| ApiError::field("connection_id", "no such connection"))?;
-    if !carriers::info(&connection.carrier)
-        .is_some_and(|c| c.capabilities.contains(&Capability::EstimatedDeliveryDates))
-    {
-        return Err(ApiError::client(
-            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "capability_not_supported",
-            "Capability not supported",
-            format!("carrier {} does not support estimated_delivery_dates", connection.carrier),
-        ));
-    }
+    require_capability(&connection.carrier, Capability::EstimatedDeliveryDates)?;
     let errors: Vec<FieldError> = carriers::aftership::mapping::validate_estimate_items(&body.items);
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));

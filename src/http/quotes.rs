@@ -8,11 +8,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::AuthContext;
-use super::connections::{carrier_error, load as load_connection};
+use super::connections::{carrier_error, load as load_connection, require_capability};
 use super::extract::Json;
 use super::shipments::ShipmentIn;
 use crate::app::AppState;
-use crate::carriers::{self, CallCx, Capability, Quote};
+use crate::carriers::{CallCx, Capability, Quote};
 use crate::domain::{ShipmentPlan, check_plan};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::service::shipments::save_exchanges;
@@ -40,15 +40,7 @@ async fn create_quote(
     let connection = load_connection(&state, &auth.tenant_id, &body.connection_id)
         .await
         .map_err(|_| ApiError::field("connection_id", "no such connection"))?;
-    if !carriers::info(&connection.carrier).is_some_and(|c| c.available && c.capabilities.contains(&Capability::Quote))
-    {
-        return Err(ApiError::client(
-            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "capability_not_supported",
-            "Capability not supported",
-            format!("carrier {} does not support quote", connection.carrier),
-        ));
-    }
+    require_capability(&connection.carrier, Capability::Quote)?;
     let plan = ShipmentPlan {
         reference: body.reference,
         service: body.service,

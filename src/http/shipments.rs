@@ -13,7 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::AuthContext;
-use super::connections::{carrier_error, note_connection_outcome};
+use super::connections::{carrier_error, note_connection_outcome, require_capability};
 use super::extract::{Json, PathId, Query};
 use super::idempotency::{CreatedResource, Resume};
 use super::{Page, decode_cursor, encode_cursor};
@@ -317,22 +317,6 @@ async fn check_channel(
     Ok(())
 }
 
-fn unsupported(carrier: &str, cap: Capability) -> ApiError {
-    ApiError::client(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "capability_not_supported",
-        "Capability not supported",
-        format!("carrier {carrier} does not support {}", cap.as_str()),
-    )
-}
-
-fn require(carrier: &str, cap: Capability) -> ApiResult<()> {
-    match carriers::info(carrier) {
-        Some(info) if info.capabilities.contains(&cap) && info.available => Ok(()),
-        _ => Err(unsupported(carrier, cap)),
-    }
-}
-
 async fn load(state: &AppState, tenant: &str, id: &str) -> ApiResult<ShipmentRow> {
     if !ids::is_id("shp", id) {
         return Err(ApiError::NotFound("shipment"));
@@ -427,9 +411,9 @@ async fn create_shipment(
         notes: body.notes.clone(),
     };
     if body.tracking_number.is_some() {
-        require(&connection.carrier, Capability::RegisterTracking)?;
+        require_capability(&connection.carrier, Capability::RegisterTracking)?;
     } else {
-        require(&connection.carrier, Capability::Book)?;
+        require_capability(&connection.carrier, Capability::Book)?;
         errors.extend(check_plan(&plan));
     }
     if !errors.is_empty() {
@@ -630,14 +614,14 @@ async fn update_shipment(
     }
     let carrier_fields =
         ["service", "stops", "parcels", "declared_value", "cod_amount", "notes", "reference", "metadata"];
-    let can_update = carriers::info(&row.carrier).is_some_and(|c| c.capabilities.contains(&Capability::Update));
+    let can_update = carriers::supports(&row.carrier, Capability::Update);
     let forward = can_update
         && row.booking_state.as_deref() == Some("booked")
         && changed.iter().any(|f| carrier_fields.contains(f));
     let cx = CallCx::new();
     let mut outcome = Ok(());
     if forward {
-        require(&row.carrier, Capability::Update)?;
+        require_capability(&row.carrier, Capability::Update)?;
         let connection = connection_of(&state, &row).await?;
         let order_number = order_number_for(&row.id);
         outcome = match state.client(&connection) {
@@ -714,7 +698,7 @@ async fn cancel_shipment(
     if row.booking_state.as_deref() == Some("cancelled") {
         return Ok(AxumJson(row.into()));
     }
-    require(&row.carrier, Capability::Cancel)?;
+    require_capability(&row.carrier, Capability::Cancel)?;
     let cx = CallCx::new();
     // A failed booking left nothing at the carrier; a pending one may have (ambiguous
     // timeout), so it is cancelled there too.
@@ -826,7 +810,7 @@ async fn cancel_shipment(
         (status = 503, body = Problem, content_type = "application/problem+json")))]
 async fn refresh_shipment(State(state): State<AppState>, auth: AuthContext, PathId(id): PathId) -> ApiResult<Response> {
     let row = load(&state, &auth.tenant_id, &id).await?;
-    require(&row.carrier, Capability::Refresh)?;
+    require_capability(&row.carrier, Capability::Refresh)?;
     if row.booking_state.as_deref() == Some("failed") {
         return Err(ApiError::Carrier {
             status: StatusCode::CONFLICT,
@@ -916,7 +900,7 @@ async fn retrack_shipment(
     PathId(id): PathId,
 ) -> ApiResult<AxumJson<ShipmentOut>> {
     let row = load(&state, &auth.tenant_id, &id).await?;
-    require(&row.carrier, Capability::Retrack)?;
+    require_capability(&row.carrier, Capability::Retrack)?;
     carrier_lifecycle(&state, &auth, row, None).await
 }
 
@@ -932,7 +916,7 @@ async fn complete_shipment(
     Json(body): Json<CompleteIn>,
 ) -> ApiResult<AxumJson<ShipmentOut>> {
     let row = load(&state, &auth.tenant_id, &id).await?;
-    require(&row.carrier, Capability::Complete)?;
+    require_capability(&row.carrier, Capability::Complete)?;
     carrier_lifecycle(&state, &auth, row, Some(body.reason)).await
 }
 

@@ -157,8 +157,7 @@ pub async fn attempt_booking(
 }
 
 fn registers(carrier: &str) -> bool {
-    crate::carriers::info(carrier)
-        .is_some_and(|c| c.capabilities.contains(&crate::carriers::Capability::RegisterTracking))
+    crate::carriers::supports(carrier, crate::carriers::Capability::RegisterTracking)
 }
 
 fn event_json(e: &CarrierEvent) -> Value {

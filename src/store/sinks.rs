@@ -137,7 +137,3 @@ pub async fn set_shipment_sink_status(
     .await?;
     Ok(())
 }
-
-pub async fn count_pending(conn: &mut PgConnection) -> sqlx::Result<i64> {
-    sqlx::query_scalar!("SELECT count(*) AS \"n!\" FROM sink_submissions WHERE state = 'pending'").fetch_one(conn).await
-}
