@@ -76,84 +76,92 @@ pub async fn attempt_booking(
         Ok(client) => client.book(&cx, &order_request(row, &order_number, &plan)).await,
         Err(e) => Err(e),
     };
-    let mut exchanges = cx.take();
-    // The common case (one exchange, no sink, no snapshot): one statement, one commit.
-    if let Ok(booked) = &outcome
-        && exchanges.len() == 1
-        && row.channel.is_none()
-        && booked.snapshot.is_none()
-        && let Some(x) = exchanges.pop()
-    {
-        let detail = json!({"carrier_reference": booked.carrier_reference, "tracking_number": booked.tracking_number});
+    let exchanges = cx.take();
+    let booked = match &outcome {
+        Ok(booked) => booked,
+        Err(e) => return record_failure(state, row, actor, e, exchanges).await,
+    };
+    // The common case (one exchange, no sink) is one statement and one commit; a
+    // transaction only when there is more to write.
+    let updated = if exchanges.len() <= 1 && row.channel.is_none() {
         let mut conn = state.db.acquire().await?;
-        let updated = store::shipments::mark_booked_with_exchange(
-            &mut conn,
-            &row.tenant_id,
-            &row.id,
-            booked.tracking_number.as_deref(),
-            Some(&booked.carrier_reference),
-            actor,
-            &detail,
-            &x,
-        )
-        .await?;
+        record_booked(&mut conn, row, booked, actor, exchanges).await?
+    } else {
+        let mut tx = state.db.begin().await?;
+        let updated = record_booked(&mut tx, row, booked, actor, exchanges).await?;
+        tx.commit().await?;
+        updated
+    };
+    if let Some(snap) = &booked.snapshot {
+        // The carrier answered with its view of the shipment (AfterShip's tracking).
+        let updated = apply_snapshot(state, &row.tenant_id, &row.id, snap, "poll", actor, Vec::new()).await?;
         return Ok((updated, None));
     }
+    Ok((updated, None))
+}
+
+/// Write a failed attempt: `pending` when the carrier may succeed later, else `failed`,
+/// with the carrier's error and the exchanges, in one transaction.
+async fn record_failure(
+    state: &AppState,
+    row: &ShipmentRow,
+    actor: &Actor,
+    e: &CarrierError,
+    exchanges: Vec<Exchange>,
+) -> sqlx::Result<(ShipmentRow, Option<CarrierError>)> {
+    let err = error_json(e);
+    let (state_name, action) =
+        if e.is_transient() { ("pending", "booking_pending") } else { ("failed", "booking_failed") };
     let mut tx = state.db.begin().await?;
     save_exchanges(&mut tx, &row.tenant_id, Some(&row.id), exchanges).await?;
-    let error = match &outcome {
-        Ok(booked) => {
-            let detail =
-                json!({"carrier_reference": booked.carrier_reference, "tracking_number": booked.tracking_number});
-            let updated = store::shipments::mark_booked(
-                &mut tx,
-                &row.tenant_id,
-                &row.id,
-                booked.tracking_number.as_deref(),
-                Some(&booked.carrier_reference),
-                actor,
-                &detail,
-            )
-            .await?;
-            let updated = if updated.channel.is_some() {
-                enqueue_sinks(&mut tx, &updated, booked.tracking_number.as_deref()).await?;
-                store::shipments::get(&mut tx, &row.tenant_id, &row.id).await?.ok_or(sqlx::Error::RowNotFound)?
-            } else {
-                updated
-            };
-            tx.commit().await?;
-            if let Some(snap) = &booked.snapshot {
-                // The carrier answered with its view of the shipment (AfterShip's tracking).
-                let updated = apply_snapshot(state, &row.tenant_id, &row.id, snap, "poll", actor, Vec::new()).await?;
-                return Ok((updated, None));
-            }
-            return Ok((updated, None));
-        }
-        Err(e) => {
-            let err = error_json(e);
-            let (state_name, action) =
-                if e.is_transient() { ("pending", "booking_pending") } else { ("failed", "booking_failed") };
-            store::shipments::set_booking(
-                &mut tx,
-                &row.tenant_id,
-                &row.id,
-                &BookingUpdate {
-                    state: state_name,
-                    last_error: Some(&err),
-                    booked: false,
-                    tracking_number: None,
-                    carrier_reference: None,
-                    count_attempt: true,
-                },
-            )
-            .await?;
-            store::shipments::insert_history(&mut tx, &row.tenant_id, &row.id, actor, action, &err).await?;
-            Some(e.clone())
-        }
-    };
+    store::shipments::set_booking(
+        &mut tx,
+        &row.tenant_id,
+        &row.id,
+        &BookingUpdate {
+            state: state_name,
+            last_error: Some(&err),
+            booked: false,
+            tracking_number: None,
+            carrier_reference: None,
+            count_attempt: true,
+        },
+    )
+    .await?;
+    store::shipments::insert_history(&mut tx, &row.tenant_id, &row.id, actor, action, &err).await?;
     let updated = store::shipments::get(&mut tx, &row.tenant_id, &row.id).await?.ok_or(sqlx::Error::RowNotFound)?;
     tx.commit().await?;
-    Ok((updated, error))
+    Ok((updated, Some(e.clone())))
+}
+
+/// Write a successful booking: its exchanges (the last one in the same statement), the
+/// outcome and history, and the sink hand-over when the shipment has a channel.
+async fn record_booked(
+    conn: &mut sqlx::PgConnection,
+    row: &ShipmentRow,
+    booked: &crate::carriers::Booked,
+    actor: &Actor,
+    mut exchanges: Vec<Exchange>,
+) -> sqlx::Result<ShipmentRow> {
+    let last = exchanges.pop();
+    save_exchanges(conn, &row.tenant_id, Some(&row.id), exchanges).await?;
+    let detail = json!({"carrier_reference": booked.carrier_reference, "tracking_number": booked.tracking_number});
+    let updated = store::shipments::mark_booked(
+        conn,
+        &row.tenant_id,
+        &row.id,
+        booked.tracking_number.as_deref(),
+        Some(&booked.carrier_reference),
+        actor,
+        &detail,
+        last.as_ref(),
+    )
+    .await?;
+    if updated.channel.is_none() {
+        return Ok(updated);
+    }
+    enqueue_sinks(conn, &updated, booked.tracking_number.as_deref()).await?;
+    store::shipments::get(conn, &row.tenant_id, &row.id).await?.ok_or(sqlx::Error::RowNotFound)
 }
 
 fn registers(carrier: &str) -> bool {

@@ -124,7 +124,9 @@ pub async fn insert_with_history(
 }
 
 /// The carrier accepted the booking: state, numbers, `pending` → `info_received`, the
-/// history entry, and the updated row, in one statement.
+/// history entry, the carrier exchange that did it (when given), and the updated row, in
+/// one statement: one round trip and, outside a transaction, one commit (QUALITY P3).
+#[allow(clippy::too_many_arguments)]
 pub async fn mark_booked(
     conn: &mut PgConnection,
     tenant_id: &str,
@@ -133,51 +135,15 @@ pub async fn mark_booked(
     carrier_reference: Option<&str>,
     actor: &Actor,
     detail: &serde_json::Value,
-) -> sqlx::Result<ShipmentRow> {
-    let (actor_type, actor_id) = actor.parts();
-    query_shipment!(
-        r#"WITH u AS (UPDATE shipments SET booking_state = 'booked', booking_last_error = NULL,
-                             booking_attempts = booking_attempts + 1, booked_at = coalesce(booked_at, now()),
-                             tracking_number = coalesce($3, tracking_number),
-                             carrier_reference = coalesce($4, carrier_reference),
-                             status = CASE WHEN status = 'pending' THEN 'info_received' ELSE status END,
-                             updated_at = now()
-                      WHERE tenant_id = $1 AND id = $2
-                      RETURNING *),
-                h AS (INSERT INTO shipment_history (tenant_id, shipment_id, actor_type, actor_id, action, detail)
-                      SELECT tenant_id, id, $5, $6, 'booked', $7 FROM u)
-           SELECT"#,
-        "FROM u",
-        tenant_id,
-        id,
-        tracking_number,
-        carrier_reference,
-        actor_type,
-        actor_id,
-        Json(detail) as _,
-    )
-    .fetch_one(conn)
-    .await
-}
-
-/// [`mark_booked`] plus the one carrier exchange the booking made, in a single
-/// statement: no explicit transaction, one round trip and one commit (QUALITY P3).
-#[allow(clippy::too_many_arguments)]
-pub async fn mark_booked_with_exchange(
-    conn: &mut PgConnection,
-    tenant_id: &str,
-    id: &str,
-    tracking_number: Option<&str>,
-    carrier_reference: Option<&str>,
-    actor: &Actor,
-    detail: &serde_json::Value,
-    x: &crate::store::exchanges::Exchange,
+    exchange: Option<&crate::store::exchanges::Exchange>,
 ) -> sqlx::Result<ShipmentRow> {
     let (actor_type, actor_id) = actor.parts();
     query_shipment!(
         r#"WITH x AS (INSERT INTO carrier_exchanges (tenant_id, connection_id, shipment_id, carrier, operation, method, url,
                                                      request_body, response_status, response_body, duration_ms, error, created_at)
-                      VALUES ($1, $8, $2, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)),
+                      SELECT $1, $8::text, $2, $9::text, $10::text, $11::text, $12::text, $13::text, $14::int4, $15::text,
+                             $16::int4, $17::text, $18::timestamptz
+                      WHERE $8::text IS NOT NULL),
                 u AS (UPDATE shipments SET booking_state = 'booked', booking_last_error = NULL,
                              booking_attempts = booking_attempts + 1, booked_at = coalesce(booked_at, now()),
                              tracking_number = coalesce($3, tracking_number),
@@ -197,17 +163,17 @@ pub async fn mark_booked_with_exchange(
         actor_type,
         actor_id,
         Json(detail) as _,
-        x.connection_id,
-        x.carrier,
-        x.operation,
-        x.method,
-        x.url,
-        x.request_body,
-        x.response_status,
-        x.response_body,
-        x.duration_ms,
-        x.error,
-        x.at,
+        exchange.map(|x| x.connection_id.as_str()),
+        exchange.map(|x| x.carrier),
+        exchange.map(|x| x.operation),
+        exchange.map(|x| x.method.as_str()),
+        exchange.map(|x| x.url.as_str()),
+        exchange.and_then(|x| x.request_body.as_deref()),
+        exchange.and_then(|x| x.response_status),
+        exchange.and_then(|x| x.response_body.as_deref()),
+        exchange.map(|x| x.duration_ms),
+        exchange.and_then(|x| x.error.as_deref()),
+        exchange.map(|x| x.at),
     )
     .fetch_one(conn)
     .await
