@@ -22,11 +22,11 @@ impl FieldError {
 }
 
 macro_rules! string_newtype {
-    ($(#[$m:meta])* $name:ident, $example:literal, $check:expr, $msg:literal) => {
+    ($(#[$m:meta])* $name:ident, $example:literal, $pattern:literal, $check:expr, $msg:literal) => {
         $(#[$m])*
         #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
         #[serde(try_from = "String", into = "String")]
-        #[schema(value_type = String, example = $example)]
+        #[schema(value_type = String, example = $example, pattern = $pattern)]
         pub struct $name(String);
 
         impl TryFrom<String> for $name {
@@ -47,18 +47,18 @@ macro_rules! string_newtype {
 
 string_newtype!(
     /// ISO 3166-1 alpha-2 country code, upper case.
-    CountryCode, "US", |s| s.len() == 2 && s.bytes().all(|b| b.is_ascii_uppercase()),
+    CountryCode, "US", "^[A-Z]{2}$", |s| s.len() == 2 && s.bytes().all(|b| b.is_ascii_uppercase()),
     "{:?} is not an ISO 3166-1 alpha-2 country code (two upper-case letters)"
 );
 string_newtype!(
     /// ISO 4217 currency code, upper case.
-    CurrencyCode, "USD", |s| s.len() == 3 && s.bytes().all(|b| b.is_ascii_uppercase()),
+    CurrencyCode, "USD", "^[A-Z]{3}$", |s| s.len() == 3 && s.bytes().all(|b| b.is_ascii_uppercase()),
     "{:?} is not an ISO 4217 currency code (three upper-case letters)"
 );
 string_newtype!(
     /// Non-negative decimal amount as a string (no float rounding): up to 12 integer
     /// digits and 4 decimals.
-    DecimalAmount, "125.50", is_decimal,
+    DecimalAmount, "125.50", "^[0-9]{1,12}(\\.[0-9]{1,4})?$", is_decimal,
     "{:?} is not a decimal amount such as \"125.50\""
 );
 
