@@ -3,6 +3,7 @@
 //! so the caller owns the transaction (zero2prod, hook0).
 
 pub mod connections;
+pub mod events;
 pub mod exchanges;
 pub mod idempotency;
 pub mod shipments;
