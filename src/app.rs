@@ -295,17 +295,63 @@ pub fn spawn_housekeeping(state: AppState) -> tokio::task::JoinHandle<()> {
     })
 }
 
-/// Start the background workers (when enabled): sink submissions and token keep-alive.
-pub fn spawn_workers(state: &AppState) {
-    if state.config.workers_enabled {
-        crate::service::sinks::spawn_worker(state.clone());
-        crate::service::keepalive::spawn(state.clone());
-        tracing::info!("background workers started");
+/// The background workers of one instance and the switch that stops them.
+pub struct Workers {
+    stop: tokio::sync::watch::Sender<bool>,
+    handles: Vec<tokio::task::JoinHandle<()>>,
+    drain: Duration,
+}
+
+impl Workers {
+    /// A receiver that turns true when the workers must stop claiming work.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.stop.subscribe()
+    }
+
+    /// Add a worker task to be awaited on shutdown.
+    pub fn push(&mut self, handle: tokio::task::JoinHandle<()>) {
+        self.handles.push(handle);
+    }
+
+    /// Stop claiming and wait (up to the drain time) for in-flight work to finish.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let all = futures::future::join_all(self.handles);
+        if tokio::time::timeout(self.drain, all).await.is_err() {
+            tracing::warn!("workers did not drain in time; their leased jobs will be taken over after the lease");
+        }
     }
 }
 
-/// Serve `router` on `listener` until shutdown.
-pub async fn serve(listener: tokio::net::TcpListener, router: axum::Router) -> anyhow::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await?;
+/// Start the background workers (when enabled): the job queue worker and the periodic
+/// jobs it runs.
+pub fn spawn_workers(state: &AppState) -> Workers {
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let mut workers = Workers { stop, handles: Vec::new(), drain: state.config.shutdown_drain };
+    if state.config.workers_enabled {
+        let st = state.clone();
+        workers.push(tokio::spawn(async move {
+            if let Err(e) = crate::jobs::kinds::ensure_periodic(&st).await {
+                tracing::warn!(error = %e, "could not schedule the periodic jobs; the next start will");
+            }
+            let cfg = crate::jobs::WorkerConfig::from_state(&st);
+            crate::jobs::run_worker(st, cfg, rx).await;
+        }));
+        tracing::info!("background workers started");
+    }
+    workers
+}
+
+/// Serve `router` on `listener` until shutdown, then drain the workers.
+pub async fn serve(listener: tokio::net::TcpListener, router: axum::Router, workers: Workers) -> anyhow::Result<()> {
+    let stop = workers.stop.clone();
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // Workers stop claiming while the server drains its requests.
+            let _ = stop.send(true);
+        })
+        .await?;
+    workers.shutdown().await;
     Ok(())
 }

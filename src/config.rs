@@ -47,6 +47,9 @@ struct Raw {
     exchange_retention_days: u32,
     exchange_body_limit_bytes: usize,
     workers_enabled: bool,
+    worker_concurrency: usize,
+    jobs_poll_interval_ms: u64,
+    shutdown_drain_seconds: u64,
     log_format: String,
 }
 
@@ -77,6 +80,9 @@ pub struct Config {
     pub exchange_retention_days: u32,
     pub exchange_body_limit_bytes: usize,
     pub workers_enabled: bool,
+    pub worker_concurrency: usize,
+    pub jobs_poll_interval: Duration,
+    pub shutdown_drain: Duration,
     pub log_format: LogFormat,
 }
 
@@ -142,6 +148,9 @@ impl Config {
         if raw.body_limit_bytes < 1024 {
             return Err(err("body_limit_bytes", "must be at least 1024"));
         }
+        if !(1..=1024).contains(&raw.worker_concurrency) {
+            return Err(err("worker_concurrency", "must be from 1 to 1024"));
+        }
         let log_format = match raw.log_format.as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -165,6 +174,9 @@ impl Config {
             exchange_retention_days: raw.exchange_retention_days,
             exchange_body_limit_bytes: raw.exchange_body_limit_bytes,
             workers_enabled: raw.workers_enabled,
+            worker_concurrency: raw.worker_concurrency,
+            jobs_poll_interval: Duration::from_millis(raw.jobs_poll_interval_ms.max(10)),
+            shutdown_drain: Duration::from_secs(raw.shutdown_drain_seconds),
             log_format,
         })
     }

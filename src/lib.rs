@@ -9,6 +9,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod ids;
+pub mod jobs;
 pub mod pgembed;
 pub mod sandbox;
 pub mod service;

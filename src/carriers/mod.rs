@@ -209,6 +209,13 @@ impl CarrierError {
     pub fn is_transient(&self) -> bool {
         matches!(self, CarrierError::Transient { .. })
     }
+    /// When the carrier said to come back (Retry-After, rate-limit reset).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            CarrierError::Transient { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
     pub fn kind(&self) -> &'static str {
         match self {
             CarrierError::Transient { .. } => "transient",

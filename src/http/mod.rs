@@ -9,6 +9,7 @@ pub mod connections;
 pub mod estimates;
 pub mod extract;
 pub mod idempotency;
+pub mod jobs;
 pub mod ops;
 pub mod quotes;
 pub mod shipments;
@@ -44,6 +45,7 @@ use crate::error::{ApiError, REQUEST_ID};
         (name = "connections", description = "A tenant's accounts with carriers"),
         (name = "shipments", description = "Book, register, track, update and cancel shipments"),
         (name = "quotes", description = "Price and time quotes"),
+        (name = "jobs", description = "Background jobs (pending bookings) and the dead letter"),
         (name = "ops", description = "Health, readiness and metrics")
     ),
     components(schemas(crate::error::Problem))
@@ -70,6 +72,7 @@ fn parts() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(shipments::router())
         .merge(quotes::router())
         .merge(estimates::router())
+        .merge(jobs::router())
         .split_for_parts();
     let (ops, ops_doc) = ops::router().split_for_parts();
     doc.merge(ops_doc);

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json as AxumJson};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, DurationRound as _, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
@@ -28,8 +28,9 @@ use crate::service::shipments::{
     apply_snapshot, attempt_booking, order_number_for, order_request, plan_of, save_exchanges,
 };
 use crate::store::connections::ConnectionRow;
-use crate::store::shipments::{DetailsUpdate, NewEvent, NewShipment, ShipmentRow};
+use crate::store::shipments::{BookingJob, Creation, DetailsUpdate, NewEvent, NewShipment, ShipmentRow};
 use crate::store::{self, Actor};
+use crate::{jobs, service};
 
 // ---------- API types ----------
 
@@ -362,15 +363,16 @@ fn booking_response(row: ShipmentRow, error: Option<CarrierError>) -> Response {
 // ---------- handlers ----------
 
 /// Book a shipment with the connection's carrier (or register a tracking number on a
-/// tracking carrier). 201: booked. 503 + `Retry-After`: the carrier is unavailable and
-/// the shipment is kept with `booking.state = pending` (retry with the same
-/// `Idempotency-Key` to resume it, or call `refresh`). 422/409: the carrier refused;
-/// the shipment is kept with `booking.state = failed` and the carrier's message.
+/// tracking carrier). 201: booked. 202: the carrier is down or slow; the shipment is
+/// kept with `booking.state = pending` and a durable job books it later, exactly once
+/// (`shipment.booked` or `shipment.booking_failed` follows). 422/409: the carrier
+/// refused; the shipment is kept with `booking.state = failed` and the carrier's message.
 #[utoipa::path(post, path = "/v1/shipments", tag = "shipments", operation_id = "create_shipment",
     security(("api_key" = [])), request_body = ShipmentIn,
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h; 422 when reused with another body, 409 while in flight")),
     responses(
         (status = 201, body = ShipmentOut, description = "Booked"),
+        (status = 202, body = ShipmentOut, description = "Carrier unavailable: kept pending, booked later by a job"),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed JSON"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "Carrier refused, reference taken, or Idempotency-Key in use"),
@@ -422,39 +424,67 @@ async fn create_shipment(
 
     let id = ids::new_id("shp");
     let order_number = order_number_for(&id);
+    let new = NewShipment {
+        tenant_id: &auth.tenant_id,
+        id: &id,
+        reference: body.reference.as_deref(),
+        connection_id: &connection.id,
+        carrier: &connection.carrier,
+        carrier_reference: Some(&order_number),
+        tracking_number: body.tracking_number.as_deref(),
+        service: body.service.as_deref(),
+        stops: &body.stops,
+        parcels: &body.parcels,
+        declared_value: body.declared_value.as_ref(),
+        cod_amount: body.cod_amount.as_ref(),
+        notes: body.notes.as_deref(),
+        metadata: &body.metadata,
+        channel: body.channel.as_ref(),
+        booking_state: Some("pending"),
+    };
+    // Postgres keeps microseconds: the event shows the same created_at as the row.
+    let at = Utc::now().duration_trunc(chrono::Duration::microseconds(1)).unwrap_or_else(|_| Utc::now());
+    let event_id = ids::new_id("evt");
+    let event = service::events::shipment_event("shipment.created", &new.as_row(at), Value::Null).data;
+    let policy = jobs::kinds::policy(jobs::kinds::BOOKING);
     let row = {
         let mut conn = state.db.acquire().await?;
         store::shipments::insert_with_history(
             &mut conn,
-            &NewShipment {
-                tenant_id: &auth.tenant_id,
-                id: &id,
-                reference: body.reference.as_deref(),
-                connection_id: &connection.id,
-                carrier: &connection.carrier,
-                carrier_reference: Some(&order_number),
-                tracking_number: body.tracking_number.as_deref(),
-                service: body.service.as_deref(),
-                stops: &body.stops,
-                parcels: &body.parcels,
-                declared_value: body.declared_value.as_ref(),
-                cod_amount: body.cod_amount.as_ref(),
-                notes: body.notes.as_deref(),
-                metadata: &body.metadata,
-                channel: body.channel.as_ref(),
-                booking_state: Some("pending"),
+            &new,
+            &Creation {
+                actor: &actor,
+                action: "created",
+                detail: &json!({"connection_id": connection.id, "reference": body.reference}),
+                at,
+                event: (&event_id, &event),
+                // If this request dies before its attempt is recorded, the job books it.
+                booking_job: Some(BookingJob {
+                    run_at: at
+                        + chrono::Duration::from_std(state.config.request_timeout).unwrap_or_default()
+                        + chrono::Duration::seconds(5),
+                    max_attempts: policy.max_attempts,
+                    lease_secs: i32::try_from(policy.lease.as_secs()).unwrap_or(120),
+                }),
             },
-            &actor,
-            "created",
-            &json!({"connection_id": connection.id, "reference": body.reference}),
         )
         .await?
     };
     let (row, error) = attempt_booking(&state, &connection, &row, &actor).await?;
     if let Some(e) = &error {
         note_connection_outcome(&state, &connection, Some(e)).await;
+        if e.is_transient() {
+            // Kept: the booking job books it later (PRODUCT.md "Booking semantics").
+            return Ok(accepted(row));
+        }
     }
     Ok(booking_response(row, error))
+}
+
+fn accepted(row: ShipmentRow) -> Response {
+    let id = row.id.clone();
+    (StatusCode::ACCEPTED, [("location", format!("/v1/shipments/{id}"))], AxumJson(ShipmentOut::from(row)))
+        .into_response()
 }
 
 /// A retry with the same Idempotency-Key after a 503: book the shipment that attempt kept.
@@ -792,6 +822,19 @@ async fn cancel_shipment(
     )
     .await?;
     let updated = store::shipments::get(&mut tx, &auth.tenant_id, &id).await?.ok_or(ApiError::NotFound("shipment"))?;
+    let mut outbound = vec![service::events::shipment_event(
+        "shipment.cancelled",
+        &updated,
+        json!({"previous_booking_state": locked.booking_state}),
+    )];
+    if (updated.status.as_str(), updated.subtag.as_deref()) != (locked.status.as_str(), locked.subtag.as_deref()) {
+        outbound.push(service::events::shipment_event(
+            "shipment.status_changed",
+            &updated,
+            json!({"previous_status": locked.status, "previous_subtag": locked.subtag}),
+        ));
+    }
+    store::events::emit(&mut tx, &auth.tenant_id, &id, &outbound).await?;
     tx.commit().await?;
     Ok(AxumJson(updated.into()))
 }

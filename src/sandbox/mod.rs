@@ -227,7 +227,7 @@ pub async fn run(mut config: Config, data_dir: &Path, sim_clock_secs: u64) -> an
     let addr = listener.local_addr()?;
     let state = AppState::new(db, config)?;
     app::spawn_housekeeping(state.clone());
-    app::spawn_workers(&state);
+    let workers = app::spawn_workers(&state);
 
     let sims = Simulators::new();
     let _clock = (sim_clock_secs > 0).then(|| sims.ecourier.start_clock(Duration::from_secs(sim_clock_secs)));
@@ -265,7 +265,7 @@ Ctrl-C stops everything.
         ecomdash = demo.ecomdash_connection_id,
         clock = sim_clock_secs,
     );
-    let served = app::serve(listener, router).await;
+    let served = app::serve(listener, router, workers).await;
     if let Some(pg) = private
         && pg.started_here()
     {

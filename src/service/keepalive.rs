@@ -2,7 +2,7 @@
 //! RefreshGUID endpoint can be used to ensure an access token does not expire"). A
 //! connection holding a directly issued GUID that has not been renewed for a week is
 //! refreshed, well inside the 20 days. Repeats are harmless, so every instance may run it.
-//! Until the job queue lands (next issue) a background task drives [`run_once`].
+//! The periodic `keepalive` job (src/jobs) drives [`run_once`] hourly.
 
 use std::time::Duration;
 
@@ -45,14 +45,8 @@ pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
     Ok(due.len())
 }
 
-pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(3600));
-        loop {
-            tick.tick().await;
-            if let Err(e) = run_once(&state).await {
-                tracing::warn!(error = format!("{e:#}"), "keep-alive round failed");
-            }
-        }
-    })
+/// One run of the periodic `keepalive` job: renew what is due, come back in an hour.
+pub async fn run_job(state: &AppState) -> anyhow::Result<crate::jobs::Outcome> {
+    run_once(state).await?;
+    Ok(crate::jobs::Outcome::Repeat { after: Duration::from_secs(3600) })
 }

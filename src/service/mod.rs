@@ -3,6 +3,7 @@
 //! carrier with no transaction open, then records the outcome, the exchanges and the
 //! history in one transaction.
 
+pub mod booking;
 pub mod events;
 pub mod keepalive;
 pub mod shipments;

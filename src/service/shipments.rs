@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use crate::app::AppState;
 use crate::carriers::{CallCx, CarrierError, CarrierEvent, OrderRequest, TrackingSnapshot};
 use crate::domain::{ShipmentPlan, Status, may_transition};
+use crate::service::events::shipment_event;
 use crate::store::connections::ConnectionRow;
 use crate::store::exchanges::Exchange;
 use crate::store::shipments::{BookingUpdate, NewEvent, ShipmentRow};
@@ -81,17 +82,9 @@ pub async fn attempt_booking(
         Ok(booked) => booked,
         Err(e) => return record_failure(state, row, actor, e, exchanges).await,
     };
-    // The common case (one exchange, no sink) is one statement and one commit; a
-    // transaction only when there is more to write.
-    let updated = if exchanges.len() <= 1 && row.channel.is_none() {
-        let mut conn = state.db.acquire().await?;
-        record_booked(&mut conn, row, booked, actor, exchanges).await?
-    } else {
-        let mut tx = state.db.begin().await?;
-        let updated = record_booked(&mut tx, row, booked, actor, exchanges).await?;
-        tx.commit().await?;
-        updated
-    };
+    let mut tx = state.db.begin().await?;
+    let updated = record_booked(&mut tx, row, booked, actor, exchanges).await?;
+    tx.commit().await?;
     if let Some(snap) = &booked.snapshot {
         // The carrier answered with its view of the shipment (AfterShip's tracking).
         let updated = apply_snapshot(state, &row.tenant_id, &row.id, snap, "poll", actor, Vec::new()).await?;
@@ -130,6 +123,15 @@ async fn record_failure(
     .await?;
     store::shipments::insert_history(&mut tx, &row.tenant_id, &row.id, actor, action, &err).await?;
     let updated = store::shipments::get(&mut tx, &row.tenant_id, &row.id).await?.ok_or(sqlx::Error::RowNotFound)?;
+    if state_name == "failed" {
+        store::events::emit(
+            &mut tx,
+            &row.tenant_id,
+            &row.id,
+            &[shipment_event("shipment.booking_failed", &updated, json!({"error": err}))],
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok((updated, Some(e.clone())))
 }
@@ -157,11 +159,15 @@ async fn record_booked(
         last.as_ref(),
     )
     .await?;
-    if updated.channel.is_none() {
-        return Ok(updated);
-    }
-    enqueue_sinks(conn, &updated, booked.tracking_number.as_deref()).await?;
-    store::shipments::get(conn, &row.tenant_id, &row.id).await?.ok_or(sqlx::Error::RowNotFound)
+    let updated = if updated.channel.is_none() {
+        updated
+    } else {
+        enqueue_sinks(conn, &updated, booked.tracking_number.as_deref()).await?;
+        store::shipments::get(conn, &row.tenant_id, &row.id).await?.ok_or(sqlx::Error::RowNotFound)?
+    };
+    store::events::emit(conn, &row.tenant_id, &row.id, &[shipment_event("shipment.booked", &updated, Value::Null)])
+        .await?;
+    Ok(updated)
 }
 
 fn registers(carrier: &str) -> bool {
@@ -189,6 +195,7 @@ pub async fn enqueue_sinks(
     if let Some(ecomdash) = &channel.0.ecomdash
         && store::sinks::enqueue(conn, &row.tenant_id, &row.id, "ecomdash", &ecomdash.connection_id, number).await?
     {
+        crate::jobs::enqueue(conn, None, crate::jobs::kinds::SINK_FLUSH, &Value::Null, Some("all"), None).await?;
         store::sinks::set_shipment_sink_status(
             conn,
             &row.tenant_id,
@@ -331,6 +338,18 @@ pub async fn apply_snapshot(
         .await?;
     }
     let updated = store::shipments::get(&mut tx, tenant, shipment_id).await?.ok_or(sqlx::Error::RowNotFound)?;
+    let mut outbound: Vec<_> = added
+        .iter()
+        .map(|e| shipment_event("shipment.event_added", &updated, json!({"event": event_json(e)})))
+        .collect();
+    if (status, subtag.clone()) != before {
+        outbound.push(shipment_event(
+            "shipment.status_changed",
+            &updated,
+            json!({"previous_status": before.0, "previous_subtag": before.1}),
+        ));
+    }
+    store::events::emit(&mut tx, tenant, shipment_id, &outbound).await?;
     tx.commit().await?;
     Ok(updated)
 }

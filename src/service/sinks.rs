@@ -6,7 +6,7 @@
 //! success is recorded, a transient failure retried with backoff, a permanent one
 //! marked failed with ecomdash's message, visible in the shipment's `sinks` and
 //! history. A 403 marks the connection misconfigured and parks its items.
-//! Until the job queue lands (next issue) a background task drives [`run_once`].
+//! A `sink_flush` job (src/jobs) drives [`run_once`]; it is enqueued with the item.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -198,16 +198,23 @@ async fn history(conn: &mut sqlx::PgConnection, r: &Claimed, action: &str, error
     .await
 }
 
-/// Drive [`run_once`] in the background (every second, quicker while there is work).
-pub fn spawn_worker(state: AppState) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            match run_once(&state).await {
-                Ok(n) if n > 0 => continue,
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = format!("{e:#}"), "sink worker round failed"),
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+/// One run of the `sink_flush` job: submit everything due, then come back when the
+/// next pending item is due (retries, parked items), or finish when none is left.
+pub async fn run_job(state: &AppState) -> anyhow::Result<crate::jobs::Outcome> {
+    // Bounded: items that fail go back with a later due time, so this ends quickly.
+    for _ in 0..20 {
+        if run_once(state).await? == 0 {
+            break;
         }
+    }
+    let next = {
+        let mut conn = state.db.acquire().await?;
+        store::sinks::next_pending_at(&mut conn).await?
+    };
+    Ok(match next {
+        Some(at) => crate::jobs::Outcome::Repeat {
+            after: (at - Utc::now()).to_std().unwrap_or_default().max(Duration::from_millis(200)),
+        },
+        None => crate::jobs::Outcome::Done,
     })
 }

@@ -137,3 +137,13 @@ pub async fn set_shipment_sink_status(
     .await?;
     Ok(())
 }
+
+/// When the next pending submission is due (None when nothing is pending).
+pub async fn next_pending_at(conn: &mut PgConnection) -> sqlx::Result<Option<DateTime<Utc>>> {
+    sqlx::query_scalar!(
+        "SELECT min(greatest(next_attempt_at, coalesce(locked_until, next_attempt_at)))
+         FROM sink_submissions WHERE state = 'pending'"
+    )
+    .fetch_one(conn)
+    .await
+}

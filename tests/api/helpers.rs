@@ -145,6 +145,15 @@ impl Resp {
         assert!(body["request_id"].is_string(), "request_id in {body}");
         body
     }
+
+    /// Assert 202 Accepted (kept pending, booked later by a job); returns the shipment.
+    #[track_caller]
+    pub fn accepted(&self) -> Value {
+        let body = self.json();
+        assert_eq!(self.status, 202, "status; body: {body}");
+        assert_eq!(body["booking"]["state"], "pending", "{body}");
+        body
+    }
 }
 
 impl TestApp {
@@ -238,6 +247,12 @@ impl TestApp {
         let r = self.post("/v1/shipments", &self.shipment_body(reference)).await;
         assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.bytes));
         r.json()
+    }
+
+    /// Make every queued job due now and run them all once, in this task (as a worker would).
+    pub async fn run_due_jobs(&self) -> usize {
+        sqlx::query("UPDATE jobs SET run_at = now() WHERE state = 'queued'").execute(&self.db).await.expect("jobs due");
+        shipgate::jobs::run_due(&self.state, shipgate::jobs::kinds::ALL).await.expect("run jobs")
     }
 
     pub fn sim_calls(&self, method: &str) -> u64 {
