@@ -162,6 +162,10 @@ async fn the_account_rate_limit_is_never_exceeded() {
         assert_eq!(t.await.expect("join").expect("request"), 200);
     }
     let stats = app.aftership.stats();
+    println!(
+        "reliability 10 (AfterShip 10 req/s): 30 concurrent refreshes -> at most {} calls in one second, {} answered 429",
+        stats.max_requests_in_one_second, stats.rate_limited
+    );
     assert_eq!(stats.rate_limited, 0, "{stats:?}");
     assert!(stats.max_requests_in_one_second <= 10, "{stats:?}");
 }
