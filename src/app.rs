@@ -29,6 +29,9 @@ pub struct Inner {
     pub metrics: PrometheusHandle,
     clients: Mutex<HashMap<String, CachedClient>>,
     pub key_cache: crate::http::auth::KeyCache,
+    /// When this instance's job worker last went round its loop (unix ms; 0 = not
+    /// running). `/readyz` reports a worker that stopped going round.
+    pub worker_heartbeat: std::sync::atomic::AtomicI64,
     connection_cache: Mutex<HashMap<String, (std::time::Instant, ConnectionRow)>>,
 }
 
@@ -87,6 +90,7 @@ impl AppState {
             metrics: metrics_handle(),
             clients: Mutex::new(HashMap::new()),
             key_cache: Default::default(),
+            worker_heartbeat: std::sync::atomic::AtomicI64::new(0),
             connection_cache: Mutex::new(HashMap::new()),
         })))
     }

@@ -19,26 +19,41 @@ pub struct Health {
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<&'static str>,
+    /// ok | stalled | stopped; absent when this instance runs no workers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workers: Option<&'static str>,
 }
 
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/healthz", tag = "ops", operation_id = "healthz",
     responses((status = 200, description = "Alive", body = Health)))]
 async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok", database: None })
+    Json(Health { status: "ok", database: None, workers: None })
 }
 
 /// Readiness: the database answers within 2 s.
 #[utoipa::path(get, path = "/readyz", tag = "ops", operation_id = "readyz",
-    responses((status = 200, description = "Ready", body = Health), (status = 503, description = "Database unreachable", body = Health)))]
+    responses((status = 200, description = "Ready", body = Health), (status = 503, description = "Database unreachable or workers not running", body = Health)))]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    let ok = tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(&state.db))
+    let db_ok = tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(&state.db))
         .await
         .is_ok_and(|r| r.is_ok());
-    if ok {
-        (StatusCode::OK, Json(Health { status: "ok", database: Some("ok") }))
+    // The worker goes round its loop at least every poll interval; a claim waits at most
+    // the pool's acquire timeout (3 s) when the database is away.
+    let workers = state.config.workers_enabled.then(|| {
+        let beat = state.worker_heartbeat.load(std::sync::atomic::Ordering::Relaxed);
+        let limit = 30_000 + 3 * state.config.jobs_poll_interval.as_millis() as i64;
+        match beat {
+            0 => "stopped",
+            b if chrono::Utc::now().timestamp_millis() - b > limit => "stalled",
+            _ => "ok",
+        }
+    });
+    let database = Some(if db_ok { "ok" } else { "unreachable" });
+    if db_ok && workers.is_none_or(|w| w == "ok") {
+        (StatusCode::OK, Json(Health { status: "ok", database, workers }))
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "unavailable", database: Some("unreachable") }))
+        (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "unavailable", database, workers }))
     }
 }
 

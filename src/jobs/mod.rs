@@ -160,6 +160,7 @@ pub async fn run_worker(state: AppState, cfg: WorkerConfig, mut shutdown: watch:
     idle_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tracing::info!(worker = %cfg.name, concurrency = cfg.concurrency, "job worker started");
     loop {
+        state.worker_heartbeat.store(Utc::now().timestamp_millis(), std::sync::atomic::Ordering::Relaxed);
         if *shutdown.borrow() {
             break;
         }
@@ -212,6 +213,7 @@ pub async fn run_worker(state: AppState, cfg: WorkerConfig, mut shutdown: watch:
         tracing::info!(in_flight = n, "job worker draining");
     }
     while running.join_next().await.is_some() {}
+    state.worker_heartbeat.store(0, std::sync::atomic::Ordering::Relaxed);
     tracing::info!(worker = %cfg.name, "job worker stopped");
 }
 

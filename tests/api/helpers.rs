@@ -84,8 +84,10 @@ pub async fn spawn_app_with(extra_config: &str) -> TestApp {
         .expect("test database");
     shipgate::store::MIGRATOR.run(&db).await.expect("migrations");
 
+    // Tests drive jobs themselves unless they ask for this instance's workers.
+    let workers = if extra_config.contains("workers_enabled") { "" } else { "workers_enabled = false\n" };
     let config = Config::from_toml_overrides(&format!(
-        "master_key = \"{MASTER_KEY}\"\napi_key_env = \"test\"\ncarrier_request_timeout_ms = 3000\n{extra_config}"
+        "master_key = \"{MASTER_KEY}\"\napi_key_env = \"test\"\ncarrier_request_timeout_ms = 3000\n{workers}{extra_config}"
     ))
     .expect("config");
     let state = AppState::new(db.clone(), config).expect("state");

@@ -264,3 +264,40 @@ async fn two_instances_run_every_job_once_and_take_over_a_dead_instances_leases(
     // 40 failed attempts during the outage, then exactly one SaveOrder per shipment.
     assert_eq!(app.sim_calls("SaveOrder"), 80);
 }
+
+#[tokio::test]
+async fn readiness_reports_whether_the_job_worker_runs_and_shutdown_drains_it() {
+    let app = spawn_app_with("workers_enabled = true\njobs_poll_interval_ms = 50").await;
+    let r = app.get("/readyz").await;
+    assert_eq!(r.status, 503);
+    assert_eq!(r.json()["workers"], "stopped");
+    let workers = shipgate::app::spawn_workers(&app.state);
+    let mut ready = false;
+    for _ in 0..40 {
+        let r = app.get("/readyz").await;
+        if r.status == 200 {
+            assert_eq!(r.json()["workers"], "ok");
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ready, "the worker reports in");
+    // The running worker books a pending shipment by itself (woken by NOTIFY or polling).
+    app.sim.fail_next(Some("SaveOrder"), 1, SimFault::Status(-3));
+    let s = app.post("/v1/shipments", &app.shipment_body("LIVE-1")).await.accepted();
+    let id = s["id"].as_str().expect("id");
+    sqlx::query("UPDATE jobs SET run_at = now() WHERE state = 'queued'").execute(&app.db).await.expect("due");
+    sqlx::query("SELECT pg_notify('shipgate_jobs', '')").execute(&app.db).await.expect("notify");
+    let mut booked = false;
+    for _ in 0..60 {
+        if app.get(&format!("/v1/shipments/{id}")).await.json()["booking"]["state"] == "booked" {
+            booked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(booked, "booked by the background worker");
+    workers.shutdown().await;
+    assert_eq!(app.get("/readyz").await.json()["workers"], "stopped");
+}
