@@ -56,6 +56,10 @@ enum Command {
         #[command(subcommand)]
         command: ApiKeyCommand,
     },
+    /// Re-encrypt every stored secret still under an older master key with the current
+    /// one, online (SHIPGATE_MASTER_KEY new, SHIPGATE_PREVIOUS_MASTER_KEYS old); prints
+    /// how many were rewritten as the last line.
+    RotateKeys,
 }
 
 #[derive(Subcommand)]
@@ -174,6 +178,21 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             let (id, key) = http::auth::create_key(&db, &tenant, &config.api_key_env, name.as_deref()).await?;
             println!("api key {id} created for tenant {tenant}; it is shown only once");
             println!("{}", key.expose_secret());
+            Ok(())
+        }
+        Command::RotateKeys => {
+            config.require_master_key()?;
+            let db = pool(&config).await?;
+            let state = AppState::new(db, config)?;
+            let r = crate::service::rotation::rotate_all(&state).await?;
+            println!(
+                "re-encrypted {} secret(s) with master key {}; {} changed meanwhile (already current), {} undecryptable",
+                r.rewritten,
+                state.crypto.current_id(),
+                r.skipped,
+                r.undecryptable
+            );
+            println!("{}", r.rewritten);
             Ok(())
         }
         Command::ApiKey { command: ApiKeyCommand::Revoke { id } } => {

@@ -95,6 +95,11 @@ impl Crypto {
     }
 
     /// Whether a ciphertext was written with an older key (re-encrypt on next write).
+    /// The id of the key new ciphertexts are written with.
+    pub fn current_id(&self) -> u8 {
+        self.current.0
+    }
+
     pub fn is_current(&self, blob: &[u8]) -> bool {
         blob.first() == Some(&self.current.0)
     }

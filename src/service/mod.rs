@@ -6,5 +6,6 @@
 pub mod booking;
 pub mod events;
 pub mod keepalive;
+pub mod rotation;
 pub mod shipments;
 pub mod sinks;

@@ -218,3 +218,72 @@ pub async fn ecourier_guids_to_keep_alive(conn: &mut PgConnection, idle_days: i3
     .fetch_all(conn)
     .await
 }
+
+pub struct CiphertextRow {
+    pub tenant_id: String,
+    pub id: String,
+    pub credentials_enc: Vec<u8>,
+    pub token_enc: Option<Vec<u8>>,
+}
+
+/// Connections holding a ciphertext not written with key `current` (the key id is the
+/// first byte), in (tenant, id) order after `after` ("tenant/id"), for key rotation.
+pub async fn stale_ciphertexts(
+    conn: &mut PgConnection,
+    current: i16,
+    after: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<CiphertextRow>> {
+    sqlx::query_as!(
+        CiphertextRow,
+        r#"SELECT tenant_id, id, credentials_enc, token_enc FROM connections
+           WHERE (get_byte(credentials_enc, 0) <> $1 OR (token_enc IS NOT NULL AND get_byte(token_enc, 0) <> $1))
+             AND tenant_id || '/' || id > $2
+           ORDER BY tenant_id || '/' || id LIMIT $3"#,
+        i32::from(current),
+        after,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Replace the credentials ciphertext only if it is still `old` (compare-and-set).
+pub async fn swap_credentials_ciphertext(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    id: &str,
+    old: &[u8],
+    new: &[u8],
+) -> sqlx::Result<bool> {
+    let r = sqlx::query!(
+        "UPDATE connections SET credentials_enc = $4 WHERE tenant_id = $1 AND id = $2 AND credentials_enc = $3",
+        tenant_id,
+        id,
+        old,
+        new
+    )
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Replace the cached token ciphertext only if it is still `old` (compare-and-set).
+pub async fn swap_token_ciphertext(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    id: &str,
+    old: &[u8],
+    new: &[u8],
+) -> sqlx::Result<bool> {
+    let r = sqlx::query!(
+        "UPDATE connections SET token_enc = $4 WHERE tenant_id = $1 AND id = $2 AND token_enc = $3",
+        tenant_id,
+        id,
+        old,
+        new
+    )
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}

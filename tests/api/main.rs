@@ -12,6 +12,7 @@ mod idempotency;
 mod jobs;
 mod ops;
 mod refresh;
+mod rotation;
 mod shipments;
 mod sinks;
 mod tenancy;
