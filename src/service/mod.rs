@@ -5,5 +5,6 @@
 
 pub mod events;
 pub mod keepalive;
+pub mod refresh;
 pub mod shipments;
 pub mod sinks;
