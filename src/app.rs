@@ -295,11 +295,21 @@ pub fn spawn_housekeeping(state: AppState) -> tokio::task::JoinHandle<()> {
     })
 }
 
-/// Start the background workers (when enabled): sink submissions and token keep-alive.
+/// Start the background workers (when enabled): sink submissions, token keep-alive and
+/// the tracking engine.
 pub fn spawn_workers(state: &AppState) {
     if state.config.workers_enabled {
         crate::service::sinks::spawn_worker(state.clone());
         crate::service::keepalive::spawn(state.clone());
+        if state.config.tracking.enabled {
+            // Stop claiming at SIGTERM/SIGINT and let refreshes in flight finish.
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                let _ = stop.send(true);
+            });
+            crate::tracking::spawn(state.clone(), stopped);
+        }
         tracing::info!("background workers started");
     }
 }
