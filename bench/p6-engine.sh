@@ -19,7 +19,7 @@ ADMIN=${BENCH_DATABASE_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}
 DB_URL="${ADMIN%/*}/shipgate_bench_p6e"
 PORT=${BENCH_PORT:-18183}
 BASE="http://127.0.0.1:$PORT"
-BIN=target/release/shipgate
+BIN=${CARGO_TARGET_DIR:-target}/release/shipgate
 [ -x "$BIN" ] || { echo "build first: cargo build --release"; exit 1; }
 WORK=$(mktemp -d)
 trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
