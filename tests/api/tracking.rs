@@ -198,13 +198,15 @@ async fn a_shipment_with_no_change_for_the_max_age_expires_and_leaves_the_schedu
 
 #[tokio::test]
 async fn two_engines_share_the_connection_rate_and_never_poll_a_shipment_twice() {
-    let app = spawn_app_with(&format!("{FAST}tracking.round_ms = 50\n")).await;
+    // Small claims every 50 ms, so both engines keep claiming side by side: alone, each
+    // instance's own limiter would let ~8 calls/s through, 16 together (AfterShip: 10).
+    let app = spawn_app_with(&format!("{FAST}tracking.round_ms = 50\ntracking.batch_size = 2\n")).await;
     let other = AppState::new(app.db.clone(), app.state.config.clone()).expect("second instance");
     let (a, stop_a) = engine(&app.state).await;
     let (b, stop_b) = engine(&other).await;
     let con = app.create_aftership_connection().await;
     let mut ids = Vec::new();
-    for i in 0..12 {
+    for i in 0..16 {
         ids.push(register(&app, &con, &format!("PAIR{i:06}")).await);
     }
     // Let the registrations' calls leave the simulator's one-second window.
@@ -218,7 +220,7 @@ async fn two_engines_share_the_connection_rate_and_never_poll_a_shipment_twice()
             .fetch_one(&app.db)
             .await
             .expect("count");
-        if polled == 12 || std::time::Instant::now() > deadline {
+        if polled == 16 || std::time::Instant::now() > deadline {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -299,5 +301,42 @@ async fn the_schedule_sql_follows_the_domain_and_carrier_rules() {
             "{}",
             carrier.slug
         );
+    }
+}
+
+#[tokio::test]
+async fn on_shutdown_refreshes_in_flight_finish_and_waiting_claims_are_given_back() {
+    // 0.5 calls/s without a rate limit: three claims get slots 0 s, 2 s and 4 s ahead.
+    let app =
+        spawn_app_with(&format!("{FAST}tracking.default_rate_per_second = 0.5\ntracking.horizon_ms = 5000\n")).await;
+    let (engine, stop) = engine(&app.state).await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(app.book(&format!("STOP-{i}")).await["id"].as_str().expect("id").to_owned());
+    }
+    let polls = app.sim_calls("GetJsonOrder");
+    let running = tokio::spawn(engine.run());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let first = loop {
+        let mut polled = Vec::new();
+        for id in &ids {
+            if schedule(&app, id).await.poll_last_at.is_some() {
+                polled.push(id.clone());
+            }
+        }
+        if !polled.is_empty() || std::time::Instant::now() > deadline {
+            break polled;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(first.len(), 1, "the first slot was polled");
+    stop.send(true).expect("stop");
+    running.await.expect("engine stops");
+
+    assert_eq!(app.sim_calls("GetJsonOrder"), polls + 1, "waiting claims were not polled");
+    for id in ids.iter().filter(|id| !first.contains(id)) {
+        let s = schedule(&app, id).await;
+        assert_eq!(s.poll_claim, None, "claim given back");
+        assert!(s.poll_next_at.is_some_and(|t| t <= Utc::now()), "due again at once for another instance: {s:?}");
     }
 }
