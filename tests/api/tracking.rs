@@ -88,6 +88,9 @@ async fn an_active_shipment_is_refreshed_by_the_engine_without_any_api_call() {
     // Not due again until then.
     assert_eq!(engine.run_round().await.expect("round").claimed, 0);
     assert_eq!(app.sim_calls("GetJsonOrder"), polls + 1);
+    let metrics = String::from_utf8(app.request("GET", "/metrics", None, None, &[]).await.bytes).expect("utf8");
+    assert!(metrics.contains("shipgate_tracking_polls_total{outcome=\"changed\"}"), "polls by outcome");
+    assert!(metrics.contains("shipgate_tracking_due_backlog"), "backlog gauge");
 }
 
 #[tokio::test]
