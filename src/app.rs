@@ -341,6 +341,10 @@ pub fn spawn_workers(state: &AppState) -> Workers {
             let cfg = crate::jobs::WorkerConfig::from_state(&st);
             crate::jobs::run_worker(st, cfg, rx).await;
         }));
+        if state.config.tracking.enabled {
+            // Stops claiming at shutdown; refreshes in flight finish (drained below).
+            workers.push(crate::tracking::spawn(state.clone(), workers.subscribe()));
+        }
         tracing::info!("background workers started");
     }
     workers

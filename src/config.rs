@@ -51,6 +51,63 @@ struct Raw {
     jobs_poll_interval_ms: u64,
     shutdown_drain_seconds: u64,
     log_format: String,
+    tracking: TrackingRaw,
+}
+
+#[derive(Debug, Deserialize)]
+struct TrackingRaw {
+    enabled: bool,
+    round_ms: u64,
+    batch_size: u32,
+    max_outstanding: u32,
+    lease_secs: u64,
+    horizon_ms: u64,
+    rate_share: f64,
+    default_rate_per_second: f64,
+    first_poll_secs: f64,
+    interval_secs: std::collections::BTreeMap<String, f64>,
+    idle_after_hours: f64,
+    idle_factor: f64,
+    max_interval_secs: f64,
+    failure_backoff_secs: f64,
+    failure_backoff_max_secs: f64,
+    jitter: f64,
+    max_age_days: f64,
+}
+
+/// The tracking engine (src/tracking): when shipments are polled and how fast.
+#[derive(Debug, Clone)]
+pub struct TrackingConfig {
+    pub enabled: bool,
+    /// How often an instance looks for due shipments.
+    pub round: Duration,
+    /// Most shipments one instance claims per connection per round.
+    pub batch_size: u32,
+    /// Most claimed shipments one instance holds at once (waiting for their slot or in flight).
+    pub max_outstanding: u32,
+    /// How long a claim lasts after its slot; a dead instance's claims come back after it.
+    pub lease: Duration,
+    /// How far ahead a claim may book call slots of a connection's pace.
+    pub horizon: Duration,
+    /// Share of a connection's rate limit the engine may use (the rest is left to API calls).
+    pub rate_share: f64,
+    /// Polling pace for connections without a rate limit, calls per second.
+    pub default_rate_per_second: f64,
+    /// Delay before the first poll of a newly trackable shipment.
+    pub first_poll: Duration,
+    /// Poll interval per non-terminal status.
+    pub intervals: std::collections::HashMap<crate::domain::Status, Duration>,
+    /// No status change for this long: intervals are multiplied by `idle_factor`.
+    pub idle_after: Duration,
+    pub idle_factor: f64,
+    pub max_interval: Duration,
+    /// After a failed poll: base × 2^(failures-1), at most the max (or the carrier's Retry-After).
+    pub failure_backoff: Duration,
+    pub failure_backoff_max: Duration,
+    /// Each interval is spread by ± this fraction.
+    pub jitter: f64,
+    /// Non-terminal shipments with no status change for this long become `expired`.
+    pub max_age: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +141,7 @@ pub struct Config {
     pub jobs_poll_interval: Duration,
     pub shutdown_drain: Duration,
     pub log_format: LogFormat,
+    pub tracking: TrackingConfig,
 }
 
 impl Config {
@@ -156,6 +214,7 @@ impl Config {
             "json" => LogFormat::Json,
             other => return Err(err("log_format", format!("{other:?} is neither \"text\" nor \"json\""))),
         };
+        let tracking = tracking_config(raw.tracking)?;
         Ok(Config {
             listen,
             database_url: raw.database_url,
@@ -178,6 +237,7 @@ impl Config {
             jobs_poll_interval: Duration::from_millis(raw.jobs_poll_interval_ms.max(10)),
             shutdown_drain: Duration::from_secs(raw.shutdown_drain_seconds),
             log_format,
+            tracking,
         })
     }
 
@@ -196,6 +256,63 @@ impl Config {
         }
         Ok(&self.master_keys)
     }
+}
+
+fn secs(setting: &str, v: f64) -> Result<Duration, ConfigError> {
+    Duration::try_from_secs_f64(v).map_err(|_| err(setting, format!("{v} is not a duration in seconds")))
+}
+
+fn tracking_config(t: TrackingRaw) -> Result<TrackingConfig, ConfigError> {
+    use crate::domain::{Status, is_terminal};
+    let mut intervals = std::collections::HashMap::new();
+    for (name, v) in &t.interval_secs {
+        let setting = format!("tracking.interval_secs.{name}");
+        let status = Status::parse(name).ok_or_else(|| err(&setting, "is not a status"))?;
+        if is_terminal(status, None) {
+            return Err(err(&setting, "terminal statuses are never polled"));
+        }
+        intervals.insert(status, secs(&setting, *v)?);
+    }
+    if let Some(missing) = Status::ALL.into_iter().find(|s| !is_terminal(*s, None) && !intervals.contains_key(s)) {
+        return Err(err(&format!("tracking.interval_secs.{}", missing.as_str()), "is required"));
+    }
+    if t.batch_size == 0 || t.max_outstanding == 0 {
+        return Err(err("tracking.batch_size", "batch_size and max_outstanding must be at least 1"));
+    }
+    if !(t.rate_share > 0.0 && t.rate_share <= 1.0) {
+        return Err(err("tracking.rate_share", "must be in (0, 1]"));
+    }
+    if !(t.default_rate_per_second > 0.0 && t.default_rate_per_second.is_finite()) {
+        return Err(err("tracking.default_rate_per_second", "must be positive"));
+    }
+    if !(0.0..1.0).contains(&t.jitter) {
+        return Err(err("tracking.jitter", "must be in [0, 1)"));
+    }
+    if t.lease_secs == 0 || t.round_ms == 0 {
+        return Err(err("tracking.lease_secs", "lease_secs and round_ms must be at least 1"));
+    }
+    if !(t.idle_factor >= 1.0 && t.idle_factor.is_finite()) {
+        return Err(err("tracking.idle_factor", "must be at least 1"));
+    }
+    Ok(TrackingConfig {
+        enabled: t.enabled,
+        round: Duration::from_millis(t.round_ms),
+        batch_size: t.batch_size,
+        max_outstanding: t.max_outstanding,
+        lease: Duration::from_secs(t.lease_secs),
+        horizon: Duration::from_millis(t.horizon_ms),
+        rate_share: t.rate_share,
+        default_rate_per_second: t.default_rate_per_second,
+        first_poll: secs("tracking.first_poll_secs", t.first_poll_secs)?,
+        intervals,
+        idle_after: secs("tracking.idle_after_hours", t.idle_after_hours * 3600.0)?,
+        idle_factor: t.idle_factor,
+        max_interval: secs("tracking.max_interval_secs", t.max_interval_secs)?,
+        failure_backoff: secs("tracking.failure_backoff_secs", t.failure_backoff_secs)?,
+        failure_backoff_max: secs("tracking.failure_backoff_max_secs", t.failure_backoff_max_secs)?,
+        jitter: t.jitter,
+        max_age: secs("tracking.max_age_days", t.max_age_days * 86400.0)?,
+    })
 }
 
 fn decode_key(setting: &str, b64: &str) -> Result<[u8; 32], ConfigError> {

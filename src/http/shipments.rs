@@ -24,6 +24,7 @@ use crate::domain::{
 };
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::ids;
+use crate::service::refresh::{self, RefreshError, Refreshed};
 use crate::service::shipments::{
     apply_snapshot, attempt_booking, order_number_for, order_request, plan_of, save_exchanges,
 };
@@ -855,80 +856,32 @@ async fn refresh_shipment(State(state): State<AppState>, auth: AuthContext, Path
     let row = load(&state, &auth.tenant_id, &id).await?;
     require_capability(&row.carrier, Capability::Refresh)?;
     if row.booking_state.as_deref() == Some("failed") {
-        return Err(ApiError::Carrier {
-            status: StatusCode::CONFLICT,
-            code: "booking_failed",
-            title: "Booking failed",
-            detail: "the carrier never accepted this shipment; there is nothing to track".into(),
-            retry_after: None,
-            shipment: Some(out_json(row)),
-        });
+        return Err(booking_failed(row));
     }
     let connection = connection_of(&state, &row).await?;
-    let client = state.client(&connection).map_err(|e| carrier_error(&e, None))?;
-    let cx = CallCx::new();
-    let snapshot = client
-        .track(
-            &cx,
-            &TrackRequest {
-                carrier_reference: row.carrier_reference.as_deref(),
-                tracking_number: row.tracking_number.as_deref(),
-                slug: row.service.as_deref(),
-            },
-        )
-        .await;
     let actor = Actor::ApiKey(auth.key_id.clone());
-    match snapshot {
-        Ok(snap) => {
-            if row.booking_state.as_deref() == Some("pending") {
-                // The carrier has it: the earlier attempt succeeded but its answer was lost.
-                let mut tx = state.db.begin().await?;
-                store::shipments::set_booking(
-                    &mut tx,
-                    &auth.tenant_id,
-                    &id,
-                    &store::shipments::BookingUpdate {
-                        state: "booked",
-                        last_error: None,
-                        booked: true,
-                        tracking_number: row.carrier_reference.as_deref(),
-                        carrier_reference: None,
-                        count_attempt: false,
-                    },
-                )
-                .await?;
-                store::shipments::insert_history(
-                    &mut tx,
-                    &auth.tenant_id,
-                    &id,
-                    &actor,
-                    "booked",
-                    &json!({"found_by_lookup": true, "carrier_reference": row.carrier_reference}),
-                )
-                .await?;
-                tx.commit().await?;
-            }
-            let updated = apply_snapshot(&state, &auth.tenant_id, &id, &snap, "poll", &actor, cx.take()).await?;
-            Ok(AxumJson(ShipmentOut::from(updated)).into_response())
+    match refresh::refresh(&state, &connection, &row, &actor).await {
+        Ok(Refreshed::Tracked(row)) | Ok(Refreshed::Booked(row, None)) => {
+            Ok(AxumJson(ShipmentOut::from(row)).into_response())
         }
-        Err(CarrierError::NotFound { .. }) if row.booking_state.as_deref() == Some("pending") => {
-            // Lookup says the carrier never got it: book it now.
-            let mut tx = state.db.begin().await?;
-            save_exchanges(&mut tx, &auth.tenant_id, Some(&id), cx.take()).await?;
-            tx.commit().await?;
-            let (row, error) = attempt_booking(&state, &connection, &row, &actor).await?;
-            match error {
-                None => Ok(AxumJson(ShipmentOut::from(row)).into_response()),
-                Some(e) => Ok(booking_response(row, Some(e))),
-            }
-        }
-        Err(e) => {
-            let mut tx = state.db.begin().await?;
-            save_exchanges(&mut tx, &auth.tenant_id, Some(&id), cx.take()).await?;
-            tx.commit().await?;
+        Ok(Refreshed::Booked(row, Some(e))) => Ok(booking_response(row, Some(e))),
+        Err(RefreshError::BookingFailed(row)) => Err(booking_failed(*row)),
+        Err(RefreshError::Carrier(e)) => {
             note_connection_outcome(&state, &connection, Some(&e)).await;
             Err(carrier_error(&e, None))
         }
+        Err(RefreshError::Db(e)) => Err(e.into()),
+    }
+}
+
+fn booking_failed(row: ShipmentRow) -> ApiError {
+    ApiError::Carrier {
+        status: StatusCode::CONFLICT,
+        code: "booking_failed",
+        title: "Booking failed",
+        detail: "the carrier never accepted this shipment; there is nothing to track".into(),
+        retry_after: None,
+        shipment: Some(out_json(row)),
     }
 }
 

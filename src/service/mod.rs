@@ -6,6 +6,7 @@
 pub mod booking;
 pub mod events;
 pub mod keepalive;
+pub mod refresh;
 pub mod rotation;
 pub mod shipments;
 pub mod sinks;

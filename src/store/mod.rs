@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod shipments;
 pub mod sinks;
 pub mod tenants;
+pub mod tracking;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions as _, PgPool};

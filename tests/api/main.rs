@@ -17,3 +17,4 @@ mod shipments;
 mod sinks;
 mod tenancy;
 mod tokens;
+mod tracking;

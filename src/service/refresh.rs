@@ -1,0 +1,95 @@
+//! Refreshing one shipment from its carrier: the workflow behind
+//! `POST /v1/shipments/{id}/refresh` and the tracking engine (src/tracking).
+//!
+//! The carrier is asked for the shipment's current state (e-Courier GetJsonOrder, eCMR
+//! shipment details, AfterShip tracking + last checkpoint); new events are added and the
+//! status moves forward only (`apply_snapshot`). A shipment still `pending` booking is
+//! looked up first and booked only when the carrier does not have it: never a blind
+//! second create (QUALITY reliability 6).
+
+use crate::app::AppState;
+use crate::carriers::{CallCx, CarrierError, TrackRequest};
+use crate::service::shipments::{apply_snapshot, attempt_booking, save_exchanges};
+use crate::store::Actor;
+use crate::store::connections::ConnectionRow;
+use crate::store::shipments::ShipmentRow;
+
+/// What a refresh did.
+#[derive(Debug)]
+pub enum Refreshed {
+    /// The carrier's view was applied.
+    Tracked(ShipmentRow),
+    /// The carrier never got the pending booking: it was booked now, with the carrier's
+    /// error when that attempt failed too.
+    Booked(ShipmentRow, Option<CarrierError>),
+}
+
+impl Refreshed {
+    pub fn row(&self) -> &ShipmentRow {
+        match self {
+            Refreshed::Tracked(r) | Refreshed::Booked(r, _) => r,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    /// The booking failed for good: there is nothing at the carrier to track.
+    #[error("the booking failed; nothing to track")]
+    BookingFailed(Box<ShipmentRow>),
+    /// The carrier could not answer (outage, unknown number, bad credentials ...).
+    #[error(transparent)]
+    Carrier(CarrierError),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// Refresh `row` through `connection`'s client. Exchanges are always kept; a carrier
+/// failure is reported, not recorded on the shipment (the caller decides: the API answers
+/// it, the engine backs off).
+pub async fn refresh(
+    state: &AppState,
+    connection: &ConnectionRow,
+    row: &ShipmentRow,
+    actor: &Actor,
+) -> Result<Refreshed, RefreshError> {
+    if row.booking_state.as_deref() == Some("failed") {
+        return Err(RefreshError::BookingFailed(Box::new(row.clone())));
+    }
+    let client = state.client(connection).map_err(RefreshError::Carrier)?;
+    let cx = CallCx::new();
+    let snapshot = client
+        .track(
+            &cx,
+            &TrackRequest {
+                carrier_reference: row.carrier_reference.as_deref(),
+                tracking_number: row.tracking_number.as_deref(),
+                slug: row.service.as_deref(),
+            },
+        )
+        .await;
+    let tenant = row.tenant_id.as_str();
+    match snapshot {
+        Ok(snap) => {
+            if row.booking_state.as_deref() == Some("pending") {
+                // The carrier has it: the earlier attempt succeeded but its answer was lost.
+                crate::service::booking::mark_found(state, row, actor).await?;
+            }
+            let updated = apply_snapshot(state, tenant, &row.id, &snap, "poll", actor, cx.take()).await?;
+            Ok(Refreshed::Tracked(updated))
+        }
+        Err(CarrierError::NotFound { .. }) if row.booking_state.as_deref() == Some("pending") => {
+            // Lookup says the carrier never got it: book it now.
+            let mut conn = state.db.acquire().await?;
+            save_exchanges(&mut conn, tenant, Some(&row.id), cx.take()).await?;
+            drop(conn);
+            let (row, error) = attempt_booking(state, connection, row, actor).await?;
+            Ok(Refreshed::Booked(row, error))
+        }
+        Err(e) => {
+            let mut conn = state.db.acquire().await?;
+            save_exchanges(&mut conn, tenant, Some(&row.id), cx.take()).await?;
+            Err(RefreshError::Carrier(e))
+        }
+    }
+}

@@ -1,0 +1,387 @@
+//! The tracking engine: every non-terminal shipment on a connection whose carrier
+//! refreshes by polling (PRODUCT.md capability table) is refreshed on a schedule that
+//! adapts to its state ([`schedule`]), spread over time, within each connection's rate
+//! limit, across any number of instances.
+//!
+//! - **Schedule.** `shipments.poll_next_at` (migration 20261122000010). Its trigger puts a
+//!   shipment on the schedule when it becomes trackable and takes it off at a terminal
+//!   state, whoever writes the row; the engine sets the next time after each poll.
+//! - **Claim.** Each round an instance claims due shipments per connection with
+//!   `FOR UPDATE SKIP LOCKED`, moving their `poll_next_at` to the end of a lease and
+//!   stamping a claim token in the same statement: no other instance takes them, and a
+//!   dead instance's claims are due again when the lease ends (ARCHITECTURE rule 6).
+//! - **Pace across instances.** A connection's calls are spaced `cost / rate` seconds
+//!   apart through one Postgres row per connection holding the next free call slot (a
+//!   GCRA): a claim takes consecutive slots under the row lock, at most `horizon` ahead,
+//!   and each refresh waits for its slot. However many instances run, together they send
+//!   at most `rate × rate_share` calls per second. The in-process limiter
+//!   (`carriers::limits`) stays as the second guard, and a 429 still backs off.
+//! - **Expiry.** A polled shipment whose status has not changed for `max_age` becomes
+//!   `expired` (history + `shipment.status_changed`), which ends its polling.
+//! - **Memory** is bounded by `batch_size` and `max_outstanding`, never by the number of
+//!   active shipments: nothing loads the schedule as a whole.
+//!
+//! Hand-written rather than a crate: the pace must be shared through Postgres (instances
+//! are stateless, ARCHITECTURE rule 12), which no in-process limiter does.
+
+pub mod schedule;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::carriers::{self, CarrierError};
+use crate::config::TrackingConfig;
+use crate::domain::Status;
+use crate::service::refresh::{self, RefreshError, Refreshed};
+use crate::store::connections::ConnectionRow;
+use crate::store::tracking::Claimed;
+use crate::store::{self, Actor};
+use schedule::{PollState, next_poll};
+
+/// How often expiry and the backlog gauge run (both scan more than the due index).
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
+const GAUGE_EVERY: Duration = Duration::from_secs(5);
+/// Most shipments expired per statement batch.
+const EXPIRE_BATCH: i64 = 500;
+
+/// HTTP calls one refresh makes, which is what a carrier's rate limit counts: AfterShip
+/// reads the tracking and its last checkpoint (src/carriers/aftership `track`); e-Courier
+/// GetJsonOrder and eCMR shipment details are one call each.
+pub fn calls_per_refresh(carrier: &str) -> u32 {
+    match carrier {
+        "aftership" => 2,
+        _ => 1,
+    }
+}
+
+/// The polling pace of a connection, calls per second: its configured or documented rate
+/// limit times `rate_share`, or the default pace when it has none.
+pub fn pace_of(cfg: &TrackingConfig, connection: &ConnectionRow) -> f64 {
+    match carriers::limits_for(&connection.carrier, &connection.settings.0).rate_per_second {
+        Some(rate) if rate > 0 => f64::from(rate) * cfg.rate_share,
+        _ => cfg.default_rate_per_second,
+    }
+}
+
+/// What one round did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Round {
+    pub claimed: usize,
+    pub expired: usize,
+}
+
+pub struct Engine {
+    state: AppState,
+    cfg: TrackingConfig,
+    tasks: JoinSet<()>,
+    outstanding: Arc<AtomicUsize>,
+    shutdown: watch::Receiver<bool>,
+    last_housekeeping: Option<Instant>,
+    last_gauge: Option<Instant>,
+}
+
+impl Engine {
+    /// An engine on `state`'s database; it stops claiming when `shutdown` turns true.
+    /// Publishes the first-poll delay for the schedule trigger.
+    pub async fn new(state: AppState, shutdown: watch::Receiver<bool>) -> anyhow::Result<Engine> {
+        let cfg = state.config.tracking.clone();
+        let mut conn = state.db.acquire().await?;
+        store::tracking::save_settings(&mut conn, cfg.first_poll.as_secs_f64(), cfg.jitter).await?;
+        drop(conn);
+        Ok(Engine {
+            state,
+            cfg,
+            tasks: JoinSet::new(),
+            outstanding: Arc::new(AtomicUsize::new(0)),
+            shutdown,
+            last_housekeeping: None,
+            last_gauge: None,
+        })
+    }
+
+    /// Claims held by this instance (waiting for their slot or in flight).
+    pub fn outstanding(&self) -> usize {
+        self.outstanding.load(Ordering::Relaxed)
+    }
+
+    /// One round: expire stale shipments (at most once a minute), then claim due
+    /// shipments of every connection within its pace and start their refreshes.
+    pub async fn run_round(&mut self) -> anyhow::Result<Round> {
+        while self.tasks.try_join_next().is_some() {}
+        let mut round = Round::default();
+        if self.last_housekeeping.is_none_or(|t| t.elapsed() >= HOUSEKEEPING_EVERY) {
+            self.last_housekeeping = Some(Instant::now());
+            round.expired = expire_stale(&self.state, &self.cfg).await?;
+        }
+        if self.last_gauge.is_none_or(|t| t.elapsed() >= GAUGE_EVERY) {
+            self.last_gauge = Some(Instant::now());
+            let mut conn = self.state.db.acquire().await?;
+            let due = store::tracking::due_count(&mut conn).await?;
+            metrics::gauge!("shipgate_tracking_due_backlog").set(due as f64);
+        }
+        let connections = {
+            let mut conn = self.state.db.acquire().await?;
+            store::tracking::due_connections(&mut conn).await?
+        };
+        for connection in connections {
+            if *self.shutdown.borrow() {
+                break;
+            }
+            round.claimed += self.claim_connection(Arc::new(connection)).await?;
+        }
+        metrics::gauge!("shipgate_tracking_outstanding").set(self.outstanding() as f64);
+        Ok(round)
+    }
+
+    /// Claim what the connection's pace allows and start those refreshes, each at its slot.
+    async fn claim_connection(&mut self, connection: Arc<ConnectionRow>) -> anyhow::Result<usize> {
+        let room = (self.cfg.max_outstanding as usize).saturating_sub(self.outstanding());
+        if room == 0 {
+            return Ok(0);
+        }
+        let slot = f64::from(calls_per_refresh(&connection.carrier)) / pace_of(&self.cfg, &connection);
+        let mut tx = self.state.db.begin().await?;
+        let (start, db_now) = store::tracking::lock_pace(&mut tx, &connection.tenant_id, &connection.id).await?;
+        let ahead = (start - db_now).to_std().unwrap_or_default();
+        let free = self.cfg.horizon.saturating_sub(ahead).as_secs_f64() / slot;
+        let limit = (free.floor() as usize).min(room).min(self.cfg.batch_size as usize);
+        if limit == 0 {
+            tx.rollback().await?;
+            return Ok(0);
+        }
+        let token = Uuid::new_v4();
+        let lease = (self.cfg.horizon + self.cfg.lease).as_secs_f64();
+        let claimed = store::tracking::claim_due(
+            &mut tx,
+            &connection.tenant_id,
+            &connection.id,
+            limit as i64,
+            lease,
+            token,
+            start,
+            slot,
+        )
+        .await?;
+        tx.commit().await?;
+        let n = claimed.len();
+        for c in claimed {
+            let delay = ahead + Duration::from_secs_f64(slot * c.ord as f64);
+            let job = Poll {
+                state: self.state.clone(),
+                cfg: self.cfg.clone(),
+                connection: connection.clone(),
+                claimed: c,
+                token,
+                delay,
+            };
+            let guard = Outstanding::new(self.outstanding.clone());
+            let shutdown = self.shutdown.clone();
+            self.tasks.spawn(async move {
+                job.run(shutdown).await;
+                drop(guard);
+            });
+        }
+        Ok(n)
+    }
+
+    /// Wait until every claimed refresh has finished (tests; shutdown drain).
+    pub async fn settle(&mut self) {
+        while self.tasks.join_next().await.is_some() {}
+    }
+
+    /// Rounds until shutdown, then drain: refreshes in flight finish, claims still
+    /// waiting for their slot are given back.
+    pub async fn run(mut self) {
+        tracing::info!("tracking engine started");
+        loop {
+            if *self.shutdown.borrow() {
+                break;
+            }
+            if let Err(e) = self.run_round().await {
+                tracing::warn!(error = format!("{e:#}"), "tracking round failed");
+            }
+            let mut shutdown = self.shutdown.clone();
+            tokio::select! {
+                _ = tokio::time::sleep(self.cfg.round) => {}
+                _ = stopped(&mut shutdown) => {}
+            }
+        }
+        tracing::info!(outstanding = self.outstanding(), "tracking engine draining");
+        self.settle().await;
+        tracing::info!("tracking engine stopped");
+    }
+}
+
+/// Resolves when the shutdown flag turns true (the flag's guard is not held across awaits).
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// Start the engine on its own task.
+pub fn spawn(state: AppState, shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        match Engine::new(state, shutdown).await {
+            Ok(engine) => engine.run().await,
+            Err(e) => tracing::error!(error = format!("{e:#}"), "tracking engine could not start"),
+        }
+    })
+}
+
+/// Counts a claim as outstanding for as long as its task lives.
+struct Outstanding(Arc<AtomicUsize>);
+
+impl Outstanding {
+    fn new(n: Arc<AtomicUsize>) -> Outstanding {
+        n.fetch_add(1, Ordering::Relaxed);
+        Outstanding(n)
+    }
+}
+
+impl Drop for Outstanding {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// One claimed shipment's refresh.
+struct Poll {
+    state: AppState,
+    cfg: TrackingConfig,
+    connection: Arc<ConnectionRow>,
+    claimed: Claimed,
+    token: Uuid,
+    delay: Duration,
+}
+
+impl Poll {
+    async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let c = &self.claimed;
+        tokio::select! {
+            _ = tokio::time::sleep(self.delay) => {}
+            _ = stopped(&mut shutdown) => {
+                // Not started: give it back so another instance polls it now.
+                if let Err(e) = self.release().await {
+                    tracing::warn!(shipment_id = %c.id, error = %e, "could not release tracking claim");
+                }
+                return;
+            }
+        }
+        if let Err(e) = self.poll().await {
+            metrics::counter!("shipgate_tracking_polls_total", "outcome" => "error").increment(1);
+            // The claim stays until its lease ends, then the shipment is due again.
+            tracing::warn!(shipment_id = %c.id, error = format!("{e:#}"), "tracking poll failed");
+        }
+    }
+
+    async fn release(&self) -> sqlx::Result<()> {
+        let mut conn = self.state.db.acquire().await?;
+        store::tracking::release(&mut conn, &self.claimed.tenant_id, &self.claimed.id, self.token).await
+    }
+
+    #[tracing::instrument(skip_all, fields(shipment_id = %self.claimed.id, connection_id = %self.connection.id))]
+    async fn poll(&self) -> anyhow::Result<()> {
+        let c = &self.claimed;
+        let row = {
+            let mut conn = self.state.db.acquire().await?;
+            store::shipments::get(&mut conn, &c.tenant_id, &c.id).await?
+        };
+        let Some(row) = row else { return Ok(()) };
+        let before = (row.status.clone(), row.subtag.clone());
+        let result = refresh::refresh(&self.state, &self.connection, &row, &Actor::Poller).await;
+        let (outcome, after, failures, retry_after) = match &result {
+            Ok(r) => {
+                let now = r.row();
+                let changed = (now.status.clone(), now.subtag.clone()) != before;
+                let outcome = match r {
+                    Refreshed::Booked(..) => "booked",
+                    Refreshed::Tracked(_) if changed => "changed",
+                    Refreshed::Tracked(_) => "unchanged",
+                };
+                (outcome, now.status.clone(), 0, None)
+            }
+            Err(RefreshError::Carrier(e)) => {
+                if matches!(e, CarrierError::Misconfigured { .. }) {
+                    // Stop polling the connection until someone fixes it (as the API does).
+                    crate::http::connections::note_connection_outcome(&self.state, &self.connection, Some(e)).await;
+                }
+                let retry_after = match e {
+                    CarrierError::Transient { retry_after, .. } => *retry_after,
+                    _ => None,
+                };
+                let outcome = if e.is_transient() { "transient" } else { "failed" };
+                (outcome, row.status.clone(), c.poll_failures.saturating_add(1), retry_after)
+            }
+            Err(RefreshError::BookingFailed(_)) => {
+                ("failed", row.status.clone(), c.poll_failures.saturating_add(1), None)
+            }
+            Err(RefreshError::Db(e)) => return Err(anyhow::anyhow!("database: {e}")),
+        };
+        metrics::counter!("shipgate_tracking_polls_total", "outcome" => outcome).increment(1);
+        let idle = if after != before.0 {
+            Duration::ZERO
+        } else {
+            (chrono::Utc::now() - c.status_changed_at).to_std().unwrap_or_default()
+        };
+        let status = Status::parse(&after).unwrap_or(Status::Pending);
+        let next = next_poll(&self.cfg, &PollState { status, idle, failures, retry_after }, rand::random::<f64>());
+        let mut conn = self.state.db.acquire().await?;
+        store::tracking::finish(&mut conn, &c.tenant_id, &c.id, self.token, next.as_secs_f64(), failures).await?;
+        Ok(())
+    }
+}
+
+/// Expire polled shipments whose status has not changed for `max_age`: status
+/// `expired` (subtag Expired_001, AfterShip's "no further updates"), a history entry and
+/// a `shipment.status_changed` event, one transaction per batch. Returns how many.
+pub async fn expire_stale(state: &AppState, cfg: &TrackingConfig) -> anyhow::Result<usize> {
+    let mut total = 0;
+    loop {
+        let mut tx = state.db.begin().await?;
+        let stale = store::tracking::lock_stale(&mut tx, cfg.max_age.as_secs_f64(), EXPIRE_BATCH).await?;
+        if stale.is_empty() {
+            tx.rollback().await?;
+            break;
+        }
+        for (tenant, id) in &stale {
+            let Some(before) = store::shipments::get(&mut tx, tenant, id).await? else { continue };
+            let subtag = "Expired_001";
+            store::shipments::set_status(&mut tx, tenant, id, Status::Expired.as_str(), Some(subtag), None, None)
+                .await?;
+            store::shipments::insert_history(
+                &mut tx,
+                tenant,
+                id,
+                &Actor::System,
+                "status_changed",
+                &json!({"from": before.status, "from_subtag": before.subtag, "to": Status::Expired,
+                        "to_subtag": subtag, "reason": "no status change within the tracking max age",
+                        "max_age_days": cfg.max_age.as_secs_f64() / 86400.0}),
+            )
+            .await?;
+            let after = store::shipments::get(&mut tx, tenant, id).await?.ok_or(sqlx::Error::RowNotFound)?;
+            let event = crate::service::events::shipment_event(
+                "shipment.status_changed",
+                &after,
+                json!({"previous_status": before.status, "previous_subtag": before.subtag}),
+            );
+            store::events::emit(&mut tx, tenant, id, &[event]).await?;
+        }
+        tx.commit().await?;
+        total += stale.len();
+        metrics::counter!("shipgate_tracking_expired_total").increment(stale.len() as u64);
+        if (stale.len() as i64) < EXPIRE_BATCH {
+            break;
+        }
+    }
+    if total > 0 {
+        tracing::info!(expired = total, "stale shipments expired");
+    }
+    Ok(total)
+}
