@@ -295,13 +295,19 @@ pub fn spawn_housekeeping(state: AppState) -> tokio::task::JoinHandle<()> {
     })
 }
 
-/// Start the background workers (when enabled): sink submissions and token keep-alive.
-pub fn spawn_workers(state: &AppState) {
+/// Start the background workers (when enabled): sink submissions, token keep-alive and
+/// webhook delivery. The returned webhook workers drain on `shutdown()`.
+pub fn spawn_workers(state: &AppState) -> Option<crate::webhooks::Workers> {
     if state.config.workers_enabled {
         crate::service::sinks::spawn_worker(state.clone());
         crate::service::keepalive::spawn(state.clone());
+        let webhooks = crate::webhooks::spawn(state.clone())
+            .inspect_err(|e| tracing::error!(error = %e, "webhook workers could not start"))
+            .ok();
         tracing::info!("background workers started");
+        return webhooks;
     }
+    None
 }
 
 /// Serve `router` on `listener` until shutdown.

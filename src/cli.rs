@@ -141,9 +141,13 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(config.listen).await?;
             let state = AppState::new(db, config)?;
             app::spawn_housekeeping(state.clone());
-            app::spawn_workers(&state);
+            let workers = app::spawn_workers(&state);
             tracing::info!(addr = %listener.local_addr()?, "shipgate listening");
-            app::serve(listener, http::router(state)).await
+            let served = app::serve(listener, http::router(state)).await;
+            if let Some(w) = workers {
+                w.shutdown().await;
+            }
+            served
         }
         Command::Sandbox { listen, data_dir, sim_clock_secs } => {
             if let Some(l) = listen {

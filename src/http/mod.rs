@@ -7,11 +7,13 @@ pub mod auth;
 pub mod carriers;
 pub mod connections;
 pub mod estimates;
+pub mod events;
 pub mod extract;
 pub mod idempotency;
 pub mod ops;
 pub mod quotes;
 pub mod shipments;
+pub mod webhooks;
 
 use std::time::Instant;
 
@@ -44,6 +46,7 @@ use crate::error::{ApiError, REQUEST_ID};
         (name = "connections", description = "A tenant's accounts with carriers"),
         (name = "shipments", description = "Book, register, track, update and cancel shipments"),
         (name = "quotes", description = "Price and time quotes"),
+        (name = "webhooks", description = "Outbound webhooks (Standard Webhooks signatures) and the event log"),
         (name = "ops", description = "Health, readiness and metrics")
     ),
     components(schemas(crate::error::Problem))
@@ -70,6 +73,8 @@ fn parts() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(shipments::router())
         .merge(quotes::router())
         .merge(estimates::router())
+        .merge(webhooks::router())
+        .merge(events::router())
         .split_for_parts();
     let (ops, ops_doc) = ops::router().split_for_parts();
     doc.merge(ops_doc);

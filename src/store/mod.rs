@@ -9,6 +9,7 @@ pub mod idempotency;
 pub mod shipments;
 pub mod sinks;
 pub mod tenants;
+pub mod webhooks;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions as _, PgPool};

@@ -15,3 +15,4 @@ mod shipments;
 mod sinks;
 mod tenancy;
 mod tokens;
+mod webhooks;
