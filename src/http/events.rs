@@ -84,7 +84,9 @@ async fn list_events(
         return Err(ApiError::field("type", format!("not an event type; one of {}", EVENT_TYPES.join(", "))));
     }
     let after = match q.cursor.as_deref() {
-        Some(c) => decode_cursor(c)?.parse::<i64>().map_err(|_| ApiError::field("cursor", "is not a cursor this API issued"))?,
+        Some(c) => decode_cursor(c)?
+            .parse::<i64>()
+            .map_err(|_| ApiError::field("cursor", "is not a cursor this API issued"))?,
         None => 0,
     };
     let mut conn = state.db.acquire().await?;

@@ -241,7 +241,8 @@ async fn check_url(guard: &Guard, raw: &str) -> Result<String, FieldError> {
         return Err(bad("must not contain credentials; verify the signature instead"));
     }
     let Some(host) = url.host_str() else { return Err(bad("must name a host")) };
-    let refused = |ip: IpAddr| bad(&format!("points to {ip}, a private or reserved address that webhooks may not reach"));
+    let refused =
+        |ip: IpAddr| bad(&format!("points to {ip}, a private or reserved address that webhooks may not reach"));
     if let Some(ip) = literal_ip(&url) {
         return guard.check(ip).map(|()| url.to_string()).map_err(|_| refused(ip));
     }
@@ -398,7 +399,8 @@ async fn update_webhook_endpoint(
         (false, _) => row.disabled_reason.clone(),
     };
     let rotated = (patch.rotate_secret == Some(true)).then(crate::webhooks::new_secret);
-    let sealed = rotated.as_ref().map(|(raw, _)| state.crypto.encrypt(&auth.tenant_id, &id, Purpose::WebhookSecret, raw));
+    let sealed =
+        rotated.as_ref().map(|(raw, _)| state.crypto.encrypt(&auth.tenant_id, &id, Purpose::WebhookSecret, raw));
     let mut tx = state.db.begin().await?;
     let updated = store::webhooks::update_endpoint(
         &mut tx,

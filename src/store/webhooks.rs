@@ -212,12 +212,7 @@ pub struct Claimed {
 /// Claim up to `limit` due deliveries, earliest due first, under a lease of
 /// `lease_ms`. The attempt is counted at claim time so a worker that crashes on a
 /// delivery does not retry it forever.
-pub async fn claim_due(
-    conn: &mut PgConnection,
-    limit: i64,
-    lease_ms: f64,
-    token: Uuid,
-) -> sqlx::Result<Vec<Claimed>> {
+pub async fn claim_due(conn: &mut PgConnection, limit: i64, lease_ms: f64, token: Uuid) -> sqlx::Result<Vec<Claimed>> {
     sqlx::query_as!(
         Claimed,
         r#"WITH due AS (

@@ -64,13 +64,7 @@ pub struct Payload<'a> {
 }
 
 pub fn payload_bytes(id: &str, event_type: &str, at: DateTime<Utc>, sequence: i32, data: &Value) -> Vec<u8> {
-    let p = Payload {
-        id,
-        event_type,
-        timestamp: at.to_rfc3339_opts(SecondsFormat::Millis, true),
-        sequence,
-        data,
-    };
+    let p = Payload { id, event_type, timestamp: at.to_rfc3339_opts(SecondsFormat::Millis, true), sequence, data };
     serde_json::to_vec(&p).unwrap_or_default()
 }
 
@@ -122,12 +116,7 @@ mod tests {
         // The example from the Standard Webhooks spec ("Signature scheme"), also used by
         // the reference libraries' tests.
         let secret = STANDARD.decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").expect("b64");
-        let sig = sign(
-            &secret,
-            "msg_p5jXN8AQM9LWM0D4loKWxJek",
-            1614265330,
-            br#"{"test": 2432232314}"#,
-        );
+        let sig = sign(&secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, br#"{"test": 2432232314}"#);
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
     }
 

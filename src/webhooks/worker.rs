@@ -127,12 +127,7 @@ struct Recorded {
     gone: bool,
 }
 
-async fn delivery_worker(
-    state: AppState,
-    client: reqwest::Client,
-    wake: Arc<Notify>,
-    mut stop: watch::Receiver<bool>,
-) {
+async fn delivery_worker(state: AppState, client: reqwest::Client, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
     let settings = state.config.webhooks.clone();
     let concurrency = settings.concurrency;
     // A claim must outlive the request and the recorder's batching delay.
@@ -314,8 +309,11 @@ async fn attempt(state: &AppState, client: &reqwest::Client, c: Claimed, token: 
             .decrypt(&c.tenant_id, &c.endpoint_id, Purpose::WebhookSecret, &c.secret_enc)
             .map_err(|_| "secret_unreadable".to_owned())?;
         let url = reqwest::Url::parse(&c.url).map_err(|_| "invalid_url".to_owned())?;
-        super::ssrf::Guard::new(settings.allow_networks.clone()).check_url(&url).map_err(|_| "ssrf_blocked".to_owned())?;
-        let body = super::payload_bytes(&c.event_id, &c.event_type, c.event_created_at, c.shipment_seq, &c.event_data.0);
+        super::ssrf::Guard::new(settings.allow_networks.clone())
+            .check_url(&url)
+            .map_err(|_| "ssrf_blocked".to_owned())?;
+        let body =
+            super::payload_bytes(&c.event_id, &c.event_type, c.event_created_at, c.shipment_seq, &c.event_data.0);
         let ts = started_at.timestamp();
         let signature = super::sign(&secret, &c.event_id, ts, &body);
         let resp = client

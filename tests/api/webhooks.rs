@@ -47,22 +47,23 @@ impl Receiver {
     async fn start() -> Receiver {
         let inner: Arc<Mutex<RecvState>> = Arc::default();
         let shared = inner.clone();
-        let app = axum::Router::new().fallback(move |uri: axum::http::Uri, headers: HeaderMap, body: axum::body::Bytes| {
-            let shared = shared.clone();
-            async move {
-                let mut s = shared.lock().expect("lock");
-                s.hits.push(Hit { path: uri.path().to_owned(), headers, body: body.to_vec(), at: Instant::now() });
-                if s.down {
-                    return (StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
+        let app =
+            axum::Router::new().fallback(move |uri: axum::http::Uri, headers: HeaderMap, body: axum::body::Bytes| {
+                let shared = shared.clone();
+                async move {
+                    let mut s = shared.lock().expect("lock");
+                    s.hits.push(Hit { path: uri.path().to_owned(), headers, body: body.to_vec(), at: Instant::now() });
+                    if s.down {
+                        return (StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
+                    }
+                    let reply = s.script.pop_front().unwrap_or(Reply { status: 200, headers: vec![] });
+                    let mut resp = (StatusCode::from_u16(reply.status).expect("status"), "reply body").into_response();
+                    for (k, v) in reply.headers {
+                        resp.headers_mut().insert(k, v.parse().expect("header"));
+                    }
+                    resp
                 }
-                let reply = s.script.pop_front().unwrap_or(Reply { status: 200, headers: vec![] });
-                let mut resp = (StatusCode::from_u16(reply.status).expect("status"), "reply body").into_response();
-                for (k, v) in reply.headers {
-                    resp.headers_mut().insert(k, v.parse().expect("header"));
-                }
-                resp
-            }
-        });
+            });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
         tokio::spawn(async move {
@@ -74,7 +75,10 @@ impl Receiver {
     fn script(&self, replies: &[(u16, &[(&'static str, &str)])]) {
         let mut s = self.inner.lock().expect("lock");
         for (status, headers) in replies {
-            s.script.push_back(Reply { status: *status, headers: headers.iter().map(|(k, v)| (*k, v.to_string())).collect() });
+            s.script.push_back(Reply {
+                status: *status,
+                headers: headers.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+            });
         }
     }
 
@@ -98,12 +102,15 @@ fn header(h: &HeaderMap, name: &str) -> String {
 
 // ---------- app set-up ----------
 
-const FAST: &str = "webhook_allow_networks = \"127.0.0.1/32\"\nwebhook_retry_schedule_ms = [200, 400]\n\
+const FAST: &str = "webhook_allow_networks = \"127.0.0.1/32\"\n\
                     webhook_retry_jitter = 0.0\nwebhook_poll_interval_ms = 20\nwebhook_request_timeout_ms = 3000\n";
 
-/// An app whose webhook workers run, with the receiver's network allowed and a short schedule.
+/// An app whose webhook workers run, with the receiver's network allowed and a short
+/// schedule (200 ms, 400 ms unless `extra` sets one).
 async fn webhook_app(extra: &str) -> (TestApp, shipgate::webhooks::Workers) {
-    let app = spawn_app_with(&format!("{FAST}{extra}")).await;
+    let schedule =
+        if extra.contains("webhook_retry_schedule_ms") { "" } else { "webhook_retry_schedule_ms = [200, 400]\n" };
+    let app = spawn_app_with(&format!("{FAST}{schedule}{extra}")).await;
     let workers = shipgate::webhooks::spawn(app.state.clone()).expect("workers");
     (app, workers)
 }
@@ -211,7 +218,13 @@ async fn endpoints_crud_shows_the_secret_only_once() {
     assert!(patched.json().get("secret").is_none());
     assert_eq!(patched.json()["event_types"], json!([]));
     let rotated = app
-        .request("PATCH", &format!("/v1/webhook-endpoints/{id}"), Some(&app.key), Some(&json!({"rotate_secret": true})), &[])
+        .request(
+            "PATCH",
+            &format!("/v1/webhook-endpoints/{id}"),
+            Some(&app.key),
+            Some(&json!({"rotate_secret": true})),
+            &[],
+        )
         .await
         .json();
     let new_secret = rotated["secret"].as_str().expect("new secret shown once");
@@ -227,7 +240,9 @@ async fn endpoints_crud_shows_the_secret_only_once() {
     let raw = base64::engine::general_purpose::STANDARD.decode(b64).expect("b64");
     assert!(!stored.windows(raw.len()).any(|w| w == raw.as_slice()));
 
-    let bad = app.post("/v1/webhook-endpoints", &json!({"url": "http://127.0.0.1:9/h", "event_types": ["shipment.teleported"]})).await;
+    let bad = app
+        .post("/v1/webhook-endpoints", &json!({"url": "http://127.0.0.1:9/h", "event_types": ["shipment.teleported"]}))
+        .await;
     assert_eq!(bad.problem(422, "validation_failed")["errors"][0]["field"], "event_types");
     let unknown = app.post("/v1/webhook-endpoints", &json!({"url": "http://127.0.0.1:9/h", "secret": "whsec_x"})).await;
     assert_eq!(unknown.status, 422);
@@ -305,10 +320,11 @@ async fn the_event_type_filter_selects_what_an_endpoint_receives() {
     let all = Receiver::start().await;
     let some = Receiver::start().await;
     let ep_all = create_endpoint(&app, json!({"url": all.url})).await["id"].as_str().expect("id").to_owned();
-    let ep_some = create_endpoint(&app, json!({"url": some.url, "event_types": ["shipment.status_changed"]})).await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let ep_some =
+        create_endpoint(&app, json!({"url": some.url, "event_types": ["shipment.status_changed"]})).await["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
     let sid = shipment(&app, "WH-FILTER-1").await;
     let ids = emit(&app, &sid, &["shipment.event_added", "shipment.status_changed"]).await;
     wait_status(&app, &ep_all, &ids[0], "succeeded").await;
@@ -561,11 +577,12 @@ async fn another_tenant_sees_none_of_it() {
     assert!(rx_b.hits().is_empty());
 }
 
-/// QUALITY.md reliability 9 with a shrunk schedule: the subscriber is down while 40
-/// events across 8 shipments are written; it comes back partway through the schedule;
-/// every event is delivered, each attempt is logged, the retry gaps follow the
-/// schedule, the ones that ran out of schedule are replayed, and every delivered
-/// signature verifies with the reference library. Prints the figures.
+/// QUALITY.md reliability 9 with a shrunk schedule (100, 200, 400, 800 ms): the
+/// subscriber is down while 36 events across 8 shipments are written — the first 16
+/// long enough to exhaust the schedule (they end `failed` and are replayed), the rest
+/// come back partway through it. Every event is delivered, each attempt is logged, no
+/// retry comes earlier than the schedule, and every delivered signature verifies with
+/// the reference library. Prints the figures.
 #[tokio::test]
 async fn reliability_subscriber_down_then_up() {
     let (app, _w) = webhook_app("webhook_retry_schedule_ms = [100, 200, 400, 800]").await;
@@ -573,28 +590,28 @@ async fn reliability_subscriber_down_then_up() {
     let ep = create_endpoint(&app, json!({"url": rx.url})).await;
     let (ep_id, secret) = (ep["id"].as_str().expect("id"), ep["secret"].as_str().expect("secret"));
     let since = chrono::Utc::now().to_rfc3339();
+    let mut sids = Vec::new();
+    for i in 0..8 {
+        sids.push(shipment(&app, &format!("WH-REL-{i}")).await);
+    }
     rx.set_down(true);
     let started = Instant::now();
+    let kinds = ["shipment.status_changed", "shipment.event_added", "shipment.event_added", "shipment.status_changed"];
+    // wave 1: down for longer than the whole schedule (1.5 s) -> ends failed, replayed
     let mut ids = Vec::new();
-    for i in 0..8 {
-        let sid = shipment(&app, &format!("WH-REL-{i}")).await;
-        ids.extend(
-            emit(
-                &app,
-                &sid,
-                &[
-                    "shipment.status_changed",
-                    "shipment.event_added",
-                    "shipment.event_added",
-                    "shipment.status_changed",
-                    "shipment.event_added",
-                ],
-            )
-            .await,
-        );
+    for sid in &sids[..4] {
+        ids.extend(emit(&app, sid, &kinds).await);
     }
-    // down long enough for the first retries to fail too
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    let wave1 = ids.len();
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    // wave 2: the subscriber comes back while these are still on the schedule
+    for sid in &sids {
+        ids.extend(emit(&app, sid, &kinds[..1]).await);
+    }
+    for sid in &sids[4..] {
+        ids.extend(emit(&app, sid, &kinds[1..]).await);
+    }
+    tokio::time::sleep(Duration::from_millis(250)).await;
     rx.set_down(false);
     let up_at = Instant::now();
     let mut failed_then = 0;
@@ -607,10 +624,9 @@ async fn reliability_subscriber_down_then_up() {
         failed_then += 1;
         assert!(ids.contains(&d["event_id"].as_str().expect("id").to_owned()));
     }
-    if failed_then > 0 {
-        let r = app.post(&format!("/v1/webhook-endpoints/{ep_id}/replay"), &json!({"since": since})).await;
-        assert_eq!(r.json()["replayed"], failed_then);
-    }
+    assert_eq!(failed_then, wave1, "wave 1 ran out of schedule while the subscriber was down");
+    let r = app.post(&format!("/v1/webhook-endpoints/{ep_id}/replay"), &json!({"since": since})).await;
+    assert_eq!(r.json()["replayed"], failed_then);
     eventually("every event delivered", || async {
         deliveries(&app, ep_id, "&status=succeeded").await.len() == ids.len()
     })
