@@ -35,6 +35,10 @@ struct RecvState {
     hits: Vec<Hit>,
     script: VecDeque<Reply>,
     down: bool,
+    /// Answer this late (a slow subscriber).
+    delay: Duration,
+    /// Requests that arrived (counted before the delay).
+    arrived: usize,
 }
 
 #[derive(Clone, Default)]
@@ -51,6 +55,12 @@ impl Receiver {
             axum::Router::new().fallback(move |uri: axum::http::Uri, headers: HeaderMap, body: axum::body::Bytes| {
                 let shared = shared.clone();
                 async move {
+                    let delay = {
+                        let mut s = shared.lock().expect("lock");
+                        s.arrived += 1;
+                        s.delay
+                    };
+                    tokio::time::sleep(delay).await;
                     let mut s = shared.lock().expect("lock");
                     s.hits.push(Hit { path: uri.path().to_owned(), headers, body: body.to_vec(), at: Instant::now() });
                     if s.down {
@@ -84,6 +94,14 @@ impl Receiver {
 
     fn set_down(&self, down: bool) {
         self.inner.lock().expect("lock").down = down;
+    }
+
+    fn arrived(&self) -> usize {
+        self.inner.lock().expect("lock").arrived
+    }
+
+    fn set_delay(&self, delay: Duration) {
+        self.inner.lock().expect("lock").delay = delay;
     }
 
     fn hits(&self) -> Vec<Hit> {
@@ -663,4 +681,68 @@ async fn reliability_subscriber_down_then_up() {
         up_at.elapsed().as_secs_f64(),
         started.elapsed().as_secs_f64()
     );
+}
+
+#[tokio::test]
+async fn shutdown_finishes_in_flight_deliveries_and_stops_claiming() {
+    let (app, workers) = webhook_app("").await;
+    let rx = Receiver::start().await;
+    rx.set_delay(Duration::from_millis(700));
+    let ep = create_endpoint(&app, json!({"url": rx.url})).await;
+    let ep_id = ep["id"].as_str().expect("id");
+    let sid = shipment(&app, "WH-STOP-1").await;
+    let ids = emit(&app, &sid, &["shipment.status_changed"]).await;
+    // in flight: the subscriber has the request and has not answered yet
+    eventually("request in flight", || async { rx.arrived() == 1 }).await;
+    assert!(rx.hits().is_empty(), "not answered yet");
+    let t = Instant::now();
+    workers.shutdown().await;
+    assert!(t.elapsed() >= Duration::from_millis(300), "shutdown waited for the answer");
+    // the in-flight attempt was awaited and recorded before shutdown returned
+    let d = delivery_of(&app, ep_id, &ids[0]).await.expect("delivery");
+    assert_eq!(d["status"], "succeeded", "{d}");
+    assert_eq!(rx.hits_for(&ids[0]).len(), 1);
+    // nothing is claimed any more
+    let later = emit(&app, &sid, &["shipment.event_added"]).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_deliveries WHERE event_id = $1 AND attempts > 0")
+        .bind(&later[0])
+        .fetch_one(&app.db)
+        .await
+        .expect("count");
+    assert_eq!(n, 0);
+}
+
+#[tokio::test]
+async fn a_worker_that_lost_its_claim_cannot_record_a_result() {
+    let app = spawn_app_with("webhook_allow_networks = \"127.0.0.1/32\"").await;
+    let ep = create_endpoint(&app, json!({"url": "http://127.0.0.1:9/hook"})).await;
+    let sid = shipment(&app, "WH-LEASE-1").await;
+    let ids = emit(&app, &sid, &["shipment.status_changed"]).await;
+    shipgate::webhooks::dispatch_once(&app.state).await.expect("dispatch");
+    let mut conn = app.db.acquire().await.expect("conn");
+    let stale = uuid::Uuid::new_v4();
+    let claimed = shipgate::store::webhooks::claim_due(&mut conn, 10, 60_000.0, stale).await.expect("claim");
+    let c = claimed.into_iter().find(|c| c.event_id == ids[0]).expect("claimed");
+    // the claim is taken over (here by a manual retry, which re-queues with a new claim)
+    let r = app.post(&format!("/v1/webhook-deliveries/{}/retry", c.id), &json!({})).await;
+    assert_eq!(r.status, 202);
+    let outcome = shipgate::store::webhooks::Outcome {
+        tenant_id: c.tenant_id.clone(),
+        delivery_id: c.id.clone(),
+        claim_token: stale,
+        attempt: c.attempt,
+        state: "succeeded",
+        next_attempt_at: None,
+        started_at: chrono::Utc::now(),
+        duration_ms: 1,
+        response_status: Some(200),
+        error_code: None,
+        response_excerpt: None,
+    };
+    let recorded = shipgate::store::webhooks::record(&mut conn, &[outcome]).await.expect("record");
+    assert_eq!(recorded, 0, "the stale claim recorded nothing");
+    let d = delivery_of(&app, ep["id"].as_str().expect("id"), &ids[0]).await.expect("delivery");
+    assert_eq!(d["status"], "pending");
+    assert_eq!(d["attempts"], json!([]), "no attempt logged for the stale claim");
 }
