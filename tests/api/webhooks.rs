@@ -330,6 +330,10 @@ async fn a_delivery_is_signed_per_standard_webhooks_and_numbered_per_shipment() 
     assert_eq!(d["attempts"][0]["response_excerpt"], "reply body");
     assert!(d["attempts"][0]["error_code"].is_null());
     assert!(d["delivered_at"].is_string());
+    // outcome counter and attempt latency are exported
+    let metrics = String::from_utf8(app.request("GET", "/metrics", None, None, &[]).await.bytes).expect("utf8");
+    assert!(metrics.contains("shipgate_webhook_deliveries_total{outcome=\"succeeded\"}"), "{metrics}");
+    assert!(metrics.contains("shipgate_webhook_attempt_duration_seconds_bucket"), "{metrics}");
 }
 
 #[tokio::test]
