@@ -341,6 +341,17 @@ pub fn spawn_workers(state: &AppState) -> Workers {
             let cfg = crate::jobs::WorkerConfig::from_state(&st);
             crate::jobs::run_worker(st, cfg, rx).await;
         }));
+        match crate::webhooks::spawn(state.clone()) {
+            Ok(webhooks) => {
+                // The webhook workers drain with the others when the switch flips.
+                let mut stop = workers.subscribe();
+                workers.push(tokio::spawn(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                    webhooks.shutdown().await;
+                }));
+            }
+            Err(e) => tracing::error!(error = %e, "webhook workers could not start"),
+        }
         if state.config.tracking.enabled {
             // Stops claiming at shutdown; refreshes in flight finish (drained below).
             workers.push(crate::tracking::spawn(state.clone(), workers.subscribe()));

@@ -51,6 +51,14 @@ struct Raw {
     jobs_poll_interval_ms: u64,
     shutdown_drain_seconds: u64,
     log_format: String,
+    webhook_allow_networks: String,
+    webhook_retry_schedule_ms: Vec<u64>,
+    webhook_retry_jitter: f64,
+    webhook_concurrency: usize,
+    webhook_batch_size: u32,
+    webhook_connect_timeout_ms: u64,
+    webhook_request_timeout_ms: u64,
+    webhook_poll_interval_ms: u64,
     tracking: TrackingRaw,
 }
 
@@ -142,6 +150,23 @@ pub struct Config {
     pub shutdown_drain: Duration,
     pub log_format: LogFormat,
     pub tracking: TrackingConfig,
+    pub webhooks: WebhookSettings,
+}
+
+/// Outbound webhook delivery settings (`webhook_*` keys).
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// Networks webhooks may reach despite the SSRF guard (`SHIPGATE_WEBHOOK_ALLOW_NETWORKS`).
+    pub allow_networks: Vec<ipnet::IpNet>,
+    /// Delay before each retry; its length is the number of retries.
+    pub retry_schedule: Vec<Duration>,
+    /// Each delay is spread by up to ± this fraction.
+    pub retry_jitter: f64,
+    pub concurrency: usize,
+    pub batch_size: u32,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub poll_interval: Duration,
 }
 
 impl Config {
@@ -215,7 +240,35 @@ impl Config {
             other => return Err(err("log_format", format!("{other:?} is neither \"text\" nor \"json\""))),
         };
         let tracking = tracking_config(raw.tracking)?;
+        let mut allow_networks = Vec::new();
+        for part in raw.webhook_allow_networks.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            // A bare address means that one host.
+            let net = part
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| part.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    err("webhook_allow_networks (SHIPGATE_WEBHOOK_ALLOW_NETWORKS)", format!("{part:?} is not a CIDR"))
+                })?;
+            allow_networks.push(net);
+        }
+        if !(0.0..=1.0).contains(&raw.webhook_retry_jitter) {
+            return Err(err("webhook_retry_jitter", "must be between 0 and 1"));
+        }
+        if raw.webhook_concurrency == 0 || raw.webhook_batch_size == 0 {
+            return Err(err("webhook_concurrency / webhook_batch_size", "must be at least 1"));
+        }
+        let webhooks = WebhookSettings {
+            allow_networks,
+            retry_schedule: raw.webhook_retry_schedule_ms.iter().map(|ms| Duration::from_millis(*ms)).collect(),
+            retry_jitter: raw.webhook_retry_jitter,
+            concurrency: raw.webhook_concurrency,
+            batch_size: raw.webhook_batch_size,
+            connect_timeout: Duration::from_millis(raw.webhook_connect_timeout_ms.max(1)),
+            request_timeout: Duration::from_millis(raw.webhook_request_timeout_ms.max(1)),
+            poll_interval: Duration::from_millis(raw.webhook_poll_interval_ms.max(10)),
+        };
         Ok(Config {
+            webhooks,
             listen,
             database_url: raw.database_url,
             database_max_connections: raw.database_max_connections,

@@ -35,6 +35,8 @@ impl std::fmt::Debug for Crypto {
 pub enum Purpose {
     Credentials,
     Token,
+    /// A webhook endpoint's signing secret (the "connection" id is the endpoint id).
+    WebhookSecret,
 }
 
 impl Purpose {
@@ -42,6 +44,7 @@ impl Purpose {
         match self {
             Purpose::Credentials => "credentials",
             Purpose::Token => "token",
+            Purpose::WebhookSecret => "webhook_secret",
         }
     }
 }

@@ -7,12 +7,14 @@ pub mod auth;
 pub mod carriers;
 pub mod connections;
 pub mod estimates;
+pub mod events;
 pub mod extract;
 pub mod idempotency;
 pub mod jobs;
 pub mod ops;
 pub mod quotes;
 pub mod shipments;
+pub mod webhooks;
 
 use std::time::Instant;
 
@@ -46,6 +48,7 @@ use crate::error::{ApiError, REQUEST_ID};
         (name = "shipments", description = "Book, register, track, update and cancel shipments"),
         (name = "quotes", description = "Price and time quotes"),
         (name = "jobs", description = "Background jobs (pending bookings) and the dead letter"),
+        (name = "webhooks", description = "Outbound webhooks (Standard Webhooks signatures) and the event log"),
         (name = "ops", description = "Health, readiness and metrics")
     ),
     components(schemas(crate::error::Problem))
@@ -73,6 +76,8 @@ fn parts() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(quotes::router())
         .merge(estimates::router())
         .merge(jobs::router())
+        .merge(webhooks::router())
+        .merge(events::router())
         .split_for_parts();
     let (ops, ops_doc) = ops::router().split_for_parts();
     doc.merge(ops_doc);

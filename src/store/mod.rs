@@ -11,6 +11,7 @@ pub mod shipments;
 pub mod sinks;
 pub mod tenants;
 pub mod tracking;
+pub mod webhooks;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions as _, PgPool};

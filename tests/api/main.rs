@@ -18,3 +18,4 @@ mod sinks;
 mod tenancy;
 mod tokens;
 mod tracking;
+mod webhooks;
