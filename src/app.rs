@@ -30,6 +30,8 @@ pub struct Inner {
     clients: Mutex<HashMap<String, CachedClient>>,
     pub key_cache: crate::http::auth::KeyCache,
     connection_cache: Mutex<HashMap<String, (std::time::Instant, ConnectionRow)>>,
+    /// Inbound push verifiers and failed-auth counters (src/http/inbound.rs).
+    pub inbound: crate::http::inbound::InboundCache,
 }
 
 /// How long a connection row read on the booking path is reused (like API keys: safe to
@@ -88,6 +90,7 @@ impl AppState {
             clients: Mutex::new(HashMap::new()),
             key_cache: Default::default(),
             connection_cache: Mutex::new(HashMap::new()),
+            inbound: Default::default(),
         })))
     }
 
@@ -116,6 +119,7 @@ impl AppState {
         if let Ok(mut cache) = self.connection_cache.lock() {
             cache.remove(id);
         }
+        self.inbound.evict(id);
     }
 
     /// Decrypt a connection's credentials.
@@ -306,6 +310,9 @@ pub fn spawn_workers(state: &AppState) {
 
 /// Serve `router` on `listener` until shutdown.
 pub async fn serve(listener: tokio::net::TcpListener, router: axum::Router) -> anyhow::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await?;
+    // The client address keys the inbound failed-auth limiter (src/http/inbound.rs).
+    axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     Ok(())
 }

@@ -48,6 +48,7 @@ struct Raw {
     exchange_body_limit_bytes: usize,
     workers_enabled: bool,
     log_format: String,
+    public_base_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +78,9 @@ pub struct Config {
     pub exchange_retention_days: u32,
     pub exchange_body_limit_bytes: usize,
     pub workers_enabled: bool,
+    /// Where carriers reach this gateway (`https://gw.example.com`); inbound URLs are
+    /// reported relative when unset.
+    pub public_base_url: Option<String>,
     pub log_format: LogFormat,
 }
 
@@ -147,8 +151,19 @@ impl Config {
             "json" => LogFormat::Json,
             other => return Err(err("log_format", format!("{other:?} is neither \"text\" nor \"json\""))),
         };
+        let public_base_url =
+            raw.public_base_url.map(|u| u.trim().trim_end_matches('/').to_owned()).filter(|u| !u.is_empty());
+        if let Some(u) = &public_base_url
+            && reqwest::Url::parse(u).map(|u| !matches!(u.scheme(), "http" | "https")).unwrap_or(true)
+        {
+            return Err(err(
+                "public_base_url (SHIPGATE_PUBLIC_BASE_URL)",
+                format!("{u:?} is not an absolute http(s) URL"),
+            ));
+        }
         Ok(Config {
             listen,
+            public_base_url,
             database_url: raw.database_url,
             database_max_connections: raw.database_max_connections,
             migrate_on_start: raw.migrate_on_start,

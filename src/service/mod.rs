@@ -4,6 +4,7 @@
 //! history in one transaction.
 
 pub mod events;
+pub mod inbound;
 pub mod keepalive;
 pub mod shipments;
 pub mod sinks;

@@ -9,6 +9,7 @@ mod ecmr;
 mod errors;
 mod helpers;
 mod idempotency;
+mod inbound;
 mod ops;
 mod refresh;
 mod shipments;
