@@ -8,8 +8,7 @@ CREATE TABLE inbound_pushes (
     connection_id         text NOT NULL,
     awb                   text NOT NULL,
     status_update_number  text NOT NULL,
-    -- set in the same transaction once the AWB's shipment is found or created
-    shipment_id           text,
+    shipment_id           text NOT NULL,
     payload               jsonb NOT NULL,
     received_at           timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, connection_id, awb, status_update_number)

@@ -61,6 +61,8 @@ struct Verifier {
 pub struct InboundCache {
     verifiers: Mutex<HashMap<String, (Instant, Arc<Verifier>)>>,
     failures: Mutex<HashMap<(String, String), (Instant, u32)>>,
+    /// Status mapping tables per tenant and carrier.
+    pub mappings: svc::MappingCache,
 }
 
 impl InboundCache {

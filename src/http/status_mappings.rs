@@ -230,6 +230,7 @@ async fn put_status_mappings(
         .await?;
     }
     tx.commit().await?;
+    state.inbound.mappings.evict_tenant(&auth.tenant_id);
     let mut carriers: Vec<&str> = body.mappings.iter().map(|m| m.carrier.as_str()).collect();
     carriers.sort_unstable();
     carriers.dedup();

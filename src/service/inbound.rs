@@ -182,6 +182,11 @@ fn is_latest(row: &ShipmentRow, at: DateTime<Utc>) -> bool {
 }
 
 /// Store one scan (see the module doc). Returns after COMMIT.
+///
+/// Round trips for a scan of a known shipment: BEGIN, the shipment row (locked), one
+/// statement for raw push + event + status + history, the outbound events, COMMIT.
+/// The mapping comes from [`MappingCache`]; only a code with an "after" rule costs one
+/// more query.
 pub async fn ingest_ecom_push(
     state: &AppState,
     connection: &ConnectionRow,
@@ -190,13 +195,13 @@ pub async fn ingest_ecom_push(
 ) -> sqlx::Result<PushOutcome> {
     let tenant = connection.tenant_id.as_str();
     let raw = Value::Object(raw.clone());
+    let mappings = state.inbound.mappings.get(state, tenant, ECOM).await?;
     let mut tx = state.db.begin().await?;
-    if !store::inbound::lock_and_keep_push(&mut tx, tenant, &connection.id, &push.awb, &push.status_update_number, &raw)
-        .await?
-    {
-        return Ok(PushOutcome::Duplicate);
+    let mut found = store::shipments::get_by_tracking_for_update(&mut tx, tenant, &push.awb, &connection.id).await?;
+    if found.is_none() {
+        store::inbound::lock_awb(&mut tx, tenant, &push.awb).await?;
+        found = store::shipments::get_by_tracking_for_update(&mut tx, tenant, &push.awb, &connection.id).await?;
     }
-    let found = store::shipments::get_by_tracking_for_update(&mut tx, tenant, &push.awb, &connection.id).await?;
     let (row, created) = match found {
         Some(row) => (row, false),
         None => {
@@ -238,9 +243,13 @@ pub async fn ingest_ecom_push(
             (row, true)
         }
     };
-    let mapping = store::inbound::resolve_mapping(&mut tx, tenant, ECOM, &push.code, &row.id)
-        .await?
-        .and_then(|(tag, subtag)| Status::parse(&tag).map(|s| (s, subtag)));
+    let after_codes = mappings.after_codes(&push.code);
+    let seen = if after_codes.is_empty() || created {
+        Vec::new()
+    } else {
+        store::inbound::seen_codes(&mut tx, tenant, &row.id, &after_codes).await?
+    };
+    let mapping = mappings.resolve(&push.code, &seen);
     let before = (Status::parse(&row.status).unwrap_or(Status::Pending), row.subtag.clone());
     let moves = mapping.as_ref().filter(|(s, t)| may_transition(before.0, before.1.as_deref(), *s, t.as_deref()));
     let dedup_key = format!("{ECOM}:{}", push.status_update_number);
@@ -276,6 +285,7 @@ pub async fn ingest_ecom_push(
             awb: &push.awb,
             status_update_number: &push.status_update_number,
             shipment_id: &row.id,
+            payload: &raw,
             event: &event,
             status: moves.map(|(s, t)| (s.as_str(), t.as_deref())),
             carrier_status: latest.then_some(push.code.as_str()),
@@ -284,19 +294,23 @@ pub async fn ingest_ecom_push(
         },
     )
     .await?;
+    let Some(updated) = updated else {
+        // Stored before: nothing was written (a shipment cannot have been created here,
+        // since the earlier push committed it together with its raw row).
+        drop(tx);
+        return Ok(PushOutcome::Duplicate);
+    };
     let mut events = Vec::new();
     if created {
         events.push(shipment_event("shipment.created", &row, Value::Null));
     }
-    if let Some(updated) = &updated {
-        events.push(shipment_event("shipment.event_added", updated, json!({"event": ev_json})));
-        if moves.is_some() {
-            events.push(shipment_event(
-                "shipment.status_changed",
-                updated,
-                json!({"previous_status": before.0, "previous_subtag": before.1}),
-            ));
-        }
+    events.push(shipment_event("shipment.event_added", &updated, json!({"event": ev_json})));
+    if moves.is_some() {
+        events.push(shipment_event(
+            "shipment.status_changed",
+            &updated,
+            json!({"previous_status": before.0, "previous_subtag": before.1}),
+        ));
     }
     store::events::emit(&mut tx, tenant, &row.id, &events).await?;
     if mapping.is_none() {
@@ -309,9 +323,84 @@ pub async fn ingest_ecom_push(
     Ok(PushOutcome::Stored {
         shipment_id: row.id,
         created,
-        status_changed: moves.is_some() && updated.is_some(),
+        status_changed: moves.is_some(),
         mapped: mapping.is_some(),
     })
+}
+
+/// How long a tenant's merged mapping table is reused; `PUT /v1/status-mappings` on
+/// this instance evicts it at once, other instances pick a change up within this time
+/// (like the API-key and connection caches: safe to lose, ARCHITECTURE rule 12).
+const MAPPING_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// One tenant's mapping table for one carrier (defaults merged with overrides).
+#[derive(Debug, Default)]
+pub struct Mappings {
+    /// code → rows as (after_code, status, subtag); after_code "" applies always.
+    by_code: std::collections::HashMap<String, Vec<(String, Option<Status>, Option<String>)>>,
+}
+
+impl Mappings {
+    pub fn from_rows(rows: Vec<store::inbound::MappingRow>) -> Mappings {
+        let mut by_code: std::collections::HashMap<String, Vec<_>> = std::collections::HashMap::new();
+        for r in rows {
+            by_code.entry(r.code).or_default().push((r.after_code, Status::parse(&r.tag), r.subtag));
+        }
+        Mappings { by_code }
+    }
+
+    /// The codes that rows for `code` depend on having been seen before.
+    pub fn after_codes(&self, code: &str) -> Vec<&str> {
+        self.by_code
+            .get(code)
+            .map(|rows| rows.iter().map(|r| r.0.as_str()).filter(|a| !a.is_empty()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The status for `code`, given the after-codes the shipment has seen: a matching
+    /// "after" row wins over the plain row. None when unmapped (or mapped to a tag
+    /// this version does not know, which is kept raw the same way).
+    pub fn resolve(&self, code: &str, seen: &[String]) -> Option<(Status, Option<String>)> {
+        let rows = self.by_code.get(code)?;
+        let pick = rows
+            .iter()
+            .find(|r| !r.0.is_empty() && seen.iter().any(|s| *s == r.0))
+            .or_else(|| rows.iter().find(|r| r.0.is_empty()))?;
+        Some((pick.1?, pick.2.clone()))
+    }
+}
+
+type CachedMappings = (std::time::Instant, std::sync::Arc<Mappings>);
+
+#[derive(Default)]
+pub struct MappingCache(std::sync::Mutex<std::collections::HashMap<(String, String), CachedMappings>>);
+
+impl MappingCache {
+    pub async fn get(&self, state: &AppState, tenant: &str, carrier: &str) -> sqlx::Result<std::sync::Arc<Mappings>> {
+        let key = (tenant.to_owned(), carrier.to_owned());
+        if let Ok(m) = self.0.lock()
+            && let Some((at, v)) = m.get(&key)
+            && at.elapsed() < MAPPING_TTL
+        {
+            return Ok(v.clone());
+        }
+        let mut conn = state.db.acquire().await?;
+        let rows = store::inbound::list_mappings(&mut conn, tenant, Some(carrier)).await?;
+        let v = std::sync::Arc::new(Mappings::from_rows(rows));
+        if let Ok(mut m) = self.0.lock() {
+            if m.len() > 10_000 {
+                m.clear();
+            }
+            m.insert(key, (std::time::Instant::now(), v.clone()));
+        }
+        Ok(v)
+    }
+
+    pub fn evict_tenant(&self, tenant: &str) {
+        if let Ok(mut m) = self.0.lock() {
+            m.retain(|(t, _), _| t != tenant);
+        }
+    }
 }
 
 /// An AfterShip webhook body (CARRIERS.md "Inbound webhooks").
@@ -385,6 +474,31 @@ pub async fn ingest_aftership_webhook(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn row(code: &str, after: &str, tag: &str, subtag: &str) -> store::inbound::MappingRow {
+        store::inbound::MappingRow {
+            carrier: ECOM.into(),
+            code: code.into(),
+            after_code: after.into(),
+            tag: tag.into(),
+            subtag: Some(subtag.into()),
+            description: String::new(),
+            source: "default".into(),
+            updated_at: None,
+        }
+    }
+
+    #[test]
+    fn an_after_rule_wins_only_when_its_code_was_seen() {
+        let m = Mappings::from_rows(vec![
+            row("999", "", "delivered", "Delivered_001"),
+            row("999", "777", "exception", "Exception_011"),
+        ]);
+        assert_eq!(m.after_codes("999"), ["777"]);
+        assert_eq!(m.resolve("999", &[]), Some((Status::Delivered, Some("Delivered_001".into()))));
+        assert_eq!(m.resolve("999", &["777".into()]), Some((Status::Exception, Some("Exception_011".into()))));
+        assert_eq!(m.resolve("4242", &[]), None);
+    }
 
     #[test]
     fn datetime_is_india_time() {

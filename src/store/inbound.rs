@@ -27,47 +27,25 @@ pub async fn connection_by_id(conn: &mut PgConnection, id: &str) -> sqlx::Result
     .await
 }
 
-/// Serialize every push for one AWB of a tenant until the caller's transaction ends,
-/// then keep the raw push unless this (connection, awb, status_update_number) is
-/// stored already. Returns false for a duplicate. The lock makes "find the shipment by
-/// AWB, else create it" safe against a concurrent first push for the same AWB; the
-/// insert is the authoritative dedup (ON CONFLICT waits for a concurrent insert of the
-/// same key and sees it only if it committed). One statement, one round trip.
-pub async fn lock_and_keep_push(
-    conn: &mut PgConnection,
-    tenant_id: &str,
-    connection_id: &str,
-    awb: &str,
-    status_update_number: &str,
-    payload: &Value,
-) -> sqlx::Result<bool> {
-    let inserted = sqlx::query_scalar!(
-        r#"WITH l AS (SELECT pg_advisory_xact_lock(hashtextextended('shipgate:awb:' || $1 || ':' || $3, 0)))
-           INSERT INTO inbound_pushes (tenant_id, connection_id, awb, status_update_number, payload)
-           SELECT $1, $2, $3, $4, $5 FROM l
-           ON CONFLICT (tenant_id, connection_id, awb, status_update_number) DO NOTHING
-           RETURNING 1 AS "one!""#,
-        tenant_id,
-        connection_id,
-        awb,
-        status_update_number,
-        Json(payload) as _,
-    )
-    .fetch_optional(conn)
-    .await?;
-    Ok(inserted.is_some())
+/// Serialize the first pushes of an AWB the tenant has no shipment for, until the
+/// caller's transaction ends, so "find the shipment by AWB, else create it" cannot
+/// create two. The caller looks again after taking it (a new statement sees what the
+/// previous holder committed).
+pub async fn lock_awb(conn: &mut PgConnection, tenant_id: &str, awb: &str) -> sqlx::Result<()> {
+    sqlx::query!("SELECT pg_advisory_xact_lock(hashtextextended('shipgate:awb:' || $1 || ':' || $2, 0))", tenant_id, awb)
+        .fetch_one(conn)
+        .await?;
+    Ok(())
 }
 
-/// One pushed scan, in one statement: the tracking event (deduplicated), the shipment's
-/// status (when `status` is given), carrier status and last event, the history rows
-/// (`history`: action and detail pairs, in order) and the raw push's shipment link.
-/// Returns the updated shipment, or None when the event existed already.
+/// One pushed scan for [`record_push`].
 pub struct PushWrite<'a> {
     pub tenant_id: &'a str,
     pub connection_id: &'a str,
     pub awb: &'a str,
     pub status_update_number: &'a str,
     pub shipment_id: &'a str,
+    pub payload: &'a Value,
     pub event: &'a super::shipments::NewEvent<'a>,
     pub status: Option<(&'a str, Option<&'a str>)>,
     pub carrier_status: Option<&'a str>,
@@ -75,15 +53,25 @@ pub struct PushWrite<'a> {
     pub history: &'a [(&'a str, Value)],
 }
 
+/// One pushed scan in one statement (one round trip): the raw push, kept once per
+/// (connection, awb, status_update_number); only when it is new, the tracking event
+/// (deduplicated); only when that is new, the shipment's status (when `status` is
+/// given), carrier status and last event, and the history rows (`history`: action and
+/// detail pairs, in order). Returns the updated shipment, or None when the push or its
+/// event was stored before (nothing changed). The caller holds the shipment's row lock,
+/// so pushes for one shipment are applied one at a time.
 pub async fn record_push(conn: &mut PgConnection, w: &PushWrite<'_>) -> sqlx::Result<Option<ShipmentRow>> {
     let (actor_type, actor_id) = Actor::CarrierPush.parts();
     let actions: Vec<&str> = w.history.iter().map(|(a, _)| *a).collect();
     let details: Vec<Value> = w.history.iter().map(|(_, d)| d.clone()).collect();
     let e = w.event;
     super::shipments::query_shipment!(
-        r#"WITH ev AS (INSERT INTO tracking_events (tenant_id, shipment_id, occurred_at, status, subtag, message, location,
+        r#"WITH p AS (INSERT INTO inbound_pushes (tenant_id, connection_id, awb, status_update_number, shipment_id, payload)
+                      VALUES ($1, $20, $21, $22, $2, $24)
+                      ON CONFLICT (tenant_id, connection_id, awb, status_update_number) DO NOTHING RETURNING 1),
+                ev AS (INSERT INTO tracking_events (tenant_id, shipment_id, occurred_at, status, subtag, message, location,
                                                     raw_code, raw_text, source, dedup_key, actor)
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $23)
+                       SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $23 FROM p
                        ON CONFLICT (tenant_id, shipment_id, dedup_key) DO NOTHING RETURNING id),
                 u AS (UPDATE shipments SET status = coalesce($12, status),
                              subtag = CASE WHEN $12::text IS NULL THEN subtag ELSE $13 END,
@@ -94,9 +82,7 @@ pub async fn record_push(conn: &mut PgConnection, w: &PushWrite<'_>) -> sqlx::Re
                 h AS (INSERT INTO shipment_history (tenant_id, shipment_id, actor_type, actor_id, action, detail)
                       SELECT u.tenant_id, u.id, $16, $17, a.action, a.detail
                       FROM u, unnest($18::text[], $19::jsonb[]) WITH ORDINALITY AS a(action, detail, ord)
-                      ORDER BY a.ord),
-                p AS (UPDATE inbound_pushes SET shipment_id = $2
-                      WHERE tenant_id = $1 AND connection_id = $20 AND awb = $21 AND status_update_number = $22)
+                      ORDER BY a.ord)
            SELECT"#,
         "FROM u",
         w.tenant_id,
@@ -122,19 +108,10 @@ pub async fn record_push(conn: &mut PgConnection, w: &PushWrite<'_>) -> sqlx::Re
         w.awb,
         w.status_update_number,
         e.actor,
+        Json(w.payload) as _,
     )
     .fetch_optional(conn)
     .await
-}
-
-pub async fn count_pushes(conn: &mut PgConnection, tenant_id: &str, connection_id: &str) -> sqlx::Result<i64> {
-    Ok(sqlx::query_scalar!(
-        r#"SELECT count(*) AS "n!" FROM inbound_pushes WHERE tenant_id = $1 AND connection_id = $2"#,
-        tenant_id,
-        connection_id
-    )
-    .fetch_one(conn)
-    .await?)
 }
 
 pub async fn webhook_seen(
@@ -143,7 +120,7 @@ pub async fn webhook_seen(
     connection_id: &str,
     event_id: &str,
 ) -> sqlx::Result<bool> {
-    Ok(sqlx::query_scalar!(
+    sqlx::query_scalar!(
         r#"SELECT EXISTS (SELECT 1 FROM inbound_webhooks WHERE tenant_id = $1 AND connection_id = $2 AND event_id = $3)
            AS "seen!""#,
         tenant_id,
@@ -151,7 +128,7 @@ pub async fn webhook_seen(
         event_id
     )
     .fetch_one(conn)
-    .await?)
+    .await
 }
 
 /// The id of the connection's shipment with this tracking number.
@@ -204,35 +181,23 @@ pub async fn keep_webhook(
 
 // ---- status mappings ----
 
-/// The mapping for a carrier code: a tenant override beats the default; a row with an
-/// `after_code` the shipment has already seen beats a plain row (the "999 after a 777"
-/// rule). None when the code has no mapping.
-pub async fn resolve_mapping(
+/// Which of `codes` the shipment already has an event with (for mapping rows that
+/// apply only after another code, "999 after a 777").
+pub async fn seen_codes(
     conn: &mut PgConnection,
     tenant_id: &str,
-    carrier: &str,
-    code: &str,
     shipment_id: &str,
-) -> sqlx::Result<Option<(String, Option<String>)>> {
-    let row = sqlx::query!(
-        r#"SELECT m.tag AS "tag!", m.subtag FROM (
-               SELECT tag, subtag, after_code, 0 AS pri FROM status_mapping_overrides
-               WHERE tenant_id = $1 AND carrier = $2 AND code = $3
-               UNION ALL
-               SELECT tag, subtag, after_code, 1 AS pri FROM status_mapping_defaults
-               WHERE carrier = $2 AND code = $3) m
-           WHERE m.after_code = ''
-              OR EXISTS (SELECT 1 FROM tracking_events e
-                         WHERE e.tenant_id = $1 AND e.shipment_id = $4 AND e.raw_code = m.after_code)
-           ORDER BY (m.after_code <> '') DESC, m.pri LIMIT 1"#,
+    codes: &[&str],
+) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar!(
+        r#"SELECT DISTINCT raw_code AS "code!" FROM tracking_events
+           WHERE tenant_id = $1 AND shipment_id = $2 AND raw_code = ANY($3::text[])"#,
         tenant_id,
-        carrier,
-        code,
         shipment_id,
+        codes as &[&str],
     )
-    .fetch_optional(conn)
-    .await?;
-    Ok(row.map(|r| (r.tag, r.subtag)))
+    .fetch_all(conn)
+    .await
 }
 
 #[derive(Debug, Clone)]
