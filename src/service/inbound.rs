@@ -320,12 +320,7 @@ pub async fn ingest_ecom_push(
     if mapping.is_none() {
         metrics::counter!("shipgate_unmapped_codes_total", "carrier" => ECOM).increment(1);
     }
-    Ok(PushOutcome::Stored {
-        shipment_id: row.id,
-        created,
-        status_changed: moves.is_some(),
-        mapped: mapping.is_some(),
-    })
+    Ok(PushOutcome::Stored { shipment_id: row.id, created, status_changed: moves.is_some(), mapped: mapping.is_some() })
 }
 
 /// How long a tenant's merged mapping table is reused; `PUT /v1/status-mappings` on

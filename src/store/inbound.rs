@@ -32,9 +32,13 @@ pub async fn connection_by_id(conn: &mut PgConnection, id: &str) -> sqlx::Result
 /// create two. The caller looks again after taking it (a new statement sees what the
 /// previous holder committed).
 pub async fn lock_awb(conn: &mut PgConnection, tenant_id: &str, awb: &str) -> sqlx::Result<()> {
-    sqlx::query!("SELECT pg_advisory_xact_lock(hashtextextended('shipgate:awb:' || $1 || ':' || $2, 0))", tenant_id, awb)
-        .fetch_one(conn)
-        .await?;
+    sqlx::query!(
+        "SELECT pg_advisory_xact_lock(hashtextextended('shipgate:awb:' || $1 || ':' || $2, 0))",
+        tenant_id,
+        awb
+    )
+    .fetch_one(conn)
+    .await?;
     Ok(())
 }
 
