@@ -1,11 +1,12 @@
 # Shared by bench/p1.sh, bench/r1.sh, bench/r2.sh (sourced): start `shipgate serve`
 # (release) on a database, create a tenant, an API key and an ecomexpress connection,
 # and export URL, EUSER, EPASS for the pusher.
-BIN=target/release/shipgate
-EX=target/release/examples/ecom_push
+BIN=${CARGO_TARGET_DIR:-target}/release/shipgate
+EX=${CARGO_TARGET_DIR:-target}/release/examples/ecom_push
 [ -x "$BIN" ] && [ -x "$EX" ] || { echo "build first: cargo build --release --bin shipgate --example ecom_push"; exit 1; }
 export SHIPGATE_MASTER_KEY=${SHIPGATE_MASTER_KEY:-$(head -c 32 /dev/urandom | base64)}
 export RUST_LOG=${RUST_LOG:-warn} SHIPGATE_WORKERS_ENABLED=false
+GW_PID=
 
 wait_up() { # $1 base url
   for _ in $(seq 200); do curl -sf -o /dev/null "$1/healthz" && return 0; sleep 0.05; done
@@ -55,4 +56,26 @@ check_acked() { # $1 database url, $2 acked file, $3 expected distinct scans
   echo "acked true: $acked, stored scans: $stored (expected $3), acked but not stored (lost): $lost, keys stored more than once: $dup, tracking events: $tev, event_added events: $added"
   [ "$lost" = 0 ] && [ "$stored" = "$3" ] && [ "$dup" = 0 ] && [ "$tev" = "$3" ] && [ "$added" = "$3" ] || { echo "FAIL"; return 1; }
   echo "PASS"
+}
+
+# A private, throw-away Postgres cluster under $WORK (initdb + pg_ctl; as the postgres
+# OS user when root). The shared system Postgres is never stopped or reconfigured.
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+private_pg_init() { # $1 port, extra server options in PG_OPTS; sets PGDATA
+  chmod 755 "$WORK"
+  PGHOME="$WORK/pg"
+  PGDATA="$PGHOME/data"
+  mkdir "$PGHOME"; [ "$(id -u)" = 0 ] && chown postgres "$PGHOME"
+  as_pg "$PGBIN/initdb" -D "$PGDATA" -U postgres --auth=trust -E UTF8 --locale=C >/dev/null
+  PRIVATE_PORT=$1
+  private_pg_start
+}
+private_pg_start() {
+  as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -o "-p $PRIVATE_PORT -k $PGHOME -c listen_addresses=127.0.0.1 ${PG_OPTS:-}" \
+    -l "$PGHOME/server.log" -w start >/dev/null
+}
+private_pg_stop() { # $1 mode (fast | immediate)
+  [ -n "${PGDATA:-}" ] || return 0
+  as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -m "${1:-fast}" stop >/dev/null 2>&1 || true
 }

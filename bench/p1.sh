@@ -9,8 +9,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-3}
 SECS=${2:-10}
-ADMIN=${BENCH_DATABASE_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}
-DB_URL="${ADMIN%/*}/shipgate_bench_p1"
 PORT=${BENCH_PORT:-18191}
 BASE="http://127.0.0.1:$PORT"
 PGBENCH=${PGBENCH:-$(command -v pgbench || echo /usr/lib/postgresql/15/bin/pgbench)}
@@ -19,9 +17,14 @@ export SHIPGATE_DATABASE_MAX_CONNECTIONS=${POOL:-32}
 source bench/inbound_lib.sh
 command -v wrk >/dev/null || { echo "install wrk: apt-get install wrk"; exit 1; }
 WORK=$(mktemp -d)
-trap 'kill $GW_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap 'kill $GW_PID 2>/dev/null || true; private_pg_stop immediate; rm -rf "$WORK"' EXIT
 
-psql "$ADMIN" -qc "DROP DATABASE IF EXISTS shipgate_bench_p1" -c "CREATE DATABASE shipgate_bench_p1" >/dev/null
+# A private Postgres (durable defaults; room for 64 pgbench clients + the gateway's pool)
+# so the comparison is not disturbed by, and does not disturb, other users of the
+# shared server. Same server for both sides.
+PG_OPTS="-c max_connections=200 -c shared_buffers=256MB" private_pg_init "${BENCH_PGPORT:-55438}"
+psql "postgres://postgres@127.0.0.1:$PRIVATE_PORT/postgres" -qc "CREATE DATABASE p1"
+DB_URL="postgres://postgres@127.0.0.1:$PRIVATE_PORT/p1"
 start_gateway "$DB_URL" "$PORT" "$WORK/gw.log"
 setup_ecom "$DB_URL" "$BASE"
 AUTH=$(printf '%s:%s' "$EUSER" "$EPASS" | base64 -w0)
@@ -30,10 +33,11 @@ PATH_=${URL#$BASE}
 # One scan per request, a fresh status_update_number each time, on one of $AWBS AWBs,
 # the codes of a shipment's life in turn (as Ecom pushes them).
 cat >"$WORK/push.lua" <<LUA
-local threads = {}
-local counter, errors, tid = 0, 0, 0
-local codes = {"001", "0011", "002", "006", "999"}
-function setup(thread) tid = tid + 1; thread:set("tid", tid); table.insert(threads, thread) end
+-- Globals: wrk's thread:set/get reach a thread's globals only.
+threads = {}
+counter, errors, tid, nthreads = 0, 0, 0, 0
+codes = {"001", "0011", "002", "006", "999"}
+function setup(thread) nthreads = nthreads + 1; thread:set("tid", nthreads); table.insert(threads, thread) end
 function init(args) math.randomseed(os.time() * 100 + tid) end
 function request()
   counter = counter + 1
@@ -91,21 +95,27 @@ SQL
 
 echo "machine: $(nproc) cores, $(uname -r); wrk, gateway (pool $SHIPGATE_DATABASE_MAX_CONNECTIONS) and Postgres share the cores"
 echo "warm-up: ${SECS}s of pushes create the $AWBS shipments"
-wrk -t2 -c64 -d"${SECS}s" -s "$WORK/push.lua" "$BASE" >"$WORK/warm" 2>&1
+wrk -t2 -c64 -d"${SECS}s" -s "$WORK/push.lua" "$BASE" >"$WORK/warm" 2>&1 || { cat "$WORK/warm"; exit 1; }
+# AWBs the warm-up did not reach get their shipment directly (pgbench needs all of them).
+psql "$DB_URL" -qAt -c "INSERT INTO shipments (tenant_id, id, connection_id, carrier, tracking_number, status)
+  SELECT '$TENANT', 'shp_bench' || n, '$CON', 'ecomexpress', 'BENCH-' || n, 'in_transit' FROM generate_series(0, $AWBS - 1) n
+  WHERE NOT EXISTS (SELECT 1 FROM shipments WHERE tenant_id = '$TENANT' AND tracking_number = 'BENCH-' || n)" >/dev/null
 echo "  $(awk '/^Requests\/sec:/ {print $2}' "$WORK/warm") pushes/s; shipments: $(psql "$DB_URL" -qAt -c 'SELECT count(*) FROM shipments')"
-: >"$WORK/gw"; : >"$WORK/pg"
+: >"$WORK/gwrates"; : >"$WORK/pgrates"
 echo "== P1: ${SECS}s per run, 64 connections/clients, $RUNS runs"
 for i in $(seq "$RUNS"); do
   wrk -t2 -c64 -d"${SECS}s" -s "$WORK/push.lua" "$BASE" >"$WORK/w$i" 2>&1
   g=$(awk '/^Requests\/sec:/ {print $2}' "$WORK/w$i")
   nok=$(awk '/^not acked true:/ {print $4}' "$WORK/w$i")
-  p=$("$PGBENCH" -n -M prepared -c 64 -j 2 -T "$SECS" -f "$WORK/txn.sql" -D tenant="$TENANT" -D con="$CON" \
-        -D payload="$PAYLOAD" -D evt="$EVT" -D hist="$HIST" -D edata="$EDATA" "$DB_URL" 2>&1 |
-      awk '/^tps = / {print $3}')
+  "$PGBENCH" -n -M prepared -c 64 -j 2 -T "$SECS" -f "$WORK/txn.sql" -D tenant="$TENANT" -D con="$CON" \
+    -D payload="$PAYLOAD" -D evt="$EVT" -D hist="$HIST" -D edata="$EDATA" "$DB_URL" >"$WORK/p$i" 2>&1 || true
+  p=$(awk '/^tps = / {print $3}' "$WORK/p$i")
+  [ -n "$p" ] || { echo "pgbench failed:"; tail -20 "$WORK/p$i"; exit 1; }
+  [ -n "$g" ] || { echo "wrk failed:"; cat "$WORK/w$i"; exit 1; }
   echo "run $i: gateway $g pushes/s ($nok not acked true), pgbench $p tx/s, ratio $(awk -v g="$g" -v p="$p" 'BEGIN {printf "%.0f%%", 100*g/p}')"
-  echo "$g" >>"$WORK/gw"; echo "$p" >>"$WORK/pg"
+  echo "$g" >>"$WORK/gwrates"; echo "$p" >>"$WORK/pgrates"
 done
-G=$(med <"$WORK/gw"); P=$(med <"$WORK/pg")
+G=$(med <"$WORK/gwrates"); P=$(med <"$WORK/pgrates")
 echo "P1 median of runs: gateway $G pushes/s, pgbench $P tx/s, ratio $(awk -v g="$G" -v p="$P" 'BEGIN {printf "%.0f%%", 100*g/p}') (bar >= 70%)"
 
 RATE=$(awk -v g="$G" 'BEGIN {printf "%d", g/2}')

@@ -9,26 +9,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 COUNT=${1:-10000}
 DOWN=${2:-30}
-PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 PGPORT=${BENCH_PGPORT:-55439}
 PORT=${BENCH_PORT:-18193}
 BASE="http://127.0.0.1:$PORT"
 source bench/inbound_lib.sh
 WORK=$(mktemp -d)
-chmod 755 "$WORK"
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-PGDATA="$WORK/pgdata"
-cleanup() {
-  kill "$GW_PID" "$PUSHER" 2>/dev/null || true
-  as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -m immediate stop >/dev/null 2>&1 || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+trap 'kill $GW_PID $PUSHER 2>/dev/null || true; private_pg_stop immediate; rm -rf "$WORK"' EXIT
 PUSHER=
-mkdir "$PGDATA"; [ "$(id -u)" = 0 ] && chown postgres "$PGDATA"
-as_pg "$PGBIN/initdb" -D "$PGDATA" -U postgres --auth=trust -E UTF8 --locale=C >/dev/null
-pg_start() { as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -o "-p $PGPORT -k $WORK -c listen_addresses=127.0.0.1" -l "$WORK/pg.log" -w start >/dev/null; }
-pg_start
+private_pg_init "$PGPORT"
 psql "postgres://postgres@127.0.0.1:$PGPORT/postgres" -qc "CREATE DATABASE r2"
 DB_URL="postgres://postgres@127.0.0.1:$PGPORT/r2"
 start_gateway "$DB_URL" "$PORT" "$WORK/gw.log"
@@ -39,13 +27,13 @@ echo "/readyz before: $(readyz)"
 PUSHER=$!
 sleep 3
 before=$(psql "$DB_URL" -qAt -c "SELECT count(*) FROM inbound_pushes")
-as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -m fast stop >/dev/null
+private_pg_stop fast
 echo "Postgres stopped after 3 s of the burst ($before of $COUNT scans committed); down for ${DOWN}s"
 codes=""
 end=$((SECONDS + DOWN))
 while [ $SECONDS -lt $end ]; do codes="$codes $(readyz)"; sleep 2; done
 echo "/readyz while down:$codes"
-pg_start
+private_pg_start
 t0=$SECONDS
 until [ "$(readyz)" = 200 ]; do sleep 0.2; [ $((SECONDS - t0)) -lt 60 ] || { echo "FAIL: not ready 60 s after Postgres came back"; exit 1; }; done
 echo "Postgres back; /readyz 200 after $((SECONDS - t0)) s; gateway pid $GW_PID still the same process: $(kill -0 $GW_PID && echo yes)"
