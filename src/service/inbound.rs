@@ -328,11 +328,13 @@ pub async fn ingest_ecom_push(
 /// (like the API-key and connection caches: safe to lose, ARCHITECTURE rule 12).
 const MAPPING_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// One mapping row: (after_code, status, subtag); after_code "" applies always.
+type MappingEntry = (String, Option<Status>, Option<String>);
+
 /// One tenant's mapping table for one carrier (defaults merged with overrides).
 #[derive(Debug, Default)]
 pub struct Mappings {
-    /// code → rows as (after_code, status, subtag); after_code "" applies always.
-    by_code: std::collections::HashMap<String, Vec<(String, Option<Status>, Option<String>)>>,
+    by_code: std::collections::HashMap<String, Vec<MappingEntry>>,
 }
 
 impl Mappings {
@@ -359,7 +361,7 @@ impl Mappings {
         let rows = self.by_code.get(code)?;
         let pick = rows
             .iter()
-            .find(|r| !r.0.is_empty() && seen.iter().any(|s| *s == r.0))
+            .find(|r| !r.0.is_empty() && seen.contains(&r.0))
             .or_else(|| rows.iter().find(|r| r.0.is_empty()))?;
         Some((pick.1?, pick.2.clone()))
     }
