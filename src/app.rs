@@ -33,6 +33,8 @@ pub struct Inner {
     /// running). `/readyz` reports a worker that stopped going round.
     pub worker_heartbeat: std::sync::atomic::AtomicI64,
     connection_cache: Mutex<HashMap<String, (std::time::Instant, ConnectionRow)>>,
+    /// Inbound push verifiers and failed-auth counters (src/http/inbound.rs).
+    pub inbound: crate::http::inbound::InboundCache,
 }
 
 /// How long a connection row read on the booking path is reused (like API keys: safe to
@@ -92,6 +94,7 @@ impl AppState {
             key_cache: Default::default(),
             worker_heartbeat: std::sync::atomic::AtomicI64::new(0),
             connection_cache: Mutex::new(HashMap::new()),
+            inbound: Default::default(),
         })))
     }
 
@@ -120,6 +123,7 @@ impl AppState {
         if let Ok(mut cache) = self.connection_cache.lock() {
             cache.remove(id);
         }
+        self.inbound.evict(id);
     }
 
     /// Decrypt a connection's credentials.
@@ -364,7 +368,8 @@ pub fn spawn_workers(state: &AppState) -> Workers {
 /// Serve `router` on `listener` until shutdown, then drain the workers.
 pub async fn serve(listener: tokio::net::TcpListener, router: axum::Router, workers: Workers) -> anyhow::Result<()> {
     let stop = workers.stop.clone();
-    axum::serve(listener, router)
+    // The client address keys the inbound failed-auth limiter (src/http/inbound.rs).
+    axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             // Workers stop claiming while the server drains its requests.

@@ -59,6 +59,7 @@ struct Raw {
     webhook_connect_timeout_ms: u64,
     webhook_request_timeout_ms: u64,
     webhook_poll_interval_ms: u64,
+    public_base_url: Option<String>,
     tracking: TrackingRaw,
 }
 
@@ -148,6 +149,9 @@ pub struct Config {
     pub worker_concurrency: usize,
     pub jobs_poll_interval: Duration,
     pub shutdown_drain: Duration,
+    /// Where carriers reach this gateway (`https://gw.example.com`); inbound URLs are
+    /// reported relative when unset.
+    pub public_base_url: Option<String>,
     pub log_format: LogFormat,
     pub tracking: TrackingConfig,
     pub webhooks: WebhookSettings,
@@ -267,9 +271,20 @@ impl Config {
             request_timeout: Duration::from_millis(raw.webhook_request_timeout_ms.max(1)),
             poll_interval: Duration::from_millis(raw.webhook_poll_interval_ms.max(10)),
         };
+        let public_base_url =
+            raw.public_base_url.map(|u| u.trim().trim_end_matches('/').to_owned()).filter(|u| !u.is_empty());
+        if let Some(u) = &public_base_url
+            && reqwest::Url::parse(u).map(|u| !matches!(u.scheme(), "http" | "https")).unwrap_or(true)
+        {
+            return Err(err(
+                "public_base_url (SHIPGATE_PUBLIC_BASE_URL)",
+                format!("{u:?} is not an absolute http(s) URL"),
+            ));
+        }
         Ok(Config {
             webhooks,
             listen,
+            public_base_url,
             database_url: raw.database_url,
             database_max_connections: raw.database_max_connections,
             migrate_on_start: raw.migrate_on_start,

@@ -146,7 +146,8 @@ pub fn catalog() -> Vec<CarrierInfo> {
         CarrierInfo {
             slug: "ecomexpress",
             name: "Ecom Express",
-            available: false,
+            // Inbound only: no client; connections hold the push credentials.
+            available: true,
             capabilities: vec![ReceivePushes],
             credential_sets: vec![vec![
                 opt("username", "inbound Basic Auth user"),

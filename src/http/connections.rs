@@ -39,7 +39,10 @@ pub struct ConnectionIn {
     pub name: String,
     /// The carrier's base URL for this account (required where the carrier has no default).
     pub base_url: Option<String>,
-    /// One of the carrier's credential sets; values are write-only.
+    /// One of the carrier's credential sets; values are write-only. For `ecomexpress`
+    /// it may be omitted: a strong username and password are generated and returned
+    /// once, in this create response.
+    #[serde(default)]
     pub credentials: BTreeMap<String, String>,
     #[serde(default)]
     #[schema(value_type = Object)]
@@ -78,6 +81,21 @@ pub struct ConnectionOut {
     pub created_at: DateTime<Utc>,
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: DateTime<Utc>,
+    /// Where the carrier pushes to (ecomexpress; aftership webhooks): absolute when the
+    /// gateway's `public_base_url` is configured, else the path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "/v1/inbound/ecomexpress/con_01936f0c7a2b7c3d9e8f001122334455")]
+    pub inbound_url: Option<String>,
+    /// Generated inbound credentials (ecomexpress created without credentials): shown
+    /// in the create response only, never again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generated_credentials: Option<BTreeMap<String, String>>,
+}
+
+/// The response for a row: the inbound URL filled in from the configuration.
+pub(crate) fn out(state: &AppState, row: ConnectionRow) -> ConnectionOut {
+    let inbound_url = super::inbound::inbound_url(state, &row.carrier, &row.id);
+    ConnectionOut { inbound_url, ..ConnectionOut::from(row) }
 }
 
 impl From<ConnectionRow> for ConnectionOut {
@@ -94,6 +112,8 @@ impl From<ConnectionRow> for ConnectionOut {
             verified_at: r.verified_at,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            inbound_url: None,
+            generated_credentials: None,
         }
     }
 }
@@ -131,6 +151,19 @@ fn validate(
         ));
     }
     let mut errors: Vec<FieldError> = check_name(name).into_iter().collect();
+    // Ecom Express sends both as HTTP Basic Auth (seed "Authentication"): both or none
+    // (none = generated), and a user without ':' (it ends the user in Basic Auth).
+    if carrier == "ecomexpress" && !creds.is_empty() {
+        if !(creds.contains_key("username") && creds.contains_key("password")) {
+            errors.push(FieldError::new(
+                "credentials",
+                "give both username and password, or neither to have them generated",
+            ));
+        }
+        if creds.get("username").is_some_and(|u| u.contains(':')) {
+            errors.push(FieldError::new("credentials.username", "must not contain ':'"));
+        }
+    }
     errors.extend(carriers::validate_connection(&info, creds, settings, base_url));
     if errors.is_empty() { Ok(()) } else { Err(ApiError::validation(errors)) }
 }
@@ -158,8 +191,15 @@ fn seal(
 async fn create_connection(
     State(state): State<AppState>,
     auth: AuthContext,
-    Json(body): Json<ConnectionIn>,
+    Json(mut body): Json<ConnectionIn>,
 ) -> ApiResult<impl IntoResponse> {
+    let generated = (body.carrier == "ecomexpress" && body.credentials.is_empty()).then(|| {
+        let (username, password) = super::inbound::generate_basic_credentials();
+        BTreeMap::from([("username".to_owned(), username), ("password".to_owned(), password)])
+    });
+    if let Some(g) = &generated {
+        body.credentials = g.clone();
+    }
     validate(&body.carrier, &body.name, body.base_url.as_deref(), &body.credentials, &body.settings)?;
     let id = ids::new_id("con");
     let (enc, fields) = seal(&state, &auth.tenant_id, &id, &body.credentials)?;
@@ -178,7 +218,8 @@ async fn create_connection(
         },
     )
     .await?;
-    Ok((StatusCode::CREATED, [("location", format!("/v1/connections/{id}"))], axum::Json(ConnectionOut::from(row))))
+    let out = ConnectionOut { generated_credentials: generated, ..out(&state, row) };
+    Ok((StatusCode::CREATED, [("location", format!("/v1/connections/{id}"))], axum::Json(out)))
 }
 
 /// List connections, newest first.
@@ -201,7 +242,7 @@ async fn list_connections(
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next_cursor = if more { rows.last().map(|r| encode_cursor(&r.id)) } else { None };
-    Ok(axum::Json(Page { data: rows.into_iter().map(ConnectionOut::from).collect(), next_cursor }))
+    Ok(axum::Json(Page { data: rows.into_iter().map(|r| out(&state, r)).collect(), next_cursor }))
 }
 
 pub(crate) async fn load(state: &AppState, tenant: &str, id: &str) -> ApiResult<ConnectionRow> {
@@ -222,7 +263,7 @@ async fn get_connection(
     auth: AuthContext,
     PathId(id): PathId,
 ) -> ApiResult<axum::Json<ConnectionOut>> {
-    Ok(axum::Json(load(&state, &auth.tenant_id, &id).await?.into()))
+    Ok(axum::Json(out(&state, load(&state, &auth.tenant_id, &id).await?)))
 }
 
 /// Change name, base URL, credentials (replaced as a whole) or settings (replaced as a whole).
@@ -272,7 +313,7 @@ async fn update_connection(
     .await?
     .ok_or(ApiError::NotFound("connection"))?;
     state.forget_connection(&id);
-    Ok(axum::Json(updated.into()))
+    Ok(axum::Json(out(&state, updated)))
 }
 
 /// Delete a connection. Its shipments stay readable; its secrets are wiped.
@@ -386,6 +427,10 @@ async fn verify_connection(
     PathId(id): PathId,
 ) -> ApiResult<axum::Json<ConnectionOut>> {
     let row = load(&state, &auth.tenant_id, &id).await?;
+    if row.carrier == "ecomexpress" {
+        // Inbound only: the credentials are ours, there is nothing at the carrier to prove.
+        return Ok(axum::Json(out(&state, row)));
+    }
     let cx = CallCx::new();
     let outcome = match state.client(&row) {
         Ok(client) => client.verify(&cx).await,
@@ -398,7 +443,7 @@ async fn verify_connection(
     drop(conn);
     note_connection_outcome(&state, &row, outcome.as_ref().err()).await;
     outcome.map_err(|e| carrier_error(&e, None))?;
-    Ok(axum::Json(load(&state, &auth.tenant_id, &id).await?.into()))
+    Ok(axum::Json(out(&state, load(&state, &auth.tenant_id, &id).await?)))
 }
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -10,10 +10,12 @@ pub mod estimates;
 pub mod events;
 pub mod extract;
 pub mod idempotency;
+pub mod inbound;
 pub mod jobs;
 pub mod ops;
 pub mod quotes;
 pub mod shipments;
+pub mod status_mappings;
 pub mod webhooks;
 
 use std::time::Instant;
@@ -49,6 +51,8 @@ use crate::error::{ApiError, REQUEST_ID};
         (name = "quotes", description = "Price and time quotes"),
         (name = "jobs", description = "Background jobs (pending bookings) and the dead letter"),
         (name = "webhooks", description = "Outbound webhooks (Standard Webhooks signatures) and the event log"),
+        (name = "status-mappings", description = "Carrier status codes → normalized status, and codes seen without one"),
+        (name = "inbound", description = "Carrier pushes to the gateway (authenticated by the connection, not an API key)"),
         (name = "ops", description = "Health, readiness and metrics")
     ),
     components(schemas(crate::error::Problem))
@@ -64,6 +68,19 @@ impl Modify for SecurityAddon {
         scheme.bearer_format = Some("sg_<env>_<id>_<secret>".into());
         scheme.description = Some("API key created with `shipgate api-key create --tenant ID`.".into());
         components.add_security_scheme("api_key", SecurityScheme::Http(scheme));
+        let mut basic = Http::new(HttpAuthScheme::Basic);
+        basic.description =
+            Some("The ecomexpress connection's inbound user and password (shown once at creation).".into());
+        components.add_security_scheme("ecomexpress_basic", SecurityScheme::Http(basic));
+        components.add_security_scheme(
+            "aftership_hmac",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Header(
+                utoipa::openapi::security::ApiKeyValue::with_description(
+                    "aftership-hmac-sha256",
+                    "base64(HMAC-SHA256(raw body, the connection's webhook_secret))",
+                ),
+            )),
+        );
     }
 }
 
@@ -78,8 +95,10 @@ fn parts() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(jobs::router())
         .merge(webhooks::router())
         .merge(events::router())
+        .merge(status_mappings::router())
         .split_for_parts();
-    let (ops, ops_doc) = ops::router().split_for_parts();
+    // Inbound pushes authenticate with the connection's own credentials, not an API key.
+    let (ops, ops_doc) = ops::router().merge(inbound::router()).split_for_parts();
     doc.merge(ops_doc);
     (v1, ops, doc)
 }

@@ -7,6 +7,7 @@
 pub mod aftership;
 pub mod ecmr;
 pub mod ecomdash;
+pub mod ecomexpress;
 pub mod ecourier;
 
 use std::collections::BTreeMap;
@@ -37,6 +38,10 @@ pub struct Demo {
     pub ecmr_connection_id: String,
     pub aftership_connection_id: String,
     pub ecomdash_connection_id: String,
+    /// Inbound-only: Ecom Express pushes to `/v1/inbound/ecomexpress/{id}` with these.
+    pub ecomexpress_connection_id: String,
+    pub ecomexpress_username: String,
+    pub ecomexpress_password: SecretString,
 }
 
 async fn insert_connection(
@@ -130,6 +135,30 @@ pub async fn create_demo(state: &AppState, name: &str, base: &str) -> anyhow::Re
         serde_json::Map::new(),
     )
     .await?;
+    let (ecom_user, ecom_password) = http::inbound::generate_basic_credentials();
+    let ecom_creds = BTreeMap::from([("username", ecom_user.as_str()), ("password", ecom_password.as_str())]);
+    let ecomexpress_connection_id = ids::new_id("con");
+    let enc = state.crypto.encrypt(
+        &tenant_id,
+        &ecomexpress_connection_id,
+        Purpose::Credentials,
+        &serde_json::to_vec(&ecom_creds)?,
+    );
+    let mut conn = state.db.acquire().await?;
+    store::connections::insert(
+        &mut conn,
+        &store::connections::NewConnection {
+            tenant_id: &tenant_id,
+            id: &ecomexpress_connection_id,
+            carrier: "ecomexpress",
+            name: "Ecom Express pushes",
+            base_url: None,
+            credentials_enc: &enc,
+            credential_fields: &["password".to_owned(), "username".to_owned()],
+            settings: &serde_json::Map::new(),
+        },
+    )
+    .await?;
     Ok(Demo {
         tenant_id,
         api_key,
@@ -137,6 +166,9 @@ pub async fn create_demo(state: &AppState, name: &str, base: &str) -> anyhow::Re
         ecmr_connection_id,
         aftership_connection_id,
         ecomdash_connection_id,
+        ecomexpress_connection_id,
+        ecomexpress_username: ecom_user,
+        ecomexpress_password: SecretString::from(ecom_password),
     })
 }
 
@@ -247,6 +279,12 @@ shipgate sandbox is running on {base}
     ecmr       {ecmr}
     aftership  {aftership}   (register: {{"connection_id":"…","tracking_number":"1234567890","service":"dhl"}})
     ecomdash   {ecomdash}   (sink: add "channel":{{"ecomdash":{{"connection_id":"…","shipment_id":"28"}}}} to a booking)
+    ecomexpress {ecom}   (inbound only)
+
+Ecom Express pushes scans to {base}/v1/inbound/ecomexpress/{ecom}
+  Basic Auth user {ecom_user}, password {ecom_password}
+  curl -s -u '{ecom_user}:{ecom_password}' -H 'Content-Type: application/json' {base}/v1/inbound/ecomexpress/{ecom} \
+    -d '{{"awb":"DEMO1","datetime":"2026-11-22 10:30:00","status":"out for delivery","reason_code":"006 - OFD","reason_code_number":"006","location":"JRD","Employee":"Demo","status_update_number":"1","order_number":"ORD-1","city":"Vadodara","ref_awb":""}}'
 
 Book a shipment:
 
@@ -263,6 +301,9 @@ Ctrl-C stops everything.
         ecmr = demo.ecmr_connection_id,
         aftership = demo.aftership_connection_id,
         ecomdash = demo.ecomdash_connection_id,
+        ecom = demo.ecomexpress_connection_id,
+        ecom_user = demo.ecomexpress_username,
+        ecom_password = demo.ecomexpress_password.expose_secret(),
         clock = sim_clock_secs,
     );
     let served = app::serve(listener, router, workers).await;

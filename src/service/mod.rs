@@ -5,6 +5,7 @@
 
 pub mod booking;
 pub mod events;
+pub mod inbound;
 pub mod keepalive;
 pub mod refresh;
 pub mod rotation;

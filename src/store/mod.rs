@@ -6,6 +6,7 @@ pub mod connections;
 pub mod events;
 pub mod exchanges;
 pub mod idempotency;
+pub mod inbound;
 pub mod jobs;
 pub mod shipments;
 pub mod sinks;

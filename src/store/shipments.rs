@@ -60,6 +60,9 @@ macro_rules! query_shipment {
     };
 }
 
+// Statements of other store modules that return a shipment row (inbound pushes).
+pub(crate) use query_shipment;
+
 pub struct NewShipment<'a> {
     pub tenant_id: &'a str,
     pub id: &'a str,
@@ -260,6 +263,26 @@ pub async fn get_for_update(conn: &mut PgConnection, tenant_id: &str, id: &str) 
     query_shipment!("SELECT", "FROM shipments WHERE tenant_id = $1 AND id = $2 FOR UPDATE", tenant_id, id)
         .fetch_optional(conn)
         .await
+}
+
+/// The tenant's shipment with this tracking number, locked for the caller's
+/// transaction; one on `connection_id` first (inbound pushes attach by AWB).
+pub async fn get_by_tracking_for_update(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    tracking_number: &str,
+    connection_id: &str,
+) -> sqlx::Result<Option<ShipmentRow>> {
+    query_shipment!(
+        "SELECT",
+        "FROM shipments WHERE tenant_id = $1 AND tracking_number = $2
+         ORDER BY (connection_id = $3) DESC, id LIMIT 1 FOR UPDATE",
+        tenant_id,
+        tracking_number,
+        connection_id
+    )
+    .fetch_optional(conn)
+    .await
 }
 
 #[derive(Debug, Default)]

@@ -9,6 +9,7 @@ mod ecmr;
 mod errors;
 mod helpers;
 mod idempotency;
+mod inbound;
 mod jobs;
 mod ops;
 mod refresh;

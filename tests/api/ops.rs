@@ -48,7 +48,7 @@ async fn carriers_lists_every_carrier_with_capabilities() {
     assert_eq!(ec["capabilities"], json!(["book", "update", "cancel", "quote", "refresh"]));
     assert_eq!(ec["credential_sets"][1][0]["name"], "user_guid");
     let available: Vec<bool> = body["data"].as_array().expect("data").iter().map(|c| c["available"] == true).collect();
-    assert_eq!(available, [true, true, true, false, true], "Ecom Express pushes come with the next issue");
+    assert_eq!(available, [true, true, true, true, true]);
 }
 
 #[tokio::test]
@@ -85,7 +85,12 @@ fn every_operation_is_tagged_named_and_secured() {
             count += 1;
             assert!(op["operationId"].is_string(), "{method} {path}");
             assert!(op["tags"].as_array().is_some_and(|t| !t.is_empty()), "{method} {path}");
-            if path.starts_with("/v1/") {
+            if path.starts_with("/v1/inbound/ecomexpress/") {
+                // Carriers push with the connection's own credentials, not an API key.
+                assert_eq!(op["security"][0]["ecomexpress_basic"], json!([]), "{method} {path}");
+            } else if path.starts_with("/v1/inbound/aftership/") {
+                assert_eq!(op["security"][0]["aftership_hmac"], json!([]), "{method} {path}");
+            } else if path.starts_with("/v1/") {
                 assert_eq!(op["security"][0]["api_key"], json!([]), "{method} {path}");
             }
         }

@@ -1,0 +1,183 @@
+//! Ecom Express push load and reliability driver for `bench/` (QUALITY P2, reliability
+//! 1 and 2). Uses the sandbox pusher (`shipgate::sandbox::ecomexpress`).
+//!
+//! ```text
+//! ecom_push rate  URL USER PASS RATE SECS [AWBS]       open-loop pushes at RATE/s; prints p50/p99
+//! ecom_push burst URL USER PASS COUNT CONC ACKED_FILE  pushes COUNT distinct scans, resending every
+//!                                                      one not acked true until it is; writes the
+//!                                                      acked keys (awb,status_update_number)
+//! ```
+//! Latency in `rate` mode is measured from each push's scheduled send time, so a stall
+//! of the gateway shows in the percentiles instead of slowing the sender down
+//! (no coordinated omission).
+
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use shipgate::sandbox::ecomexpress::{EcomPusher, Scan};
+
+const CODES: [&str; 5] = ["001", "0011", "002", "006", "999"];
+
+fn arg(args: &[String], i: usize, name: &str) -> String {
+    args.get(i).cloned().unwrap_or_else(|| {
+        eprintln!("missing {name}; see the doc comment of examples/ecom_push.rs");
+        std::process::exit(2)
+    })
+}
+
+fn num<T: std::str::FromStr>(s: &str, name: &str) -> T {
+    s.parse().unwrap_or_else(|_| {
+        eprintln!("{name} must be a number, got {s:?}");
+        std::process::exit(2)
+    })
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+#[tokio::main]
+async fn main() {
+    shipgate::app::install_crypto_provider();
+    let args: Vec<String> = std::env::args().collect();
+    let mode = arg(&args, 1, "mode");
+    let pusher = EcomPusher::new(arg(&args, 2, "URL"), arg(&args, 3, "USER"), arg(&args, 4, "PASS"));
+    match mode.as_str() {
+        "rate" => {
+            let rate: f64 = num(&arg(&args, 5, "RATE"), "RATE");
+            let secs: f64 = num(&arg(&args, 6, "SECS"), "SECS");
+            let awbs: u64 = args.get(7).map(|s| num(s, "AWBS")).unwrap_or(5000);
+            rate_mode(pusher, rate, secs, awbs).await
+        }
+        "burst" => {
+            let count: u64 = num(&arg(&args, 5, "COUNT"), "COUNT");
+            let conc: usize = num(&arg(&args, 6, "CONC"), "CONC");
+            let out = arg(&args, 7, "ACKED_FILE");
+            burst_mode(pusher, count, conc, &out).await
+        }
+        other => {
+            eprintln!("unknown mode {other:?}: rate | burst");
+            std::process::exit(2)
+        }
+    }
+}
+
+async fn rate_mode(pusher: EcomPusher, rate: f64, secs: f64, awbs: u64) {
+    let total = (rate * secs) as u64;
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let run = std::process::id() as u64 * 1_000_000_000;
+    let start = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut all = Vec::with_capacity(total as usize);
+    for i in 0..total {
+        let due = start + interval.mul_f64(i as f64);
+        tokio::time::sleep_until(due.into()).await;
+        let p = pusher.clone();
+        let scan = Scan::new(format!("BENCH-{}", i % awbs), format!("{}", run + i), CODES[(i % 5) as usize]);
+        tasks.spawn(async move {
+            let ok = p.push(&scan).await.map(|a| a.accepted()).unwrap_or(false);
+            (due.elapsed().as_secs_f64() * 1e3, ok)
+        });
+        while let Some(done) = tasks.try_join_next() {
+            all.push(done);
+        }
+    }
+    let mut lat = Vec::with_capacity(total as usize);
+    let mut failed = 0u64;
+    while let Some(r) = tasks.join_next().await {
+        all.push(r);
+    }
+    for (ms, ok) in all.into_iter().flatten() {
+        lat.push(ms);
+        failed += u64::from(!ok);
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    lat.sort_by(|a, b| a.total_cmp(b));
+    println!(
+        "rate {rate:.0}/s for {secs:.0}s: {} pushes measured, {failed} not acked true, achieved {:.0}/s, \
+         p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        lat.len(),
+        lat.len() as f64 / elapsed,
+        percentile(&lat, 0.50),
+        percentile(&lat, 0.90),
+        percentile(&lat, 0.99),
+        percentile(&lat, 1.0),
+    );
+}
+
+async fn burst_mode(pusher: EcomPusher, count: u64, conc: usize, out: &str) {
+    let started = Instant::now();
+    let sem = Arc::new(tokio::sync::Semaphore::new(conc));
+    let stats = Arc::new(std::sync::Mutex::new((0u64, 0u64, 0u64))); // (acked, refused/5xx, connection errors)
+    let acked_keys = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut tasks = tokio::task::JoinSet::new();
+    let run = std::process::id();
+    for i in 0..count {
+        let (p, sem, stats, keys) = (pusher.clone(), sem.clone(), stats.clone(), acked_keys.clone());
+        tasks.spawn(async move {
+            let scan = Scan::new(format!("R-{run}-{}", i / 5), format!("{}", i), CODES[(i % 5) as usize]);
+            // Resend until acknowledged true (what Ecom does with a scan it could not deliver).
+            loop {
+                let permit = sem.acquire().await.expect("semaphore");
+                let r = p.push(&scan).await;
+                drop(permit);
+                match r {
+                    Ok(a) if a.accepted() => {
+                        if let Ok(mut s) = stats.lock() {
+                            s.0 += 1;
+                        }
+                        if let Ok(mut k) = keys.lock() {
+                            k.push(format!("{},{}", scan.awb, scan.status_update_number));
+                        }
+                        return;
+                    }
+                    Ok(a) => {
+                        if a.body["status"] == serde_json::json!(true) {
+                            eprintln!("status:true with HTTP {}: {}", a.http_status, a.body);
+                        }
+                        if let Ok(mut s) = stats.lock() {
+                            s.1 += 1;
+                        }
+                    }
+                    Err(_) => {
+                        if let Ok(mut s) = stats.lock() {
+                            s.2 += 1;
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+    }
+    let mut last_print = Instant::now();
+    while tasks.join_next().await.is_some() {
+        if last_print.elapsed() > Duration::from_secs(2) {
+            last_print = Instant::now();
+            if let Ok(s) = stats.lock() {
+                eprintln!(
+                    "  {:>5.1}s acked {} / {count}, refused {} , connection errors {}",
+                    started.elapsed().as_secs_f64(),
+                    s.0,
+                    s.1,
+                    s.2
+                );
+            }
+        }
+    }
+    let (acked, refused, errors) = stats.lock().map(|s| *s).unwrap_or_default();
+    let keys = acked_keys.lock().map(|k| k.clone()).unwrap_or_default();
+    let mut f = std::fs::File::create(out).expect("acked file");
+    for k in &keys {
+        let _ = writeln!(f, "{k}");
+    }
+    println!(
+        "burst: {count} scans, {acked} acked true after {:.1}s, {refused} answers not true (retried), \
+         {errors} connection errors (retried); acked keys in {out}",
+        started.elapsed().as_secs_f64()
+    );
+}
