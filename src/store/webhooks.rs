@@ -452,3 +452,44 @@ pub async fn get_delivery(conn: &mut PgConnection, tenant_id: &str, id: &str) ->
     .fetch_optional(conn)
     .await
 }
+
+/// Endpoints whose secret is not under master key `current` (first byte), after
+/// `after` ("tenant/id"), for key rotation: (tenant_id, id, secret_enc).
+pub async fn stale_secrets(
+    conn: &mut PgConnection,
+    current: i16,
+    after: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<(String, String, Vec<u8>)>> {
+    let rows = sqlx::query!(
+        r#"SELECT tenant_id, id, secret_enc FROM webhook_endpoints
+           WHERE get_byte(secret_enc, 0) <> $1 AND tenant_id || '/' || id > $2
+           ORDER BY tenant_id || '/' || id LIMIT $3"#,
+        i32::from(current),
+        after,
+        limit
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.tenant_id, r.id, r.secret_enc)).collect())
+}
+
+/// Replace an endpoint's secret ciphertext only if it is still `old` (compare-and-set).
+pub async fn swap_secret_ciphertext(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    id: &str,
+    old: &[u8],
+    new: &[u8],
+) -> sqlx::Result<bool> {
+    let r = sqlx::query!(
+        "UPDATE webhook_endpoints SET secret_enc = $4 WHERE tenant_id = $1 AND id = $2 AND secret_enc = $3",
+        tenant_id,
+        id,
+        old,
+        new
+    )
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}

@@ -4,14 +4,23 @@
 use shipgate::app::AppState;
 use shipgate::config::Config;
 
-use crate::helpers::{MASTER_KEY, spawn_app};
+use crate::helpers::{MASTER_KEY, spawn_app_with};
 
 const NEW_KEY: &str = "bmV3LW1hc3Rlci1rZXktMzItYnl0ZXMtbG9uZyEhISE="; // base64 of 32 bytes, tests only
 
 #[tokio::test]
 async fn rotate_keys_re_encrypts_every_secret_and_the_old_key_can_then_be_dropped() {
-    let app = spawn_app().await;
+    let app = spawn_app_with("webhook_allow_networks = \"127.0.0.1/32\"").await;
     app.book("ROT-1").await; // caches the e-Courier UserGUID (a second ciphertext)
+    let r = app.post("/v1/webhook-endpoints", &serde_json::json!({"url": "http://127.0.0.1:9/hook"})).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.bytes));
+    let endpoint_key = || async {
+        sqlx::query_scalar::<_, i32>("SELECT get_byte(secret_enc, 0) FROM webhook_endpoints")
+            .fetch_one(&app.db)
+            .await
+            .expect("endpoint")
+    };
+    assert_eq!(endpoint_key().await, 1);
     let key_ids = || async {
         sqlx::query_as::<_, (i32, Option<i32>)>(
             "SELECT get_byte(credentials_enc, 0), CASE WHEN token_enc IS NULL THEN NULL ELSE get_byte(token_enc, 0) END FROM connections",
@@ -29,8 +38,9 @@ async fn rotate_keys_re_encrypts_every_secret_and_the_old_key_can_then_be_droppe
     .expect("config");
     let rotating = AppState::new(app.db.clone(), both).expect("state");
     let r = shipgate::service::rotation::rotate_all(&rotating).await.expect("rotate");
-    assert_eq!((r.rewritten, r.skipped, r.undecryptable), (2, 0, 0));
+    assert_eq!((r.rewritten, r.skipped, r.undecryptable), (3, 0, 0), "credentials, token, webhook secret");
     assert_eq!(key_ids().await, vec![(2, Some(2))]);
+    assert_eq!(endpoint_key().await, 2);
     assert_eq!(shipgate::service::rotation::rotate_all(&rotating).await.expect("again").rewritten, 0);
 
     // Step 2: the old key is gone from the configuration; everything still decrypts.
