@@ -63,13 +63,3 @@ CREATE TABLE webhook_attempts (
     PRIMARY KEY (tenant_id, delivery_id, attempt),
     FOREIGN KEY (tenant_id, delivery_id) REFERENCES webhook_deliveries (tenant_id, id) ON DELETE CASCADE
 );
-
--- Wake the dispatcher when events are written: one notification per statement
--- (Postgres folds identical notifications of one transaction into one). Only a hint;
--- the dispatcher also polls.
-CREATE FUNCTION events_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('shipgate_events', '');
-    RETURN NULL;
-END $$;
-CREATE TRIGGER events_notify AFTER INSERT ON events FOR EACH STATEMENT EXECUTE FUNCTION events_notify();

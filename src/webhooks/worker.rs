@@ -2,8 +2,10 @@
 //! hook0's output-worker were the models).
 //!
 //! - **Dispatcher**: fans undispatched events out into deliveries in one statement
-//!   ([`store::webhooks::dispatch`]); woken by `NOTIFY shipgate_events` (a trigger on
-//!   `events`), polling as the fallback.
+//!   ([`store::webhooks::dispatch`]), polling every `webhook_poll_interval_ms`. No
+//!   NOTIFY on `events`: a notifying commit takes Postgres's global notify-queue lock,
+//!   which serialized the push ingest (QUALITY P1: 461 → 746 pushes/s without it,
+//!   P2 p99 30 → 17 ms, bench/README.md); the poll is one indexed query.
 //! - **Delivery worker**: claims due deliveries in order of due time under a lease,
 //!   sends each with at most `webhook_concurrency` in flight, and hands results to a
 //!   recorder that writes them in batches. No transaction is open across an HTTP call:
@@ -75,19 +77,6 @@ pub async fn dispatch_once(state: &AppState) -> anyhow::Result<(i64, i64)> {
 
 async fn dispatcher(state: AppState, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
     let poll = state.config.webhooks.poll_interval;
-    let mut listener = match sqlx::postgres::PgListener::connect_with(&state.db).await {
-        Ok(mut l) => match l.listen("shipgate_events").await {
-            Ok(()) => Some(l),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot LISTEN for events; polling only");
-                None
-            }
-        },
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot LISTEN for events; polling only");
-            None
-        }
-    };
     while !*stop.borrow() {
         match dispatch_once(&state).await {
             Ok((events, deliveries)) => {
@@ -100,21 +89,9 @@ async fn dispatcher(state: AppState, wake: Arc<Notify>, mut stop: watch::Receive
             }
             Err(e) => tracing::warn!(error = format!("{e:#}"), "webhook dispatch failed"),
         }
-        let notified = async {
-            match listener.as_mut() {
-                Some(l) => {
-                    if l.recv().await.is_err() {
-                        // Lost connection: it reconnects on the next recv; wait a poll.
-                        tokio::time::sleep(poll).await;
-                    }
-                }
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
             _ = until_stopped(&mut stop) => break,
             _ = tokio::time::sleep(poll) => {}
-            _ = notified => {}
         }
     }
 }
