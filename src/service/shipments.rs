@@ -124,6 +124,7 @@ async fn record_failure(
     store::shipments::insert_history(&mut tx, &row.tenant_id, &row.id, actor, action, &err).await?;
     let updated = store::shipments::get(&mut tx, &row.tenant_id, &row.id).await?.ok_or(sqlx::Error::RowNotFound)?;
     if state_name == "failed" {
+        crate::store::jobs::drop_queued_booking(&mut tx, &row.tenant_id, &row.id).await?;
         store::events::emit(
             &mut tx,
             &row.tenant_id,

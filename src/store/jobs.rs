@@ -259,3 +259,15 @@ pub async fn counts(conn: &mut PgConnection) -> sqlx::Result<Vec<(String, String
     .await?;
     Ok(rows.into_iter().map(|r| (r.kind, r.state, r.n)).collect())
 }
+
+/// The booking was settled (refused for good): its queued safety-net job is dropped.
+pub async fn drop_queued_booking(conn: &mut PgConnection, tenant_id: &str, shipment_id: &str) -> sqlx::Result<()> {
+    sqlx::query!(
+        "DELETE FROM jobs WHERE kind = 'booking' AND unique_key = 'booking:' || $1 || ':' || $2 AND state = 'queued'",
+        tenant_id,
+        shipment_id
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}

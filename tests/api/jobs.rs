@@ -301,3 +301,21 @@ async fn readiness_reports_whether_the_job_worker_runs_and_shutdown_drains_it() 
     workers.shutdown().await;
     assert_eq!(app.get("/readyz").await.json()["workers"], "stopped");
 }
+
+#[tokio::test]
+async fn a_booking_settled_on_its_first_attempt_leaves_no_job_behind() {
+    let app = spawn_app_with("").await;
+    app.book("FIRST-TIME").await;
+    app.sim.fail_next(Some("SaveOrder"), 1, SimFault::Status(-4));
+    app.post("/v1/shipments", &app.shipment_body("REFUSED")).await.problem(422, "carrier_rejected");
+    let queued: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM jobs WHERE kind = 'booking'").fetch_one(&app.db).await.expect("count");
+    assert_eq!(queued, 0, "the safety-net jobs of booked and refused shipments are gone");
+    app.sim.fail_next(Some("SaveOrder"), 1, SimFault::Status(-3));
+    app.post("/v1/shipments", &app.shipment_body("PENDING")).await.accepted();
+    let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE kind = 'booking' AND state = 'queued'")
+        .fetch_one(&app.db)
+        .await
+        .expect("count");
+    assert_eq!(queued, 1, "a pending booking keeps its job");
+}
