@@ -18,7 +18,7 @@ use super::extract::{Json, PathId, Query};
 use super::idempotency::{CreatedResource, Resume};
 use super::{Page, decode_cursor, encode_cursor};
 use crate::app::AppState;
-use crate::carriers::{self, CallCx, Capability, CarrierError, CompleteReason, DocumentLink, TrackRequest};
+use crate::carriers::{self, CallCx, Capability, CarrierError, CompleteReason, DocumentLink};
 use crate::domain::{
     Channel, FieldError, Metadata, Money, Parcel, ShipmentPlan, Status, Stop, check_plan, may_transition,
 };
@@ -926,11 +926,7 @@ async fn carrier_lifecycle(
     let connection = connection_of(state, &row).await?;
     let client = state.client(&connection).map_err(|e| carrier_error(&e, None))?;
     let cx = CallCx::new();
-    let req = TrackRequest {
-        carrier_reference: row.carrier_reference.as_deref(),
-        tracking_number: row.tracking_number.as_deref(),
-        slug: row.service.as_deref(),
-    };
+    let req = service::shipments::track_request(&row);
     let result = match reason {
         None => client.retrack(&cx, &req).await,
         Some(r) => client.complete(&cx, &req, r).await,

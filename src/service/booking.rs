@@ -11,7 +11,7 @@
 use serde_json::{Value, json};
 
 use crate::app::AppState;
-use crate::carriers::{CallCx, Capability, CarrierError, TrackRequest};
+use crate::carriers::{CallCx, Capability, CarrierError};
 use crate::jobs::{Job, Outcome};
 use crate::service::events::shipment_event;
 use crate::service::shipments::{apply_snapshot, attempt_booking, save_exchanges};
@@ -79,16 +79,7 @@ pub async fn book_pending(
             Err(e) => return Ok((row.clone(), Some(e))),
         };
         let cx = CallCx::new();
-        let found = client
-            .track(
-                &cx,
-                &TrackRequest {
-                    carrier_reference: row.carrier_reference.as_deref(),
-                    tracking_number: row.tracking_number.as_deref(),
-                    slug: row.service.as_deref(),
-                },
-            )
-            .await;
+        let found = client.track(&cx, &crate::service::shipments::track_request(row)).await;
         match found {
             Ok(snap) => {
                 // The carrier has it: an earlier attempt succeeded but its answer was lost.

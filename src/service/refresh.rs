@@ -8,7 +8,7 @@
 //! second create (QUALITY reliability 6).
 
 use crate::app::AppState;
-use crate::carriers::{CallCx, CarrierError, TrackRequest};
+use crate::carriers::{CallCx, CarrierError};
 use crate::service::shipments::{apply_snapshot, attempt_booking, save_exchanges};
 use crate::store::Actor;
 use crate::store::connections::ConnectionRow;
@@ -58,16 +58,7 @@ pub async fn refresh(
     }
     let client = state.client(connection).map_err(RefreshError::Carrier)?;
     let cx = CallCx::new();
-    let snapshot = client
-        .track(
-            &cx,
-            &TrackRequest {
-                carrier_reference: row.carrier_reference.as_deref(),
-                tracking_number: row.tracking_number.as_deref(),
-                slug: row.service.as_deref(),
-            },
-        )
-        .await;
+    let snapshot = client.track(&cx, &crate::service::shipments::track_request(row)).await;
     let tenant = row.tenant_id.as_str();
     match snapshot {
         Ok(snap) => {

@@ -30,6 +30,16 @@ pub fn order_request<'a>(row: &'a ShipmentRow, order_number: &'a str, plan: &'a 
     }
 }
 
+/// How a carrier finds the shipment for tracking: its order number, tracking number and
+/// (AfterShip) courier slug.
+pub fn track_request(row: &ShipmentRow) -> crate::carriers::TrackRequest<'_> {
+    crate::carriers::TrackRequest {
+        carrier_reference: row.carrier_reference.as_deref(),
+        tracking_number: row.tracking_number.as_deref(),
+        slug: row.service.as_deref(),
+    }
+}
+
 pub fn plan_of(row: &ShipmentRow) -> ShipmentPlan {
     ShipmentPlan {
         reference: row.reference.clone(),
