@@ -160,14 +160,14 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
 /// `awb` and `status_update_number` are echoed exactly as pushed.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PushAck {
-    #[schema(value_type = Object, example = "AWB_NUMBER")]
+    #[schema(example = "AWB_NUMBER")]
     pub awb: Value,
     /// True only once the scan is committed.
     pub status: bool,
     /// Why the push was not accepted (failures only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    #[schema(value_type = Object, example = "44591782")]
+    #[schema(example = "44591782")]
     pub status_update_number: Value,
 }
 
