@@ -92,9 +92,17 @@ pub async fn attempt_booking(
         Ok(booked) => booked,
         Err(e) => return record_failure(state, row, actor, e, exchanges).await,
     };
-    let mut tx = state.db.begin().await?;
-    let updated = record_booked(&mut tx, row, booked, actor, exchanges).await?;
-    tx.commit().await?;
+    // The common case (one exchange, no sink) is one statement and one commit (QUALITY
+    // P3): the booked row, its exchange, history and shipment.booked event together.
+    let updated = if exchanges.len() <= 1 && row.channel.is_none() {
+        let mut conn = state.db.acquire().await?;
+        record_booked(&mut conn, row, booked, actor, exchanges).await?
+    } else {
+        let mut tx = state.db.begin().await?;
+        let updated = record_booked(&mut tx, row, booked, actor, exchanges).await?;
+        tx.commit().await?;
+        updated
+    };
     if let Some(snap) = &booked.snapshot {
         // The carrier answered with its view of the shipment (AfterShip's tracking).
         let updated = apply_snapshot(state, &row.tenant_id, &row.id, snap, "poll", actor, Vec::new()).await?;
@@ -159,6 +167,25 @@ async fn record_booked(
     let last = exchanges.pop();
     save_exchanges(conn, &row.tenant_id, Some(&row.id), exchanges).await?;
     let detail = json!({"carrier_reference": booked.carrier_reference, "tracking_number": booked.tracking_number});
+    // Postgres keeps microseconds: the event shows the same times as the stored row.
+    let at = chrono::DurationRound::duration_trunc(Utc::now(), chrono::Duration::microseconds(1))
+        .unwrap_or_else(|_| Utc::now());
+    // Without a sink the event is written by the same statement, built from the row as
+    // it will be; with one, after the sink hand-over has changed the row.
+    let event = row.channel.is_none().then(|| {
+        let mut will_be = row.clone();
+        will_be.booking_state = Some("booked".into());
+        will_be.booking_last_error = None;
+        will_be.booking_attempts += 1;
+        will_be.booked_at = will_be.booked_at.or(Some(at));
+        will_be.tracking_number = booked.tracking_number.clone().or(will_be.tracking_number);
+        will_be.carrier_reference = Some(booked.carrier_reference.clone());
+        if will_be.status == "pending" {
+            will_be.status = "info_received".into();
+        }
+        will_be.updated_at = at;
+        (crate::ids::new_id("evt"), shipment_event("shipment.booked", &will_be, Value::Null).data)
+    });
     let updated = store::shipments::mark_booked(
         conn,
         &row.tenant_id,
@@ -168,14 +195,14 @@ async fn record_booked(
         actor,
         &detail,
         last.as_ref(),
+        &store::shipments::BookedEvent { at, event: event.as_ref().map(|(id, data)| (id.as_str(), data)) },
     )
     .await?;
-    let updated = if updated.channel.is_none() {
-        updated
-    } else {
-        enqueue_sinks(conn, &updated, booked.tracking_number.as_deref()).await?;
-        store::shipments::get(conn, &row.tenant_id, &row.id).await?.ok_or(sqlx::Error::RowNotFound)?
-    };
+    if updated.channel.is_none() {
+        return Ok(updated);
+    }
+    enqueue_sinks(conn, &updated, booked.tracking_number.as_deref()).await?;
+    let updated = store::shipments::get(conn, &row.tenant_id, &row.id).await?.ok_or(sqlx::Error::RowNotFound)?;
     store::events::emit(conn, &row.tenant_id, &row.id, &[shipment_event("shipment.booked", &updated, Value::Null)])
         .await?;
     Ok(updated)

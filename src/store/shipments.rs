@@ -209,8 +209,10 @@ pub async fn mark_booked(
     actor: &Actor,
     detail: &serde_json::Value,
     exchange: Option<&crate::store::exchanges::Exchange>,
+    booked: &BookedEvent<'_>,
 ) -> sqlx::Result<ShipmentRow> {
     let (actor_type, actor_id) = actor.parts();
+    let event = booked.event.as_ref();
     query_shipment!(
         r#"WITH x AS (INSERT INTO carrier_exchanges (tenant_id, connection_id, shipment_id, carrier, operation, method, url,
                                                      request_body, response_status, response_body, duration_ms, error, created_at)
@@ -218,13 +220,24 @@ pub async fn mark_booked(
                              $16::int4, $17::text, $18::timestamptz
                       WHERE $8::text IS NOT NULL),
                 u AS (UPDATE shipments SET booking_state = 'booked', booking_last_error = NULL,
-                             booking_attempts = booking_attempts + 1, booked_at = coalesce(booked_at, now()),
+                             booking_attempts = booking_attempts + 1, booked_at = coalesce(booked_at, $19),
                              tracking_number = coalesce($3, tracking_number),
                              carrier_reference = coalesce($4, carrier_reference),
                              status = CASE WHEN status = 'pending' THEN 'info_received' ELSE status END,
-                             updated_at = now()
+                             event_seq = event_seq + CASE WHEN $20::text IS NULL THEN 0 ELSE 1 END,
+                             updated_at = $19
                       WHERE tenant_id = $1 AND id = $2
                       RETURNING *),
+                -- shipment.booked, its data built by the caller from the row as it will be;
+                -- the fields another writer could have changed meanwhile are taken from u
+                e AS (INSERT INTO events (tenant_id, id, shipment_id, shipment_seq, type, data)
+                      SELECT tenant_id, $20, id, event_seq, 'shipment.booked',
+                             jsonb_set(jsonb_set(jsonb_set(jsonb_set($21::jsonb,
+                                 '{shipment,booking,attempts}', to_jsonb(booking_attempts)),
+                                 '{shipment,status}', to_jsonb(status)),
+                                 '{shipment,tracking_number}', coalesce(to_jsonb(tracking_number), 'null'::jsonb)),
+                                 '{shipment,carrier_reference}', coalesce(to_jsonb(carrier_reference), 'null'::jsonb))
+                      FROM u WHERE $20::text IS NOT NULL),
                 h AS (INSERT INTO shipment_history (tenant_id, shipment_id, actor_type, actor_id, action, detail)
                       SELECT tenant_id, id, $5, $6, 'booked', $7 FROM u),
                 -- booked: the safety-net booking job has nothing left to do
@@ -250,9 +263,19 @@ pub async fn mark_booked(
         exchange.map(|x| x.duration_ms),
         exchange.and_then(|x| x.error.as_deref()),
         exchange.map(|x| x.at),
+        booked.at,
+        event.map(|e| e.0),
+        event.map(|e| Json(e.1)) as _,
     )
     .fetch_one(conn)
     .await
+}
+
+/// The time of a booking and, when the caller writes it in the same statement, the
+/// `shipment.booked` event (id, data).
+pub struct BookedEvent<'a> {
+    pub at: DateTime<Utc>,
+    pub event: Option<(&'a str, &'a serde_json::Value)>,
 }
 
 pub async fn get(conn: &mut PgConnection, tenant_id: &str, id: &str) -> sqlx::Result<Option<ShipmentRow>> {

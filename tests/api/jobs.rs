@@ -319,3 +319,27 @@ async fn a_booking_settled_on_its_first_attempt_leaves_no_job_behind() {
         .expect("count");
     assert_eq!(queued, 1, "a pending booking keeps its job");
 }
+
+#[tokio::test]
+async fn the_booked_event_carries_the_shipment_exactly_as_the_api_shows_it() {
+    let app = spawn_app_with("").await;
+    // Booked on the first attempt (one statement writes row, history and event) ...
+    let first = app.book("EXACT-1").await;
+    // ... and booked later by the job, after an outage.
+    app.sim.fail_next(Some("SaveOrder"), 1, SimFault::Status(-3));
+    let later = app.post("/v1/shipments", &app.shipment_body("EXACT-2")).await.accepted();
+    app.run_due_jobs().await;
+    for s in [first, later] {
+        let id = s["id"].as_str().expect("id");
+        let shown = app.get(&format!("/v1/shipments/{id}")).await.json();
+        assert_eq!(shown["booking"]["state"], "booked");
+        let events = app.get(&format!("/v1/events?shipment_id={id}")).await.json();
+        let booked: Vec<&Value> =
+            events["data"].as_array().expect("events").iter().filter(|e| e["type"] == "shipment.booked").collect();
+        assert_eq!(booked.len(), 1, "{events}");
+        assert_eq!(booked[0]["data"]["shipment"], shown, "event vs GET for {id}");
+        let created = &events["data"][0];
+        assert_eq!(created["type"], "shipment.created");
+        assert_eq!(created["sequence"].as_i64().or(created["shipment_seq"].as_i64()), Some(1), "{created}");
+    }
+}
