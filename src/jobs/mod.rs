@@ -17,11 +17,13 @@
 //! - Workers run inside `serve` (`workers_enabled`, `worker_concurrency`) and, on
 //!   shutdown, stop claiming and let in-flight jobs finish.
 //!
-//! Why written here rather than taken from a crate: the maintained Postgres queues for
-//! Rust (apalis-sql, sqlxmq, underway, graphile_worker) are built on sqlx 0.7/0.8, so
-//! they would bring a second sqlx and could not enqueue inside our sqlx 0.9
-//! transactions; and none of them checks a claim token on completion, which QUALITY.md
-//! reliability 8 needs. The whole queue is the handful of statements in `store::jobs`.
+//! Why written here rather than taken from a crate: the maintained Postgres queue for
+//! Rust, apalis (apalis-sql 0.7.3 and apalis-postgres 1.0 betas, per their Cargo.toml on
+//! docs.rs), is built on sqlx ^0.8.1, so it would bring a second sqlx and could not
+//! enqueue inside our sqlx 0.9 transactions, which is the point of an outbox-style
+//! queue. The semantics QUALITY.md asks for (claim tokens checked on completion, leases
+//! reaped by any instance, dead letter re-runnable by the tenant) are the handful of
+//! statements in `store::jobs`.
 
 pub mod kinds;
 
