@@ -26,15 +26,6 @@ use crate::store;
 
 pub const HEADER: &str = "idempotency-key";
 
-/// Put on a request that resumes what an earlier attempt with the same key created.
-#[derive(Debug, Clone)]
-pub struct Resume(pub String);
-
-/// Put on a response by a handler that created a resource, so a retryable failure can
-/// be resumed.
-#[derive(Debug, Clone)]
-pub struct CreatedResource(pub String);
-
 const KEPT_HEADERS: [&str; 3] = ["content-type", "location", "retry-after"];
 
 pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -76,7 +67,6 @@ async fn handle(state: AppState, req: Request, next: Next) -> Result<Response, A
     let lock = state.config.idempotency_lock.as_secs_f64();
     let ttl = state.config.idempotency_ttl.as_secs_f64();
     let tenant = auth.tenant_id.as_str();
-    let mut resume = None;
     {
         let mut conn = state.db.acquire().await?;
         if !store::idempotency::try_claim(&mut conn, tenant, &key, &hash, lock, ttl).await? {
@@ -94,17 +84,14 @@ async fn handle(state: AppState, req: Request, next: Next) -> Result<Response, A
             if row.state == "completed" {
                 return Ok(replay(&row));
             }
+            // A request whose instance died mid-flight: its lock expired, take it over.
             if !store::idempotency::try_resume(&mut conn, tenant, &key, &hash, lock).await? {
                 return Err(in_use(&key));
             }
-            resume = row.resource_id;
         }
     }
 
-    let mut req = Request::from_parts(parts, Body::from(bytes));
-    if let Some(id) = resume {
-        req.extensions_mut().insert(Resume(id));
-    }
+    let req = Request::from_parts(parts, Body::from(bytes));
     let response = next.run(req).await;
     let (mut parts, body) = response.into_parts();
     let body = match to_bytes(body, usize::MAX).await {
@@ -114,13 +101,11 @@ async fn handle(state: AppState, req: Request, next: Next) -> Result<Response, A
             return Err(ApiError::Internal(anyhow::anyhow!("buffering response: {e}")));
         }
     };
-    let created = parts.extensions.get::<CreatedResource>().cloned();
     let mut conn = state.db.acquire().await?;
     if parts.status.is_server_error() {
-        match created {
-            Some(CreatedResource(id)) => store::idempotency::mark_retryable(&mut conn, tenant, &key, &id).await?,
-            None => store::idempotency::release(&mut conn, tenant, &key).await?,
-        }
+        // Nothing a client sent is left half-done behind a 5xx (a booking the carrier
+        // could not take is answered 202 and kept), so a retry simply starts over.
+        store::idempotency::release(&mut conn, tenant, &key).await?;
     } else {
         let headers: Vec<(String, String)> = KEPT_HEADERS
             .iter()

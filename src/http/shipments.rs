@@ -1,10 +1,10 @@
 //! Shipments: book or register (`POST`), list, read, update (forwarded to the
 //! carrier), cancel, refresh, and the event / history / exchange views.
 
+use axum::Json as AxumJson;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json as AxumJson};
 use chrono::{DateTime, DurationRound as _, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
@@ -15,7 +15,6 @@ use utoipa_axum::routes;
 use super::auth::AuthContext;
 use super::connections::{carrier_error, note_connection_outcome, require_capability};
 use super::extract::{Json, PathId, Query};
-use super::idempotency::{CreatedResource, Resume};
 use super::{Page, decode_cursor, encode_cursor};
 use crate::app::AppState;
 use crate::carriers::{self, CallCx, Capability, CarrierError, CompleteReason, DocumentLink};
@@ -348,16 +347,9 @@ fn created(row: ShipmentRow) -> Response {
 
 /// The answer to a booking attempt (PRODUCT.md "Booking semantics").
 fn booking_response(row: ShipmentRow, error: Option<CarrierError>) -> Response {
-    let id = row.id.clone();
     match error {
         None => created(row),
-        Some(e) => {
-            let mut resp = carrier_error(&e, Some(out_json(row))).into_response();
-            if e.is_transient() {
-                resp.extensions_mut().insert(CreatedResource(id));
-            }
-            resp
-        }
+        Some(e) => carrier_error(&e, Some(out_json(row))).into_response(),
     }
 }
 
@@ -385,13 +377,9 @@ fn booking_response(row: ShipmentRow, error: Option<CarrierError>) -> Response {
 async fn create_shipment(
     State(state): State<AppState>,
     auth: AuthContext,
-    resume: Option<Extension<Resume>>,
     Json(body): Json<ShipmentIn>,
 ) -> ApiResult<Response> {
     let actor = Actor::ApiKey(auth.key_id.clone());
-    if let Some(Extension(Resume(id))) = resume {
-        return resume_booking(&state, &auth, &id, &actor).await;
-    }
     let mut errors = Vec::new();
     check_texts(body.reference.as_deref(), body.notes.as_deref(), &body.metadata, &mut errors);
     check_channel(&state, &auth.tenant_id, body.channel.as_ref(), &mut errors).await?;
@@ -486,34 +474,6 @@ fn accepted(row: ShipmentRow) -> Response {
     let id = row.id.clone();
     (StatusCode::ACCEPTED, [("location", format!("/v1/shipments/{id}"))], AxumJson(ShipmentOut::from(row)))
         .into_response()
-}
-
-/// A retry with the same Idempotency-Key after a 503: book the shipment that attempt kept.
-async fn resume_booking(state: &AppState, auth: &AuthContext, id: &str, actor: &Actor) -> ApiResult<Response> {
-    let row = load(state, &auth.tenant_id, id).await?;
-    match row.booking_state.as_deref() {
-        Some("pending") => {
-            let connection = connection_of(state, &row).await?;
-            let (row, error) = attempt_booking(state, &connection, &row, actor).await?;
-            Ok(booking_response(row, error))
-        }
-        Some("booked") => Ok(created(row)),
-        _ => {
-            let message = row
-                .booking_last_error
-                .as_ref()
-                .and_then(|e| e.0.get("message").and_then(Value::as_str).map(str::to_owned))
-                .unwrap_or_else(|| "the booking was not completed".into());
-            Err(ApiError::Carrier {
-                status: StatusCode::CONFLICT,
-                code: "booking_not_pending",
-                title: "Booking no longer pending",
-                detail: message,
-                retry_after: None,
-                shipment: Some(out_json(row)),
-            })
-        }
-    }
 }
 
 /// List shipments, newest first, with filters and cursor pagination.

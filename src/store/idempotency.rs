@@ -9,7 +9,6 @@ pub struct KeyRow {
     pub request_hash: Vec<u8>,
     pub state: String,
     pub locked_until: Option<DateTime<Utc>>,
-    pub resource_id: Option<String>,
     pub response_status: Option<i16>,
     pub response_headers: Option<Json<Vec<(String, String)>>>,
     pub response_body: Option<Vec<u8>>,
@@ -47,7 +46,7 @@ pub async fn try_claim(
 pub async fn get(conn: &mut PgConnection, tenant_id: &str, key: &str) -> sqlx::Result<Option<KeyRow>> {
     sqlx::query_as!(
         KeyRow,
-        r#"SELECT request_hash, state, locked_until, resource_id, response_status,
+        r#"SELECT request_hash, state, locked_until, response_status,
                   response_headers AS "response_headers: Json<Vec<(String, String)>>", response_body
            FROM idempotency_keys WHERE tenant_id = $1 AND key = $2"#,
         tenant_id,
@@ -57,8 +56,7 @@ pub async fn get(conn: &mut PgConnection, tenant_id: &str, key: &str) -> sqlx::R
     .await
 }
 
-/// Take over a key whose previous request left it retryable, or whose in-flight lock
-/// expired (the instance died). True when this request owns it now.
+/// Take over a key whose in-flight lock expired (the instance handling it died). True when this request owns it now.
 pub async fn try_resume(
     conn: &mut PgConnection,
     tenant_id: &str,
@@ -69,7 +67,7 @@ pub async fn try_resume(
     let r = sqlx::query!(
         r#"UPDATE idempotency_keys SET state = 'in_flight', locked_until = now() + make_interval(secs => $4)
            WHERE tenant_id = $1 AND key = $2 AND request_hash = $3
-             AND (state = 'retryable' OR (state = 'in_flight' AND locked_until < now()))"#,
+             AND state = 'in_flight' AND locked_until < now()"#,
         tenant_id,
         key,
         hash,
@@ -97,25 +95,6 @@ pub async fn complete(
         status,
         Json(headers) as _,
         body
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// The request failed in a way that may succeed later; remember what it created.
-pub async fn mark_retryable(
-    conn: &mut PgConnection,
-    tenant_id: &str,
-    key: &str,
-    resource_id: &str,
-) -> sqlx::Result<()> {
-    sqlx::query!(
-        "UPDATE idempotency_keys SET state = 'retryable', locked_until = NULL, resource_id = $3
-         WHERE tenant_id = $1 AND key = $2",
-        tenant_id,
-        key,
-        resource_id
     )
     .execute(conn)
     .await?;
