@@ -19,27 +19,29 @@ ENV SQLX_OFFLINE=true \
     CARGO_TERM_COLOR=never
 
 # Dependency layer: compile every dependency against dummy sources, so this layer is
-# rebuilt only when Cargo.toml or Cargo.lock change, not on every source edit.
-# (If a build.rs, benches or examples are added to Cargo.toml, create stubs here too.)
+# rebuilt only when a Cargo.toml or Cargo.lock change, not on every source edit.
+# (If a build.rs, benches or examples are added to a crate, create stubs here too.)
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir src \
- && echo 'fn main() {}' > src/main.rs \
- && touch src/lib.rs \
- && cargo build --release --locked \
- && cargo clean --release --package shipgate \
- && rm -rf src
-# `cargo clean -p shipgate` drops the dummy's artifacts: otherwise sources copied with
-# old timestamps could look "older" than them and cargo would ship the empty main.
+COPY crates/shipgate/Cargo.toml crates/shipgate/
+COPY crates/pgembed/Cargo.toml crates/pgembed/
+COPY crates/sims/Cargo.toml crates/sims/
+RUN for c in shipgate pgembed sims; do mkdir -p crates/$c/src && touch crates/$c/src/lib.rs; done \
+ && echo 'fn main() {}' > crates/shipgate/src/main.rs \
+ && cargo build --release --locked --bin shipgate \
+ && cargo clean --release -p shipgate -p shipgate-pgembed -p shipgate-sims \
+ && rm -rf crates/*/src
+# `cargo clean -p` drops the dummies' artifacts: otherwise sources copied with old
+# timestamps could look "older" than them and cargo would ship the empty main.
 
-# The crate itself: migrations/ is embedded by sqlx::migrate!, .sqlx/ feeds the offline
-# query checks, config/ and openapi/ are there for sources that embed them (include_str!).
-COPY src/ src/
+# The workspace itself: migrations/ is embedded by sqlx::migrate!, .sqlx/ feeds the
+# offline query checks, config/ and openapi/ are there for sources that embed them.
+COPY crates/ crates/
 COPY migrations/ migrations/
 COPY .sqlx/ .sqlx/
 COPY config/ config/
 COPY openapi/ openapi/
 # --locked: build exactly the committed Cargo.lock, fail rather than resolve anew.
-RUN cargo build --release --locked \
+RUN cargo build --release --locked --bin shipgate \
  && install -m 0755 target/release/shipgate /usr/local/bin/shipgate
 
 # ---------------------------------------------------------------------------

@@ -19,7 +19,7 @@ use sqlx::{ConnectOptions as _, PgPool};
 use std::str::FromStr as _;
 use std::time::Duration;
 
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 
 /// Who changed a shipment (its history's actor).
 #[derive(Debug, Clone)]

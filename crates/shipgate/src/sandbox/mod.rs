@@ -21,8 +21,8 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::app::{self, AppState};
 use crate::config::Config;
 use crate::crypto::Purpose;
-use crate::pgembed::{Options, PrivatePostgres};
 use crate::{http, ids, store};
+use pgembed::{Options, PrivatePostgres};
 
 /// Most requests a simulator remembers for `requests()` (older halves are dropped).
 pub const REQUEST_LOG_CAP: usize = 20_000;

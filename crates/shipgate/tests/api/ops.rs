@@ -66,7 +66,7 @@ async fn swagger_ui_is_served_from_the_binary() {
 #[test]
 fn committed_openapi_json_matches_the_code() {
     let generated = shipgate::http::openapi().to_pretty_json().expect("json");
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi/openapi.json");
     let committed = std::fs::read_to_string(path).unwrap_or_default();
     assert!(
         committed.trim_end() == generated.trim_end(),

@@ -7,10 +7,10 @@
 use std::str::FromStr as _;
 use std::time::Duration;
 
+use pgembed::{Options, PrivatePostgres};
 use serde_json::{Value, json};
 use shipgate::app::AppState;
 use shipgate::config::Config;
-use shipgate::pgembed::{Options, PrivatePostgres};
 use shipgate::sandbox::ecourier::{EcourierSim, EcourierSimConfig};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions as _, Connection as _, PgPool};

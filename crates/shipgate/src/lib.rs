@@ -10,7 +10,6 @@ pub mod error;
 pub mod http;
 pub mod ids;
 pub mod jobs;
-pub mod pgembed;
 pub mod sandbox;
 pub mod service;
 pub mod store;
