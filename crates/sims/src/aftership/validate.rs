@@ -308,18 +308,19 @@ fn looks_like_email(s: &str) -> bool {
     matches!((parts.next(), parts.next(), parts.next()), (Some(a), Some(b), None) if !a.is_empty() && b.contains('.'))
 }
 
-/// Unwrap `{"tracking": {...}}`: 4006 without it, a schema error for anything else at the
-/// top or a `tracking` that is not an object.
+/// Unwrap `{"tracking": {...}}`: 4006 without it (a body that forgot the wrapper), a
+/// schema error for a `tracking` that is not an object or anything next to it.
 pub(crate) fn unwrap_tracking(body: &Value) -> Result<&Map<String, Value>, ApiError> {
     let top = body.as_object().ok_or_else(|| ApiError::schema("the body must be a JSON object"))?;
+    let tracking = match top.get("tracking") {
+        None | Some(Value::Null) => return Err(ApiError::tracking_required()),
+        Some(Value::Object(t)) => t,
+        Some(other) => return Err(ApiError::schema(format!("tracking must be an object, not {}", json_type(other)))),
+    };
     if let Some(k) = top.keys().find(|k| *k != "tracking") {
-        return Err(ApiError::schema(format!("{k} is not allowed (the body is {{\"tracking\": {{...}}}})")));
+        return Err(ApiError::schema(format!("{k} is not allowed next to tracking")));
     }
-    match top.get("tracking") {
-        None | Some(Value::Null) => Err(ApiError::tracking_required()),
-        Some(Value::Object(t)) => Ok(t),
-        Some(other) => Err(ApiError::schema(format!("tracking must be an object, not {}", json_type(other)))),
-    }
+    Ok(tracking)
 }
 
 /// Check a tracking object's fields against `allowed`; unknown names are refused.
