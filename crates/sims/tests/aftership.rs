@@ -192,6 +192,8 @@ async fn create_refuses_what_aftership_refuses() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 400);
     assert_eq!(resp.json::<Value>().await.unwrap()["meta"]["code"], 4001);
+    let oversized = json!({"tracking": {"tracking_number": "RA000000004CN", "note": "x".repeat(1 << 20)}});
+    assert_error(&api.call(Method::POST, "/trackings", Some(oversized)).await, 400, 4001, "BadRequest");
     assert_eq!(api.sim.tracking_count(), 1);
 }
 

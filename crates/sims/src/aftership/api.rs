@@ -128,13 +128,20 @@ fn error(e: &ApiError, rate: RateHeaders) -> Answer {
 pub(crate) async fn serve(State(sim): State<AftershipSim>, req: Request) -> Response {
     let received = Instant::now();
     let (parts, body) = req.into_parts();
-    let bytes = to_bytes(body, MAX_BODY).await.unwrap_or_default();
+    // An unreadable or oversized body is judged as invalid JSON (4001).
+    let (bytes, readable) = match to_bytes(body, MAX_BODY).await {
+        Ok(b) => (b, true),
+        Err(_) => (Default::default(), false),
+    };
     let path = parts.uri.path().to_owned();
     let query: Vec<(String, String)> =
         parts.uri.query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
     let route = resolve(&parts.method, &path);
-    let parsed: Result<Value, ()> =
-        if bytes.is_empty() { Ok(Value::Null) } else { serde_json::from_slice(&bytes).map_err(|_| ()) };
+    let parsed: Result<Value, ()> = match (readable, bytes.is_empty()) {
+        (false, _) => Err(()),
+        (true, true) => Ok(Value::Null),
+        (true, false) => serde_json::from_slice(&bytes).map_err(|_| ()),
+    };
     let authorized = parts
         .headers
         .get("as-api-key")
