@@ -418,3 +418,35 @@ struct TokenSnapshot {
     direct: bool,
     idle_ms: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_clock_task_ends_when_the_simulator_is_dropped() {
+        let metrics = tokio::runtime::Handle::current().metrics();
+        let before = metrics.num_alive_tasks();
+        let sim = EcourierSim::default();
+        sim.start_clock(Duration::from_millis(5));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(metrics.num_alive_tasks(), before + 1);
+        drop(sim);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(metrics.num_alive_tasks(), before);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_new_clock_replaces_the_old_one() {
+        let metrics = tokio::runtime::Handle::current().metrics();
+        let before = metrics.num_alive_tasks();
+        let sim = EcourierSim::default();
+        sim.start_clock(Duration::from_millis(5));
+        sim.start_clock(Duration::from_millis(5));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(metrics.num_alive_tasks(), before + 1);
+        sim.stop_clock();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(metrics.num_alive_tasks(), before);
+    }
+}
