@@ -3,3 +3,4 @@
 //! simulator written from the same misreading would agree with it and prove nothing.
 
 pub mod ecmr;
+pub mod ecomdash;
