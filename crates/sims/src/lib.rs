@@ -4,3 +4,4 @@
 
 pub mod ecmr;
 pub mod ecomdash;
+pub mod ecomexpress;
