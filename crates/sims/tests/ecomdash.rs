@@ -163,10 +163,16 @@ async fn bodies_outside_the_schema_or_the_field_table_are_refused_in_the_envelop
     golden("captured.bad-request.response.json", &answer);
 
     let cases = [
-        (json!({"ShipmentId": 1, "TrackingNumber": "T"}), "The request body must be a JSON array of fulfillment requests."),
+        (
+            json!({"ShipmentId": 1, "TrackingNumber": "T"}),
+            "The request body must be a JSON array of fulfillment requests.",
+        ),
         (json!([]), "The request body must hold at least one fulfillment request."),
         (json!([{"ShipmentId": 1}]), "[0].TrackingNumber is required if LineItems are not passed in."),
-        (json!([{"ShipmentId": 1, "TrackingNumber": "  "}]), "[0].TrackingNumber is required if LineItems are not passed in."),
+        (
+            json!([{"ShipmentId": 1, "TrackingNumber": "  "}]),
+            "[0].TrackingNumber is required if LineItems are not passed in.",
+        ),
         (json!([{"ShipmentId": 1, "TrackingNumber": 5}]), "[0].TrackingNumber must be a string."),
         (json!([{"ShipmentId": 1, "TrackingNumber": "T", "LineItems": {}}]), "[0].LineItems must be an array."),
         (json!([{"ShipmentId": -4, "TrackingNumber": "T"}]), "[0].ShipmentId must be a whole number greater than 0."),
@@ -179,7 +185,11 @@ async fn bodies_outside_the_schema_or_the_field_table_are_refused_in_the_envelop
     for (body, message) in cases {
         let (status, answer) = srv.post(&body).await;
         assert_eq!(status, 400, "{body}");
-        assert_eq!(answer, json!({"status": "Failure", "messages": [message], "pagination": null, "data": null}), "{body}");
+        assert_eq!(
+            answer,
+            json!({"status": "Failure", "messages": [message], "pagination": null, "data": null}),
+            "{body}"
+        );
     }
 
     let raw = srv.submit().header("Content-Type", "application/json").body("[{\"ShipmentId\": 1,");
@@ -190,7 +200,10 @@ async fn bodies_outside_the_schema_or_the_field_table_are_refused_in_the_envelop
     let text = srv.submit().header("Content-Type", "text/plain").body("[]");
     let (status, answer, _) = srv.send(text).await;
     assert_eq!(status, 415);
-    assert_eq!(answer, json!({"Message": "The request entity's media type 'text/plain' is not supported for this resource."}));
+    assert_eq!(
+        answer,
+        json!({"Message": "The request entity's media type 'text/plain' is not supported for this resource."})
+    );
     let (status, _, _) = srv.send(srv.submit().body("[]")).await;
     assert_eq!(status, 415);
 
@@ -209,14 +222,23 @@ async fn line_items_are_echoed_as_sent_and_inherit_the_base_values() {
     let first = &answer["data"][0]["Request"];
     assert_eq!(serde_json::to_string(&first["ShipmentId"]).unwrap(), "28.0");
     assert_eq!(first["EstimatedDeliveryDate"], "2016-07-21T00:00:00");
-    assert_eq!(first["LineItems"][0], json!({"LineItemId": 101, "CarrierId": null, "TrackingNumber": null, "TrackingURL": null, "EstimatedDeliveryDate": null}));
+    assert_eq!(
+        first["LineItems"][0],
+        json!({"LineItemId": 101, "CarrierId": null, "TrackingNumber": null, "TrackingURL": null, "EstimatedDeliveryDate": null})
+    );
     assert!(first.get("TrackingURL").is_none(), "the seed's echo has no base TrackingURL");
 
     let submitted = sim.submitted();
     assert_eq!(submitted.len(), 2);
     let lines = &submitted[0].line_items;
-    assert_eq!((lines[0].line_item_id, lines[0].carrier_id, lines[0].tracking_number.as_deref()), (101, Some(3), Some("1Z999AA10123456784")));
-    assert_eq!((lines[1].line_item_id, lines[1].carrier_id, lines[1].tracking_number.as_deref()), (102, Some(4), Some("1Z999AA10123456785")));
+    assert_eq!(
+        (lines[0].line_item_id, lines[0].carrier_id, lines[0].tracking_number.as_deref()),
+        (101, Some(3), Some("1Z999AA10123456784"))
+    );
+    assert_eq!(
+        (lines[1].line_item_id, lines[1].carrier_id, lines[1].tracking_number.as_deref()),
+        (102, Some(4), Some("1Z999AA10123456785"))
+    );
     assert_eq!(submitted[0].tracking_url.as_deref(), Some("https://track.example/1Z999AA10123456784"));
     assert_eq!(submitted[1].tracking_number, None);
     assert_eq!(submitted[1].line_items[1].tracking_number.as_deref(), Some("SPLIT-2"));
@@ -232,19 +254,26 @@ async fn a_per_item_failure_fails_that_item_only_and_only_as_often_as_asked() {
     assert_eq!(status, 200);
     golden("captured.partial-failure.response.json", &answer);
     assert_eq!(answer["status"], "Success");
-    assert_eq!((answer["data"][0]["WasSuccessful"].clone(), answer["data"][1]["WasSuccessful"].clone()), (json!(true), json!(false)));
+    assert_eq!(
+        (answer["data"][0]["WasSuccessful"].clone(), answer["data"][1]["WasSuccessful"].clone()),
+        (json!(true), json!(false))
+    );
     assert_eq!(answer["data"][1]["Messages"], json!(["Shipment 31 could not be updated, please try again."]));
     assert_eq!(sim.submitted().iter().map(|s| s.shipment_id).collect::<Vec<_>>(), [30]);
 
     let (_, again) = srv.post(&body).await;
-    assert_eq!(again["data"][1], json!({"Request": again["data"][1]["Request"], "WasSuccessful": true, "Messages": null}));
+    assert_eq!(
+        again["data"][1],
+        json!({"Request": again["data"][1]["Request"], "WasSuccessful": true, "Messages": null})
+    );
     let stats = sim.stats();
     assert_eq!((stats.accepted_items, stats.failed_items), (3, 1));
 }
 
 #[tokio::test]
 async fn more_than_max_concurrency_calls_in_flight_per_key_pair_get_429() {
-    let config = EcomdashSimConfig { integration_keys: vec!["ecd-demo".into(), "ecd-other".into()], ..Default::default() };
+    let config =
+        EcomdashSimConfig { integration_keys: vec!["ecd-demo".into(), "ecd-other".into()], ..Default::default() };
     let sim = EcomdashSim::new(config);
     let srv = serve(&sim).await;
     sim.set_latency(Duration::from_millis(600));
@@ -318,9 +347,21 @@ async fn the_control_api_mirrors_the_knobs_and_keeps_no_key_values() {
     let sim = EcomdashSim::default();
     let srv = serve(&sim).await;
     let ctl = |p: &str| format!("{}/_sim/{p}", srv.base);
-    let r = srv.http.post(ctl("faults")).json(&json!({"count": 1, "fault": {"type": "server_error"}})).send().await.unwrap();
+    let r = srv
+        .http
+        .post(ctl("faults"))
+        .json(&json!({"count": 1, "fault": {"type": "server_error"}}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 204);
-    let r = srv.http.post(ctl("item-faults")).json(&json!({"shipment_id": 9, "message": "nope", "times": 1})).send().await.unwrap();
+    let r = srv
+        .http
+        .post(ctl("item-faults"))
+        .json(&json!({"shipment_id": 9, "message": "nope", "times": 1}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 204);
     let bad = srv.http.post(ctl("faults")).json(&json!({"count": 1, "fault": {"type": "boom"}})).send().await.unwrap();
     assert_eq!(bad.status(), 400);

@@ -29,8 +29,8 @@ fn bad(message: impl Into<String>) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({"error": message.into()}))).into_response()
 }
 
-fn whole(body: &Value, key: &str) -> Result<u64, Response> {
-    body.get(key).and_then(Value::as_u64).ok_or_else(|| bad(format!("{key} must be a whole number")))
+fn whole(body: &Value, key: &str) -> Result<u64, String> {
+    body.get(key).and_then(Value::as_u64).ok_or_else(|| format!("{key} must be a whole number"))
 }
 
 async fn requests(State(sim): State<EcomdashSim>) -> Json<Value> {
@@ -50,7 +50,7 @@ async fn add_fault(State(sim): State<EcomdashSim>, Json(body): Json<Value>) -> R
     let count = match whole(&body, "count").map(u32::try_from) {
         Ok(Ok(c)) => c,
         Ok(Err(_)) => return bad("count is too large"),
-        Err(r) => return r,
+        Err(e) => return bad(e),
     };
     let fault = match body.get("fault").map(SimFault::from_json) {
         Some(Ok(f)) => f,
@@ -75,7 +75,7 @@ async fn add_item_fault(State(sim): State<EcomdashSim>, Json(body): Json<Value>)
     let times = match whole(&body, "times").map(u32::try_from) {
         Ok(Ok(t)) => t,
         Ok(Err(_)) => return bad("times is too large"),
-        Err(r) => return r,
+        Err(e) => return bad(e),
     };
     sim.fail_item(id, message, times);
     StatusCode::NO_CONTENT.into_response()
@@ -88,7 +88,7 @@ async fn latency(State(sim): State<EcomdashSim>, Json(body): Json<Value>) -> Res
             sim.set_latency(Duration::from_millis(ms));
             StatusCode::NO_CONTENT.into_response()
         }
-        Err(r) => r,
+        Err(e) => bad(e),
     }
 }
 
