@@ -89,7 +89,8 @@ async fn answer(State(s): State<Scripted>, Path(method): Path<String>, headers: 
     }
 }
 
-async fn start(app: &TestApp) -> (Scripted, String) {
+/// The scripted carrier and a connection to it; `auth`: the connection's `auth` setting.
+async fn start(app: &TestApp, auth: Option<&str>) -> (Scripted, String) {
     let script = Scripted::default();
     let router = axum::Router::new()
         .route("/example/software/xml/ecJsonPost.asmx/{method}", axum::routing::post(answer))
@@ -100,11 +101,14 @@ async fn start(app: &TestApp) -> (Scripted, String) {
         let _ = axum::serve(listener, router).await;
     });
     let login: Value = fixture_json(fixture!("login.request.json"));
+    let mut settings = json!({"customer_code": "Alpha", "utc_offset": "-05:00"});
+    if let Some(a) = auth {
+        settings["auth"] = json!(a);
+    }
     let connection = app
         .create_connection(json!({
             "carrier": "ecourier", "name": "e-Courier as the reference answers", "base_url": base,
-            "credentials": login,
-            "settings": {"customer_code": "Alpha", "utc_offset": "-05:00", "auth": "1234779"}
+            "credentials": login, "settings": settings
         }))
         .await;
     (script, connection)
@@ -176,7 +180,7 @@ fn job_stop(kind: &str, address: &str, progress: Value) -> Value {
 #[tokio::test]
 async fn the_reference_answers_drive_a_booking_a_quote_and_refreshes() {
     let app = spawn_app().await;
-    let (carrier, connection) = start(&app).await;
+    let (carrier, connection) = start(&app, Some("1234779")).await;
 
     let r = app.post("/v1/shipments", &example_order(&connection, "SO-REF", two_parcels())).await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.bytes));
@@ -283,7 +287,7 @@ async fn the_reference_answers_drive_a_booking_a_quote_and_refreshes() {
 #[tokio::test]
 async fn update_and_cancel_send_the_whole_order_as_booked() {
     let app = spawn_app().await;
-    let (carrier, connection) = start(&app).await;
+    let (carrier, connection) = start(&app, None).await;
     let s = app.post("/v1/shipments", &example_order(&connection, "SO-WHOLE", two_parcels())).await.json();
     let id = s["id"].as_str().expect("id");
     let booked = carrier.calls("SaveOrder").remove(0).1;
@@ -317,7 +321,7 @@ async fn update_and_cancel_send_the_whole_order_as_booked() {
 #[tokio::test]
 async fn a_pending_booking_the_carrier_never_got_is_cancelled_without_creating_it() {
     let app = spawn_app().await;
-    let (carrier, connection) = start(&app).await;
+    let (carrier, connection) = start(&app, None).await;
     carrier.0.lock().expect("lock").save_fault =
         Some(json!({"status": "-3", "statusdescription": "Unable to Connect to Database"}));
     let s = app.post("/v1/shipments", &example_order(&connection, "SO-LOST", two_parcels())).await.accepted();
