@@ -225,6 +225,9 @@ impl CarrierClient for EcmrClient {
     }
 
     async fn book(&self, cx: &CallCx, req: &OrderRequest<'_>) -> Result<Booked, CarrierError> {
+        if let Some(message) = mapping::missing_for_store(req.plan) {
+            return Err(CarrierError::Rejected { message });
+        }
         let shipment = mapping::shipment_from_plan(req.plan, req.order_number);
         let body = serde_json::to_value(wire::StoreRequest { shipment })
             .map_err(|e| CarrierError::Protocol { message: e.to_string() })?;
@@ -496,6 +499,17 @@ mod tests {
             Err(CarrierError::Rejected { message }) => assert!(message.starts_with("shipment.goods: "), "{message}"),
             other => panic!("{other:?}"),
         }
+        // What the contract requires and our plan lacks is named by our field, before any call.
+        let stores = h.sim.requests().iter().filter(|r| r.op == "store").count();
+        let mut p = plan(None);
+        p.stops[0].scheduled_at = None;
+        match book(&c, &cx, &p, "SG-3").await {
+            Err(CarrierError::Rejected { message }) => {
+                assert!(message.starts_with("stops[0].scheduled_at: "), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(h.sim.requests().iter().filter(|r| r.op == "store").count(), stores, "nothing sent");
     }
 
     #[tokio::test]
