@@ -341,3 +341,33 @@ async fn a_pending_booking_the_carrier_never_got_is_cancelled_without_creating_i
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.bytes));
     assert_eq!(carrier.calls("SaveOrder").len(), 2, "only the booking was saved");
 }
+
+#[tokio::test]
+async fn a_directly_issued_guid_is_kept_alive_with_the_reference_example() {
+    let app = spawn_app().await;
+    let (carrier, _) = start(&app, None).await;
+    let base = {
+        let login = carrier.calls("Login");
+        assert!(login.is_empty());
+        let c = app.get("/v1/connections").await.json();
+        let first = c["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .find(|c| c["name"] == "e-Courier as the reference answers")
+            .cloned();
+        first.expect("connection")["base_url"].as_str().expect("base").to_owned()
+    };
+    let id = app
+        .create_connection(json!({
+            "carrier": "ecourier", "name": "direct GUID", "base_url": base,
+            "credentials": {"user_guid": "{011114A4-5391-46E0-B576-9835485F5731}"}, "settings": {"customer_code": "Alpha"}
+        }))
+        .await;
+    let r = app.post(&format!("/v1/connections/{id}/verify"), &json!({})).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.bytes));
+    assert_eq!(carrier.methods(), ["RefreshGUID"], "no Login with a directly issued GUID");
+    let (guid, body) = carrier.calls("RefreshGUID").remove(0);
+    assert_eq!(guid.as_deref(), Some("{011114A4-5391-46E0-B576-9835485F5731}"));
+    assert_eq!(body, fixture_json(fixture!("refreshguid.request.json")), "the body the reference's example posts");
+}

@@ -1,4 +1,5 @@
-//! eCMR.services adapter (seed `000_e40b7ecac6f8ee32.txt`, CARRIERS.md "ecmr").
+//! eCMR.services adapter (seed `000_e40b7ecac6f8ee32.txt`, CARRIERS.md "ecmr"; field by
+//! field in `docs/carriers/ecmr.md`).
 //!
 //! The seed describes the flow but publishes no path list, so the paths are *ours* and
 //! overridable per connection (`paths` setting). The organisation id and its API token are

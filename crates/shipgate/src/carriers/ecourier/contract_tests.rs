@@ -269,3 +269,31 @@ fn the_reference_quote_answer_is_read_with_its_two_digit_year() {
     assert_eq!(q.due_at.map(|t| t.to_rfc3339()).as_deref(), Some("2020-12-05T16:00:00+00:00"), "12/05/20 is 2020");
     assert_eq!(q.due_at_raw.as_deref(), Some("12/05/20 11:00"));
 }
+
+#[test]
+fn the_fields_the_examples_leave_out_are_written_in_the_same_dialect() {
+    let mut plan = example_plan(vec![parcel("test1234barcode", 1)]);
+    let pickup = &mut plan.stops[0];
+    pickup.company = Some("Madison Supply".into());
+    pickup.notes = Some("Dock 4".into());
+    pickup.scheduled_at = None;
+    pickup.window_start = Some(DateTime::parse_from_rfc3339("2019-11-13T06:00:00-05:00").expect("time"));
+    pickup.window_end = Some(DateTime::parse_from_rfc3339("2019-11-13T08:30:00-05:00").expect("time"));
+    plan.parcels[0].description = Some("Tiles".into());
+    plan.parcels[0].weight = Some(crate::domain::Weight { value: 2.0, unit: crate::domain::WeightUnit::Kg });
+    plan.notes = Some("Call ahead".into());
+    let v = body(&plan, Some("SG1"));
+    let o = &v["Order"];
+    let stop = &o["Stops"]["Stop"][0];
+    assert_eq!((stop["Name"].as_str(), stop["See"].as_str()), (Some("Madison Supply"), Some("James Madison")));
+    assert_eq!(stop["ScheduledDateTime"], "11/13/2019 6:00:00 AM", "the window's start when no time is scheduled");
+    assert_eq!(stop["EarlyDateTime"], "11/13/2019 6:00:00 AM");
+    assert_eq!(stop["LateDateTime"], "11/13/2019 8:30:00 AM");
+    assert_eq!(stop["Note"], "Dock 4");
+    assert_eq!(o["Stops"]["Stop"][1].get("See"), None, "a person alone is the name");
+    assert_eq!((o["Description"].as_str(), o["Notes"].as_str()), (Some("Tiles"), Some("Call ahead")));
+    assert_eq!(o["Pieces"]["Piece"]["Weight"], "4.409", "pounds by default, three decimals at most");
+    let alpha2 = Settings { country_alpha3: false, ..settings() };
+    let order = mapping::order_from_plan(&plan, None, &alpha2);
+    assert_eq!(order.stops.map(|s| s.stop[0].country.clone()).as_deref(), Some("US"));
+}

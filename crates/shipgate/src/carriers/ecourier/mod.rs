@@ -1,9 +1,12 @@
-//! e-Courier adapter (seed `001_ace717137be8dd3c.txt`, CARRIERS.md "ecourier").
+//! e-Courier adapter (the e-Courier API reference, seed `001_ace717137be8dd3c.txt`;
+//! CARRIERS.md "ecourier"). Every request and answer field, where it comes from and
+//! which test covers it: `docs/carriers/ecourier.md`.
 //!
 //! Every call is `POST {base}/software/xml/ecJsonPost.asmx/{Method}` with a JSON body
 //! and the token in a `UserGUID` header. We set `OrderNumber` ourselves (stable per
 //! shipment), which makes SaveOrder create-or-update and therefore safe to repeat
-//! after an ambiguous timeout, and lets GetJsonOrder always find the order.
+//! after an ambiguous timeout, and lets GetJsonOrder always find the order. SaveOrder
+//! is create-or-update of the *whole* order, so update and cancel send it complete.
 //! A refused token (-5) triggers one fresh Login and one retry; concurrent callers
 //! share that Login through [`TokenCell`].
 
