@@ -419,6 +419,18 @@ struct StopFacts {
     signed: bool,
 }
 
+/// A progress time that says something happened: present, and not the empty-date
+/// placeholder (.NET's `1/1/0001 12:00:00 AM`, SQL's `1/1/1900`) an XML serializer may
+/// write for "not yet". A time in a format we cannot read still counts: it was set.
+fn happened(t: &Option<String>) -> bool {
+    use chrono::Datelike as _;
+    let utc = FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!("zero offset"));
+    match t.as_deref() {
+        None => false,
+        Some(s) => parse_datetime(s, &utc).is_none_or(|d| d.year() >= 1990) && !s.trim_start().starts_with("1/1/0001"),
+    }
+}
+
 fn facts(js: &JobStopOut, stops: &[StopOut], single_job: bool, settings: &Settings) -> StopFacts {
     let ordered = ordered_stop_of(js, stops, single_job);
     let from_pieces = {
@@ -439,11 +451,11 @@ fn facts(js: &JobStopOut, stops: &[StopOut], single_job: bool, settings: &Settin
             .collect::<Vec<bool>>()
     };
     let (pickups, deliveries) = (piece_done("P"), piece_done("D"));
-    let pod = js.pod_name.is_some() || js.pod_date_time.is_some();
-    let arrived = js.arrive_date_time.is_some()
+    let pod = js.pod_name.is_some() || happened(&js.pod_date_time);
+    let arrived = happened(&js.arrive_date_time)
         || status == Word::Arrived
-        || js.pieces.iter().any(|p| p.arrive_date_time.is_some());
-    let departed = js.depart_date_time.is_some();
+        || js.pieces.iter().any(|p| happened(&p.arrive_date_time));
+    let departed = happened(&js.depart_date_time);
     let picked_up = role.picks_up && (departed || pod || status == Word::Done) || pickups.iter().any(|d| *d);
     let delivered =
         role.delivers && (pod || status == Word::Done || (!deliveries.is_empty() && deliveries.iter().all(|d| *d)));
@@ -514,7 +526,7 @@ pub fn order_status(order: &OrderOut, settings: &Settings) -> Option<(Status, Op
             .filter_map(|e| e.event_type.as_deref())
             .any(|t| event_status(t).is_some_and(|(x, _)| x == s))
     };
-    let order_pod = order.pod_name.is_some() || order.pod_date_time.is_some() || order.pod_signed;
+    let order_pod = order.pod_name.is_some() || happened(&order.pod_date_time) || order.pod_signed;
     let delivered = order_pod || all_destinations_delivered || event_says(Status::Delivered);
     if delivered {
         let signed = order.pod_name.is_some() || order.pod_signed || finals.iter().any(|f| f.delivered && f.signed);
@@ -711,6 +723,11 @@ mod tests {
             let o = json!({"@OrderStatus": "A", "Stops": ordered(), "Jobs": {"Job": {"JobStops": {"JobStop": evidence.clone()}}}});
             assert_eq!(tag(o), Some(("in_transit", sub("InTransit_002"))), "{evidence}");
         }
+        // Empty-date placeholders are "not yet".
+        let placeholders = json!({"@OrderStatus": "A", "Stops": ordered(), "PodDateTime": "1/1/1900 12:00:00 AM",
+            "Jobs": {"Job": {"JobStops": {"JobStop": {"StopType": "P",
+            "ArriveDateTime": "1/1/0001 12:00:00 AM", "DepartDateTime": "1/1/1900 12:00:00 AM"}}}}});
+        assert_eq!(tag(placeholders), Some(("info_received", sub("InfoReceived_001"))));
         // A pickup piece still to do, an unknown status: no progress.
         let pending = json!({"@OrderStatus": "A", "Stops": ordered(), "Jobs": {"Job": {"JobStops": {"JobStop": {
             "StopType": "P", "JobStopStatus": "Pending",
