@@ -10,7 +10,10 @@
 //! (20 days by default) and are renewed by every successful use. Orders are kept in memory,
 //! answered in e-Courier's XML-derived JSON (`@` attributes, every value a string, a single
 //! child as an object and several as an array) and move through a simulated lifecycle
-//! (new → assigned → picked up → delivered, or deleted `X`).
+//! (new → assigned → picked up → delivered, or deleted `X`). As the reference has it,
+//! `Stops.Stop` holds what was ordered and progress (arrive/depart times, POD) lives on
+//! `Jobs.Job.JobStops.JobStop`. SaveOrder is create-or-update of the whole order, so an
+//! update or a cancel without the complete order is refused with -4, like a create.
 //!
 //! Source: seed 001_ace717137be8dd3c.txt (e-Courier API reference) and shared/docs/CARRIERS.md
 //! (section `ecourier`). Where those are silent (prices, driver codes, ids, event texts),
@@ -44,7 +47,7 @@ const SYSTEM_ONLY: [&str; 2] = ["OrderEvents", "Jobs"];
 /// Order-level elements the simulator renders itself instead of echoing.
 const RENDERED: [&str; 8] =
     ["CustomerCode", "OrderNumber", "OrderStatus", "Stops", "Pieces", "AmountCharged", "PodName", "PodDateTime"];
-/// Stop fields set by the simulator as the order progresses.
+/// Progress fields: the simulator's own on `JobStops` (reference), never kept on an ordered stop.
 const STOP_PROGRESS: [&str; 4] = ["ArriveDateTime", "DepartDateTime", "PodName", "PodDateTime"];
 const POD_NAME: &str = "J. DOE";
 const FIRST_ORDER_ID: u64 = 2073;
@@ -181,13 +184,16 @@ impl EcourierSim {
     pub fn rewind(&self, order_number: &str) -> Option<String> {
         let mut st = self.lock();
         let o = st.orders.get_mut(order_number)?;
+        // A stale replica has not seen the undone step's event either.
         o.stage = match o.stage {
             Stage::Delivered => {
                 o.delivered_at = None;
+                o.events.retain(|e| e.kind != "Delivered");
                 Stage::PickedUp
             }
             Stage::PickedUp => {
                 o.picked_up_at = None;
+                o.events.retain(|e| e.kind != "Picked Up");
                 Stage::Assigned
             }
             Stage::Assigned | Stage::Created => Stage::Created,
@@ -653,9 +659,8 @@ impl Inner {
                 }));
             }
             if cancel {
-                if head.order.contains_key("Stops") {
-                    validate_order_body(head.order).map_err(ApiError::not_performed)?;
-                }
+                // A cancel is a SaveOrder too: the whole order, validated like a create.
+                validate_order_body(head.order).map_err(ApiError::not_performed)?;
                 let id = self.next_event_id();
                 if let Some(o) = self.orders.get_mut(number) {
                     o.stage = Stage::Cancelled;
@@ -676,10 +681,10 @@ impl Inner {
             }
             return Ok(received);
         }
+        let data = validate_order_body(head.order).map_err(ApiError::not_performed)?;
         if cancel {
             return Err(ApiError::not_performed("Order Not Found"));
         }
-        let data = validate_order_body(head.order).map_err(ApiError::not_performed)?;
         let number = match head.number {
             Some(n) => n.to_owned(),
             None => loop {
@@ -1118,7 +1123,8 @@ fn pieces_element(pieces: &[Map<String, Value>]) -> Value {
     json!({ "Piece": collapse(items) })
 }
 
-fn render_stop(o: &SimOrder, idx: usize, stop: &Map<String, Value>) -> Value {
+/// An ordered stop as submitted (reference: `Stops.Stop` holds what was ordered).
+fn render_stop(stop: &Map<String, Value>) -> Value {
     let mut s = stop.clone();
     for k in STOP_PROGRESS {
         s.remove(k);
@@ -1133,21 +1139,46 @@ fn render_stop(o: &SimOrder, idx: usize, stop: &Map<String, Value>) -> Value {
             c.insert("OrderStopPiece".into(), collapse(items));
         }
     }
+    Value::Object(s)
+}
+
+/// The driver's work on an ordered stop (reference: `Jobs.Job.JobStops.JobStop`, with
+/// `ArriveDateTime`, `DepartDateTime`, `PodName`, `PodDateTime` and `JobStopPieces`).
+fn render_job_stop(o: &SimOrder, idx: usize, stop: &Map<String, Value>) -> Value {
+    let mut js = Map::new();
+    for k in ["StopType", "Name", "Address", "City", "State", "Zip", "Country"] {
+        if let Some(v) = stop.get(k) {
+            js.insert(format!("@{k}"), v.clone());
+        }
+    }
+    let mut put = |k: &str, t: DateTime<Utc>| {
+        js.insert(format!("@{k}"), ec_datetime(t).into());
+    };
     if idx == o.data.pickup
         && let Some(t) = o.picked_up_at
     {
-        s.insert("ArriveDateTime".into(), ec_datetime(t).into());
-        s.insert("DepartDateTime".into(), ec_datetime(t).into());
+        put("ArriveDateTime", t);
+        put("DepartDateTime", t);
     }
     if idx == o.data.delivery
         && let Some(t) = o.delivered_at
     {
-        s.insert("ArriveDateTime".into(), ec_datetime(t).into());
-        s.insert("DepartDateTime".into(), ec_datetime(t).into());
-        s.insert("PodName".into(), POD_NAME.into());
-        s.insert("PodDateTime".into(), ec_datetime(t).into());
+        put("ArriveDateTime", t);
+        put("PodDateTime", t);
+        js.insert("@PodName".into(), POD_NAME.into());
     }
-    Value::Object(s)
+    let pieces: Vec<Value> = match stop.get("OrderStopPieces").and_then(|c| c.get("OrderStopPiece")) {
+        Some(Value::Array(items)) => items.clone(),
+        Some(one @ Value::Object(_)) => vec![one.clone()],
+        _ => Vec::new(),
+    }
+    .into_iter()
+    .map(|p| json!({"@Sequence": p.get("Sequence").cloned().unwrap_or_default(), "@PieceAction": p.get("PieceAction").cloned().unwrap_or_default()}))
+    .collect();
+    if !pieces.is_empty() {
+        js.insert("JobStopPieces".into(), json!({ "JobStopPiece": collapse(pieces) }));
+    }
+    Value::Object(js)
 }
 
 fn render_order(o: &SimOrder) -> Value {
@@ -1180,7 +1211,7 @@ fn render_order(o: &SimOrder) -> Value {
         m.insert("PodName".into(), POD_NAME.into());
         m.insert("PodDateTime".into(), ec_datetime(t).into());
     }
-    let stops = o.data.stops.iter().enumerate().map(|(i, s)| render_stop(o, i, s)).collect();
+    let stops = o.data.stops.iter().map(render_stop).collect();
     m.insert("Stops".into(), json!({ "Stop": collapse(stops) }));
     if !o.data.pieces.is_empty() {
         m.insert("Pieces".into(), pieces_element(&o.data.pieces));
@@ -1199,6 +1230,9 @@ fn render_order(o: &SimOrder) -> Value {
                     "DriverID": (o.order_id % 900 + 100).to_string(),
                     "DriverCode": driver,
                 }},
+                "JobStops": {"JobStop": collapse(
+                    o.data.stops.iter().enumerate().map(|(i, s)| render_job_stop(o, i, s)).collect()
+                )},
             }}),
         );
     }
@@ -1599,8 +1633,10 @@ mod tests {
         assert_eq!(sim.advance("L1").as_deref(), Some("picked_up"));
         let o = sim.order("L1").expect("order")["Order"].clone();
         assert_eq!(o["@OrderStatus"], "A");
-        assert!(o["Stops"]["Stop"][0]["ArriveDateTime"].is_string());
-        assert!(o["Stops"]["Stop"][0]["DepartDateTime"].is_string());
+        let pickup = &o["Jobs"]["Job"]["JobStops"]["JobStop"][0];
+        assert!(pickup["@ArriveDateTime"].is_string() && pickup["@DepartDateTime"].is_string(), "{o}");
+        assert_eq!(pickup["JobStopPieces"]["JobStopPiece"]["@PieceAction"], "P");
+        assert!(o["Stops"]["Stop"][0].get("ArriveDateTime").is_none(), "ordered stops hold no progress");
         assert!(o.get("PodName").is_none());
 
         // control API does the last step
@@ -1613,8 +1649,9 @@ mod tests {
         let (_, b) = call(&app, "GetJsonOrder", Some(&guid), json!({"OrderNumber": "L1"})).await;
         let o = &b["Order"];
         assert_eq!(o["PodName"], "J. DOE");
-        assert_eq!(o["Stops"]["Stop"][1]["PodName"], "J. DOE");
-        assert!(o["Stops"]["Stop"][1]["PodDateTime"].is_string());
+        assert_eq!(o["Jobs"]["Job"]["JobStops"]["JobStop"][1]["@PodName"], "J. DOE");
+        assert!(o["Jobs"]["Job"]["JobStops"]["JobStop"][1]["@PodDateTime"].is_string());
+        assert!(o["Stops"]["Stop"][1].get("PodName").is_none());
         let events = o["OrderEvents"]["OrderEvent"].as_array().expect("3 events");
         let kinds: Vec<&str> = events.iter().filter_map(|e| e["@EventType"].as_str()).collect();
         assert_eq!(kinds, ["Assigned", "Picked Up", "Delivered"]);
@@ -1644,7 +1681,8 @@ mod tests {
         sim.advance("U1");
         let (s, b) = call(&app, "SaveOrder", Some(&guid), update).await;
         assert_error(s, &b, StatusCode::CONFLICT, "-4", "Order Unable to Modify");
-        let cancel = json!({"Order": {"CustomerCode": "DEMO", "OrderNumber": "U1", "OrderStatus": "X"}});
+        let mut cancel = order_body(Some("U1"));
+        cancel["Order"]["OrderStatus"] = "X".into();
         let (s, b) = call(&app, "SaveOrder", Some(&guid), cancel).await;
         assert_error(s, &b, StatusCode::CONFLICT, "-4", "Order Unable to Cancel");
     }
@@ -1655,7 +1693,13 @@ mod tests {
         let app = sim.router();
         let guid = login(&app).await;
         call(&app, "SaveOrder", Some(&guid), order_body(Some("C1"))).await;
-        let cancel = json!({"Order": {"CustomerCode": "DEMO", "OrderNumber": "C1", "OrderStatus": "X"}});
+        // SaveOrder is validated like a create: a partial body is refused and changes nothing.
+        let partial = json!({"Order": {"CustomerCode": "DEMO", "OrderNumber": "C1", "OrderStatus": "X"}});
+        let (s, b) = call(&app, "SaveOrder", Some(&guid), partial).await;
+        assert_error(s, &b, StatusCode::INTERNAL_SERVER_ERROR, "-4", "Stops element missing");
+        assert_eq!(sim.order("C1").expect("order")["Order"]["@OrderStatus"], "N");
+        let mut cancel = order_body(Some("C1"));
+        cancel["Order"]["OrderStatus"] = "X".into();
         let (s, b) = call(&app, "SaveOrder", Some(&guid), cancel.clone()).await;
         assert_eq!(s, StatusCode::OK, "{b}");
         let o = sim.order("C1").expect("order")["Order"].clone();
@@ -1664,7 +1708,8 @@ mod tests {
         assert_eq!(sim.advance("C1").as_deref(), Some("cancelled"));
         let (s, b) = call(&app, "SaveOrder", Some(&guid), cancel).await;
         assert_error(s, &b, StatusCode::CONFLICT, "-4", "Order Unable to Cancel");
-        let unknown = json!({"Order": {"CustomerCode": "DEMO", "OrderNumber": "C2", "OrderStatus": "X"}});
+        let mut unknown = order_body(Some("C2"));
+        unknown["Order"]["OrderStatus"] = "X".into();
         let (s, b) = call(&app, "SaveOrder", Some(&guid), unknown).await;
         assert_error(s, &b, StatusCode::INTERNAL_SERVER_ERROR, "-4", "Order Not Found");
     }

@@ -157,8 +157,14 @@ async fn cancel_sends_status_x_and_a_picked_up_order_cannot_be_cancelled() {
     assert_eq!(body["booking"]["state"], "cancelled");
     assert_eq!((body["status"].as_str(), body["subtag"].as_str()), (Some("exception"), Some("Exception_020")));
     assert_eq!(app.sim.order(number).expect("order")["Order"]["@OrderStatus"], "X");
-    let last_save = app.sim.requests().into_iter().rev().find(|r| r.method == "SaveOrder").expect("save");
-    assert_eq!(last_save.body["Order"]["OrderStatus"], "X");
+    let saves: Vec<Value> =
+        app.sim.requests().into_iter().filter(|r| r.method == "SaveOrder").map(|r| r.body).collect();
+    let (booked, cancel) = (&saves[0], &saves[saves.len() - 1]);
+    assert_eq!(cancel["Order"]["OrderStatus"], "X");
+    // SaveOrder is create-or-update of the whole order: the cancel carries it all.
+    let mut expected = booked.clone();
+    expected["Order"]["OrderStatus"] = json!("X");
+    assert_eq!(cancel, &expected, "the complete order as booked, only the status changed");
     // Cancelling again changes nothing and calls nobody.
     let before = app.sim_calls("SaveOrder");
     assert_eq!(app.post(&format!("/v1/shipments/{id}/cancel"), &json!({})).await.status, 200);

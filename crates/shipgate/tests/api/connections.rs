@@ -65,6 +65,11 @@ async fn verify_logs_in_and_a_direct_guid_is_refreshed() {
     assert!(p["detail"].as_str().expect("detail").contains("directly issued"), "{p}");
     let refresh = app.sim.requests().into_iter().find(|r| r.method == "RefreshGUID").expect("RefreshGUID was called");
     assert_eq!(refresh.user_guid.as_deref(), Some("{011114A4-5391-46E0-B576-9835485F5731}"));
+    assert_eq!(
+        refresh.body,
+        json!({"UserGUID": "011114A4-5391-46E0-B576-9835485F5731"}),
+        "the reference's example body"
+    );
 }
 
 #[tokio::test]

@@ -68,6 +68,14 @@ async fn ecmr_refusals_name_the_field_and_secrets_stay_out_of_the_log() {
     let text = String::from_utf8_lossy(&x.bytes);
     assert!(text.contains("\"operation\":\"token\""), "{text}");
     assert!(!text.contains("token-demo"), "API token leaked: {text}");
+
+    // The date of taking over is required by the store body: asked of our field.
+    let mut b = body(&app, &con, "CMR-NODATE");
+    b["stops"][0].as_object_mut().map(|s| s.remove("scheduled_at"));
+    let stores = app.ecmr.requests().iter().filter(|r| r.op == "store").count();
+    let p = app.post("/v1/shipments", &b).await.problem(422, "carrier_rejected");
+    assert!(p["detail"].as_str().is_some_and(|d| d.starts_with("stops[0].scheduled_at: ")), "{p}");
+    assert_eq!(app.ecmr.requests().iter().filter(|r| r.op == "store").count(), stores, "nothing sent");
 }
 
 #[tokio::test]

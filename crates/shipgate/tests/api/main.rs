@@ -6,6 +6,7 @@ mod booking;
 mod breaker;
 mod connections;
 mod ecmr;
+mod ecourier_contract;
 mod errors;
 mod helpers;
 mod idempotency;

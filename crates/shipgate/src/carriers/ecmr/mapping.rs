@@ -151,6 +151,33 @@ pub fn shipment_from_plan(plan: &ShipmentPlan, order_number: &str) -> wire::Ship
     }
 }
 
+/// What the store body (CARRIERS.md "Shipment body") requires that our plan may lack,
+/// named by *our* field: the consignor's and consignee's `name` and the taking-over
+/// `date` carry no `?` in the contract, and a CMR note must state the date of taking
+/// over (CMR convention art. 6(1)(c)). Refused before any call, so the client learns
+/// which of its fields to fill rather than the carrier's path for it. A missing stop is
+/// left to the carrier (the API refuses such a plan before it gets here).
+pub fn missing_for_store(plan: &ShipmentPlan) -> Option<String> {
+    let pickup = plan.stops.iter().position(|s| s.stop_type.picks_up());
+    let delivery = plan.stops.iter().rposition(|s| s.stop_type.delivers());
+    let nameless = |s: &Stop| [&s.name, &s.company].iter().all(|v| v.as_deref().is_none_or(|x| x.trim().is_empty()));
+    for (i, role) in [(pickup, "consignor"), (delivery, "consignee")] {
+        if let Some(i) = i
+            && nameless(&plan.stops[i])
+        {
+            return Some(format!("stops[{i}].name: eCMR.services needs the {role}'s name (name or company)"));
+        }
+    }
+    if let Some(i) = pickup
+        && stop_time(&plan.stops[i]).is_none()
+    {
+        return Some(format!(
+            "stops[{i}].scheduled_at: eCMR.services needs the date of taking over (scheduled_at or window_start)"
+        ));
+    }
+    None
+}
+
 // ---------- answers ----------
 
 /// Normalized status of an eCMR status (CARRIERS.md "Status mapping", ours). `None` for
@@ -166,8 +193,16 @@ pub fn map_status(raw: &str) -> Option<(Status, Option<String>)> {
     }
 }
 
+/// A history time: RFC 3339 as our requests write them; a zone-less ISO time (the
+/// contract states no format for `at`) is read as UTC rather than dropping the entry.
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s.trim()).ok().map(|t| t.with_timezone(&Utc))
+    let s = s.trim();
+    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc)).or_else(|| {
+        ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+            .iter()
+            .find_map(|f| chrono::NaiveDateTime::parse_from_str(s, f).ok())
+            .map(|n| n.and_utc())
+    })
 }
 
 /// One history entry as a tracking event; `None` when it has no status or no readable
@@ -408,6 +443,36 @@ mod tests {
         let s = shipment_from_plan(&with_ref, "SG-ORDER-1");
         assert_eq!(s.reference, "SO-1001");
         assert_eq!(s.consignor.and_then(|c| c.name).as_deref(), Some("Amsterdam BV"), "company when no name");
+    }
+
+    #[test]
+    fn what_the_store_body_requires_is_asked_of_our_fields() {
+        let mut p = plan();
+        assert_eq!(missing_for_store(&p), None, "a name (or company) and the pickup's window_start suffice");
+        p.stops[0].name = None;
+        p.stops[0].company = Some(" ".into());
+        assert!(missing_for_store(&p).is_some_and(|m| m.starts_with("stops[0].name: ") && m.contains("consignor")));
+        let mut p = plan();
+        p.stops[2].name = None;
+        p.stops[2].company = None;
+        assert!(missing_for_store(&p).is_some_and(|m| m.starts_with("stops[2].name: ") && m.contains("consignee")));
+        let mut p = plan();
+        p.stops[0].window_start = None;
+        assert!(missing_for_store(&p).is_some_and(|m| m.starts_with("stops[0].scheduled_at: ")));
+    }
+
+    #[test]
+    fn history_times_without_a_zone_are_read_as_utc() {
+        assert_eq!(
+            parse_time("2026-11-23T08:00:00+01:00").map(|t| t.to_rfc3339()).as_deref(),
+            Some("2026-11-23T07:00:00+00:00")
+        );
+        assert_eq!(
+            parse_time("2026-11-23 08:00:00").map(|t| t.to_rfc3339()).as_deref(),
+            Some("2026-11-23T08:00:00+00:00")
+        );
+        assert_eq!(parse_time("2026-11-23T08:00:00.250").map(|t| t.timestamp_millis() % 1000), Some(250));
+        assert_eq!(parse_time("yesterday"), None);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! eCMR.services adapter (seed `000_e40b7ecac6f8ee32.txt`, CARRIERS.md "ecmr").
+//! eCMR.services adapter (seed `000_e40b7ecac6f8ee32.txt`, CARRIERS.md "ecmr"; field by
+//! field in `docs/carriers/ecmr.md`).
 //!
 //! The seed describes the flow but publishes no path list, so the paths are *ours* and
 //! overridable per connection (`paths` setting). The organisation id and its API token are
@@ -225,6 +226,9 @@ impl CarrierClient for EcmrClient {
     }
 
     async fn book(&self, cx: &CallCx, req: &OrderRequest<'_>) -> Result<Booked, CarrierError> {
+        if let Some(message) = mapping::missing_for_store(req.plan) {
+            return Err(CarrierError::Rejected { message });
+        }
         let shipment = mapping::shipment_from_plan(req.plan, req.order_number);
         let body = serde_json::to_value(wire::StoreRequest { shipment })
             .map_err(|e| CarrierError::Protocol { message: e.to_string() })?;
@@ -496,6 +500,17 @@ mod tests {
             Err(CarrierError::Rejected { message }) => assert!(message.starts_with("shipment.goods: "), "{message}"),
             other => panic!("{other:?}"),
         }
+        // What the contract requires and our plan lacks is named by our field, before any call.
+        let stores = h.sim.requests().iter().filter(|r| r.op == "store").count();
+        let mut p = plan(None);
+        p.stops[0].scheduled_at = None;
+        match book(&c, &cx, &p, "SG-3").await {
+            Err(CarrierError::Rejected { message }) => {
+                assert!(message.starts_with("stops[0].scheduled_at: "), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(h.sim.requests().iter().filter(|r| r.op == "store").count(), stores, "nothing sent");
     }
 
     #[tokio::test]

@@ -1,11 +1,13 @@
-//! e-Courier ⇄ gateway mapping (CARRIERS.md "ecourier": Order body, Errors, Status
-//! mapping). Pure functions, unit-tested here.
+//! e-Courier ⇄ gateway mapping (CARRIERS.md "ecourier": Order body, Errors, Where
+//! progress lives, Status mapping; field by field in `docs/carriers/ecourier.md`). Pure
+//! functions, unit-tested here and against the reference's own examples
+//! (`contract/fixtures/ecourier/`).
 
 use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone as _, Utc};
 
-use super::wire;
+use super::wire::{self, JobStopOut, OrderOut, StopOut};
 use crate::carriers::{CarrierError, CarrierEvent, Location, Quote, TrackingSnapshot};
-use crate::domain::{CurrencyCode, DecimalAmount, Money, ShipmentPlan, Status, StopType, Weight};
+use crate::domain::{CurrencyCode, DecimalAmount, Money, ShipmentPlan, Status, Stop, StopType, Weight};
 
 /// Connection settings this adapter reads.
 #[derive(Debug, Clone)]
@@ -16,16 +18,40 @@ pub struct Settings {
     /// Unit the site expects piece weights in.
     pub weight_in_kg: bool,
     pub default_service: Option<String>,
+    /// `Auth` sent on every order (the reference's examples carry one; some sites
+    /// require an authorization code per account).
+    pub auth: Option<String>,
+    /// Countries as ISO 3166-1 alpha-3 (`USA`, as in the reference's examples), else
+    /// alpha-2 as the gateway holds them.
+    pub country_alpha3: bool,
+    /// `JobStopStatus` / `PieceActionStatus` values that mean "done", normalized with
+    /// [`norm`], on top of [`DONE_WORDS`].
+    pub completed_statuses: Vec<String>,
+}
+
+impl Settings {
+    /// Settings with only the required customer code (tests, defaults).
+    pub fn new(customer_code: &str) -> Settings {
+        Settings {
+            customer_code: customer_code.to_owned(),
+            utc_offset: FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!("zero offset")),
+            weight_in_kg: false,
+            default_service: None,
+            auth: None,
+            country_alpha3: true,
+            completed_statuses: Vec::new(),
+        }
+    }
 }
 
 // ---------- requests ----------
 
-/// e-Courier's date format, seed example `11/13/2019 6:00:00 AM`.
+/// e-Courier's date format, reference example `11/13/2019 6:00:00 AM`.
 pub fn format_datetime(t: &DateTime<FixedOffset>) -> String {
     t.format("%-m/%-d/%Y %-I:%M:%S %p").to_string()
 }
 
-/// `ScheduledDateTimeTZ` (seed example "EST"). e-Courier documents no list, so (ours)
+/// `ScheduledDateTimeTZ` (reference example "EST"). e-Courier documents no list, so (ours)
 /// the US zone names for the offsets they are unambiguous for, else `UTC±hh:mm`.
 pub fn tz_label(offset: &FixedOffset) -> String {
     match offset.local_minus_utc() / 60 {
@@ -48,7 +74,65 @@ fn weight_str(w: &Weight, in_kg: bool) -> String {
     fmt_num(if in_kg { w.in_kg() } else { w.in_lb() })
 }
 
-/// Build the SaveOrder/QuoteOrder body from our plan.
+/// ISO 3166-1 alpha-2 → alpha-3, six bytes per country ("USUSA "), sorted by alpha-2.
+/// Data: Debian iso-codes 4.15.0, `iso_3166-1.json` (249 countries).
+const ALPHA3: &str = concat!(
+    "ADAND AEARE AFAFG AGATG AIAIA ALALB AMARM AOAGO AQATA ARARG ASASM ATAUT AUAUS AWABW AXALA AZAZE ",
+    "BABIH BBBRB BDBGD BEBEL BFBFA BGBGR BHBHR BIBDI BJBEN BLBLM BMBMU BNBRN BOBOL BQBES BRBRA BSBHS ",
+    "BTBTN BVBVT BWBWA BYBLR BZBLZ CACAN CCCCK CDCOD CFCAF CGCOG CHCHE CICIV CKCOK CLCHL CMCMR CNCHN ",
+    "COCOL CRCRI CUCUB CVCPV CWCUW CXCXR CYCYP CZCZE DEDEU DJDJI DKDNK DMDMA DODOM DZDZA ECECU EEEST ",
+    "EGEGY EHESH ERERI ESESP ETETH FIFIN FJFJI FKFLK FMFSM FOFRO FRFRA GAGAB GBGBR GDGRD GEGEO GFGUF ",
+    "GGGGY GHGHA GIGIB GLGRL GMGMB GNGIN GPGLP GQGNQ GRGRC GSSGS GTGTM GUGUM GWGNB GYGUY HKHKG HMHMD ",
+    "HNHND HRHRV HTHTI HUHUN IDIDN IEIRL ILISR IMIMN ININD IOIOT IQIRQ IRIRN ISISL ITITA JEJEY JMJAM ",
+    "JOJOR JPJPN KEKEN KGKGZ KHKHM KIKIR KMCOM KNKNA KPPRK KRKOR KWKWT KYCYM KZKAZ LALAO LBLBN LCLCA ",
+    "LILIE LKLKA LRLBR LSLSO LTLTU LULUX LVLVA LYLBY MAMAR MCMCO MDMDA MEMNE MFMAF MGMDG MHMHL MKMKD ",
+    "MLMLI MMMMR MNMNG MOMAC MPMNP MQMTQ MRMRT MSMSR MTMLT MUMUS MVMDV MWMWI MXMEX MYMYS MZMOZ NANAM ",
+    "NCNCL NENER NFNFK NGNGA NINIC NLNLD NONOR NPNPL NRNRU NUNIU NZNZL OMOMN PAPAN PEPER PFPYF PGPNG ",
+    "PHPHL PKPAK PLPOL PMSPM PNPCN PRPRI PSPSE PTPRT PWPLW PYPRY QAQAT REREU ROROU RSSRB RURUS RWRWA ",
+    "SASAU SBSLB SCSYC SDSDN SESWE SGSGP SHSHN SISVN SJSJM SKSVK SLSLE SMSMR SNSEN SOSOM SRSUR SSSSD ",
+    "STSTP SVSLV SXSXM SYSYR SZSWZ TCTCA TDTCD TFATF TGTGO THTHA TJTJK TKTKL TLTLS TMTKM TNTUN TOTON ",
+    "TRTUR TTTTO TVTUV TWTWN TZTZA UAUKR UGUGA UMUMI USUSA UYURY UZUZB VAVAT VCVCT VEVEN VGVGB VIVIR ",
+    "VNVNM VUVUT WFWLF WSWSM YEYEM YTMYT ZAZAF ZMZMB ZWZWE ",
+);
+
+/// The reference's examples write `"Country": "USA"`; we hold ISO alpha-2. An unknown
+/// code (the gateway accepts any two letters) is sent as it is.
+pub fn country_alpha3(alpha2: &str) -> Option<&'static str> {
+    let n = ALPHA3.len() / 6;
+    let (mut lo, mut hi) = (0, n);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        let entry = &ALPHA3[mid * 6..mid * 6 + 5];
+        match entry[..2].cmp(alpha2) {
+            std::cmp::Ordering::Equal => return Some(&entry[2..]),
+            std::cmp::Ordering::Less => lo = mid + 1,
+            std::cmp::Ordering::Greater => hi = mid,
+        }
+    }
+    None
+}
+
+fn country(s: &Stop, settings: &Settings) -> String {
+    let a2 = s.address.country.as_str();
+    match settings.country_alpha3.then(|| country_alpha3(a2)).flatten() {
+        Some(a3) => a3.to_owned(),
+        None => a2.to_owned(),
+    }
+}
+
+/// `Name` is "Customer name on this stop" (reference, Stop); `See` the person to see
+/// there. With both a company and a person, the company is the name and the person
+/// whom to see; with one of them, it is the name.
+fn name_and_see(s: &Stop) -> (Option<String>, Option<String>) {
+    let nonempty = |v: &Option<String>| v.clone().filter(|x| !x.trim().is_empty());
+    match (nonempty(&s.company), nonempty(&s.name)) {
+        (Some(company), Some(person)) if company != person => (Some(company), Some(person)),
+        (company, person) => (company.or(person), None),
+    }
+}
+
+/// Build the SaveOrder/QuoteOrder body from our plan: the whole order, every field we
+/// set. Update and cancel send this again (cancel with `OrderStatus: "X"`).
 pub fn order_from_plan(plan: &ShipmentPlan, order_number: Option<&str>, settings: &Settings) -> wire::Order {
     let pieces: Vec<wire::Piece> = plan
         .parcels
@@ -80,6 +164,7 @@ pub fn order_from_plan(plan: &ShipmentPlan, order_number: Option<&str>, settings
                 _ => s.address.line1.clone(),
             };
             let when = s.scheduled_at.or(s.window_start);
+            let (name, see) = name_and_see(s);
             wire::Stop {
                 sequence: s.sequence.to_string(),
                 stop_type: match s.stop_type {
@@ -92,12 +177,13 @@ pub fn order_from_plan(plan: &ShipmentPlan, order_number: Option<&str>, settings
                 scheduled_date_time_tz: when.as_ref().map(|t| tz_label(t.offset())),
                 early_date_time: s.window_start.as_ref().map(format_datetime),
                 late_date_time: s.window_end.as_ref().map(format_datetime),
-                name: s.name.clone().or_else(|| s.company.clone()),
+                name,
+                see,
                 address,
                 city: s.address.city.clone(),
                 state: s.address.state.clone(),
                 zip: s.address.postal_code.clone(),
-                country: s.address.country.as_str().to_owned(),
+                country: country(s, settings),
                 phone: s.phone.clone(),
                 note: s.notes.clone(),
                 order_stop_pieces: (!links.is_empty()).then_some(wire::OrderStopPieces { order_stop_piece: links }),
@@ -109,6 +195,7 @@ pub fn order_from_plan(plan: &ShipmentPlan, order_number: Option<&str>, settings
         order_number: order_number.map(str::to_owned),
         order_status: None,
         service: plan.service.clone().or_else(|| settings.default_service.clone()),
+        auth: settings.auth.clone(),
         notes: plan.notes.clone(),
         description: plan.parcels.iter().find_map(|p| p.description.clone()),
         other_reference: plan.reference.clone(),
@@ -121,8 +208,8 @@ pub fn order_from_plan(plan: &ShipmentPlan, order_number: Option<&str>, settings
 
 // ---------- answers ----------
 
-/// Classify an answer by HTTP status and e-Courier status code (seed "Response Status
-/// Codes"; CARRIERS.md table). `Ok(())` only for HTTP 200 with `status:"0"`.
+/// Classify an answer by HTTP status and e-Courier status code (reference "Response
+/// Status Codes"; CARRIERS.md table). `Ok` only for HTTP 200 with `status:"0"`.
 /// `TokenRefused` is kept apart so the client can log in again once.
 #[derive(Debug)]
 pub enum Outcome {
@@ -140,7 +227,7 @@ pub fn classify(http_status: u16, answer: Option<&wire::StatusAnswer>, not_found
     }
     match (http_status, code) {
         (200, "0") => Outcome::Ok,
-        // e-Courier itself answers errors with HTTP 500 (seed); 502-504 come from a
+        // e-Courier itself answers errors with HTTP 500 (reference); 502-504 come from a
         // proxy or load balancer in front of it, whatever their body says.
         (502..=504, _) => Outcome::Failed(CarrierError::Transient {
             message: format!("HTTP {http_status} from e-Courier's front end"),
@@ -177,8 +264,9 @@ pub fn classify(http_status: u16, answer: Option<&wire::StatusAnswer>, not_found
     }
 }
 
-/// Zone-less e-Courier times in the formats seen in the seed: `9/3/2020 2:43:00 AM`,
-/// `12/05/2020 09:00`, `12/05/20 11:00`, plus ISO as a courtesy.
+/// Zone-less e-Courier times in the formats the reference shows: `9/3/2020 2:43:00 AM`
+/// (GetJsonOrder), `12/05/2020 09:00` and the two-digit year of `12/05/20 11:00`
+/// (QuoteOrder), plus ISO as a courtesy.
 pub fn parse_datetime(s: &str, offset: &FixedOffset) -> Option<DateTime<Utc>> {
     const FORMATS: [&str; 6] = [
         "%m/%d/%Y %I:%M:%S %p",
@@ -201,8 +289,8 @@ pub fn parse_datetime(s: &str, offset: &FixedOffset) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// `"$40.00"` → 40.00 USD. Other currency signs are not documented; they are kept
-/// out rather than guessed.
+/// `"$40.00"` → 40.00 USD (reference, QuoteOrder example). Other currency signs are not
+/// documented; they are kept out rather than guessed.
 pub fn parse_money(s: &str) -> Option<Money> {
     let amount = s.trim().strip_prefix('$')?.replace(',', "");
     Some(Money {
@@ -211,7 +299,7 @@ pub fn parse_money(s: &str) -> Option<Money> {
     })
 }
 
-pub fn quote_from(order: &wire::OrderOut, offset: &FixedOffset) -> Quote {
+pub fn quote_from(order: &OrderOut, offset: &FixedOffset) -> Quote {
     Quote {
         amount: order.amount_charged.as_deref().and_then(parse_money),
         service: order.service.clone(),
@@ -222,50 +310,173 @@ pub fn quote_from(order: &wire::OrderOut, offset: &FixedOffset) -> Quote {
     }
 }
 
-/// Normalized status of an order (CARRIERS.md "Status mapping"). `None`: no mapping
-/// (template `T`, undocumented `I`/`P`, unknown codes): the raw code is kept and the
-/// status does not move.
-pub fn order_status(order: &wire::OrderOut) -> Option<(Status, Option<String>)> {
-    let code = order.order_status.as_deref().unwrap_or("");
-    if code == "X" {
-        return Some((Status::Exception, Some("Exception_020".into())));
-    }
-    if !matches!(code, "N" | "A") {
-        return None;
-    }
-    let stops = order.stops.as_ref().map(|s| s.stop.as_slice()).unwrap_or(&[]);
-    let kind = |s: &wire::StopOut| s.stop_type.as_deref().unwrap_or("").to_ascii_uppercase();
-    let delivered = stops
-        .iter()
-        .filter(|s| matches!(kind(s).as_str(), "D" | "B"))
-        .any(|s| s.pod_name.is_some() || s.pod_date_time.is_some())
-        || order.pod_name.is_some()
-        || order.pod_date_time.is_some();
-    if delivered {
-        let signed = order.pod_name.is_some() || stops.iter().any(|s| s.pod_name.is_some());
-        return Some((Status::Delivered, Some(if signed { "Delivered_003" } else { "Delivered_001" }.into())));
-    }
-    let picked_up = stops
-        .iter()
-        .filter(|s| matches!(kind(s).as_str(), "P" | "B"))
-        .any(|s| s.depart_date_time.is_some() || s.arrive_date_time.is_some());
-    if picked_up {
-        return Some((Status::InTransit, Some("InTransit_002".into())));
-    }
-    Some(match code {
-        "A" => (Status::InfoReceived, Some("InfoReceived_001".into())),
-        _ => (Status::InfoReceived, None),
-    })
+/// `JobStopStatus` / `PieceActionStatus` words that mean the stop or the piece action
+/// is done. The reference lists both fields but no values (ours: unambiguous words only;
+/// "Clear" is the reference's own word, OrderNotifyID 11 "CMS JobStop Clear"). A site's
+/// own codes are added with the connection setting `completed_statuses`.
+pub const DONE_WORDS: [&str; 9] =
+    ["complete", "completed", "done", "finished", "clear", "cleared", "picked up", "delivered", "departed"];
+/// Words that mean the driver is at the stop (ours, as above).
+const ARRIVED_WORDS: [&str; 4] = ["arrived", "on site", "onsite", "at stop"];
+
+/// Case, `_`, `-` and repeated spaces do not matter in a status word.
+pub fn norm(s: &str) -> String {
+    s.to_ascii_lowercase().replace(['_', '-'], " ").split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// e-Courier event types we know (the seed names milestones "Pickup, POD, Status
-/// change"; the rest are the simulator's and common e-Courier wording). An unknown
-/// type is kept raw with no status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Word {
+    Done,
+    Arrived,
+    Other,
+}
+
+fn word(s: Option<&str>, settings: &Settings) -> Word {
+    let Some(w) = s.map(norm) else { return Word::Other };
+    if DONE_WORDS.contains(&w.as_str()) || settings.completed_statuses.contains(&w) {
+        Word::Done
+    } else if ARRIVED_WORDS.contains(&w.as_str()) {
+        Word::Arrived
+    } else {
+        Word::Other
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Role {
+    picks_up: bool,
+    delivers: bool,
+}
+
+/// `StopType` P (pickup), D (destination), B (both) (reference, Stop and JobStop).
+fn role(code: Option<&str>) -> Option<Role> {
+    match code?.trim().to_ascii_uppercase().as_str() {
+        "P" => Some(Role { picks_up: true, delivers: false }),
+        "D" => Some(Role { picks_up: false, delivers: true }),
+        "B" => Some(Role { picks_up: true, delivers: true }),
+        _ => None,
+    }
+}
+
+fn same(a: &Option<String>, b: &Option<String>) -> bool {
+    matches!((a, b), (Some(x), Some(y)) if norm(x) == norm(y))
+}
+
+/// Equal where both sides say something.
+fn agrees(a: &Option<String>, b: &Option<String>) -> bool {
+    a.is_none() || b.is_none() || same(a, b)
+}
+
+/// The ordered stop (`Stops.Stop`) a JobStop works, as far as the data tells: the same
+/// `StopID`, else the same `Sequence`, else the same address; with a single Job (no
+/// transfer between drivers) the only ordered stop of its `StopType` too. With several
+/// Jobs a JobStop may be a transfer point that was never ordered, so it must match
+/// positively.
+fn ordered_stop_of(js: &JobStopOut, stops: &[StopOut], single_job: bool) -> Option<usize> {
+    let type_fits = |s: &StopOut| agrees(&js.stop_type, &s.stop_type);
+    if js.stop_id.is_some()
+        && let Some(i) = stops.iter().position(|s| same(&s.stop_id, &js.stop_id))
+    {
+        return Some(i);
+    }
+    if js.sequence.is_some()
+        && let Some(i) = stops.iter().position(|s| same(&s.sequence, &js.sequence) && type_fits(s))
+    {
+        return Some(i);
+    }
+    if js.address.is_some() {
+        let hits: Vec<usize> = (0..stops.len())
+            .filter(|&i| {
+                let s = &stops[i];
+                same(&s.address, &js.address) && agrees(&s.zip, &js.zip) && agrees(&s.city, &js.city) && type_fits(s)
+            })
+            .collect();
+        if let [i] = hits[..] {
+            return Some(i);
+        }
+    }
+    if single_job && js.stop_type.is_some() {
+        let hits: Vec<usize> = (0..stops.len()).filter(|&i| same(&stops[i].stop_type, &js.stop_type)).collect();
+        if let [i] = hits[..] {
+            return Some(i);
+        }
+    }
+    None
+}
+
+/// What one JobStop shows.
+#[derive(Debug, Default)]
+struct StopFacts {
+    ordered: Option<usize>,
+    role: Role,
+    /// Anything happened here: arrival, departure, POD, a done status or piece action.
+    visited: bool,
+    arrived: bool,
+    /// The stop's pickup is done: departed, POD, status done, or a pickup piece done.
+    picked_up: bool,
+    /// The stop's delivery is done: POD, status done, or every delivery piece done.
+    delivered: bool,
+    signed: bool,
+}
+
+/// A progress time that says something happened: present, and not the empty-date
+/// placeholder (.NET's `1/1/0001 12:00:00 AM`, SQL's `1/1/1900`) an XML serializer may
+/// write for "not yet". A time in a format we cannot read still counts: it was set.
+fn happened(t: &Option<String>) -> bool {
+    use chrono::Datelike as _;
+    let utc = FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!("zero offset"));
+    match t.as_deref() {
+        None => false,
+        Some(s) => parse_datetime(s, &utc).is_none_or(|d| d.year() >= 1990) && !s.trim_start().starts_with("1/1/0001"),
+    }
+}
+
+fn facts(js: &JobStopOut, stops: &[StopOut], single_job: bool, settings: &Settings) -> StopFacts {
+    let ordered = ordered_stop_of(js, stops, single_job);
+    let from_pieces = {
+        let acts =
+            |a: &str| js.pieces.iter().any(|p| p.piece_action.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(a)));
+        (!js.pieces.is_empty()).then(|| Role { picks_up: acts("P"), delivers: acts("D") })
+    };
+    let role = role(js.stop_type.as_deref())
+        .or_else(|| ordered.and_then(|i| role(stops[i].stop_type.as_deref())))
+        .or(from_pieces)
+        .unwrap_or_default();
+    let status = word(js.status.as_deref(), settings);
+    let piece_done = |action: &str| {
+        js.pieces
+            .iter()
+            .filter(|p| p.piece_action.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(action)))
+            .map(|p| word(p.piece_action_status.as_deref(), settings) == Word::Done)
+            .collect::<Vec<bool>>()
+    };
+    let (pickups, deliveries) = (piece_done("P"), piece_done("D"));
+    let pod = js.pod_name.is_some() || happened(&js.pod_date_time);
+    let arrived = happened(&js.arrive_date_time)
+        || status == Word::Arrived
+        || js.pieces.iter().any(|p| happened(&p.arrive_date_time));
+    let departed = happened(&js.depart_date_time);
+    let picked_up = role.picks_up && (departed || pod || status == Word::Done) || pickups.iter().any(|d| *d);
+    let delivered =
+        role.delivers && (pod || status == Word::Done || (!deliveries.is_empty() && deliveries.iter().all(|d| *d)));
+    StopFacts {
+        ordered,
+        role,
+        visited: arrived || departed || pod || status == Word::Done || pickups.iter().chain(&deliveries).any(|d| *d),
+        arrived,
+        picked_up,
+        delivered,
+        signed: js.pod_name.is_some(),
+    }
+}
+
+/// e-Courier event types we know (the reference names milestones "Pickup, POD, Status
+/// change"; the rest is common courier wording). An unknown type is kept raw, no status.
 fn event_status(event_type: &str) -> Option<(Status, Option<&'static str>)> {
-    match event_type.trim().to_ascii_lowercase().as_str() {
+    match norm(event_type).as_str() {
         "created" | "new" | "order created" => Some((Status::InfoReceived, None)),
         "assigned" | "dispatched" | "driver assigned" => Some((Status::InfoReceived, Some("InfoReceived_001"))),
-        "picked up" | "pickup" | "picked-up" | "departed" => Some((Status::InTransit, Some("InTransit_002"))),
+        "picked up" | "pickup" | "departed" => Some((Status::InTransit, Some("InTransit_002"))),
         "arrived" => Some((Status::InTransit, None)),
         "delivered" | "pod" => Some((Status::Delivered, Some("Delivered_001"))),
         "cancelled" | "canceled" | "deleted" => Some((Status::Exception, Some("Exception_020"))),
@@ -273,34 +484,95 @@ fn event_status(event_type: &str) -> Option<(Status, Option<&'static str>)> {
     }
 }
 
-pub fn snapshot_from(order: &wire::OrderOut, offset: &FixedOffset) -> TrackingSnapshot {
-    let delivery_stop = order
-        .stops
-        .as_ref()
-        .and_then(|s| s.stop.iter().rev().find(|s| matches!(s.stop_type.as_deref(), Some("D" | "B"))));
+/// Normalized status of an order (CARRIERS.md "Where progress lives", "Status
+/// mapping"), from every piece of evidence the reference describes: `OrderStatus`, the
+/// JobStops (arrive/depart times, `JobStopStatus`, POD) matched to the ordered stops,
+/// their pieces' `PieceActionStatus`, the order's POD and its OrderEvents. The most
+/// advanced evidence wins; across refreshes the status still only moves forward
+/// (`apply_snapshot`).
+///
+/// `None`: no mapping (template `T`; undocumented `I`/`P` or an unknown code with no
+/// progress evidence): the raw code is kept and the status does not move.
+pub fn order_status(order: &OrderOut, settings: &Settings) -> Option<(Status, Option<String>)> {
+    let code = order.order_status.as_deref().unwrap_or("").trim().to_ascii_uppercase();
+    match code.as_str() {
+        "X" => return Some((Status::Exception, Some("Exception_020".into()))),
+        "T" => return None,
+        _ => {}
+    }
+    let single_job = order.jobs.len() <= 1;
+    let stops: Vec<StopFacts> =
+        order.jobs.iter().flat_map(|j| &j.stops).map(|js| facts(js, &order.stops, single_job, settings)).collect();
+    // The destinations: the ordered stops that deliver; without them (an answer that
+    // leaves `Stops` out), every JobStop that delivers.
+    let destinations: Vec<usize> = (0..order.stops.len())
+        .filter(|&i| role(order.stops[i].stop_type.as_deref()).is_some_and(|r| r.delivers))
+        .collect();
+    let is_destination = |f: &StopFacts| match f.ordered {
+        _ if destinations.is_empty() => f.role.delivers,
+        Some(i) => destinations.contains(&i),
+        None => false,
+    };
+    let finals: Vec<&StopFacts> = stops.iter().filter(|f| is_destination(f)).collect();
+    let all_destinations_delivered = if destinations.is_empty() {
+        !finals.is_empty() && finals.iter().all(|f| f.delivered)
+    } else {
+        destinations.iter().all(|&d| stops.iter().any(|f| f.ordered == Some(d) && f.delivered))
+    };
+    let event_says = |s: Status| {
+        order
+            .events
+            .iter()
+            .filter_map(|e| e.event_type.as_deref())
+            .any(|t| event_status(t).is_some_and(|(x, _)| x == s))
+    };
+    let order_pod = order.pod_name.is_some() || happened(&order.pod_date_time) || order.pod_signed;
+    let delivered = order_pod || all_destinations_delivered || event_says(Status::Delivered);
+    if delivered {
+        let signed = order.pod_name.is_some() || order.pod_signed || finals.iter().any(|f| f.delivered && f.signed);
+        return Some((Status::Delivered, Some(if signed { "Delivered_003" } else { "Delivered_001" }.into())));
+    }
+    if finals.iter().any(|f| f.arrived) {
+        return Some((Status::OutForDelivery, None));
+    }
+    // Goods at a stop that delivers (a destination or a transfer point) were picked up.
+    let picked_up = stops
+        .iter()
+        .any(|f| f.picked_up || (f.role.picks_up && f.arrived) || (f.role.delivers && f.visited) || f.delivered)
+        || event_says(Status::InTransit);
+    if picked_up {
+        return Some((Status::InTransit, Some("InTransit_002".into())));
+    }
+    match code.as_str() {
+        "N" => Some((Status::InfoReceived, None)),
+        "A" => Some((Status::InfoReceived, Some("InfoReceived_001".into()))),
+        _ => None,
+    }
+}
+
+pub fn snapshot_from(order: &OrderOut, settings: &Settings) -> TrackingSnapshot {
+    let offset = &settings.utc_offset;
+    let delivery_stop = order.stops.iter().rev().find(|s| role(s.stop_type.as_deref()).is_some_and(|r| r.delivers));
     let events = order
-        .order_events
-        .as_ref()
-        .map(|e| e.order_event.as_slice())
-        .unwrap_or(&[])
+        .events
         .iter()
         .filter_map(|e| {
             let kind = e.event_type.clone()?;
-            let occurred_at = e.event_date_time.as_deref().and_then(|s| parse_datetime(s, offset))?;
+            let occurred_at = e.event_date_time.as_deref().and_then(|s| parse_datetime(s, offset));
+            let Some(occurred_at) = occurred_at else {
+                tracing::warn!(event_type = %kind, at = ?e.event_date_time, "e-Courier event without a readable time");
+                return None;
+            };
             let (status, subtag) = match event_status(&kind) {
                 Some((s, t)) => (Some(s), t.map(str::to_owned)),
                 None => (None, None),
             };
-            let location = if status == Some(Status::Delivered) {
-                delivery_stop.map(|s| Location {
-                    code: None,
-                    city: s.city.clone(),
-                    state: s.state.clone(),
-                    country: s.country.clone(),
-                })
-            } else {
-                None
-            };
+            let location = (status == Some(Status::Delivered)).then_some(delivery_stop).flatten().map(|s| Location {
+                code: None,
+                city: s.city.clone(),
+                state: s.state.clone(),
+                country: s.country.clone(),
+            });
             let dedup_key = match &e.order_event_id {
                 Some(id) => format!("ecourier:{id}"),
                 None => format!("ecourier:{}|{}", kind, e.event_date_time.as_deref().unwrap_or("")),
@@ -313,13 +585,14 @@ pub fn snapshot_from(order: &wire::OrderOut, offset: &FixedOffset) -> TrackingSn
                 location,
                 raw_code: Some(kind),
                 raw_text: e.event_note.clone().or_else(|| e.note.clone()),
-                actor: None,
+                // "UserName" (reference, OrderEvent): who did it at the carrier.
+                actor: e.user_name.clone(),
                 dedup_key,
             })
         })
         .collect();
     TrackingSnapshot {
-        status: order_status(order),
+        status: order_status(order, settings),
         carrier_status: order.order_status.clone(),
         events,
         estimated_delivery: None,
@@ -330,19 +603,39 @@ pub fn snapshot_from(order: &wire::OrderOut, offset: &FixedOffset) -> TrackingSn
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::carriers::ecourier::wire::{OrderAnswer, StatusAnswer};
+    use serde_json::json;
 
     fn utc() -> FixedOffset {
         FixedOffset::east_opt(0).expect("offset")
     }
 
-    fn order(v: serde_json::Value) -> wire::OrderOut {
-        serde_json::from_value::<OrderAnswer>(serde_json::json!({"Order": v})).expect("order").order
+    fn order(v: serde_json::Value) -> OrderOut {
+        OrderOut::from_value(&json!({ "Order": v })).expect("order")
+    }
+
+    fn status_of(v: serde_json::Value) -> Option<(Status, Option<String>)> {
+        order_status(&order(v), &Settings::new("DEMO"))
+    }
+
+    fn tag(v: serde_json::Value) -> Option<(&'static str, Option<String>)> {
+        status_of(v).map(|(s, t)| (s.as_str(), t))
+    }
+
+    fn sub(s: &str) -> Option<String> {
+        Some(s.to_owned())
+    }
+
+    /// The ordered stops of the reference's SaveOrder example: pickup 1, destination 2.
+    fn ordered() -> serde_json::Value {
+        json!({"Stop": [
+            {"Sequence": "1", "StopType": "P", "Address": "2251 Orange Blossom Trail", "City": "Orlando", "Zip": "32804"},
+            {"Sequence": "2", "StopType": "D", "Address": "2253 Orange Blossom Trail", "City": "Orlando", "Zip": "32804"}
+        ]})
     }
 
     #[test]
-    fn every_seed_status_code_has_its_class() {
-        let a = |s: &str, d: &str| StatusAnswer {
+    fn every_reference_status_code_has_its_class() {
+        let a = |s: &str, d: &str| wire::StatusAnswer {
             status: Some(s.into()),
             statusdescription: Some(d.into()),
             user_guid: None,
@@ -368,7 +661,7 @@ mod tests {
     }
 
     #[test]
-    fn dates_and_money_parse_in_the_seed_formats() {
+    fn dates_and_money_parse_in_the_reference_formats() {
         let t = parse_datetime("9/3/2020 2:43:00 AM", &utc()).expect("date");
         assert_eq!(t.to_rfc3339(), "2020-09-03T02:43:00+00:00");
         assert_eq!(parse_datetime("12/05/20 11:00", &utc()).expect("date").to_rfc3339(), "2020-12-05T11:00:00+00:00");
@@ -387,36 +680,160 @@ mod tests {
     }
 
     #[test]
-    fn order_state_maps_onto_our_statuses() {
-        let n = order(serde_json::json!({"@OrderStatus": "N"}));
-        assert_eq!(order_status(&n), Some((Status::InfoReceived, None)));
-        let a = order(serde_json::json!({"@OrderStatus": "A"}));
-        assert_eq!(order_status(&a), Some((Status::InfoReceived, Some("InfoReceived_001".into()))));
-        let picked = order(serde_json::json!({"@OrderStatus": "A", "Stops": {"Stop": [
-            {"StopType": "P", "DepartDateTime": "9/3/2020 2:43:00 AM"}, {"StopType": "D"}]}}));
-        assert_eq!(order_status(&picked).map(|s| s.0), Some(Status::InTransit));
-        let delivered = order(serde_json::json!({"@OrderStatus": "A", "Stops": {"Stop": [
-            {"StopType": "P", "DepartDateTime": "9/3/2020 2:43:00 AM"}, {"StopType": "D", "PodName": "J. DOE"}]}}));
-        assert_eq!(order_status(&delivered), Some((Status::Delivered, Some("Delivered_003".into()))));
-        assert_eq!(
-            order_status(&order(serde_json::json!({"@OrderStatus": "X"}))).map(|s| s.0),
-            Some(Status::Exception)
-        );
+    fn countries_are_written_as_the_reference_writes_them() {
+        assert_eq!(country_alpha3("US"), Some("USA"));
+        assert_eq!(country_alpha3("AD"), Some("AND"), "first entry");
+        assert_eq!(country_alpha3("ZW"), Some("ZWE"), "last entry");
+        assert_eq!(country_alpha3("DE"), Some("DEU"));
+        assert_eq!(country_alpha3("XX"), None);
+        assert_eq!(ALPHA3.len(), 249 * 6);
+        let pairs: Vec<&str> =
+            ALPHA3.as_bytes().chunks(6).map(|c| std::str::from_utf8(&c[..2]).unwrap_or("")).collect();
+        assert!(pairs.windows(2).all(|w| w[0] < w[1]), "sorted for the binary search");
+    }
+
+    #[test]
+    fn order_status_alone_maps_as_the_contract_says() {
+        assert_eq!(tag(json!({"@OrderStatus": "N"})), Some(("info_received", None)));
+        assert_eq!(tag(json!({"@OrderStatus": "A"})), Some(("info_received", sub("InfoReceived_001"))));
+        assert_eq!(tag(json!({"OrderStatus": "X"})), Some(("exception", sub("Exception_020"))));
         for raw in ["T", "I", "P", "?"] {
-            assert_eq!(order_status(&order(serde_json::json!({"@OrderStatus": raw}))), None, "{raw}");
+            assert_eq!(tag(json!({"@OrderStatus": raw})), None, "{raw}");
         }
     }
 
     #[test]
-    fn events_become_tracking_events_with_stable_keys() {
-        let o = order(serde_json::json!({"@OrderStatus": "A", "OrderEvents": {"OrderEvent": [
-            {"@OrderEventID": "7", "@EventType": "Picked Up", "@EventDateTime": "9/3/2020 2:43:00 AM"},
-            {"@EventType": "Weird Thing", "@EventDateTime": "9/3/2020 3:00:00 AM"}]}}));
-        let snap = snapshot_from(&o, &utc());
-        assert_eq!(snap.events.len(), 2);
+    fn a_done_pickup_jobstop_is_in_transit_whatever_the_ordered_stop_says() {
+        // Issue 8's defect: the ordered stop holds no progress; the JobStop does.
+        let picked = json!({"@OrderStatus": "A", "Stops": ordered(), "Jobs": {"Job": {"Sequence": "1", "JobStops": {
+        "JobStop": [
+            {"StopType": "P", "Address": "2251 Orange Blossom Trail", "ArriveDateTime": "9/3/2020 2:43:00 AM",
+             "DepartDateTime": "9/3/2020 2:50:00 AM"},
+            {"StopType": "D", "Address": "2253 Orange Blossom Trail"}
+        ]}}}});
+        assert_eq!(tag(picked), Some(("in_transit", sub("InTransit_002"))));
+        // Each kind of evidence on its own, attributes with or without "@".
+        for evidence in [
+            json!({"@StopType": "P", "@ArriveDateTime": "9/3/2020 2:43:00 AM"}),
+            json!({"StopType": "P", "JobStopStatus": "Completed"}),
+            json!({"StopType": "P", "PodName": "DOCK 4"}),
+            json!({"JobStopPieces": {"JobStopPiece": {"PieceAction": "P", "PieceActionStatus": "Done"}}}),
+            json!({"StopType": "P", "JobStopStatus": "Arrived"}),
+        ] {
+            let o = json!({"@OrderStatus": "A", "Stops": ordered(), "Jobs": {"Job": {"JobStops": {"JobStop": evidence.clone()}}}});
+            assert_eq!(tag(o), Some(("in_transit", sub("InTransit_002"))), "{evidence}");
+        }
+        // Empty-date placeholders are "not yet".
+        let placeholders = json!({"@OrderStatus": "A", "Stops": ordered(), "PodDateTime": "1/1/1900 12:00:00 AM",
+            "Jobs": {"Job": {"JobStops": {"JobStop": {"StopType": "P",
+            "ArriveDateTime": "1/1/0001 12:00:00 AM", "DepartDateTime": "1/1/1900 12:00:00 AM"}}}}});
+        assert_eq!(tag(placeholders), Some(("info_received", sub("InfoReceived_001"))));
+        // A pickup piece still to do, an unknown status: no progress.
+        let pending = json!({"@OrderStatus": "A", "Stops": ordered(), "Jobs": {"Job": {"JobStops": {"JobStop": {
+            "StopType": "P", "JobStopStatus": "Pending",
+            "JobStopPieces": {"JobStopPiece": {"PieceAction": "P", "PieceActionStatus": "Open"}}}}}}});
+        assert_eq!(tag(pending), Some(("info_received", sub("InfoReceived_001"))));
+    }
+
+    #[test]
+    fn delivery_needs_every_destination_done_or_the_orders_pod() {
+        let job = |stops: serde_json::Value| json!({"@OrderStatus": "A", "Stops": ordered(), "Jobs": {"Job": {"JobStops": {"JobStop": stops}}}});
+        let pickup = json!({"StopType": "P", "DepartDateTime": "9/3/2020 2:50:00 AM"});
+        let signed = job(json!([pickup, {"StopType": "D", "PodName": "J. DOE", "PodDateTime": "9/3/2020 3:20:00 AM"}]));
+        assert_eq!(tag(signed), Some(("delivered", sub("Delivered_003"))));
+        let unsigned = job(json!([pickup, {"StopType": "D", "JobStopStatus": "Delivered"}]));
+        assert_eq!(tag(unsigned), Some(("delivered", sub("Delivered_001"))));
+        let pieces_done = job(json!([pickup, {"StopType": "D", "JobStopPieces": {"JobStopPiece": [
+            {"PieceAction": "D", "PieceActionStatus": "done"}, {"PieceAction": "D", "PieceActionStatus": "Done"}]}}]));
+        assert_eq!(tag(pieces_done).map(|t| t.0), Some("delivered"));
+        let one_piece_left = job(json!([pickup, {"StopType": "D", "JobStopPieces": {"JobStopPiece": [
+            {"PieceAction": "D", "PieceActionStatus": "Done"}, {"PieceAction": "D"}]}}]));
+        assert_eq!(tag(one_piece_left).map(|t| t.0), Some("in_transit"));
+        let at_the_door = job(json!([pickup, {"StopType": "D", "ArriveDateTime": "9/3/2020 3:10:00 AM"}]));
+        assert_eq!(tag(at_the_door), Some(("out_for_delivery", None)));
+        let order_pod = json!({"@OrderStatus": "A", "PodName": "J. DOE", "PodDateTime": "9/3/2020 3:20:00 AM"});
+        assert_eq!(tag(order_pod), Some(("delivered", sub("Delivered_003"))));
+        let signature_only = json!({"@OrderStatus": "A", "PodSign": "iVBORw0KGgo="});
+        assert_eq!(tag(signature_only), Some(("delivered", sub("Delivered_003"))));
+    }
+
+    #[test]
+    fn jobstops_are_matched_to_the_ordered_stops_as_the_data_allows() {
+        // Two destinations: one POD is not the order delivered.
+        let stops = json!({"Stop": [
+            {"Sequence": "1", "StopType": "P", "@StopID": "10"},
+            {"Sequence": "2", "StopType": "D", "@StopID": "11"},
+            {"Sequence": "3", "StopType": "D", "@StopID": "12"}]});
+        let one_of_two = json!({"@OrderStatus": "A", "Stops": stops.clone(), "Jobs": {"Job": {"JobStops": {"JobStop": [
+            {"StopID": "10", "DepartDateTime": "9/3/2020 2:50:00 AM"},
+            {"StopID": "11", "PodName": "A"}, {"StopID": "12"}]}}}});
+        assert_eq!(tag(one_of_two).map(|t| t.0), Some("in_transit"));
+        let both = json!({"@OrderStatus": "A", "Stops": stops, "Jobs": {"Job": {"JobStops": {"JobStop": [
+            {"StopID": "11", "PodName": "A"}, {"Sequence": "3", "StopType": "D", "PodDateTime": "9/3/2020 4:00:00 AM"}]}}}});
+        assert_eq!(tag(both), Some(("delivered", sub("Delivered_003"))));
+
+        // A transfer: driver 1 delivers to a hub that was never ordered, driver 2 has not
+        // delivered yet. The hub's POD is progress, not the delivery.
+        let transfer = json!({"@OrderStatus": "A", "Stops": ordered(), "Jobs": {"Job": [
+            {"Sequence": "1", "JobStops": {"JobStop": [
+                {"StopType": "P", "Address": "2251 Orange Blossom Trail", "DepartDateTime": "9/3/2020 2:50:00 AM"},
+                {"StopType": "D", "Address": "1 Hub Road", "City": "Orlando", "PodName": "HUB"}]}},
+            {"Sequence": "2", "JobStops": {"JobStop": [
+                {"StopType": "P", "Address": "1 Hub Road", "City": "Orlando"},
+                {"StopType": "D", "Address": "2253 ORANGE BLOSSOM TRAIL", "City": "Orlando"}]}}]}});
+        assert_eq!(tag(transfer.clone()).map(|t| t.0), Some("in_transit"));
+        let mut done = transfer;
+        done["Jobs"]["Job"][1]["JobStops"]["JobStop"][1]["PodName"] = json!("J. DOE");
+        assert_eq!(tag(done), Some(("delivered", sub("Delivered_003"))), "the ordered destination, case aside");
+
+        // No ordered stops in the answer: every delivering JobStop must be done.
+        let bare = json!({"@OrderStatus": "A", "Jobs": {"Job": {"JobStops": {"JobStop": [
+            {"JobStopPieces": {"JobStopPiece": {"PieceAction": "D", "PieceActionStatus": "Delivered"}}}]}}}});
+        assert_eq!(tag(bare).map(|t| t.0), Some("delivered"));
+    }
+
+    #[test]
+    fn events_count_as_evidence_and_undocumented_codes_move_only_on_evidence() {
+        let events = |t: &str| json!({"OrderEvent": [{"EventType": "Assigned"}, {"@EventType": t}]});
+        assert_eq!(tag(json!({"@OrderStatus": "A", "OrderEvents": events("Pickup")})).map(|t| t.0), Some("in_transit"));
+        assert_eq!(
+            tag(json!({"@OrderStatus": "A", "OrderEvents": events("POD")})),
+            Some(("delivered", sub("Delivered_001")))
+        );
+        assert_eq!(tag(json!({"@OrderStatus": "I"})), None);
+        let i_with_pickup = json!({"@OrderStatus": "I", "Jobs": {"Job": {"JobStops": {"JobStop": {"StopType": "P", "DepartDateTime": "9/3/2020 2:50:00 AM"}}}}});
+        assert_eq!(tag(i_with_pickup).map(|t| t.0), Some("in_transit"));
+        let template = json!({"@OrderStatus": "T", "PodName": "X"});
+        assert_eq!(tag(template), None, "a template is no shipment");
+        let deleted = json!({"@OrderStatus": "X", "Jobs": {"Job": {"JobStops": {"JobStop": {"StopType": "P", "DepartDateTime": "9/3/2020 2:50:00 AM"}}}}});
+        assert_eq!(tag(deleted).map(|t| t.0), Some("exception"));
+    }
+
+    #[test]
+    fn a_sites_own_done_codes_come_from_the_connection() {
+        let o = order(
+            json!({"@OrderStatus": "A", "Stops": ordered(), "Jobs": {"Job": {"JobStops": {"JobStop": {"StopType": "P", "JobStopStatus": "C"}}}}}),
+        );
+        let plain = Settings::new("DEMO");
+        assert_eq!(order_status(&o, &plain).map(|s| s.0), Some(Status::InfoReceived), "\"C\" is ambiguous by default");
+        let site = Settings { completed_statuses: vec![norm(" c ")], ..Settings::new("DEMO") };
+        assert_eq!(order_status(&o, &site).map(|s| s.0), Some(Status::InTransit));
+    }
+
+    #[test]
+    fn events_become_tracking_events_with_stable_keys_and_their_actor() {
+        let o = order(json!({"@OrderStatus": "A", "OrderEvents": {"OrderEvent": [
+            {"@OrderEventID": "7", "@EventType": "Picked Up", "@EventDateTime": "9/3/2020 2:43:00 AM", "@UserName": "D101"},
+            {"@EventType": "Weird Thing", "@EventDateTime": "9/3/2020 3:00:00 AM"},
+            {"@EventType": "No Time"}]}}));
+        let snap = snapshot_from(&o, &Settings::new("DEMO"));
+        assert_eq!(snap.events.len(), 2, "an event without a time cannot be placed");
         assert_eq!(snap.events[0].dedup_key, "ecourier:7");
         assert_eq!(snap.events[0].status, Some(Status::InTransit));
+        assert_eq!(snap.events[0].actor.as_deref(), Some("D101"));
         assert_eq!(snap.events[1].status, None);
         assert_eq!(snap.events[1].raw_code.as_deref(), Some("Weird Thing"));
+        assert_eq!(snap.events[1].dedup_key, "ecourier:Weird Thing|9/3/2020 3:00:00 AM");
+        assert_eq!(snap.carrier_status.as_deref(), Some("A"));
     }
 }

@@ -1,12 +1,17 @@
-//! e-Courier adapter (seed `001_ace717137be8dd3c.txt`, CARRIERS.md "ecourier").
+//! e-Courier adapter (the e-Courier API reference, seed `001_ace717137be8dd3c.txt`;
+//! CARRIERS.md "ecourier"). Every request and answer field, where it comes from and
+//! which test covers it: `docs/carriers/ecourier.md`.
 //!
 //! Every call is `POST {base}/software/xml/ecJsonPost.asmx/{Method}` with a JSON body
 //! and the token in a `UserGUID` header. We set `OrderNumber` ourselves (stable per
 //! shipment), which makes SaveOrder create-or-update and therefore safe to repeat
-//! after an ambiguous timeout, and lets GetJsonOrder always find the order.
+//! after an ambiguous timeout, and lets GetJsonOrder always find the order. SaveOrder
+//! is create-or-update of the *whole* order, so update and cancel send it complete.
 //! A refused token (-5) triggers one fresh Login and one retry; concurrent callers
 //! share that Login through [`TokenCell`].
 
+#[cfg(test)]
+mod contract_tests;
 pub mod mapping;
 pub mod wire;
 
@@ -32,7 +37,7 @@ const CARRIER: &str = "ecourier";
 /// JSON keys whose values are secrets in requests or answers.
 const SECRET_KEYS: &[&str] = &["password", "UserGUID", "user_guid"];
 
-pub const SETTINGS: [FieldSpec; 6] = [
+pub const SETTINGS: [FieldSpec; 9] = [
     FieldSpec {
         name: "customer_code",
         required: true,
@@ -49,6 +54,22 @@ pub const SETTINGS: [FieldSpec; 6] = [
         description: "\"lb\" (default) or \"kg\": unit of piece weights",
     },
     FieldSpec { name: "default_service", required: false, description: "Service used when a shipment names none" },
+    FieldSpec {
+        name: "auth",
+        required: false,
+        description: "Auth code sent on every order, when the site requires one",
+    },
+    FieldSpec {
+        name: "country_format",
+        required: false,
+        description: "\"alpha3\" (default, \"USA\" as in e-Courier's examples) or \"alpha2\" (\"US\")",
+    },
+    FieldSpec {
+        name: "completed_statuses",
+        required: false,
+        description: "JobStopStatus / PieceActionStatus values that mean done at this site, \
+                      besides complete, completed, done, finished, clear, cleared, picked up, delivered, departed",
+    },
     FieldSpec {
         name: "rate_limit_per_second",
         required: false,
@@ -95,10 +116,28 @@ pub fn validate_settings(settings: &serde_json::Map<String, Value>) -> Vec<Field
             errors.push(FieldError::new(format!("settings.{name}"), "must be an integer from 1 to 10000"));
         }
     }
-    if let Some(v) = settings.get("default_service")
-        && !v.is_string()
+    for name in ["default_service", "auth"] {
+        if let Some(v) = settings.get(name)
+            && v.as_str().is_none_or(|s| s.trim().is_empty())
+        {
+            errors.push(FieldError::new(format!("settings.{name}"), "must be a non-empty string"));
+        }
+    }
+    if let Some(v) = settings.get("country_format")
+        && !matches!(v.as_str(), Some("alpha2" | "alpha3"))
     {
-        errors.push(FieldError::new("settings.default_service", "must be a string"));
+        errors.push(FieldError::new("settings.country_format", "must be \"alpha2\" or \"alpha3\""));
+    }
+    if let Some(v) = settings.get("completed_statuses") {
+        let ok = v.as_array().is_some_and(|a| {
+            a.len() <= 50 && a.iter().all(|x| x.as_str().is_some_and(|s| !s.trim().is_empty() && s.len() <= 64))
+        });
+        if !ok {
+            errors.push(FieldError::new(
+                "settings.completed_statuses",
+                "must be an array of at most 50 non-empty strings (64 characters at most)",
+            ));
+        }
     }
     errors
 }
@@ -150,6 +189,13 @@ impl EcourierClient {
                 .unwrap_or(FixedOffset::east_opt(0).ok_or_else(|| misconfigured("offset"))?),
             weight_in_kg: s.get("weight_unit").and_then(Value::as_str) == Some("kg"),
             default_service: s.get("default_service").and_then(Value::as_str).map(str::to_owned),
+            auth: s.get("auth").and_then(Value::as_str).map(str::to_owned),
+            country_alpha3: s.get("country_format").and_then(Value::as_str) != Some("alpha2"),
+            completed_statuses: s
+                .get("completed_statuses")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).map(mapping::norm).collect())
+                .unwrap_or_default(),
         };
         Ok(EcourierClient {
             http: shared.http.clone(),
@@ -268,13 +314,26 @@ impl EcourierClient {
         .map_err(|e| CarrierError::Protocol { message: e.to_string() })
     }
 
-    /// Keep a directly issued GUID alive (seed: RefreshGUID; expiry after 20 idle days).
+    /// Keep a directly issued GUID alive (reference: RefreshGUID; expiry after 20 idle
+    /// days). The token travels in the header; the body repeats it as the reference's
+    /// example does (without braces), though the carrier ignores it.
     pub async fn refresh_guid(&self, cx: &CallCx) -> Result<(), CarrierError> {
-        let answer = self.call(cx, "RefreshGUID", &serde_json::json!({}), false).await?;
+        let token = self.tokens.get(|| self.obtain(cx, false)).await?.value;
+        let bare = token.expose_secret().trim_matches(|c| c == '{' || c == '}').to_owned();
+        let body = serde_json::to_value(wire::RefreshGuidRequest { user_guid: &bare })
+            .map_err(|e| CarrierError::Protocol { message: e.to_string() })?;
+        let answer = self.call(cx, "RefreshGUID", &body, false).await?;
         if let Ok(wire::StatusAnswer { user_guid: Some(g), .. }) = serde_json::from_slice(&answer.body) {
             self.tokens.put(Token::lasting(SecretString::from(g))).await;
         }
         Ok(())
+    }
+
+    /// GetJsonOrder: the whole order as e-Courier holds it.
+    async fn get_order(&self, cx: &CallCx, number: &str) -> Result<wire::OrderOut, CarrierError> {
+        let answer = self.call(cx, "GetJsonOrder", &serde_json::json!({ "OrderNumber": number }), true).await?;
+        wire::OrderOut::parse(&answer.body)
+            .map_err(|e| CarrierError::Protocol { message: format!("GetJsonOrder answer: {e}") })
     }
 }
 
@@ -302,19 +361,27 @@ impl CarrierClient for EcourierClient {
         })
     }
 
+    /// Update = SaveOrder with the whole order as it will be (the stored plan with the
+    /// change applied): never a partial body (CARRIERS.md).
     async fn update(&self, cx: &CallCx, req: &OrderRequest<'_>) -> Result<(), CarrierError> {
         let body = self.order_body(req.plan, Some(req.order_number))?;
         self.call(cx, "SaveOrder", &body, false).await.map(|_| ())
     }
 
-    /// Cancel = SaveOrder with `OrderStatus:"X"` (CARRIERS.md).
+    /// Cancel = SaveOrder with `OrderStatus:"X"` (CARRIERS.md). SaveOrder is
+    /// create-or-update of the whole order and validated like a create (the reference
+    /// answers -4 for missing elements), so the cancel carries the complete order as
+    /// booked with only the status changed: the carrier can neither refuse it as
+    /// incomplete nor blank what it stored. Because that body could also *create* the
+    /// order, the order is looked up first: one the carrier never got (a pending
+    /// booking whose request was lost) is `NotFound`, one already deleted is done.
     async fn cancel(&self, cx: &CallCx, req: &OrderRequest<'_>) -> Result<(), CarrierError> {
-        let order = wire::Order {
-            customer_code: self.settings.customer_code.clone(),
-            order_number: Some(req.order_number.to_owned()),
-            order_status: Some("X".into()),
-            ..Default::default()
-        };
+        let current = self.get_order(cx, req.order_number).await?;
+        if current.order_status.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("X")) {
+            return Ok(());
+        }
+        let mut order = mapping::order_from_plan(req.plan, Some(req.order_number), &self.settings);
+        order.order_status = Some("X".into());
         let body = serde_json::to_value(wire::OrderEnvelope { order })
             .map_err(|e| CarrierError::Protocol { message: e.to_string() })?;
         self.call(cx, "SaveOrder", &body, true).await.map(|_| ())
@@ -323,18 +390,16 @@ impl CarrierClient for EcourierClient {
     async fn quote(&self, cx: &CallCx, plan: &ShipmentPlan) -> Result<Quote, CarrierError> {
         let body = self.order_body(plan, None)?;
         let answer = self.call(cx, "QuoteOrder", &body, false).await?;
-        let parsed: wire::OrderAnswer = serde_json::from_slice(&answer.body)
+        let order = wire::OrderOut::parse(&answer.body)
             .map_err(|e| CarrierError::Protocol { message: format!("QuoteOrder answer: {e}") })?;
-        Ok(mapping::quote_from(&parsed.order, &self.settings.utc_offset))
+        Ok(mapping::quote_from(&order, &self.settings.utc_offset))
     }
 
     async fn track(&self, cx: &CallCx, req: &TrackRequest<'_>) -> Result<TrackingSnapshot, CarrierError> {
         let number = req
             .carrier_reference
             .ok_or_else(|| CarrierError::NotFound { message: "the shipment has no e-Courier order number".into() })?;
-        let answer = self.call(cx, "GetJsonOrder", &serde_json::json!({ "OrderNumber": number }), true).await?;
-        let parsed: wire::OrderAnswer = serde_json::from_slice(&answer.body)
-            .map_err(|e| CarrierError::Protocol { message: format!("GetJsonOrder answer: {e}") })?;
-        Ok(mapping::snapshot_from(&parsed.order, &self.settings.utc_offset))
+        let order = self.get_order(cx, number).await?;
+        Ok(mapping::snapshot_from(&order, &self.settings))
     }
 }
