@@ -1,65 +1,66 @@
-//! What every simulator shares: a bounded request log and a fault queue.
+//! What every simulator shares: a bounded request log and a queue of injected faults.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
-/// Most requests a simulator remembers for `requests()`; the older half is dropped when
-/// the log is full, so a long benchmark run does not grow the simulator's memory.
-pub const REQUEST_LOG_CAP: usize = 20_000;
+/// Most requests a simulator remembers for `requests()` by default; the oldest are
+/// dropped first, so a long sandbox or benchmark run does not grow the simulator.
+pub const REQUEST_LOG_CAP: usize = 10_000;
 
-/// Append to a request log, dropping its older half when it is full.
-pub fn push_capped<T>(log: &mut Vec<T>, item: T) {
-    if log.len() >= REQUEST_LOG_CAP {
-        log.drain(..REQUEST_LOG_CAP / 2);
+/// Append to a request log, dropping the oldest entries beyond `cap` (0 keeps nothing).
+pub fn push_capped<T>(log: &mut VecDeque<T>, item: T, cap: usize) {
+    if cap == 0 {
+        return;
     }
-    log.push(item);
+    while log.len() >= cap {
+        log.pop_front();
+    }
+    log.push_back(item);
 }
 
-/// Faults injected for the next N calls of one operation (or of any operation).
-#[derive(Debug, Clone)]
-pub struct FaultRule<F> {
-    /// The operation it applies to (`None`: any).
-    pub op: Option<String>,
-    pub remaining: u32,
-    pub fault: F,
-}
-
-/// A queue of [`FaultRule`]s, consulted once per call in insertion order.
+/// Faults injected for the next N calls of one operation (or of any operation), served
+/// first queued, first used.
 #[derive(Debug, Clone)]
 pub struct Faults<F> {
-    rules: Vec<FaultRule<F>>,
+    queue: VecDeque<(Option<String>, u32, F)>,
 }
 
 impl<F> Default for Faults<F> {
     fn default() -> Self {
-        Faults { rules: Vec::new() }
+        Faults { queue: VecDeque::new() }
     }
 }
 
 impl<F: Clone> Faults<F> {
-    /// The next `count` calls of `op` (or of any operation) answer with `fault`;
+    /// The next `count` calls of `op` (of any operation when `None`) answer with `fault`;
     /// `count == 0` clears the pending faults of that selector.
     pub fn fail_next(&mut self, op: Option<&str>, count: u32, fault: F) {
         let op = op.map(str::to_owned);
         if count == 0 {
-            self.rules.retain(|r| r.op != op);
+            self.queue.retain(|(o, _, _)| *o != op);
         } else {
-            self.rules.push(FaultRule { op, remaining: count, fault });
+            self.queue.push_back((op, count, fault));
         }
     }
 
     /// The fault for this call of `op`, if one is pending (and count it down).
     pub fn take(&mut self, op: &str) -> Option<F> {
-        let i = self.rules.iter().position(|r| r.op.as_deref().is_none_or(|o| o == op))?;
-        let fault = self.rules[i].fault.clone();
-        self.rules[i].remaining -= 1;
-        if self.rules[i].remaining == 0 {
-            self.rules.remove(i);
+        let i = self.queue.iter().position(|(o, _, _)| o.as_deref().is_none_or(|o| o == op))?;
+        let entry = &mut self.queue[i];
+        entry.1 -= 1;
+        let fault = entry.2.clone();
+        if entry.1 == 0 {
+            self.queue.remove(i);
         }
         Some(fault)
     }
 
     pub fn clear(&mut self) {
-        self.rules.clear();
+        self.queue.clear();
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
     }
 }
 
@@ -67,5 +68,34 @@ impl<F: Clone> Faults<F> {
 pub async fn delay(latency: Duration) {
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_are_served_per_operation_in_order_and_count_zero_clears() {
+        let mut faults = Faults::default();
+        faults.fail_next(Some("SaveOrder"), 2, 'a');
+        faults.fail_next(None, 1, 'b');
+        assert_eq!(faults.take("Login"), Some('b'));
+        assert_eq!(faults.take("Login"), None);
+        assert_eq!(faults.take("SaveOrder"), Some('a'));
+        faults.fail_next(Some("SaveOrder"), 0, 'x');
+        assert_eq!(faults.take("SaveOrder"), None, "count 0 cleared what was left");
+        assert!(faults.is_empty());
+    }
+
+    #[test]
+    fn the_request_log_keeps_the_newest() {
+        let mut log = VecDeque::new();
+        for i in 0..5 {
+            push_capped(&mut log, i, 3);
+        }
+        assert_eq!(log, [2, 3, 4]);
+        push_capped(&mut log, 9, 0);
+        assert_eq!(log, [2, 3, 4], "cap 0 keeps nothing new");
     }
 }

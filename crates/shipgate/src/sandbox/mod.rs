@@ -8,7 +8,7 @@ pub mod aftership;
 pub mod ecmr;
 pub mod ecomdash;
 pub mod ecomexpress;
-pub mod ecourier;
+pub use sims::ecourier;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -262,7 +262,9 @@ pub async fn run(mut config: Config, data_dir: &Path, sim_clock_secs: u64) -> an
     let workers = app::spawn_workers(&state);
 
     let sims = Simulators::new();
-    let _clock = (sim_clock_secs > 0).then(|| sims.ecourier.start_clock(Duration::from_secs(sim_clock_secs)));
+    if sim_clock_secs > 0 {
+        sims.ecourier.start_clock(Duration::from_secs(sim_clock_secs));
+    }
     let base = format!("http://{addr}");
     let demo = create_demo(&state, &format!("Demo {}", chrono::Utc::now().format("%Y-%m-%d %H:%M:%S")), &base).await?;
     let router = sims.mount(http::router(state));

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use shipgate::sandbox::ecourier::SimFault;
+use sims::ecourier::SimFault;
 
 use crate::helpers::spawn_app_with;
 

@@ -1,7 +1,7 @@
 //! Every e-Courier status code of the seed has its outcome at our API.
 
 use serde_json::json;
-use shipgate::sandbox::ecourier::SimFault;
+use sims::ecourier::SimFault;
 
 use crate::helpers::{TestApp, spawn_app};
 
@@ -42,9 +42,9 @@ async fn a_rejected_order_fails_with_the_carriers_message() {
     let app = spawn_app().await;
     let r = book_with_fault(&app, SimFault::Status(-4), "REJ-1").await;
     let p = r.problem(422, "carrier_rejected");
-    assert_eq!(p["detail"], "Action not performed (simulated fault)");
+    assert_eq!(p["detail"], "Order Not Found", "the reference's -4 text, passed through");
     assert_eq!(p["shipment"]["booking"]["state"], "failed");
-    assert_eq!(p["shipment"]["booking"]["last_error"]["message"], "Action not performed (simulated fault)");
+    assert_eq!(p["shipment"]["booking"]["last_error"]["message"], "Order Not Found");
 
     // A real refusal by the strict simulator: a single "both" stop is not a pickup AND a destination.
     let mut body = app.shipment_body("REJ-2");

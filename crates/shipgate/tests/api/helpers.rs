@@ -11,7 +11,7 @@ use pgembed::{Options, PrivatePostgres};
 use serde_json::{Value, json};
 use shipgate::app::AppState;
 use shipgate::config::Config;
-use shipgate::sandbox::ecourier::{EcourierSim, EcourierSimConfig};
+use sims::ecourier::{EcourierSim, EcourierSimConfig};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions as _, Connection as _, PgPool};
 use tokio::sync::OnceCell;

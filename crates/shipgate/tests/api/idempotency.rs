@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use serde_json::json;
-use shipgate::sandbox::ecourier::SimFault;
+use sims::ecourier::SimFault;
 
 use crate::helpers::spawn_app;
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use shipgate::app::AppState;
 use shipgate::config::Config;
-use shipgate::sandbox::ecourier::SimFault;
+use sims::ecourier::SimFault;
 
 use crate::helpers::{MASTER_KEY, TestApp, spawn_app_with};
 

@@ -64,8 +64,8 @@ async fn an_active_shipment_is_refreshed_by_the_engine_without_any_api_call() {
     let id = s["id"].as_str().expect("id");
     let number = s["carrier_reference"].as_str().expect("number");
     assert!(schedule(&app, id).await.poll_next_at.is_some(), "booked on a pollable carrier: on the schedule");
-    app.sim.advance(number);
-    app.sim.advance(number);
+    app.sim.advance(number).expect("advance");
+    app.sim.advance(number).expect("advance");
     let polls = app.sim_calls("GetJsonOrder");
 
     let round = engine.run_round().await.expect("round");
@@ -107,7 +107,7 @@ async fn terminal_shipments_are_not_polled() {
     let delivered_id = delivered["id"].as_str().expect("id");
     let number = delivered["carrier_reference"].as_str().expect("number");
     for _ in 0..3 {
-        app.sim.advance(number);
+        app.sim.advance(number).expect("advance");
     }
     let polls = app.sim_calls("GetJsonOrder");
     assert_eq!(engine.run_round().await.expect("round").claimed, 1, "only the active one");

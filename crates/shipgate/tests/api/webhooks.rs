@@ -775,8 +775,8 @@ async fn a_booking_and_its_tracking_reach_the_subscriber_signed_and_in_sequence(
     let booked = app.book("WH-FLOW-1").await;
     let sid = booked["id"].as_str().expect("id").to_owned();
     // The carrier moves the order on; a refresh picks it up.
-    app.sim.advance(booked["carrier_reference"].as_str().expect("order number"));
-    app.sim.advance(booked["carrier_reference"].as_str().expect("order number"));
+    app.sim.advance(booked["carrier_reference"].as_str().expect("order number")).expect("advance");
+    app.sim.advance(booked["carrier_reference"].as_str().expect("order number")).expect("advance");
     let r = app.post(&format!("/v1/shipments/{sid}/refresh"), &json!({})).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.bytes));
     let events = app.get(&format!("/v1/events?shipment_id={sid}")).await.json();

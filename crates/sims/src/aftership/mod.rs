@@ -141,7 +141,7 @@ pub struct AftershipRequest {
 
 pub(crate) struct Inner {
     pub store: Store,
-    pub requests: Vec<AftershipRequest>,
+    pub requests: std::collections::VecDeque<AftershipRequest>,
     pub faults: Faults<SimFault>,
     pub limiter: Limiter,
     pub stats: AftershipStats,
@@ -186,7 +186,7 @@ impl AftershipSim {
                 config,
                 inner: Mutex::new(Inner {
                     store: Store::default(),
-                    requests: Vec::new(),
+                    requests: std::collections::VecDeque::new(),
                     faults: Faults::default(),
                     limiter,
                     stats: AftershipStats::default(),
@@ -234,7 +234,7 @@ impl AftershipSim {
 
     /// Every API call as received (the most recent [`crate::common::REQUEST_LOG_CAP`]).
     pub fn requests(&self) -> Vec<AftershipRequest> {
-        self.lock().requests.clone()
+        self.lock().requests.iter().cloned().collect()
     }
 
     pub fn clear_requests(&self) {
@@ -329,6 +329,6 @@ impl AftershipSim {
     pub(crate) fn record(&self, inner: &mut Inner, req: AftershipRequest) {
         *inner.stats.calls.entry(req.op.clone()).or_default() += 1;
         inner.stats.total_calls += 1;
-        push_capped(&mut inner.requests, req);
+        push_capped(&mut inner.requests, req, crate::common::REQUEST_LOG_CAP);
     }
 }

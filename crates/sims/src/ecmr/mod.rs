@@ -33,7 +33,7 @@ mod pdf;
 mod state;
 mod validate;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -194,10 +194,7 @@ impl EcmrSim {
     /// The next `count` calls of `op` (one of [`OPS`]; `None` = any operation) get `fault`.
     /// Queued faults are served in order.
     pub fn fail_next(&self, op: Option<&str>, count: u32, fault: SimFault) {
-        if count == 0 {
-            return;
-        }
-        self.lock().faults.push_back(state::PendingFault { op: op.map(str::to_owned), remaining: count, fault });
+        self.lock().faults.fail_next(op, count, fault);
     }
 
     pub fn clear_faults(&self) {
@@ -276,21 +273,11 @@ impl EcmrSim {
         let cap = self.inner.config.request_log_cap;
         let mut st = self.lock();
         *st.stats.calls.entry(req.op.clone()).or_default() += 1;
-        push_capped(&mut st.requests, req, cap);
+        crate::common::push_capped(&mut st.requests, req, cap);
     }
 }
 
 /// A default-config simulator's router, mounted by the standalone binary at `/ecmr`.
 pub fn standalone_router() -> Router {
     EcmrSim::default().router()
-}
-
-fn push_capped<T>(log: &mut VecDeque<T>, item: T, cap: usize) {
-    if cap == 0 {
-        return;
-    }
-    while log.len() >= cap {
-        log.pop_front();
-    }
-    log.push_back(item);
 }

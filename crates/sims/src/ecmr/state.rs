@@ -152,12 +152,6 @@ pub(crate) struct AccessToken {
     pub expires_at: Instant,
 }
 
-pub(crate) struct PendingFault {
-    pub op: Option<String>,
-    pub remaining: u32,
-    pub fault: SimFault,
-}
-
 pub(crate) enum Stored {
     Created(String),
     Updated(String, Status),
@@ -171,7 +165,7 @@ pub(crate) struct State {
     /// tracking number → (organisation, position in its list)
     index: HashMap<String, (String, usize)>,
     next_seq: u64,
-    pub faults: VecDeque<PendingFault>,
+    pub faults: crate::common::Faults<SimFault>,
     pub requests: VecDeque<RecordedRequest>,
     pub stats: EcmrStats,
 }
@@ -189,7 +183,7 @@ impl State {
             orgs: HashMap::new(),
             index: HashMap::new(),
             next_seq: 1,
-            faults: VecDeque::new(),
+            faults: crate::common::Faults::default(),
             requests: VecDeque::new(),
             stats: EcmrStats::default(),
         }
@@ -197,13 +191,7 @@ impl State {
 
     /// The next fault queued for `op`, if any.
     pub fn take_fault(&mut self, op: &str) -> Option<SimFault> {
-        let pos = self.faults.iter().position(|f| f.op.as_deref().is_none_or(|o| o == op))?;
-        let entry = &mut self.faults[pos];
-        entry.remaining -= 1;
-        let fault = entry.fault.clone();
-        if entry.remaining == 0 {
-            self.faults.remove(pos);
-        }
+        let fault = self.faults.take(op)?;
         self.stats.faults_injected += 1;
         Some(fault)
     }

@@ -8,9 +8,9 @@
 use super::json::parse_body;
 use super::render::{order_json, quote_json};
 use super::state::{Refused, Saver, Session, Token, braced};
-use super::support::{REQUEST_LOG_CAP, push_capped};
 use super::validate::validate_order;
 use super::{EcourierSim, SaveOrderAnswer, SimFault, SimRequest, now};
+use crate::common::{REQUEST_LOG_CAP, push_capped};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, State};
@@ -164,7 +164,9 @@ impl EcourierSim {
         {
             *password = Value::String("<redacted>".to_owned());
         }
-        let request = SimRequest { method: method.to_owned(), path: path.to_owned(), auth_headers, body };
+        // The token is the simulator's own: tests check which session a call used.
+        let user_guid = headers.get("userguid").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let request = SimRequest { method: method.to_owned(), path: path.to_owned(), auth_headers, user_guid, body };
         let mut control = self.control();
         *control.calls.entry(method.to_owned()).or_default() += 1;
         push_capped(&mut control.requests, request, REQUEST_LOG_CAP);

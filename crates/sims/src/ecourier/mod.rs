@@ -25,11 +25,11 @@ mod render;
 mod schema;
 mod signature;
 mod state;
-mod support;
 mod validate;
 
 pub use state::OrderStage;
 
+use crate::common::Faults;
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -38,7 +38,6 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use support::Faults;
 
 /// One e-Courier user: Login credentials, the customer its orders are billed to, and
 /// optionally a UserGUID issued directly to the trading partner.
@@ -118,6 +117,9 @@ pub struct SimRequest {
     pub path: String,
     /// Names of the authentication headers present (`UserGUID`, `Authorization`).
     pub auth_headers: Vec<String>,
+    /// The `UserGUID` header as sent (a token this simulator issued), if any.
+    #[serde(default)]
+    pub user_guid: Option<String>,
     /// The parsed body (a repeated key read as a list), `Null` when it was not JSON;
     /// Login's password is replaced by `"<redacted>"`.
     pub body: Value,
@@ -225,7 +227,7 @@ impl EcourierSim {
 
     /// The next `count` calls of `method` (any method when `None`) suffer `fault`.
     pub fn fail_next(&self, method: Option<&str>, count: u32, fault: SimFault) {
-        self.control().faults.push(method, count, fault);
+        self.control().faults.fail_next(method, count, fault);
     }
 
     /// Which success body SaveOrder answers (the reference shows two).
