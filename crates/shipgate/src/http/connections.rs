@@ -16,15 +16,17 @@ use utoipa_axum::routes;
 
 use super::auth::AuthContext;
 use super::extract::{Json, PathId, Query};
-use super::{Page, decode_cursor, encode_cursor};
+use super::{decode_cursor, encode_cursor, page};
 use crate::app::AppState;
 use crate::carriers::{self, CallCx, Capability, CarrierError};
 use crate::crypto::Purpose;
 use crate::domain::FieldError;
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiError, ApiResult};
 use crate::ids;
 use crate::store;
 use crate::store::connections::{ConnectionRow, ConnectionUpdate, NewConnection};
+
+page!(ConnectionPage, ConnectionOut, "connections, newest first");
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -178,16 +180,17 @@ fn seal(
     Ok((state.crypto.encrypt(tenant, id, Purpose::Credentials, &plain), creds.keys().cloned().collect()))
 }
 
-/// Create a connection. Credentials are validated against the carrier's credential
-/// fields and stored encrypted; they are never returned.
+/// Create a connection
+///
+/// A tenant's account with one carrier. Credentials are validated against the carrier's
+/// credential fields (`GET /v1/carriers`) and stored encrypted; they are never returned.
+/// An `ecomexpress` connection created without credentials gets generated inbound
+/// credentials, returned once in `generated_credentials`.
 #[utoipa::path(post, path = "/v1/connections", tag = "connections", operation_id = "create_connection",
     security(("api_key" = [])), request_body = ConnectionIn,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry")),
     responses(
-        (status = 201, body = ConnectionOut),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+        (status = 201, body = ConnectionOut, description = "Created; `Location` names the connection",
+            headers(("Location" = String, description = "`/v1/connections/{id}`")))))]
 async fn create_connection(
     State(state): State<AppState>,
     auth: AuthContext,
@@ -222,16 +225,17 @@ async fn create_connection(
     Ok((StatusCode::CREATED, [("location", format!("/v1/connections/{id}"))], axum::Json(out)))
 }
 
-/// List connections, newest first.
+/// List connections
+///
+/// Newest first, one page at a time: pass the answer's `next_cursor` as `cursor`.
 #[utoipa::path(get, path = "/v1/connections", tag = "connections", operation_id = "list_connections",
     security(("api_key" = [])), params(ListParams),
-    responses((status = 200, body = Page<ConnectionOut>), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ConnectionPage, description = "One page of connections")))]
 async fn list_connections(
     State(state): State<AppState>,
     auth: AuthContext,
     Query(q): Query<ListParams>,
-) -> ApiResult<axum::Json<Page<ConnectionOut>>> {
+) -> ApiResult<axum::Json<ConnectionPage>> {
     let limit = q.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::field("limit", "must be between 1 and 100"));
@@ -242,7 +246,7 @@ async fn list_connections(
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next_cursor = if more { rows.last().map(|r| encode_cursor(&r.id)) } else { None };
-    Ok(axum::Json(Page { data: rows.into_iter().map(|r| out(&state, r)).collect(), next_cursor }))
+    Ok(axum::Json(ConnectionPage { data: rows.into_iter().map(|r| out(&state, r)).collect(), next_cursor }))
 }
 
 pub(crate) async fn load(state: &AppState, tenant: &str, id: &str) -> ApiResult<ConnectionRow> {
@@ -253,11 +257,12 @@ pub(crate) async fn load(state: &AppState, tenant: &str, id: &str) -> ApiResult<
     store::connections::get(&mut conn, tenant, id).await?.ok_or(ApiError::NotFound("connection"))
 }
 
-/// Read one connection.
+/// Read a connection
+///
+/// The connection with the names of its credential fields (never their values).
 #[utoipa::path(get, path = "/v1/connections/{id}", tag = "connections", operation_id = "get_connection",
     security(("api_key" = [])), params(("id" = String, Path, description = "Connection id")),
-    responses((status = 200, body = ConnectionOut), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ConnectionOut, description = "The connection")))]
 async fn get_connection(
     State(state): State<AppState>,
     auth: AuthContext,
@@ -266,13 +271,14 @@ async fn get_connection(
     Ok(axum::Json(out(&state, load(&state, &auth.tenant_id, &id).await?)))
 }
 
-/// Change name, base URL, credentials (replaced as a whole) or settings (replaced as a whole).
+/// Update a connection
+///
+/// Changes the name, base URL, credentials (replaced as a whole) or settings (replaced
+/// as a whole); absent fields are unchanged.
 #[utoipa::path(patch, path = "/v1/connections/{id}", tag = "connections", operation_id = "update_connection",
-    security(("api_key" = [])), params(("id" = String, Path, description = "Connection id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry")),
+    security(("api_key" = [])), params(("id" = String, Path, description = "Connection id")),
     request_body = ConnectionPatch,
-    responses((status = 200, body = ConnectionOut), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ConnectionOut, description = "The updated connection")))]
 async fn update_connection(
     State(state): State<AppState>,
     auth: AuthContext,
@@ -316,11 +322,12 @@ async fn update_connection(
     Ok(axum::Json(out(&state, updated)))
 }
 
-/// Delete a connection. Its shipments stay readable; its secrets are wiped.
+/// Delete a connection
+///
+/// Its shipments stay readable; its secrets are wiped.
 #[utoipa::path(delete, path = "/v1/connections/{id}", tag = "connections", operation_id = "delete_connection",
     security(("api_key" = [])), params(("id" = String, Path, description = "Connection id")),
-    responses((status = 204, description = "Deleted"), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 204, description = "Deleted")))]
 async fn delete_connection(
     State(state): State<AppState>,
     auth: AuthContext,
@@ -413,14 +420,15 @@ pub(crate) async fn note_connection_outcome(state: &AppState, row: &ConnectionRo
     }
 }
 
-/// Prove the credentials: e-Courier Login (or RefreshGUID for a directly issued GUID).
+/// Verify a connection's credentials
+///
+/// Proves the credentials with the carrier (e-Courier: Login, or RefreshGUID for a
+/// directly issued GUID) and records the outcome in `status`.
 #[utoipa::path(post, path = "/v1/connections/{id}/verify", tag = "connections", operation_id = "verify_connection",
     security(("api_key" = [])), params(("id" = String, Path, description = "Connection id")),
+    extensions(("x-carrier-call" = json!(true))),
     responses((status = 200, body = ConnectionOut, description = "The carrier accepted the credentials"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "The carrier refused the credentials (connection_misconfigured)"),
-        (status = 503, body = Problem, content_type = "application/problem+json", description = "Carrier unavailable")))]
+        (status = 422, description = "The carrier refused the credentials (`connection_misconfigured`)")))]
 async fn verify_connection(
     State(state): State<AppState>,
     auth: AuthContext,

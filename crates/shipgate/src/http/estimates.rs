@@ -15,7 +15,7 @@ use super::extract::Json;
 use crate::app::AppState;
 use crate::carriers::{self, CallCx, Capability};
 use crate::domain::FieldError;
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiError, ApiResult};
 use crate::service::shipments::save_exchanges;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -45,13 +45,12 @@ pub struct EstimateOut {
     pub data: Vec<Value>,
 }
 
-/// Predict delivery dates (AfterShip predict-batch). Items are validated before the call.
+/// Predict delivery dates
+///
+/// AfterShip predict-batch: 1-5 items, validated before the call.
 #[utoipa::path(post, path = "/v1/estimated-delivery-dates", tag = "quotes", operation_id = "estimate_delivery_dates",
-    security(("api_key" = [])), request_body = EstimateIn,
-    responses((status = 200, body = EstimateOut), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 502, body = Problem, content_type = "application/problem+json"),
-        (status = 503, body = Problem, content_type = "application/problem+json")))]
+    security(("api_key" = [])), request_body = EstimateIn, extensions(("x-carrier-call" = json!(true))),
+    responses((status = 200, body = EstimateOut, description = "One prediction per item, in order")))]
 async fn estimate(
     State(state): State<AppState>,
     auth: AuthContext,

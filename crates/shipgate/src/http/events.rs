@@ -11,11 +11,13 @@ use utoipa_axum::routes;
 
 use super::auth::AuthContext;
 use super::extract::Query;
-use super::{Page, decode_cursor, encode_cursor};
+use super::{decode_cursor, encode_cursor, page};
 use crate::app::AppState;
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiError, ApiResult};
 use crate::store;
 use crate::store::events::{EVENT_TYPES, EventRow};
+
+page!(EventPage, EventOut, "outbound events, oldest first");
 
 /// One event, in the same shape as the webhook payload (plus `shipment_id`).
 #[derive(Debug, Serialize, ToSchema)]
@@ -64,16 +66,20 @@ pub struct EventParams {
     pub cursor: Option<String>,
 }
 
-/// Every outbound event, oldest first (stable order), for reconciliation.
+/// List outbound events
+///
+/// Every event the gateway emitted for the tenant (what webhooks deliver), oldest first
+/// in a stable order, for reconciliation against the webhooks a subscriber received.
+/// Not to be confused with a shipment's tracking events
+/// (`GET /v1/shipments/{id}/events`).
 #[utoipa::path(get, path = "/v1/events", tag = "webhooks", operation_id = "list_events",
     security(("api_key" = [])), params(EventParams),
-    responses((status = 200, body = Page<EventOut>), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = EventPage, description = "One page of events")))]
 async fn list_events(
     State(state): State<AppState>,
     auth: AuthContext,
     Query(q): Query<EventParams>,
-) -> ApiResult<axum::Json<Page<EventOut>>> {
+) -> ApiResult<axum::Json<EventPage>> {
     let limit = q.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::field("limit", "must be between 1 and 100"));
@@ -102,7 +108,7 @@ async fn list_events(
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next_cursor = if more { rows.last().map(|r| encode_cursor(&r.seq.to_string())) } else { None };
-    Ok(axum::Json(Page { data: rows.into_iter().map(EventOut::from).collect(), next_cursor }))
+    Ok(axum::Json(EventPage { data: rows.into_iter().map(EventOut::from).collect(), next_cursor }))
 }
 
 pub fn router() -> OpenApiRouter<AppState> {

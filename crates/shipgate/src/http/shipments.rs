@@ -15,13 +15,13 @@ use utoipa_axum::routes;
 use super::auth::AuthContext;
 use super::connections::{carrier_error, note_connection_outcome, require_capability};
 use super::extract::{Json, PathId, Query};
-use super::{Page, decode_cursor, encode_cursor};
+use super::{decode_cursor, encode_cursor, page};
 use crate::app::AppState;
 use crate::carriers::{self, CallCx, Capability, CarrierError, CompleteReason, DocumentLink};
 use crate::domain::{
     Channel, FieldError, Metadata, Money, Parcel, ShipmentPlan, Status, Stop, check_plan, may_transition,
 };
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiError, ApiResult};
 use crate::ids;
 use crate::service::refresh::{self, RefreshError, Refreshed};
 use crate::service::shipments::{
@@ -33,6 +33,8 @@ use crate::store::{self, Actor};
 use crate::{jobs, service};
 
 // ---------- API types ----------
+
+page!(ShipmentPage, ShipmentOut, "shipments, newest first");
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -194,8 +196,9 @@ fn out_json(row: ShipmentRow) -> Value {
     serde_json::to_value(ShipmentOut::from(row)).unwrap_or(Value::Null)
 }
 
+/// One tracking event of a shipment: a scan or status the carrier reported.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct EventOut {
+pub struct TrackingEventOut {
     pub id: i64,
     #[schema(value_type = String, format = DateTime)]
     pub occurred_at: DateTime<Utc>,
@@ -246,9 +249,22 @@ pub struct ExchangeOut {
     pub created_at: DateTime<Utc>,
 }
 
+/// A shipment's tracking events, oldest first.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ListOf<T: ToSchema> {
-    pub data: Vec<T>,
+pub struct TrackingEventList {
+    pub data: Vec<TrackingEventOut>,
+}
+
+/// A shipment's history entries, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryList {
+    pub data: Vec<HistoryOut>,
+}
+
+/// A shipment's carrier exchanges, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExchangeList {
+    pub data: Vec<ExchangeOut>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -355,25 +371,25 @@ fn booking_response(row: ShipmentRow, error: Option<CarrierError>) -> Response {
 
 // ---------- handlers ----------
 
-/// Book a shipment with the connection's carrier (or register a tracking number on a
-/// tracking carrier). 201: booked. 202: the carrier is down or slow; the shipment is
-/// kept with `booking.state = pending` and a durable job books it later, exactly once
-/// (`shipment.booked` or `shipment.booking_failed` follows). 422/409: the carrier
-/// refused; the shipment is kept with `booking.state = failed` and the carrier's message.
+/// Book a shipment, or register a tracking number
+///
+/// Books the shipment with the connection's carrier, or, with `tracking_number` on a
+/// tracking carrier (AfterShip), registers that number for tracking. 201: booked. 202:
+/// the carrier is down or slow; the shipment is kept with `booking.state = pending` and
+/// a durable job books it later, exactly once (`shipment.booked` or
+/// `shipment.booking_failed` follows). 409/422 from the carrier: the shipment is kept
+/// with `booking.state = failed` and the carrier's message, returned in the problem's
+/// `shipment`.
 #[utoipa::path(post, path = "/v1/shipments", tag = "shipments", operation_id = "create_shipment",
-    security(("api_key" = [])), request_body = ShipmentIn,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h; 422 when reused with another body, 409 while in flight")),
+    security(("api_key" = [])), request_body = ShipmentIn, extensions(("x-carrier-call" = json!(true))),
     responses(
-        (status = 201, body = ShipmentOut, description = "Booked"),
-        (status = 202, body = ShipmentOut, description = "Carrier unavailable: kept pending, booked later by a job"),
-        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed JSON"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "Carrier refused, reference taken, or Idempotency-Key in use"),
-        (status = 413, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid body, capability not supported, or the carrier rejected the booking"),
-        (status = 502, body = Problem, content_type = "application/problem+json"),
-        (status = 503, body = Problem, content_type = "application/problem+json", description = "Carrier unavailable; shipment kept as pending")))]
+        (status = 201, body = ShipmentOut, description = "Booked (or registered); `Location` names the shipment",
+            headers(("Location" = String, description = "`/v1/shipments/{id}`"))),
+        (status = 202, body = ShipmentOut, description = "The carrier is unavailable: kept `pending`, booked later by a job",
+            headers(("Location" = String, description = "`/v1/shipments/{id}`"))),
+        (status = 409, description = "The carrier refused the booking (`carrier_conflict`; the failed shipment is in `shipment`), the reference is taken (`reference_taken`), or the Idempotency-Key is in flight"),
+        (status = 422, description = "A field is invalid (`validation_failed`), the carrier cannot book or register (`capability_not_supported`), or the carrier rejected the booking (`carrier_rejected`; the failed shipment is in `shipment`)"),
+        (status = 502, description = "The carrier's answer could not be read; the failed shipment is in `shipment`")))]
 async fn create_shipment(
     State(state): State<AppState>,
     auth: AuthContext,
@@ -476,16 +492,19 @@ fn accepted(row: ShipmentRow) -> Response {
         .into_response()
 }
 
-/// List shipments, newest first, with filters and cursor pagination.
+/// List shipments
+///
+/// Newest first, filtered by any of the parameters, one page at a time: pass the
+/// answer's `next_cursor` as `cursor` for the next page (null on the last one).
 #[utoipa::path(get, path = "/v1/shipments", tag = "shipments", operation_id = "list_shipments",
     security(("api_key" = [])), params(ListParams),
-    responses((status = 200, body = Page<ShipmentOut>), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ShipmentPage, description = "One page of shipments"),
+        (status = 422, description = "A parameter is invalid (`validation_failed`, naming it)")))]
 async fn list_shipments(
     State(state): State<AppState>,
     auth: AuthContext,
     Query(q): Query<ListParams>,
-) -> ApiResult<AxumJson<Page<ShipmentOut>>> {
+) -> ApiResult<AxumJson<ShipmentPage>> {
     let limit = q.limit.unwrap_or(20);
     let mut errors = Vec::new();
     if !(1..=100).contains(&limit) {
@@ -532,14 +551,15 @@ async fn list_shipments(
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next_cursor = if more { rows.last().map(|r| encode_cursor(&r.id)) } else { None };
-    Ok(AxumJson(Page { data: rows.into_iter().map(ShipmentOut::from).collect(), next_cursor }))
+    Ok(AxumJson(ShipmentPage { data: rows.into_iter().map(ShipmentOut::from).collect(), next_cursor }))
 }
 
-/// Read one shipment.
+/// Read a shipment
+///
+/// The shipment as stored: route, goods, booking, normalized status and the last event.
 #[utoipa::path(get, path = "/v1/shipments/{id}", tag = "shipments", operation_id = "get_shipment",
     security(("api_key" = [])), params(("id" = String, Path, description = "Shipment id")),
-    responses((status = 200, body = ShipmentOut), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ShipmentOut, description = "The shipment")))]
 async fn get_shipment(
     State(state): State<AppState>,
     auth: AuthContext,
@@ -548,16 +568,16 @@ async fn get_shipment(
     Ok(AxumJson(load(&state, &auth.tenant_id, &id).await?.into()))
 }
 
-/// Update a shipment. On a booked shipment, route and goods changes are forwarded to the
-/// carrier first (e-Courier SaveOrder); if the carrier refuses (409) nothing changes here.
+/// Update a shipment
+///
+/// Absent fields are unchanged, `null` clears, a value replaces. On a booked shipment,
+/// route and goods changes are forwarded to the carrier first (e-Courier SaveOrder); if
+/// the carrier refuses (409) nothing changes here.
 #[utoipa::path(patch, path = "/v1/shipments/{id}", tag = "shipments", operation_id = "update_shipment",
-    security(("api_key" = [])), request_body = ShipmentPatch,
-    params(("id" = String, Path, description = "Shipment id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry")),
-    responses((status = 200, body = ShipmentOut), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "The carrier refused the change, or the shipment is cancelled"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 503, body = Problem, content_type = "application/problem+json")))]
+    security(("api_key" = [])), request_body = ShipmentPatch, extensions(("x-carrier-call" = json!(true))),
+    params(("id" = String, Path, description = "Shipment id")),
+    responses((status = 200, body = ShipmentOut, description = "The updated shipment"),
+        (status = 409, description = "The carrier refused the change (`carrier_conflict`), the shipment is cancelled (`shipment_cancelled`), or the Idempotency-Key is in flight")))]
 async fn update_shipment(
     State(state): State<AppState>,
     auth: AuthContext,
@@ -671,15 +691,16 @@ async fn update_shipment(
     Ok(AxumJson(updated.into()))
 }
 
-/// Cancel a shipment at the carrier (e-Courier: SaveOrder with OrderStatus X). Repeating
-/// it answers the cancelled shipment again.
+/// Cancel a shipment
+///
+/// Cancels at the carrier (e-Courier: SaveOrder with OrderStatus X), then here
+/// (`booking.state = cancelled`, status `exception`). Repeating it answers the cancelled
+/// shipment again.
 #[utoipa::path(post, path = "/v1/shipments/{id}/cancel", tag = "shipments", operation_id = "cancel_shipment",
-    security(("api_key" = [])), params(("id" = String, Path, description = "Shipment id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry")),
-    responses((status = 200, body = ShipmentOut), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "The carrier refused to cancel"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 503, body = Problem, content_type = "application/problem+json")))]
+    security(("api_key" = [])), params(("id" = String, Path, description = "Shipment id")),
+    extensions(("x-carrier-call" = json!(true))),
+    responses((status = 200, body = ShipmentOut, description = "The cancelled shipment"),
+        (status = 409, description = "The carrier refused to cancel (`carrier_conflict`), or the Idempotency-Key is in flight")))]
 async fn cancel_shipment(
     State(state): State<AppState>,
     auth: AuthContext,
@@ -800,18 +821,17 @@ async fn cancel_shipment(
     Ok(AxumJson(updated.into()))
 }
 
-/// Ask the carrier for the shipment's current state (e-Courier GetJsonOrder): new events
-/// are added and the status moves forward only. A shipment still `pending` booking is
-/// looked up first and booked only if the carrier does not have it (never a blind
-/// second create).
+/// Refresh a shipment from the carrier
+///
+/// Asks the carrier for the shipment's current state (e-Courier GetJsonOrder): new
+/// events are added and the status moves forward only. A shipment still `pending`
+/// booking is looked up first and booked only if the carrier does not have it (never a
+/// blind second create).
 #[utoipa::path(post, path = "/v1/shipments/{id}/refresh", tag = "shipments", operation_id = "refresh_shipment",
     security(("api_key" = [])), params(("id" = String, Path, description = "Shipment id")),
-    responses((status = 200, body = ShipmentOut), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "The booking failed; nothing to track"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 502, body = Problem, content_type = "application/problem+json"),
-        (status = 503, body = Problem, content_type = "application/problem+json")))]
+    extensions(("x-carrier-call" = json!(true))),
+    responses((status = 200, body = ShipmentOut, description = "The refreshed shipment"),
+        (status = 409, description = "The booking failed, there is nothing to track (`booking_failed`), or the Idempotency-Key is in flight")))]
 async fn refresh_shipment(State(state): State<AppState>, auth: AuthContext, PathId(id): PathId) -> ApiResult<Response> {
     let row = load(&state, &auth.tenant_id, &id).await?;
     require_capability(&row.carrier, Capability::Refresh)?;
@@ -845,11 +865,14 @@ fn booking_failed(row: ShipmentRow) -> ApiError {
     }
 }
 
-/// Ask the carrier to track an expired shipment again (AfterShip only).
+/// Track an expired shipment again
+///
+/// Asks the carrier to track an expired shipment again (AfterShip only; other carriers:
+/// 422 `capability_not_supported`) and applies its answer.
 #[utoipa::path(post, path = "/v1/shipments/{id}/retrack", tag = "shipments", operation_id = "retrack_shipment",
     security(("api_key" = [])), params(("id" = String, Path, description = "Shipment id")),
-    responses((status = 200, body = ShipmentOut), (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "capability_not_supported")))]
+    extensions(("x-carrier-call" = json!(true))),
+    responses((status = 200, body = ShipmentOut, description = "The shipment with the carrier's answer applied")))]
 async fn retrack_shipment(
     State(state): State<AppState>,
     auth: AuthContext,
@@ -860,11 +883,14 @@ async fn retrack_shipment(
     carrier_lifecycle(&state, &auth, row, None).await
 }
 
-/// Mark a shipment completed at the carrier (AfterShip only): `{reason: delivered|lost|returned_to_sender}`.
+/// Mark a shipment completed
+///
+/// Marks the shipment completed at the carrier with a reason (AfterShip only; other
+/// carriers: 422 `capability_not_supported`) and applies its answer.
 #[utoipa::path(post, path = "/v1/shipments/{id}/complete", tag = "shipments", operation_id = "complete_shipment",
     security(("api_key" = [])), params(("id" = String, Path, description = "Shipment id")), request_body = CompleteIn,
-    responses((status = 200, body = ShipmentOut), (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid reason or capability_not_supported")))]
+    extensions(("x-carrier-call" = json!(true))),
+    responses((status = 200, body = ShipmentOut, description = "The shipment with the carrier's answer applied")))]
 async fn complete_shipment(
     State(state): State<AppState>,
     auth: AuthContext,
@@ -916,23 +942,26 @@ async fn carrier_lifecycle(
     }
 }
 
-/// Tracking events, oldest first.
+/// List a shipment's tracking events
+///
+/// Every scan or status the carrier reported for this shipment (pushed, polled or from
+/// an API call), oldest first. Not to be confused with `GET /v1/events`, the outbound
+/// event log.
 #[utoipa::path(get, path = "/v1/shipments/{id}/events", tag = "shipments", operation_id = "list_shipment_events",
     security(("api_key" = [])), params(("id" = String, Path, description = "Shipment id")),
-    responses((status = 200, body = ListOf<EventOut>), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = TrackingEventList, description = "The tracking events, oldest first")))]
 async fn list_events(
     State(state): State<AppState>,
     auth: AuthContext,
     PathId(id): PathId,
-) -> ApiResult<AxumJson<ListOf<EventOut>>> {
+) -> ApiResult<AxumJson<TrackingEventList>> {
     load(&state, &auth.tenant_id, &id).await?;
     let mut conn = state.db.acquire().await?;
     let rows = store::shipments::list_events(&mut conn, &auth.tenant_id, &id).await?;
-    Ok(AxumJson(ListOf {
+    Ok(AxumJson(TrackingEventList {
         data: rows
             .into_iter()
-            .map(|r| EventOut {
+            .map(|r| TrackingEventOut {
                 id: r.id,
                 occurred_at: r.occurred_at,
                 status: r.status,
@@ -950,20 +979,22 @@ async fn list_events(
     }))
 }
 
-/// Audit history: every change with its actor, oldest first.
+/// List a shipment's audit history
+///
+/// Every change to the shipment with who made it (API key, carrier push, poller,
+/// system), oldest first.
 #[utoipa::path(get, path = "/v1/shipments/{id}/history", tag = "shipments", operation_id = "list_shipment_history",
     security(("api_key" = [])), params(("id" = String, Path, description = "Shipment id")),
-    responses((status = 200, body = ListOf<HistoryOut>), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = HistoryList, description = "The history entries, oldest first")))]
 async fn list_history(
     State(state): State<AppState>,
     auth: AuthContext,
     PathId(id): PathId,
-) -> ApiResult<AxumJson<ListOf<HistoryOut>>> {
+) -> ApiResult<AxumJson<HistoryList>> {
     load(&state, &auth.tenant_id, &id).await?;
     let mut conn = state.db.acquire().await?;
     let rows = store::shipments::list_history(&mut conn, &auth.tenant_id, &id).await?;
-    Ok(AxumJson(ListOf {
+    Ok(AxumJson(HistoryList {
         data: rows
             .into_iter()
             .map(|r| HistoryOut {
@@ -978,20 +1009,22 @@ async fn list_history(
     }))
 }
 
-/// Every exchange with the carrier made for this shipment, secrets redacted.
+/// List a shipment's carrier exchanges
+///
+/// Every request made to the carrier for this shipment and its answer, secrets
+/// redacted and bodies size-capped, oldest first.
 #[utoipa::path(get, path = "/v1/shipments/{id}/exchanges", tag = "shipments", operation_id = "list_shipment_exchanges",
     security(("api_key" = [])), params(("id" = String, Path, description = "Shipment id")),
-    responses((status = 200, body = ListOf<ExchangeOut>), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ExchangeList, description = "The exchanges, oldest first")))]
 async fn list_exchanges(
     State(state): State<AppState>,
     auth: AuthContext,
     PathId(id): PathId,
-) -> ApiResult<AxumJson<ListOf<ExchangeOut>>> {
+) -> ApiResult<AxumJson<ExchangeList>> {
     load(&state, &auth.tenant_id, &id).await?;
     let mut conn = state.db.acquire().await?;
     let rows = store::exchanges::list_for_shipment(&mut conn, &auth.tenant_id, &id).await?;
-    Ok(AxumJson(ListOf {
+    Ok(AxumJson(ExchangeList {
         data: rows
             .into_iter()
             .map(|r| ExchangeOut {

@@ -13,7 +13,7 @@ use super::auth::AuthContext;
 use super::extract::{Json, Query};
 use crate::app::AppState;
 use crate::domain::{FieldError, Status};
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiError, ApiResult};
 use crate::store;
 use crate::store::inbound::{MappingIn, MappingRow, UnmappedRow};
 
@@ -179,13 +179,13 @@ fn example_subtag(s: Status) -> String {
     format!("{camel}_001")
 }
 
+/// List status mappings
+///
 /// The status mapping table: built-in defaults merged with your overrides (an override
 /// replaces the default with the same carrier, code and after_code).
 #[utoipa::path(get, path = "/v1/status-mappings", tag = "status-mappings", operation_id = "list_status_mappings",
     security(("api_key" = [])), params(MappingParams),
-    responses((status = 200, body = StatusMappingList),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = StatusMappingList, description = "The merged table")))]
 async fn list_status_mappings(
     State(state): State<AppState>,
     auth: AuthContext,
@@ -196,14 +196,13 @@ async fn list_status_mappings(
     Ok(axum::Json(StatusMappingList { data: rows.into_iter().map(Into::into).collect() }))
 }
 
-/// Create or replace overrides; the answer is the merged table of the carriers touched.
-/// Applies to scans received from now on (stored events keep their status).
+/// Create or replace status mapping overrides
+///
+/// The answer is the merged table of the carriers touched. Applies to scans received
+/// from now on (stored events keep their status).
 #[utoipa::path(put, path = "/v1/status-mappings", tag = "status-mappings", operation_id = "put_status_mappings",
     security(("api_key" = [])), request_body = StatusMappingsPut,
-    responses((status = 200, body = StatusMappingList),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = StatusMappingList, description = "The merged table of the carriers touched")))]
 async fn put_status_mappings(
     State(state): State<AppState>,
     auth: AuthContext,
@@ -244,13 +243,13 @@ async fn put_status_mappings(
     Ok(axum::Json(StatusMappingList { data }))
 }
 
+/// List unmapped status codes
+///
 /// Codes that arrived with no mapping (kept raw; the status did not move), with how
 /// often and when they were last seen. Map them with `PUT /v1/status-mappings`.
 #[utoipa::path(get, path = "/v1/status-mappings/unmapped", tag = "status-mappings", operation_id = "list_unmapped_codes",
     security(("api_key" = [])), params(MappingParams),
-    responses((status = 200, body = UnmappedList),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = UnmappedList, description = "The unmapped codes")))]
 async fn list_unmapped_codes(
     State(state): State<AppState>,
     auth: AuthContext,
