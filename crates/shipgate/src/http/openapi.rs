@@ -35,7 +35,9 @@ use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, Required, Response, ResponseBuilder};
 
-/// Operation extension marking a handler that calls a carrier; consumed here.
+/// Operation extension marking a handler that calls a carrier. Kept in the document:
+/// it tells integrators (and the contract check's fuzzer) which 502/503 come from a
+/// carrier.
 pub const CARRIER_CALL: &str = "x-carrier-call";
 
 const PROBLEM_JSON: &str = "application/problem+json";
@@ -202,7 +204,7 @@ struct Kind {
     carrier: bool,
 }
 
-fn kind(method: &str, op: &mut Operation) -> Kind {
+fn kind(method: &str, op: &Operation) -> Kind {
     let security = op.security.as_ref().map(|s| serde_json::to_value(s).unwrap_or_default()).unwrap_or_default();
     let api_key = security.as_array().is_some_and(|a| a.iter().any(|r| r.get("api_key").is_some()));
     let json_body = matches!(&op.request_body, Some(RefOr::T(b)) if b.content.contains_key("application/json"));
@@ -212,10 +214,7 @@ fn kind(method: &str, op: &mut Operation) -> Kind {
             |p| matches!(p, RefOr::T(p) if std::mem::discriminant(&p.parameter_in) == std::mem::discriminant(&want)),
         )
     };
-    let carrier = op.extensions.as_mut().and_then(|e| e.remove(CARRIER_CALL)).is_some();
-    if op.extensions.as_ref().is_some_and(|e| e.is_empty()) {
-        op.extensions = None;
-    }
+    let carrier = op.extensions.as_ref().is_some_and(|e| e.contains_key(CARRIER_CALL));
     if !api_key {
         // Inbound pushes and the ops routes answer in their own way: they declare it.
         return Kind::default();
