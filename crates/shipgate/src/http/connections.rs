@@ -36,30 +36,46 @@ page!(ConnectionPage, ConnectionOut, "connections, newest first");
     "settings": {"customer_code": "Alpha"}
 }))]
 pub struct ConnectionIn {
-    /// Carrier slug from `GET /v1/carriers`.
+    /// Carrier slug from `GET /v1/carriers`; at most 32 characters.
+    #[serde(deserialize_with = "crate::domain::limits::text::<32, _>")]
+    #[schema(max_length = 32)]
     pub carrier: String,
+    /// 1-200 characters.
+    #[serde(deserialize_with = "crate::domain::limits::text::<200, _>")]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
-    /// The carrier's base URL for this account (required where the carrier has no default).
+    /// The carrier's base URL for this account (required where the carrier has no
+    /// default); at most 2048 characters.
+    #[serde(default, deserialize_with = "crate::domain::limits::opt_text::<2048, _>")]
+    #[schema(max_length = 2048)]
     pub base_url: Option<String>,
     /// One of the carrier's credential sets; values are write-only. For `ecomexpress`
     /// it may be omitted: a strong username and password are generated and returned
     /// once, in this create response.
     #[serde(default)]
+    #[schema(value_type = super::openapi::Credentials)]
     pub credentials: BTreeMap<String, String>,
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = super::openapi::Settings)]
     pub settings: Map<String, Value>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionPatch {
+    /// 1-200 characters.
+    #[serde(default, deserialize_with = "crate::domain::limits::opt_text::<200, _>")]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
+    /// At most 2048 characters.
+    #[serde(default, deserialize_with = "crate::domain::limits::opt_text::<2048, _>")]
+    #[schema(max_length = 2048)]
     pub base_url: Option<String>,
     /// Replaces the whole credential set.
+    #[schema(value_type = Option<super::openapi::Credentials>)]
     pub credentials: Option<BTreeMap<String, String>>,
     /// Replaces all settings.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<super::openapi::Settings>)]
     pub settings: Option<Map<String, Value>>,
 }
 
@@ -72,7 +88,7 @@ pub struct ConnectionOut {
     pub base_url: Option<String>,
     /// Names of the credential fields that are set (values are never returned).
     pub credentials_set: Vec<String>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = super::openapi::Settings)]
     pub settings: Map<String, Value>,
     /// `active`, or `misconfigured` after the carrier refused the credentials or account.
     pub status: String,
@@ -91,6 +107,7 @@ pub struct ConnectionOut {
     /// Generated inbound credentials (ecomexpress created without credentials): shown
     /// in the create response only, never again.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<HashMap<String, String>>)]
     pub generated_credentials: Option<BTreeMap<String, String>>,
 }
 
@@ -133,6 +150,34 @@ fn check_name(name: &str) -> Option<FieldError> {
     (name.trim().is_empty() || name.len() > 200).then(|| FieldError::new("name", "must be 1-200 characters"))
 }
 
+/// The published limits of `Credentials` and `Settings` (http/openapi.rs).
+fn check_sizes(creds: &BTreeMap<String, String>, settings: &Map<String, Value>) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    if creds.len() > 20 {
+        errors.push(FieldError::new("credentials", "at most 20 fields"));
+    }
+    for (k, v) in creds {
+        if k.is_empty() || k.chars().count() > 64 || v.chars().count() > 4096 {
+            errors.push(FieldError::new(
+                format!("credentials.{}", k.chars().take(64).collect::<String>()),
+                "names 1-64 characters, values at most 4096",
+            ));
+        }
+    }
+    if settings.len() > 50 {
+        errors.push(FieldError::new("settings", "at most 50 keys"));
+    }
+    for (k, v) in settings {
+        if k.is_empty() || k.chars().count() > 64 || v.to_string().chars().count() > 4096 {
+            errors.push(FieldError::new(
+                format!("settings.{}", k.chars().take(64).collect::<String>()),
+                "keys 1-64 characters, values at most 4096 characters as JSON",
+            ));
+        }
+    }
+    errors
+}
+
 fn validate(
     carrier: &str,
     name: &str,
@@ -153,6 +198,7 @@ fn validate(
         ));
     }
     let mut errors: Vec<FieldError> = check_name(name).into_iter().collect();
+    errors.extend(check_sizes(creds, settings));
     // Ecom Express sends both as HTTP Basic Auth (seed "Authentication"): both or none
     // (none = generated), and a user without ':' (it ends the user in Basic Auth).
     if carrier == "ecomexpress" && !creds.is_empty() {

@@ -28,11 +28,14 @@ use crate::service::shipments::save_exchanges;
                "pickup_time": "2026-11-23 15:00:00"}]
 }))]
 pub struct EstimateIn {
+    /// An aftership connection; at most 64 characters.
+    #[serde(deserialize_with = "crate::domain::limits::text::<64, _>")]
+    #[schema(max_length = 64)]
     pub connection_id: String,
     /// 1-5 items in AfterShip's predict-batch shape: `slug`, `service_type_name?`,
     /// `origin_address`, `destination_address`, `weight?`, `package_count?`,
     /// `pickup_time?` / `estimated_pickup?`.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<Object>, min_items = 1, max_items = 5)]
     pub items: Vec<Value>,
 }
 

@@ -34,8 +34,28 @@ pub struct EventOut {
     pub sequence: i32,
     pub shipment_id: String,
     /// `{shipment, ...}` as delivered.
-    #[schema(value_type = Object)]
+    #[schema(value_type = EventData)]
     pub data: Value,
+}
+
+/// An event's payload: the shipment as it is after the event, plus what the event type
+/// adds.
+#[derive(ToSchema)]
+#[allow(dead_code)] // the schema of a JSON value the store keeps; never built in Rust
+pub struct EventData {
+    shipment: super::shipments::ShipmentOut,
+    /// `shipment.status_changed`: the status before.
+    previous_status: Option<crate::domain::Status>,
+    /// `shipment.status_changed`: the subtag before.
+    previous_subtag: Option<String>,
+    /// `shipment.cancelled`: the booking state before.
+    previous_booking_state: Option<String>,
+    /// `shipment.event_added`: the tracking event.
+    #[schema(value_type = Option<super::shipments::LastEvent>)]
+    event: Option<serde_json::Value>,
+    /// `shipment.booking_failed`: the carrier's refusal.
+    #[schema(value_type = Option<super::shipments::BookingError>)]
+    error: Option<serde_json::Value>,
 }
 
 impl From<EventRow> for EventOut {

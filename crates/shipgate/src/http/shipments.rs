@@ -54,20 +54,40 @@ page!(ShipmentPage, ShipmentOut, "shipments, newest first");
     "metadata": {"erp_order": "4711"}
 }))]
 pub struct ShipmentIn {
+    /// The connection (`con_...`) whose carrier books it; at most 64 characters.
+    #[serde(deserialize_with = "crate::domain::limits::text::<64, _>")]
+    #[schema(max_length = 64)]
     pub connection_id: String,
-    /// Your reference, unique per tenant when given.
+    /// Your reference, unique per tenant when given; 1-100 characters.
+    #[serde(default, deserialize_with = "crate::domain::limits::opt_text::<100, _>")]
+    #[schema(min_length = 1, max_length = 100)]
     pub reference: Option<String>,
-    /// Register an existing tracking number instead of booking (tracking carriers).
+    /// Register an existing tracking number instead of booking (tracking carriers); at
+    /// most 100 characters.
+    #[serde(default, deserialize_with = "crate::domain::limits::opt_text::<100, _>")]
+    #[schema(max_length = 100)]
     pub tracking_number: Option<String>,
+    /// The carrier's service level (e-Courier service, AfterShip courier slug); at most
+    /// 100 characters.
+    #[serde(default, deserialize_with = "crate::domain::limits::opt_text::<100, _>")]
+    #[schema(max_length = 100)]
     pub service: Option<String>,
+    /// The route, at most 50 stops.
     #[serde(default)]
+    #[schema(max_items = 50)]
     pub stops: Vec<Stop>,
+    /// The goods, at most 100 parcel lines.
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub parcels: Vec<Parcel>,
     pub declared_value: Option<Money>,
     pub cod_amount: Option<Money>,
+    /// At most 2000 characters.
+    #[serde(default, deserialize_with = "crate::domain::limits::opt_text::<2000, _>")]
+    #[schema(max_length = 2000)]
     pub notes: Option<String>,
     #[serde(default)]
+    #[schema(value_type = super::openapi::Metadata)]
     pub metadata: Metadata,
     pub channel: Option<Channel>,
 }
@@ -80,13 +100,19 @@ fn double<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShipmentPatch {
-    #[serde(default, deserialize_with = "double")]
-    #[schema(value_type = Option<String>)]
+    /// 1-100 characters; null clears it.
+    #[serde(default, deserialize_with = "crate::domain::limits::patch_text::<100, _>")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100)]
     pub reference: Option<Option<String>>,
-    #[serde(default, deserialize_with = "double")]
-    #[schema(value_type = Option<String>)]
+    /// At most 100 characters; null clears it.
+    #[serde(default, deserialize_with = "crate::domain::limits::patch_text::<100, _>")]
+    #[schema(value_type = Option<String>, max_length = 100)]
     pub service: Option<Option<String>>,
+    /// Replaces the route; at most 50 stops.
+    #[schema(max_items = 50)]
     pub stops: Option<Vec<Stop>>,
+    /// Replaces the goods; at most 100 parcel lines.
+    #[schema(max_items = 100)]
     pub parcels: Option<Vec<Parcel>>,
     #[serde(default, deserialize_with = "double")]
     #[schema(value_type = Option<Money>)]
@@ -94,22 +120,29 @@ pub struct ShipmentPatch {
     #[serde(default, deserialize_with = "double")]
     #[schema(value_type = Option<Money>)]
     pub cod_amount: Option<Option<Money>>,
-    #[serde(default, deserialize_with = "double")]
-    #[schema(value_type = Option<String>)]
+    /// At most 2000 characters; null clears it.
+    #[serde(default, deserialize_with = "crate::domain::limits::patch_text::<2000, _>")]
+    #[schema(value_type = Option<String>, max_length = 2000)]
     pub notes: Option<Option<String>>,
+    /// Replaces all metadata.
+    #[schema(value_type = Option<super::openapi::Metadata>)]
     pub metadata: Option<Metadata>,
     #[serde(default, deserialize_with = "double")]
     #[schema(value_type = Option<Channel>)]
     pub channel: Option<Option<Channel>>,
 }
 
+/// The booking with the carrier: for a booking carrier the order, for a tracking
+/// number registered on a tracking carrier (AfterShip) the registration.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Booking {
     /// pending | booked | failed | cancelled
     #[schema(example = "booked")]
     pub state: String,
+    /// Attempts made so far.
     pub attempts: i32,
-    #[schema(value_type = Option<Object>)]
+    /// The carrier's last refusal or failure; null once booked.
+    #[schema(value_type = Option<BookingError>)]
     pub last_error: Option<Value>,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub booked_at: Option<DateTime<Utc>>,
@@ -132,21 +165,25 @@ pub struct ShipmentOut {
     pub declared_value: Option<Money>,
     pub cod_amount: Option<Money>,
     pub notes: Option<String>,
+    #[schema(value_type = super::openapi::Metadata)]
     pub metadata: Metadata,
     pub channel: Option<Channel>,
-    /// Null for shipments registered by tracking number (not booked through us).
+    /// The booking (or, for a registered tracking number, the registration) with the
+    /// carrier. Null only for a shipment a carrier's push created for an unknown AWB:
+    /// nothing was booked or registered through the gateway.
     pub booking: Option<Booking>,
     pub status: Status,
     #[schema(example = "InfoReceived_001")]
     pub subtag: Option<String>,
     /// The carrier's own status code, as last seen.
     pub carrier_status: Option<String>,
-    #[schema(value_type = Option<Object>)]
+    /// The latest tracking event (by when it happened), as recorded when it arrived.
+    #[schema(value_type = Option<LastEvent>)]
     pub last_event: Option<Value>,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub estimated_delivery: Option<DateTime<Utc>>,
-    /// What each sink made of this shipment: `{ecomdash: {state, tracking_number, attempts, last_error, submitted_at}}`.
-    #[schema(value_type = Object)]
+    /// What each sink (`channel`) made of this shipment; `{}` when it reports to none.
+    #[schema(value_type = ShipmentSinks)]
     pub sinks: serde_json::Map<String, Value>,
     /// Documents the carrier holds (eCMR's CMR).
     pub documents: Vec<DocumentLink>,
@@ -196,6 +233,63 @@ fn out_json(row: ShipmentRow) -> Value {
     serde_json::to_value(ShipmentOut::from(row)).unwrap_or(Value::Null)
 }
 
+/// A shipment's latest tracking event as kept on the shipment (`last_event`).
+#[derive(ToSchema)]
+#[allow(dead_code)] // the schema of a JSON value the store keeps; never built in Rust
+pub struct LastEvent {
+    #[schema(value_type = String, format = DateTime)]
+    occurred_at: DateTime<Utc>,
+    /// Normalized status; null when the carrier's code has no mapping yet.
+    status: Option<Status>,
+    #[schema(example = "InTransit_001")]
+    subtag: Option<String>,
+    message: Option<String>,
+    location: Option<crate::carriers::Location>,
+    /// The carrier's own code and text.
+    raw_code: Option<String>,
+    raw_text: Option<String>,
+    /// Who did it at the carrier, when the carrier says.
+    actor: Option<String>,
+    /// push | poll | api
+    source: Option<String>,
+    dedup_key: Option<String>,
+}
+
+/// A carrier's refusal or failure of a booking attempt.
+#[derive(ToSchema)]
+#[allow(dead_code)] // the schema of a JSON value the store keeps; never built in Rust
+pub struct BookingError {
+    /// `rejected`, `conflict`, `transient`, `misconfigured`, `protocol`, ...
+    #[schema(example = "rejected")]
+    code: String,
+    /// The carrier's message.
+    message: String,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    at: Option<DateTime<Utc>>,
+}
+
+/// Each sink a shipment reports to (its `channel`), with what it made of the shipment.
+#[derive(ToSchema)]
+#[allow(dead_code)] // the schema of a JSON value the store keeps; never built in Rust
+pub struct ShipmentSinks {
+    ecomdash: Option<SinkStatus>,
+}
+
+/// One sink's handling of the shipment's tracking number.
+#[derive(ToSchema)]
+#[allow(dead_code)] // the schema of a JSON value the store keeps; never built in Rust
+pub struct SinkStatus {
+    /// `pending`, `submitted` or `failed`.
+    #[schema(example = "submitted")]
+    state: String,
+    /// The tracking number submitted.
+    tracking_number: Option<String>,
+    attempts: i32,
+    last_error: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    submitted_at: Option<DateTime<Utc>>,
+}
+
 /// One tracking event of a shipment: a scan or status the carrier reported.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TrackingEventOut {
@@ -205,7 +299,7 @@ pub struct TrackingEventOut {
     pub status: Option<String>,
     pub subtag: Option<String>,
     pub message: Option<String>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<crate::carriers::Location>)]
     pub location: Option<Value>,
     pub raw_code: Option<String>,
     pub raw_text: Option<String>,
@@ -226,7 +320,14 @@ pub struct HistoryOut {
     /// api_key | carrier_push | poller | system | carrier
     pub actor_type: String,
     pub actor_id: Option<String>,
+    /// `created`, `booked`, `booking_failed`, `updated`, `update_refused`, `cancelled`,
+    /// `cancel_refused`, `events_added`, `status_changed`, `retracked`, `completed`,
+    /// `sink_submitted`, `sink_failed`, ...
+    #[schema(example = "status_changed")]
     pub action: String,
+    /// What changed, by action: e.g. `status_changed`: `{from, from_subtag, to,
+    /// to_subtag, carrier_status}`; `updated`: `{fields, forwarded_to_carrier}`;
+    /// `events_added`: `{count, events}`; `booking_failed`: `{code, message, at}`.
     #[schema(value_type = Object)]
     pub detail: Value,
 }

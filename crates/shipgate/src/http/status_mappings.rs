@@ -72,13 +72,29 @@ pub struct MappingParams {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"carrier": "ecomexpress", "code": "1450", "status": "attempt_fail", "subtag": "AttemptFail_001", "description": "address not found"}))]
 pub struct StatusMappingIn {
+    /// A carrier that pushes status codes (`ecomexpress`); at most 32 characters.
+    #[serde(deserialize_with = "crate::domain::limits::text::<32, _>")]
+    #[schema(max_length = 32)]
     pub carrier: String,
+    /// 1-64 letters, digits, `-`, `_` or `.`.
+    #[serde(deserialize_with = "crate::domain::limits::text::<64, _>")]
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$")]
     pub code: String,
-    #[serde(default)]
+    /// Empty, or 1-64 letters, digits, `-`, `_` or `.`.
+    #[serde(default, deserialize_with = "crate::domain::limits::text::<64, _>")]
+    #[schema(max_length = 64, pattern = "^[A-Za-z0-9._-]*$")]
     pub after_code: String,
+    /// A normalized status (`Status`).
+    #[serde(deserialize_with = "crate::domain::limits::text::<32, _>")]
+    #[schema(max_length = 32, example = "attempt_fail")]
     pub status: String,
+    /// A subtag of `status`, e.g. `AttemptFail_001`; at most 64 characters.
+    #[serde(default, deserialize_with = "crate::domain::limits::opt_text::<64, _>")]
+    #[schema(max_length = 64)]
     pub subtag: Option<String>,
-    #[serde(default)]
+    /// At most 200 characters.
+    #[serde(default, deserialize_with = "crate::domain::limits::text::<200, _>")]
+    #[schema(max_length = 200)]
     pub description: String,
 }
 
@@ -86,6 +102,7 @@ pub struct StatusMappingIn {
 #[serde(deny_unknown_fields)]
 pub struct StatusMappingsPut {
     /// Overrides to create or replace (1-500).
+    #[schema(min_items = 1, max_items = 500)]
     pub mappings: Vec<StatusMappingIn>,
 }
 

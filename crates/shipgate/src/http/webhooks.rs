@@ -46,10 +46,16 @@ page!(WebhookDeliveryPage, WebhookDeliveryOut, "webhook deliveries, newest first
 #[schema(example = json!({"url": "https://erp.example.com/hooks/shipgate", "description": "ERP",
     "event_types": ["shipment.status_changed"]}))]
 pub struct WebhookEndpointIn {
-    /// http(s) URL that receives signed POSTs; private and loopback addresses are refused.
+    /// http(s) URL that receives signed POSTs; private and loopback addresses are
+    /// refused. At most 2048 characters.
+    #[serde(deserialize_with = "crate::domain::limits::text::<2048, _>")]
+    #[schema(max_length = 2048)]
     pub url: String,
+    /// At most 500 characters.
+    #[serde(default, deserialize_with = "crate::domain::limits::opt_text::<500, _>")]
+    #[schema(max_length = 500)]
     pub description: Option<String>,
-    /// Event types to send (empty or absent: all).
+    /// Event types to send (empty or absent: all); see `GET /v1/events` `type`.
     #[serde(default)]
     pub event_types: Vec<String>,
     /// Default true.
@@ -59,7 +65,13 @@ pub struct WebhookEndpointIn {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookEndpointPatch {
+    /// At most 2048 characters.
+    #[serde(default, deserialize_with = "crate::domain::limits::opt_text::<2048, _>")]
+    #[schema(max_length = 2048)]
     pub url: Option<String>,
+    /// At most 500 characters.
+    #[serde(default, deserialize_with = "crate::domain::limits::opt_text::<500, _>")]
+    #[schema(max_length = 500)]
     pub description: Option<String>,
     /// Replaces the filter (empty: all).
     pub event_types: Option<Vec<String>>,
