@@ -393,7 +393,8 @@ string_map_schema!(
     "The carrier's settings (`GET /v1/carriers`): at most 50 keys of 1-64 characters; each value at most 4096 characters once written as JSON.",
     50,
     64,
-    ObjectBuilder::new()
+    // Any JSON value: each carrier's settings have their own shapes (`GET /v1/carriers`).
+    ObjectBuilder::new().schema_type(utoipa::openapi::schema::SchemaType::AnyValue)
 );
 
 /// Statuses of the shared responses, for tests and docs.
