@@ -121,7 +121,7 @@ mod tests {
         let shipment = json!({"connection_id": "con_1", "reference": "r", "tracking_number": "t", "service": "s",
             "notes": "n", "stops": [stop], "parcels": [parcel],
             "channel": {"ecomdash": {"connection_id": "con_1", "shipment_id": "1", "carrier_id": "c"}}});
-        let cases: Vec<(&str, Value, fn(&[u8]) -> Result<(), String>)> = vec![
+        let cases: Vec<(&str, Value, Parser)> = vec![
             ("ShipmentIn", shipment.clone(), |b| parse::<ShipmentIn>(b)),
             (
                 "ShipmentPatch",
@@ -173,6 +173,9 @@ mod tests {
         }
         assert!(checked > 40, "only {checked} probes");
     }
+
+    /// Parses a body as one request type; Err is the refused field.
+    type Parser = fn(&[u8]) -> Result<(), String>;
 
     #[derive(Debug, Clone)]
     enum Limit {
