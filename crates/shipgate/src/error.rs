@@ -20,29 +20,34 @@ pub fn current_request_id() -> Option<String> {
     REQUEST_ID.try_with(Clone::clone).ok()
 }
 
-/// RFC 9457 problem details as shipgate answers them.
+/// RFC 9457 problem details: every error answer of the API (`application/problem+json`).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Problem {
     /// URI naming the problem kind: `https://shipgate.dev/problems/<code>`.
     #[serde(rename = "type")]
     #[schema(example = "https://shipgate.dev/problems/validation_failed")]
     pub problem_type: String,
+    /// Short, human-readable summary of the problem kind.
     #[schema(example = "Request body is invalid")]
     pub title: String,
-    #[schema(example = 422)]
+    /// The HTTP status code of this answer.
+    #[schema(example = 422, minimum = 400, maximum = 599)]
     pub status: u16,
+    /// What went wrong in this request.
     #[schema(example = "stops[0].address.country: \"USA\" is not an ISO 3166-1 alpha-2 country code")]
     pub detail: String,
-    /// Stable machine-readable code.
+    /// Stable machine-readable code (`validation_failed`, `not_found`, `carrier_rejected`, ...).
     #[schema(example = "validation_failed")]
     pub code: String,
+    /// One entry per refused field (`validation_failed`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<FieldError>>,
+    /// The request's id (also the `x-request-id` header): quote it when reporting a problem.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
     /// The shipment a refused or postponed booking left behind, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<crate::http::shipments::ShipmentOut>)]
     pub shipment: Option<serde_json::Value>,
 }
 

@@ -1,5 +1,6 @@
 //! The gateway's own vocabulary. Nothing here knows HTTP, SQL or any carrier.
 
+pub mod limits;
 pub mod shipment;
 pub mod status;
 

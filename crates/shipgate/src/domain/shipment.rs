@@ -106,17 +106,25 @@ impl StopType {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Address {
-    #[schema(example = "2251 Orange Blossom Trail")]
+    /// 1-200 characters.
+    #[serde(deserialize_with = "super::limits::nonempty::<200, _>")]
+    #[schema(example = "2251 Orange Blossom Trail", min_length = 1, max_length = 200)]
     pub line1: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// At most 200 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "super::limits::opt_text::<200, _>")]
+    #[schema(max_length = 200)]
     pub line2: Option<String>,
-    #[schema(example = "Orlando")]
+    /// 1-100 characters.
+    #[serde(deserialize_with = "super::limits::nonempty::<100, _>")]
+    #[schema(example = "Orlando", min_length = 1, max_length = 100)]
     pub city: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = "FL")]
+    /// At most 100 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "super::limits::opt_text::<100, _>")]
+    #[schema(example = "FL", max_length = 100)]
     pub state: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = "32804")]
+    /// At most 20 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "super::limits::opt_text::<20, _>")]
+    #[schema(example = "32804", max_length = 20)]
     pub postal_code: Option<String>,
     pub country: CountryCode,
 }
@@ -124,21 +132,28 @@ pub struct Address {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Stop {
-    /// Order of the stop on the route, unique within the shipment (1, 2, ...).
-    #[schema(example = 1, minimum = 1)]
+    /// Order of the stop on the route, unique within the shipment (1, 2, ... 999).
+    #[serde(deserialize_with = "super::limits::count::<1, 999, _>")]
+    #[schema(example = 1, minimum = 1, maximum = 999)]
     pub sequence: u32,
     #[serde(rename = "type")]
     pub stop_type: StopType,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = "James Madison")]
+    /// At most 200 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "super::limits::opt_text::<200, _>")]
+    #[schema(example = "James Madison", max_length = 200)]
     pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// At most 200 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "super::limits::opt_text::<200, _>")]
+    #[schema(max_length = 200)]
     pub company: Option<String>,
     pub address: Address,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = "+13015551212")]
+    /// At most 40 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "super::limits::opt_text::<40, _>")]
+    #[schema(example = "+13015551212", max_length = 40)]
     pub phone: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// At most 254 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "super::limits::opt_text::<254, _>")]
+    #[schema(max_length = 254)]
     pub email: Option<String>,
     /// RFC 3339 with offset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -150,7 +165,9 @@ pub struct Stop {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub window_end: Option<DateTime<FixedOffset>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// At most 2000 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "super::limits::opt_text::<2000, _>")]
+    #[schema(max_length = 2000)]
     pub notes: Option<String>,
 }
 
@@ -166,7 +183,9 @@ pub enum WeightUnit {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Weight {
-    #[schema(example = 2.5)]
+    /// Greater than 0, at most 100000 (in `unit`).
+    #[serde(deserialize_with = "super::limits::positive::<100000, _>")]
+    #[schema(example = 2.5, exclusive_minimum = 0, maximum = 100000)]
     pub value: f64,
     pub unit: WeightUnit,
 }
@@ -195,8 +214,17 @@ pub enum LengthUnit {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Dimensions {
+    /// Greater than 0, at most 10000 (in `unit`).
+    #[serde(deserialize_with = "super::limits::positive::<10000, _>")]
+    #[schema(exclusive_minimum = 0, maximum = 10000)]
     pub length: f64,
+    /// Greater than 0, at most 10000 (in `unit`).
+    #[serde(deserialize_with = "super::limits::positive::<10000, _>")]
+    #[schema(exclusive_minimum = 0, maximum = 10000)]
     pub width: f64,
+    /// Greater than 0, at most 10000 (in `unit`).
+    #[serde(deserialize_with = "super::limits::positive::<10000, _>")]
+    #[schema(exclusive_minimum = 0, maximum = 10000)]
     pub height: f64,
     pub unit: LengthUnit,
 }
@@ -204,24 +232,37 @@ pub struct Dimensions {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Parcel {
-    /// The parcel's reference or barcode.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = "PKG-0001")]
+    /// The parcel's reference or barcode; at most 100 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "super::limits::opt_text::<100, _>")]
+    #[schema(example = "PKG-0001", max_length = 100)]
     pub reference: Option<String>,
-    #[serde(default = "one")]
-    #[schema(example = 1, minimum = 1)]
+    /// 1-9999 (default 1).
+    #[serde(default = "one", deserialize_with = "super::limits::count::<1, 9999, _>")]
+    #[schema(example = 1, minimum = 1, maximum = 9999)]
     pub quantity: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight: Option<Weight>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dimensions: Option<Dimensions>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// At most 500 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "super::limits::opt_text::<500, _>")]
+    #[schema(max_length = 500)]
     pub description: Option<String>,
     /// Sequence of the stop where it is picked up (default: the first pickup stop).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::limits::opt_count::<1, 999, _>"
+    )]
+    #[schema(minimum = 1, maximum = 999)]
     pub pickup_stop: Option<u32>,
     /// Sequence of the stop where it is delivered (default: the last delivery stop).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::limits::opt_count::<1, 999, _>"
+    )]
+    #[schema(minimum = 1, maximum = 999)]
     pub delivery_stop: Option<u32>,
 }
 
@@ -240,11 +281,25 @@ pub struct Channel {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EcomdashChannel {
+    /// The tenant's ecomdash connection; at most 64 characters.
+    #[serde(deserialize_with = "super::limits::text::<64, _>")]
+    #[schema(max_length = 64)]
     pub connection_id: String,
+    /// ecomdash's shipment id; 1-100 characters.
+    #[serde(deserialize_with = "super::limits::nonempty::<100, _>")]
+    #[schema(min_length = 1, max_length = 100)]
     pub shipment_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// At most 100 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "super::limits::opt_text::<100, _>")]
+    #[schema(max_length = 100)]
     pub carrier_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// At most 100 ids of at most 100 characters each.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::limits::opt_text_list::<100, 100, _>"
+    )]
+    #[schema(max_items = 100)]
     pub line_item_ids: Option<Vec<String>>,
 }
 
@@ -273,9 +328,20 @@ impl ShipmentPlan {
     }
 }
 
+/// Most stops and parcel lines a shipment takes.
+pub const MAX_STOPS: usize = 50;
+pub const MAX_PARCELS: usize = 100;
+
 /// Rules that span fields: what a booking needs to make sense at any carrier.
 pub fn check_plan(plan: &ShipmentPlan) -> Vec<FieldError> {
     let mut errors = Vec::new();
+    // The published `maxItems` of ShipmentIn (src/http/shipments.rs).
+    if plan.stops.len() > MAX_STOPS {
+        errors.push(FieldError::new("stops", format!("at most {MAX_STOPS} stops")));
+    }
+    if plan.parcels.len() > MAX_PARCELS {
+        errors.push(FieldError::new("parcels", format!("at most {MAX_PARCELS} parcel lines")));
+    }
     if plan.stops.is_empty() {
         errors.push(FieldError::new("stops", "at least a pickup and a delivery stop are required"));
     } else {

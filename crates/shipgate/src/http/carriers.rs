@@ -6,19 +6,19 @@ use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::carriers::{CarrierInfo, catalog};
-use crate::error::Problem;
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct CarrierList {
     pub data: Vec<CarrierInfo>,
 }
 
-/// Every carrier, its capabilities and the credential and setting fields a connection takes.
+/// List carriers
+///
+/// Every carrier, its capabilities and the credential and setting fields a connection
+/// to it takes.
 #[utoipa::path(get, path = "/v1/carriers", tag = "carriers", operation_id = "list_carriers",
     security(("api_key" = [])),
-    responses(
-        (status = 200, body = CarrierList),
-        (status = 401, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = CarrierList, description = "Every carrier")))]
 async fn list_carriers() -> Json<CarrierList> {
     Json(CarrierList { data: catalog() })
 }

@@ -16,15 +16,17 @@ use utoipa_axum::routes;
 
 use super::auth::AuthContext;
 use super::extract::{Json, PathId, Query};
-use super::{Page, decode_cursor, encode_cursor};
+use super::{decode_cursor, encode_cursor, page};
 use crate::app::AppState;
 use crate::carriers::{self, CallCx, Capability, CarrierError};
 use crate::crypto::Purpose;
 use crate::domain::FieldError;
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiError, ApiResult};
 use crate::ids;
 use crate::store;
 use crate::store::connections::{ConnectionRow, ConnectionUpdate, NewConnection};
+
+page!(ConnectionPage, ConnectionOut, "connections, newest first");
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -34,30 +36,46 @@ use crate::store::connections::{ConnectionRow, ConnectionUpdate, NewConnection};
     "settings": {"customer_code": "Alpha"}
 }))]
 pub struct ConnectionIn {
-    /// Carrier slug from `GET /v1/carriers`.
+    /// Carrier slug from `GET /v1/carriers`; at most 32 characters.
+    #[serde(deserialize_with = "crate::domain::limits::text::<32, _>")]
+    #[schema(max_length = 32)]
     pub carrier: String,
+    /// 1-200 characters.
+    #[serde(deserialize_with = "crate::domain::limits::text::<200, _>")]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
-    /// The carrier's base URL for this account (required where the carrier has no default).
+    /// The carrier's base URL for this account (required where the carrier has no
+    /// default); at most 2048 characters.
+    #[serde(default, deserialize_with = "crate::domain::limits::opt_text::<2048, _>")]
+    #[schema(max_length = 2048)]
     pub base_url: Option<String>,
     /// One of the carrier's credential sets; values are write-only. For `ecomexpress`
     /// it may be omitted: a strong username and password are generated and returned
     /// once, in this create response.
     #[serde(default)]
+    #[schema(value_type = super::openapi::Credentials)]
     pub credentials: BTreeMap<String, String>,
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = super::openapi::Settings)]
     pub settings: Map<String, Value>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionPatch {
+    /// 1-200 characters.
+    #[serde(default, deserialize_with = "crate::domain::limits::opt_text::<200, _>")]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
+    /// At most 2048 characters.
+    #[serde(default, deserialize_with = "crate::domain::limits::opt_text::<2048, _>")]
+    #[schema(max_length = 2048)]
     pub base_url: Option<String>,
     /// Replaces the whole credential set.
+    #[schema(value_type = Option<super::openapi::Credentials>)]
     pub credentials: Option<BTreeMap<String, String>>,
     /// Replaces all settings.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<super::openapi::Settings>)]
     pub settings: Option<Map<String, Value>>,
 }
 
@@ -70,7 +88,7 @@ pub struct ConnectionOut {
     pub base_url: Option<String>,
     /// Names of the credential fields that are set (values are never returned).
     pub credentials_set: Vec<String>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = super::openapi::Settings)]
     pub settings: Map<String, Value>,
     /// `active`, or `misconfigured` after the carrier refused the credentials or account.
     pub status: String,
@@ -89,6 +107,7 @@ pub struct ConnectionOut {
     /// Generated inbound credentials (ecomexpress created without credentials): shown
     /// in the create response only, never again.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<HashMap<String, String>>)]
     pub generated_credentials: Option<BTreeMap<String, String>>,
 }
 
@@ -131,6 +150,34 @@ fn check_name(name: &str) -> Option<FieldError> {
     (name.trim().is_empty() || name.len() > 200).then(|| FieldError::new("name", "must be 1-200 characters"))
 }
 
+/// The published limits of `Credentials` and `Settings` (http/openapi.rs).
+fn check_sizes(creds: &BTreeMap<String, String>, settings: &Map<String, Value>) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    if creds.len() > 20 {
+        errors.push(FieldError::new("credentials", "at most 20 fields"));
+    }
+    for (k, v) in creds {
+        if k.is_empty() || k.chars().count() > 64 || v.chars().count() > 4096 {
+            errors.push(FieldError::new(
+                format!("credentials.{}", k.chars().take(64).collect::<String>()),
+                "names 1-64 characters, values at most 4096",
+            ));
+        }
+    }
+    if settings.len() > 50 {
+        errors.push(FieldError::new("settings", "at most 50 keys"));
+    }
+    for (k, v) in settings {
+        if k.is_empty() || k.chars().count() > 64 || v.to_string().chars().count() > 4096 {
+            errors.push(FieldError::new(
+                format!("settings.{}", k.chars().take(64).collect::<String>()),
+                "keys 1-64 characters, values at most 4096 characters as JSON",
+            ));
+        }
+    }
+    errors
+}
+
 fn validate(
     carrier: &str,
     name: &str,
@@ -151,6 +198,7 @@ fn validate(
         ));
     }
     let mut errors: Vec<FieldError> = check_name(name).into_iter().collect();
+    errors.extend(check_sizes(creds, settings));
     // Ecom Express sends both as HTTP Basic Auth (seed "Authentication"): both or none
     // (none = generated), and a user without ':' (it ends the user in Basic Auth).
     if carrier == "ecomexpress" && !creds.is_empty() {
@@ -178,16 +226,17 @@ fn seal(
     Ok((state.crypto.encrypt(tenant, id, Purpose::Credentials, &plain), creds.keys().cloned().collect()))
 }
 
-/// Create a connection. Credentials are validated against the carrier's credential
-/// fields and stored encrypted; they are never returned.
+/// Create a connection
+///
+/// A tenant's account with one carrier. Credentials are validated against the carrier's
+/// credential fields (`GET /v1/carriers`) and stored encrypted; they are never returned.
+/// An `ecomexpress` connection created without credentials gets generated inbound
+/// credentials, returned once in `generated_credentials`.
 #[utoipa::path(post, path = "/v1/connections", tag = "connections", operation_id = "create_connection",
     security(("api_key" = [])), request_body = ConnectionIn,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry")),
     responses(
-        (status = 201, body = ConnectionOut),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+        (status = 201, body = ConnectionOut, description = "Created; `Location` names the connection",
+            headers(("Location" = String, description = "`/v1/connections/{id}`")))))]
 async fn create_connection(
     State(state): State<AppState>,
     auth: AuthContext,
@@ -222,16 +271,17 @@ async fn create_connection(
     Ok((StatusCode::CREATED, [("location", format!("/v1/connections/{id}"))], axum::Json(out)))
 }
 
-/// List connections, newest first.
+/// List connections
+///
+/// Newest first, one page at a time: pass the answer's `next_cursor` as `cursor`.
 #[utoipa::path(get, path = "/v1/connections", tag = "connections", operation_id = "list_connections",
     security(("api_key" = [])), params(ListParams),
-    responses((status = 200, body = Page<ConnectionOut>), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ConnectionPage, description = "One page of connections")))]
 async fn list_connections(
     State(state): State<AppState>,
     auth: AuthContext,
     Query(q): Query<ListParams>,
-) -> ApiResult<axum::Json<Page<ConnectionOut>>> {
+) -> ApiResult<axum::Json<ConnectionPage>> {
     let limit = q.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::field("limit", "must be between 1 and 100"));
@@ -242,7 +292,7 @@ async fn list_connections(
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next_cursor = if more { rows.last().map(|r| encode_cursor(&r.id)) } else { None };
-    Ok(axum::Json(Page { data: rows.into_iter().map(|r| out(&state, r)).collect(), next_cursor }))
+    Ok(axum::Json(ConnectionPage { data: rows.into_iter().map(|r| out(&state, r)).collect(), next_cursor }))
 }
 
 pub(crate) async fn load(state: &AppState, tenant: &str, id: &str) -> ApiResult<ConnectionRow> {
@@ -253,11 +303,12 @@ pub(crate) async fn load(state: &AppState, tenant: &str, id: &str) -> ApiResult<
     store::connections::get(&mut conn, tenant, id).await?.ok_or(ApiError::NotFound("connection"))
 }
 
-/// Read one connection.
+/// Read a connection
+///
+/// The connection with the names of its credential fields (never their values).
 #[utoipa::path(get, path = "/v1/connections/{id}", tag = "connections", operation_id = "get_connection",
     security(("api_key" = [])), params(("id" = String, Path, description = "Connection id")),
-    responses((status = 200, body = ConnectionOut), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ConnectionOut, description = "The connection")))]
 async fn get_connection(
     State(state): State<AppState>,
     auth: AuthContext,
@@ -266,13 +317,14 @@ async fn get_connection(
     Ok(axum::Json(out(&state, load(&state, &auth.tenant_id, &id).await?)))
 }
 
-/// Change name, base URL, credentials (replaced as a whole) or settings (replaced as a whole).
+/// Update a connection
+///
+/// Changes the name, base URL, credentials (replaced as a whole) or settings (replaced
+/// as a whole); absent fields are unchanged.
 #[utoipa::path(patch, path = "/v1/connections/{id}", tag = "connections", operation_id = "update_connection",
-    security(("api_key" = [])), params(("id" = String, Path, description = "Connection id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry")),
+    security(("api_key" = [])), params(("id" = String, Path, description = "Connection id")),
     request_body = ConnectionPatch,
-    responses((status = 200, body = ConnectionOut), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ConnectionOut, description = "The updated connection")))]
 async fn update_connection(
     State(state): State<AppState>,
     auth: AuthContext,
@@ -316,11 +368,12 @@ async fn update_connection(
     Ok(axum::Json(out(&state, updated)))
 }
 
-/// Delete a connection. Its shipments stay readable; its secrets are wiped.
+/// Delete a connection
+///
+/// Its shipments stay readable; its secrets are wiped.
 #[utoipa::path(delete, path = "/v1/connections/{id}", tag = "connections", operation_id = "delete_connection",
     security(("api_key" = [])), params(("id" = String, Path, description = "Connection id")),
-    responses((status = 204, description = "Deleted"), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 204, description = "Deleted")))]
 async fn delete_connection(
     State(state): State<AppState>,
     auth: AuthContext,
@@ -413,14 +466,15 @@ pub(crate) async fn note_connection_outcome(state: &AppState, row: &ConnectionRo
     }
 }
 
-/// Prove the credentials: e-Courier Login (or RefreshGUID for a directly issued GUID).
+/// Verify a connection's credentials
+///
+/// Proves the credentials with the carrier (e-Courier: Login, or RefreshGUID for a
+/// directly issued GUID) and records the outcome in `status`.
 #[utoipa::path(post, path = "/v1/connections/{id}/verify", tag = "connections", operation_id = "verify_connection",
     security(("api_key" = [])), params(("id" = String, Path, description = "Connection id")),
+    extensions(("x-carrier-call" = json!(true))),
     responses((status = 200, body = ConnectionOut, description = "The carrier accepted the credentials"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "The carrier refused the credentials (connection_misconfigured)"),
-        (status = 503, body = Problem, content_type = "application/problem+json", description = "Carrier unavailable")))]
+        (status = 422, description = "The carrier refused the credentials (`connection_misconfigured`)")))]
 async fn verify_connection(
     State(state): State<AppState>,
     auth: AuthContext,

@@ -15,7 +15,7 @@ use super::extract::Json;
 use crate::app::AppState;
 use crate::carriers::{self, CallCx, Capability};
 use crate::domain::FieldError;
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiError, ApiResult};
 use crate::service::shipments::save_exchanges;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -28,11 +28,14 @@ use crate::service::shipments::save_exchanges;
                "pickup_time": "2026-11-23 15:00:00"}]
 }))]
 pub struct EstimateIn {
+    /// An aftership connection; at most 64 characters.
+    #[serde(deserialize_with = "crate::domain::limits::text::<64, _>")]
+    #[schema(max_length = 64)]
     pub connection_id: String,
     /// 1-5 items in AfterShip's predict-batch shape: `slug`, `service_type_name?`,
     /// `origin_address`, `destination_address`, `weight?`, `package_count?`,
     /// `pickup_time?` / `estimated_pickup?`.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<Object>, min_items = 1, max_items = 5)]
     pub items: Vec<Value>,
 }
 
@@ -45,13 +48,12 @@ pub struct EstimateOut {
     pub data: Vec<Value>,
 }
 
-/// Predict delivery dates (AfterShip predict-batch). Items are validated before the call.
+/// Predict delivery dates
+///
+/// AfterShip predict-batch: 1-5 items, validated before the call.
 #[utoipa::path(post, path = "/v1/estimated-delivery-dates", tag = "quotes", operation_id = "estimate_delivery_dates",
-    security(("api_key" = [])), request_body = EstimateIn,
-    responses((status = 200, body = EstimateOut), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 502, body = Problem, content_type = "application/problem+json"),
-        (status = 503, body = Problem, content_type = "application/problem+json")))]
+    security(("api_key" = [])), request_body = EstimateIn, extensions(("x-carrier-call" = json!(true))),
+    responses((status = 200, body = EstimateOut, description = "One prediction per item, in order")))]
 async fn estimate(
     State(state): State<AppState>,
     auth: AuthContext,

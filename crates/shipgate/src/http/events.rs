@@ -11,11 +11,13 @@ use utoipa_axum::routes;
 
 use super::auth::AuthContext;
 use super::extract::Query;
-use super::{Page, decode_cursor, encode_cursor};
+use super::{decode_cursor, encode_cursor, page};
 use crate::app::AppState;
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiError, ApiResult};
 use crate::store;
 use crate::store::events::{EVENT_TYPES, EventRow};
+
+page!(EventPage, EventOut, "outbound events, oldest first");
 
 /// One event, in the same shape as the webhook payload (plus `shipment_id`).
 #[derive(Debug, Serialize, ToSchema)]
@@ -32,8 +34,28 @@ pub struct EventOut {
     pub sequence: i32,
     pub shipment_id: String,
     /// `{shipment, ...}` as delivered.
-    #[schema(value_type = Object)]
+    #[schema(value_type = EventData)]
     pub data: Value,
+}
+
+/// An event's payload: the shipment as it is after the event, plus what the event type
+/// adds.
+#[derive(ToSchema)]
+#[allow(dead_code)] // the schema of a JSON value the store keeps; never built in Rust
+pub struct EventData {
+    shipment: super::shipments::ShipmentOut,
+    /// `shipment.status_changed`: the status before.
+    previous_status: Option<crate::domain::Status>,
+    /// `shipment.status_changed`: the subtag before.
+    previous_subtag: Option<String>,
+    /// `shipment.cancelled`: the booking state before.
+    previous_booking_state: Option<String>,
+    /// `shipment.event_added`: the tracking event.
+    #[schema(value_type = Option<super::shipments::LastEvent>)]
+    event: Option<serde_json::Value>,
+    /// `shipment.booking_failed`: the carrier's refusal.
+    #[schema(value_type = Option<super::shipments::BookingError>)]
+    error: Option<serde_json::Value>,
 }
 
 impl From<EventRow> for EventOut {
@@ -64,16 +86,20 @@ pub struct EventParams {
     pub cursor: Option<String>,
 }
 
-/// Every outbound event, oldest first (stable order), for reconciliation.
+/// List outbound events
+///
+/// Every event the gateway emitted for the tenant (what webhooks deliver), oldest first
+/// in a stable order, for reconciliation against the webhooks a subscriber received.
+/// Not to be confused with a shipment's tracking events
+/// (`GET /v1/shipments/{id}/events`).
 #[utoipa::path(get, path = "/v1/events", tag = "webhooks", operation_id = "list_events",
     security(("api_key" = [])), params(EventParams),
-    responses((status = 200, body = Page<EventOut>), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = EventPage, description = "One page of events")))]
 async fn list_events(
     State(state): State<AppState>,
     auth: AuthContext,
     Query(q): Query<EventParams>,
-) -> ApiResult<axum::Json<Page<EventOut>>> {
+) -> ApiResult<axum::Json<EventPage>> {
     let limit = q.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::field("limit", "must be between 1 and 100"));
@@ -102,7 +128,7 @@ async fn list_events(
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next_cursor = if more { rows.last().map(|r| encode_cursor(&r.seq.to_string())) } else { None };
-    Ok(axum::Json(Page { data: rows.into_iter().map(EventOut::from).collect(), next_cursor }))
+    Ok(axum::Json(EventPage { data: rows.into_iter().map(EventOut::from).collect(), next_cursor }))
 }
 
 pub fn router() -> OpenApiRouter<AppState> {

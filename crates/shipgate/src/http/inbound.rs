@@ -224,14 +224,15 @@ fn database_unavailable(e: &sqlx::Error) -> bool {
     }
 }
 
-/// Receive one Ecom Express scan. Authenticated with the connection's Basic-Auth
-/// credentials (shown once when the connection was created). `status:true` is answered
+/// Receive an Ecom Express scan
+///
+/// Authenticated with the connection's Basic-Auth credentials (shown once when the connection was created). `status:true` is answered
 /// only after the scan is committed; a repeated `status_update_number` is acknowledged
 /// `true` again and stored once. Malformed pushes are answered 400 with `status:false`
 /// and a `reason` naming the field; nothing is stored. The database being unavailable
 /// is answered 503 with `status:false` (retry later).
 #[utoipa::path(post, path = "/v1/inbound/ecomexpress/{connection_id}", tag = "inbound",
-    operation_id = "ecomexpress_push", security(("ecomexpress_basic" = [])),
+    operation_id = "ecomexpress_push", security(("inbound_ecomexpress_basic" = [])),
     params(("connection_id" = String, Path, description = "The ecomexpress connection")),
     request_body = EcomPushIn,
     responses(
@@ -302,16 +303,18 @@ pub struct WebhookAck {
     pub shipment_id: Option<String>,
 }
 
-/// Receive an AfterShip webhook: `aftership-hmac-sha256` must be the base64 HMAC-SHA256
-/// of the raw body under the connection's `webhook_secret`. Deduplicated on `event_id`;
+/// Receive an AfterShip webhook
+///
+/// `aftership-hmac-sha256` must be the base64 HMAC-SHA256 of the raw body under the connection's `webhook_secret`. Deduplicated on `event_id`;
 /// `msg` (the tracking) is applied to the connection's shipment with that tracking
 /// number (events deduplicated, status forward-only).
 #[utoipa::path(post, path = "/v1/inbound/aftership/{connection_id}", tag = "inbound",
-    operation_id = "aftership_webhook", security(("aftership_hmac" = [])),
+    operation_id = "aftership_webhook", security(("inbound_aftership_hmac" = [])),
     params(("connection_id" = String, Path, description = "The aftership connection (with a webhook_secret)")),
     request_body(content = Object, description = "`{ts, event, event_id, is_tracking_first_tag, msg: <tracking>}`"),
     responses(
-        (status = 200, body = WebhookAck),
+        (status = 200, body = WebhookAck, description = "Applied, kept for an unknown tracking, or a duplicate"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "The body is not JSON"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "Missing or wrong signature"),
         (status = 413, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),

@@ -12,11 +12,13 @@ use utoipa_axum::routes;
 
 use super::auth::AuthContext;
 use super::extract::{PathId, Query};
-use super::{Page, decode_cursor, encode_cursor};
+use super::{decode_cursor, encode_cursor, page};
 use crate::app::AppState;
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiError, ApiResult};
 use crate::store;
 use crate::store::jobs::JobRow;
+
+page!(JobPage, JobOut, "jobs, newest first");
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct JobOut {
@@ -78,16 +80,17 @@ fn parse_id(id: &str) -> Option<i64> {
     id.strip_prefix("job_").and_then(|n| n.parse::<i64>().ok()).filter(|n| *n > 0)
 }
 
-/// List the tenant's jobs, newest first; `state=dead` is the dead letter.
+/// List jobs
+///
+/// The tenant's background jobs, newest first; `state=dead` is the dead letter.
 #[utoipa::path(get, path = "/v1/jobs", tag = "jobs", operation_id = "list_jobs",
     security(("api_key" = [])), params(JobListParams),
-    responses((status = 200, body = Page<JobOut>), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = JobPage, description = "One page of jobs")))]
 async fn list_jobs(
     State(state): State<AppState>,
     auth: AuthContext,
     Query(q): Query<JobListParams>,
-) -> ApiResult<axum::Json<Page<JobOut>>> {
+) -> ApiResult<axum::Json<JobPage>> {
     let limit = q.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::field("limit", "must be between 1 and 100"));
@@ -106,14 +109,15 @@ async fn list_jobs(
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next_cursor = if more { rows.last().map(|r| encode_cursor(&format!("job_{}", r.id))) } else { None };
-    Ok(axum::Json(Page { data: rows.into_iter().map(JobOut::from).collect(), next_cursor }))
+    Ok(axum::Json(JobPage { data: rows.into_iter().map(JobOut::from).collect(), next_cursor }))
 }
 
-/// Read one job.
+/// Read a job
+///
+/// The job with its state, attempts and last error.
 #[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs", operation_id = "get_job",
     security(("api_key" = [])), params(("id" = String, Path, description = "Job id (job_<n>)")),
-    responses((status = 200, body = JobOut), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = JobOut, description = "The job")))]
 async fn get_job(
     State(state): State<AppState>,
     auth: AuthContext,
@@ -125,13 +129,14 @@ async fn get_job(
     Ok(axum::Json(row.into()))
 }
 
-/// Re-run a dead job now, with a fresh set of attempts. 409 when the job is not dead.
+/// Re-run a dead job
+///
+/// Queues a job from the dead letter again now, with a fresh set of attempts. 409 when
+/// the job is not dead.
 #[utoipa::path(post, path = "/v1/jobs/{id}/retry", tag = "jobs", operation_id = "retry_job",
     security(("api_key" = [])), params(("id" = String, Path, description = "Job id (job_<n>)")),
     responses((status = 202, body = JobOut, description = "Queued again"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "Not in the dead letter")))]
+        (status = 409, description = "The job is not in the dead letter (`job_not_dead`), or the Idempotency-Key is in flight")))]
 async fn retry_job(
     State(state): State<AppState>,
     auth: AuthContext,

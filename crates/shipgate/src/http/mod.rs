@@ -12,6 +12,7 @@ pub mod extract;
 pub mod idempotency;
 pub mod inbound;
 pub mod jobs;
+pub mod openapi;
 pub mod ops;
 pub mod quotes;
 pub mod shipments;
@@ -70,14 +71,16 @@ impl Modify for SecurityAddon {
         components.add_security_scheme("api_key", SecurityScheme::Http(scheme));
         let mut basic = Http::new(HttpAuthScheme::Basic);
         basic.description =
-            Some("The ecomexpress connection's inbound user and password (shown once at creation).".into());
-        components.add_security_scheme("ecomexpress_basic", SecurityScheme::Http(basic));
+            Some("Only for `POST /v1/inbound/ecomexpress/{connection_id}`: the ecomexpress connection's inbound user and password (shown once at creation).".into());
+        // Swagger UI's Authorize dialog lists the schemes in name order: the API key, which
+        // every /v1 operation but the two inbound routes takes, sorts first.
+        components.add_security_scheme("inbound_ecomexpress_basic", SecurityScheme::Http(basic));
         components.add_security_scheme(
-            "aftership_hmac",
+            "inbound_aftership_hmac",
             SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Header(
                 utoipa::openapi::security::ApiKeyValue::with_description(
                     "aftership-hmac-sha256",
-                    "base64(HMAC-SHA256(raw body, the connection's webhook_secret))",
+                    "Only for `POST /v1/inbound/aftership/{connection_id}`: base64(HMAC-SHA256(raw body, the connection's webhook_secret)).",
                 ),
             )),
         );
@@ -100,6 +103,7 @@ fn parts() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
     // Inbound pushes authenticate with the connection's own credentials, not an API key.
     let (ops, ops_doc) = ops::router().merge(inbound::router()).split_for_parts();
     doc.merge(ops_doc);
+    openapi::finish(&mut doc);
     (v1, ops, doc)
 }
 
@@ -181,13 +185,22 @@ fn is_problem(resp: &Response) -> bool {
         .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"))
 }
 
-/// Cursor pages: `{data, next_cursor}`.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct Page<T: utoipa::ToSchema> {
-    pub data: Vec<T>,
-    /// Opaque; pass as `cursor` to get the next page. Null on the last page.
-    pub next_cursor: Option<String>,
+/// A cursor page `{data, next_cursor}` of `$item`, as its own named schema. Concrete
+/// types rather than one generic `Page<T>`: utoipa copies a generic's item schema into
+/// every page (generators then emit `PageShipmentOutDataItem` beside `ShipmentOut`),
+/// while a concrete field references it.
+macro_rules! page {
+    ($name:ident, $item:ty, $what:literal) => {
+        #[doc = concat!("One page of ", $what, ". Pass `next_cursor` as `cursor` to get the next page.")]
+        #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+        pub struct $name {
+            pub data: Vec<$item>,
+            /// Opaque; pass as `cursor` to get the next page. Null on the last page.
+            pub next_cursor: Option<String>,
+        }
+    };
 }
+pub(crate) use page;
 
 /// Opaque cursor: base64url of the last id on the page.
 pub fn encode_cursor(id: &str) -> String {

@@ -24,14 +24,19 @@ pub struct Health {
     pub workers: Option<&'static str>,
 }
 
-/// Liveness: the process answers.
+/// Liveness
+///
+/// The process answers; nothing else is checked.
 #[utoipa::path(get, path = "/healthz", tag = "ops", operation_id = "healthz",
     responses((status = 200, description = "Alive", body = Health)))]
 async fn healthz() -> Json<Health> {
     Json(Health { status: "ok", database: None, workers: None })
 }
 
-/// Readiness: the database answers within 2 s.
+/// Readiness
+///
+/// Ready when the database answers within 2 s and, where this instance runs workers,
+/// they are going round their loop.
 #[utoipa::path(get, path = "/readyz", tag = "ops", operation_id = "readyz",
     responses((status = 200, description = "Ready", body = Health), (status = 503, description = "Database unreachable or workers not running", body = Health)))]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
@@ -57,7 +62,9 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     }
 }
 
-/// Prometheus metrics: `shipgate_http_requests_total{route,method,status}`,
+/// Prometheus metrics
+///
+/// `shipgate_http_requests_total{route,method,status}`,
 /// `shipgate_http_request_duration_seconds`, `shipgate_carrier_calls_total{carrier,operation,outcome}`,
 /// `shipgate_carrier_call_duration_seconds`.
 #[utoipa::path(get, path = "/metrics", tag = "ops", operation_id = "metrics",

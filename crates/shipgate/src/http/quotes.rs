@@ -14,7 +14,7 @@ use super::shipments::ShipmentIn;
 use crate::app::AppState;
 use crate::carriers::{CallCx, Capability, Quote};
 use crate::domain::{ShipmentPlan, check_plan};
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiError, ApiResult};
 use crate::service::shipments::save_exchanges;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -24,14 +24,12 @@ pub struct QuoteOut {
     pub quote: Quote,
 }
 
-/// Quote a shipment: same body as booking; the carrier prices it without creating anything.
+/// Quote a shipment
+///
+/// Same body as booking; the carrier prices it without creating anything.
 #[utoipa::path(post, path = "/v1/quotes", tag = "quotes", operation_id = "create_quote",
-    security(("api_key" = [])), request_body = ShipmentIn,
-    responses((status = 200, body = QuoteOut), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 502, body = Problem, content_type = "application/problem+json"),
-        (status = 503, body = Problem, content_type = "application/problem+json")))]
+    security(("api_key" = [])), request_body = ShipmentIn, extensions(("x-carrier-call" = json!(true))),
+    responses((status = 200, body = QuoteOut, description = "The carrier's quote")))]
 async fn create_quote(
     State(state): State<AppState>,
     auth: AuthContext,

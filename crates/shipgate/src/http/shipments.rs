@@ -15,13 +15,13 @@ use utoipa_axum::routes;
 use super::auth::AuthContext;
 use super::connections::{carrier_error, note_connection_outcome, require_capability};
 use super::extract::{Json, PathId, Query};
-use super::{Page, decode_cursor, encode_cursor};
+use super::{decode_cursor, encode_cursor, page};
 use crate::app::AppState;
 use crate::carriers::{self, CallCx, Capability, CarrierError, CompleteReason, DocumentLink};
 use crate::domain::{
     Channel, FieldError, Metadata, Money, Parcel, ShipmentPlan, Status, Stop, check_plan, may_transition,
 };
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiError, ApiResult};
 use crate::ids;
 use crate::service::refresh::{self, RefreshError, Refreshed};
 use crate::service::shipments::{
@@ -33,6 +33,8 @@ use crate::store::{self, Actor};
 use crate::{jobs, service};
 
 // ---------- API types ----------
+
+page!(ShipmentPage, ShipmentOut, "shipments, newest first");
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -52,20 +54,40 @@ use crate::{jobs, service};
     "metadata": {"erp_order": "4711"}
 }))]
 pub struct ShipmentIn {
+    /// The connection (`con_...`) whose carrier books it; at most 64 characters.
+    #[serde(deserialize_with = "crate::domain::limits::text::<64, _>")]
+    #[schema(max_length = 64)]
     pub connection_id: String,
-    /// Your reference, unique per tenant when given.
+    /// Your reference, unique per tenant when given; 1-100 characters.
+    #[serde(default, deserialize_with = "crate::domain::limits::opt_text::<100, _>")]
+    #[schema(min_length = 1, max_length = 100)]
     pub reference: Option<String>,
-    /// Register an existing tracking number instead of booking (tracking carriers).
+    /// Register an existing tracking number instead of booking (tracking carriers); at
+    /// most 100 characters.
+    #[serde(default, deserialize_with = "crate::domain::limits::opt_text::<100, _>")]
+    #[schema(max_length = 100)]
     pub tracking_number: Option<String>,
+    /// The carrier's service level (e-Courier service, AfterShip courier slug); at most
+    /// 100 characters.
+    #[serde(default, deserialize_with = "crate::domain::limits::opt_text::<100, _>")]
+    #[schema(max_length = 100)]
     pub service: Option<String>,
+    /// The route, at most 50 stops.
     #[serde(default)]
+    #[schema(max_items = 50)]
     pub stops: Vec<Stop>,
+    /// The goods, at most 100 parcel lines.
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub parcels: Vec<Parcel>,
     pub declared_value: Option<Money>,
     pub cod_amount: Option<Money>,
+    /// At most 2000 characters.
+    #[serde(default, deserialize_with = "crate::domain::limits::opt_text::<2000, _>")]
+    #[schema(max_length = 2000)]
     pub notes: Option<String>,
     #[serde(default)]
+    #[schema(value_type = super::openapi::Metadata)]
     pub metadata: Metadata,
     pub channel: Option<Channel>,
 }
@@ -78,13 +100,19 @@ fn double<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShipmentPatch {
-    #[serde(default, deserialize_with = "double")]
-    #[schema(value_type = Option<String>)]
+    /// 1-100 characters; null clears it.
+    #[serde(default, deserialize_with = "crate::domain::limits::patch_text::<100, _>")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100)]
     pub reference: Option<Option<String>>,
-    #[serde(default, deserialize_with = "double")]
-    #[schema(value_type = Option<String>)]
+    /// At most 100 characters; null clears it.
+    #[serde(default, deserialize_with = "crate::domain::limits::patch_text::<100, _>")]
+    #[schema(value_type = Option<String>, max_length = 100)]
     pub service: Option<Option<String>>,
+    /// Replaces the route; at most 50 stops.
+    #[schema(max_items = 50)]
     pub stops: Option<Vec<Stop>>,
+    /// Replaces the goods; at most 100 parcel lines.
+    #[schema(max_items = 100)]
     pub parcels: Option<Vec<Parcel>>,
     #[serde(default, deserialize_with = "double")]
     #[schema(value_type = Option<Money>)]
@@ -92,22 +120,29 @@ pub struct ShipmentPatch {
     #[serde(default, deserialize_with = "double")]
     #[schema(value_type = Option<Money>)]
     pub cod_amount: Option<Option<Money>>,
-    #[serde(default, deserialize_with = "double")]
-    #[schema(value_type = Option<String>)]
+    /// At most 2000 characters; null clears it.
+    #[serde(default, deserialize_with = "crate::domain::limits::patch_text::<2000, _>")]
+    #[schema(value_type = Option<String>, max_length = 2000)]
     pub notes: Option<Option<String>>,
+    /// Replaces all metadata.
+    #[schema(value_type = Option<super::openapi::Metadata>)]
     pub metadata: Option<Metadata>,
     #[serde(default, deserialize_with = "double")]
     #[schema(value_type = Option<Channel>)]
     pub channel: Option<Option<Channel>>,
 }
 
+/// The booking with the carrier: for a booking carrier the order, for a tracking
+/// number registered on a tracking carrier (AfterShip) the registration.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Booking {
     /// pending | booked | failed | cancelled
     #[schema(example = "booked")]
     pub state: String,
+    /// Attempts made so far.
     pub attempts: i32,
-    #[schema(value_type = Option<Object>)]
+    /// The carrier's last refusal or failure; null once booked.
+    #[schema(value_type = Option<BookingError>)]
     pub last_error: Option<Value>,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub booked_at: Option<DateTime<Utc>>,
@@ -130,21 +165,25 @@ pub struct ShipmentOut {
     pub declared_value: Option<Money>,
     pub cod_amount: Option<Money>,
     pub notes: Option<String>,
+    #[schema(value_type = super::openapi::Metadata)]
     pub metadata: Metadata,
     pub channel: Option<Channel>,
-    /// Null for shipments registered by tracking number (not booked through us).
+    /// The booking (or, for a registered tracking number, the registration) with the
+    /// carrier. Null only for a shipment a carrier's push created for an unknown AWB:
+    /// nothing was booked or registered through the gateway.
     pub booking: Option<Booking>,
     pub status: Status,
     #[schema(example = "InfoReceived_001")]
     pub subtag: Option<String>,
     /// The carrier's own status code, as last seen.
     pub carrier_status: Option<String>,
-    #[schema(value_type = Option<Object>)]
+    /// The latest tracking event (by when it happened), as recorded when it arrived.
+    #[schema(value_type = Option<LastEvent>)]
     pub last_event: Option<Value>,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub estimated_delivery: Option<DateTime<Utc>>,
-    /// What each sink made of this shipment: `{ecomdash: {state, tracking_number, attempts, last_error, submitted_at}}`.
-    #[schema(value_type = Object)]
+    /// What each sink (`channel`) made of this shipment; `{}` when it reports to none.
+    #[schema(value_type = ShipmentSinks)]
     pub sinks: serde_json::Map<String, Value>,
     /// Documents the carrier holds (eCMR's CMR).
     pub documents: Vec<DocumentLink>,
@@ -194,15 +233,73 @@ fn out_json(row: ShipmentRow) -> Value {
     serde_json::to_value(ShipmentOut::from(row)).unwrap_or(Value::Null)
 }
 
+/// A shipment's latest tracking event as kept on the shipment (`last_event`).
+#[derive(ToSchema)]
+#[allow(dead_code)] // the schema of a JSON value the store keeps; never built in Rust
+pub struct LastEvent {
+    #[schema(value_type = String, format = DateTime)]
+    occurred_at: DateTime<Utc>,
+    /// Normalized status; null when the carrier's code has no mapping yet.
+    status: Option<Status>,
+    #[schema(example = "InTransit_001")]
+    subtag: Option<String>,
+    message: Option<String>,
+    location: Option<crate::carriers::Location>,
+    /// The carrier's own code and text.
+    raw_code: Option<String>,
+    raw_text: Option<String>,
+    /// Who did it at the carrier, when the carrier says.
+    actor: Option<String>,
+    /// push | poll | api
+    source: Option<String>,
+    dedup_key: Option<String>,
+}
+
+/// A carrier's refusal or failure of a booking attempt.
+#[derive(ToSchema)]
+#[allow(dead_code)] // the schema of a JSON value the store keeps; never built in Rust
+pub struct BookingError {
+    /// `rejected`, `conflict`, `transient`, `misconfigured`, `protocol`, ...
+    #[schema(example = "rejected")]
+    code: String,
+    /// The carrier's message.
+    message: String,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    at: Option<DateTime<Utc>>,
+}
+
+/// Each sink a shipment reports to (its `channel`), with what it made of the shipment.
+#[derive(ToSchema)]
+#[allow(dead_code)] // the schema of a JSON value the store keeps; never built in Rust
+pub struct ShipmentSinks {
+    ecomdash: Option<SinkStatus>,
+}
+
+/// One sink's handling of the shipment's tracking number.
+#[derive(ToSchema)]
+#[allow(dead_code)] // the schema of a JSON value the store keeps; never built in Rust
+pub struct SinkStatus {
+    /// `pending`, `submitted` or `failed`.
+    #[schema(example = "submitted")]
+    state: String,
+    /// The tracking number submitted.
+    tracking_number: Option<String>,
+    attempts: i32,
+    last_error: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    submitted_at: Option<DateTime<Utc>>,
+}
+
+/// One tracking event of a shipment: a scan or status the carrier reported.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct EventOut {
+pub struct TrackingEventOut {
     pub id: i64,
     #[schema(value_type = String, format = DateTime)]
     pub occurred_at: DateTime<Utc>,
     pub status: Option<String>,
     pub subtag: Option<String>,
     pub message: Option<String>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<crate::carriers::Location>)]
     pub location: Option<Value>,
     pub raw_code: Option<String>,
     pub raw_text: Option<String>,
@@ -223,7 +320,14 @@ pub struct HistoryOut {
     /// api_key | carrier_push | poller | system | carrier
     pub actor_type: String,
     pub actor_id: Option<String>,
+    /// `created`, `booked`, `booking_failed`, `updated`, `update_refused`, `cancelled`,
+    /// `cancel_refused`, `events_added`, `status_changed`, `retracked`, `completed`,
+    /// `sink_submitted`, `sink_failed`, ...
+    #[schema(example = "status_changed")]
     pub action: String,
+    /// What changed, by action: e.g. `status_changed`: `{from, from_subtag, to,
+    /// to_subtag, carrier_status}`; `updated`: `{fields, forwarded_to_carrier}`;
+    /// `events_added`: `{count, events}`; `booking_failed`: `{code, message, at}`.
     #[schema(value_type = Object)]
     pub detail: Value,
 }
@@ -246,9 +350,22 @@ pub struct ExchangeOut {
     pub created_at: DateTime<Utc>,
 }
 
+/// A shipment's tracking events, oldest first.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ListOf<T: ToSchema> {
-    pub data: Vec<T>,
+pub struct TrackingEventList {
+    pub data: Vec<TrackingEventOut>,
+}
+
+/// A shipment's history entries, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryList {
+    pub data: Vec<HistoryOut>,
+}
+
+/// A shipment's carrier exchanges, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExchangeList {
+    pub data: Vec<ExchangeOut>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -355,25 +472,25 @@ fn booking_response(row: ShipmentRow, error: Option<CarrierError>) -> Response {
 
 // ---------- handlers ----------
 
-/// Book a shipment with the connection's carrier (or register a tracking number on a
-/// tracking carrier). 201: booked. 202: the carrier is down or slow; the shipment is
-/// kept with `booking.state = pending` and a durable job books it later, exactly once
-/// (`shipment.booked` or `shipment.booking_failed` follows). 422/409: the carrier
-/// refused; the shipment is kept with `booking.state = failed` and the carrier's message.
+/// Book a shipment, or register a tracking number
+///
+/// Books the shipment with the connection's carrier, or, with `tracking_number` on a
+/// tracking carrier (AfterShip), registers that number for tracking. 201: booked. 202:
+/// the carrier is down or slow; the shipment is kept with `booking.state = pending` and
+/// a durable job books it later, exactly once (`shipment.booked` or
+/// `shipment.booking_failed` follows). 409/422 from the carrier: the shipment is kept
+/// with `booking.state = failed` and the carrier's message, returned in the problem's
+/// `shipment`.
 #[utoipa::path(post, path = "/v1/shipments", tag = "shipments", operation_id = "create_shipment",
-    security(("api_key" = [])), request_body = ShipmentIn,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h; 422 when reused with another body, 409 while in flight")),
+    security(("api_key" = [])), request_body = ShipmentIn, extensions(("x-carrier-call" = json!(true))),
     responses(
-        (status = 201, body = ShipmentOut, description = "Booked"),
-        (status = 202, body = ShipmentOut, description = "Carrier unavailable: kept pending, booked later by a job"),
-        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed JSON"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "Carrier refused, reference taken, or Idempotency-Key in use"),
-        (status = 413, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid body, capability not supported, or the carrier rejected the booking"),
-        (status = 502, body = Problem, content_type = "application/problem+json"),
-        (status = 503, body = Problem, content_type = "application/problem+json", description = "Carrier unavailable; shipment kept as pending")))]
+        (status = 201, body = ShipmentOut, description = "Booked (or registered); `Location` names the shipment",
+            headers(("Location" = String, description = "`/v1/shipments/{id}`"))),
+        (status = 202, body = ShipmentOut, description = "The carrier is unavailable: kept `pending`, booked later by a job",
+            headers(("Location" = String, description = "`/v1/shipments/{id}`"))),
+        (status = 409, description = "The carrier refused the booking (`carrier_conflict`; the failed shipment is in `shipment`), the reference is taken (`reference_taken`), or the Idempotency-Key is in flight"),
+        (status = 422, description = "A field is invalid (`validation_failed`), the carrier cannot book or register (`capability_not_supported`), or the carrier rejected the booking (`carrier_rejected`; the failed shipment is in `shipment`)"),
+        (status = 502, description = "The carrier's answer could not be read; the failed shipment is in `shipment`")))]
 async fn create_shipment(
     State(state): State<AppState>,
     auth: AuthContext,
@@ -476,16 +593,19 @@ fn accepted(row: ShipmentRow) -> Response {
         .into_response()
 }
 
-/// List shipments, newest first, with filters and cursor pagination.
+/// List shipments
+///
+/// Newest first, filtered by any of the parameters, one page at a time: pass the
+/// answer's `next_cursor` as `cursor` for the next page (null on the last one).
 #[utoipa::path(get, path = "/v1/shipments", tag = "shipments", operation_id = "list_shipments",
     security(("api_key" = [])), params(ListParams),
-    responses((status = 200, body = Page<ShipmentOut>), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ShipmentPage, description = "One page of shipments"),
+        (status = 422, description = "A parameter is invalid (`validation_failed`, naming it)")))]
 async fn list_shipments(
     State(state): State<AppState>,
     auth: AuthContext,
     Query(q): Query<ListParams>,
-) -> ApiResult<AxumJson<Page<ShipmentOut>>> {
+) -> ApiResult<AxumJson<ShipmentPage>> {
     let limit = q.limit.unwrap_or(20);
     let mut errors = Vec::new();
     if !(1..=100).contains(&limit) {
@@ -532,14 +652,15 @@ async fn list_shipments(
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next_cursor = if more { rows.last().map(|r| encode_cursor(&r.id)) } else { None };
-    Ok(AxumJson(Page { data: rows.into_iter().map(ShipmentOut::from).collect(), next_cursor }))
+    Ok(AxumJson(ShipmentPage { data: rows.into_iter().map(ShipmentOut::from).collect(), next_cursor }))
 }
 
-/// Read one shipment.
+/// Read a shipment
+///
+/// The shipment as stored: route, goods, booking, normalized status and the last event.
 #[utoipa::path(get, path = "/v1/shipments/{id}", tag = "shipments", operation_id = "get_shipment",
     security(("api_key" = [])), params(("id" = String, Path, description = "Shipment id")),
-    responses((status = 200, body = ShipmentOut), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ShipmentOut, description = "The shipment")))]
 async fn get_shipment(
     State(state): State<AppState>,
     auth: AuthContext,
@@ -548,16 +669,16 @@ async fn get_shipment(
     Ok(AxumJson(load(&state, &auth.tenant_id, &id).await?.into()))
 }
 
-/// Update a shipment. On a booked shipment, route and goods changes are forwarded to the
-/// carrier first (e-Courier SaveOrder); if the carrier refuses (409) nothing changes here.
+/// Update a shipment
+///
+/// Absent fields are unchanged, `null` clears, a value replaces. On a booked shipment,
+/// route and goods changes are forwarded to the carrier first (e-Courier SaveOrder); if
+/// the carrier refuses (409) nothing changes here.
 #[utoipa::path(patch, path = "/v1/shipments/{id}", tag = "shipments", operation_id = "update_shipment",
-    security(("api_key" = [])), request_body = ShipmentPatch,
-    params(("id" = String, Path, description = "Shipment id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry")),
-    responses((status = 200, body = ShipmentOut), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "The carrier refused the change, or the shipment is cancelled"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 503, body = Problem, content_type = "application/problem+json")))]
+    security(("api_key" = [])), request_body = ShipmentPatch, extensions(("x-carrier-call" = json!(true))),
+    params(("id" = String, Path, description = "Shipment id")),
+    responses((status = 200, body = ShipmentOut, description = "The updated shipment"),
+        (status = 409, description = "The carrier refused the change (`carrier_conflict`), the shipment is cancelled (`shipment_cancelled`), or the Idempotency-Key is in flight")))]
 async fn update_shipment(
     State(state): State<AppState>,
     auth: AuthContext,
@@ -671,15 +792,16 @@ async fn update_shipment(
     Ok(AxumJson(updated.into()))
 }
 
-/// Cancel a shipment at the carrier (e-Courier: SaveOrder with OrderStatus X). Repeating
-/// it answers the cancelled shipment again.
+/// Cancel a shipment
+///
+/// Cancels at the carrier (e-Courier: SaveOrder with OrderStatus X), then here
+/// (`booking.state = cancelled`, status `exception`). Repeating it answers the cancelled
+/// shipment again.
 #[utoipa::path(post, path = "/v1/shipments/{id}/cancel", tag = "shipments", operation_id = "cancel_shipment",
-    security(("api_key" = [])), params(("id" = String, Path, description = "Shipment id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry")),
-    responses((status = 200, body = ShipmentOut), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "The carrier refused to cancel"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 503, body = Problem, content_type = "application/problem+json")))]
+    security(("api_key" = [])), params(("id" = String, Path, description = "Shipment id")),
+    extensions(("x-carrier-call" = json!(true))),
+    responses((status = 200, body = ShipmentOut, description = "The cancelled shipment"),
+        (status = 409, description = "The carrier refused to cancel (`carrier_conflict`), or the Idempotency-Key is in flight")))]
 async fn cancel_shipment(
     State(state): State<AppState>,
     auth: AuthContext,
@@ -800,18 +922,17 @@ async fn cancel_shipment(
     Ok(AxumJson(updated.into()))
 }
 
-/// Ask the carrier for the shipment's current state (e-Courier GetJsonOrder): new events
-/// are added and the status moves forward only. A shipment still `pending` booking is
-/// looked up first and booked only if the carrier does not have it (never a blind
-/// second create).
+/// Refresh a shipment from the carrier
+///
+/// Asks the carrier for the shipment's current state (e-Courier GetJsonOrder): new
+/// events are added and the status moves forward only. A shipment still `pending`
+/// booking is looked up first and booked only if the carrier does not have it (never a
+/// blind second create).
 #[utoipa::path(post, path = "/v1/shipments/{id}/refresh", tag = "shipments", operation_id = "refresh_shipment",
     security(("api_key" = [])), params(("id" = String, Path, description = "Shipment id")),
-    responses((status = 200, body = ShipmentOut), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "The booking failed; nothing to track"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 502, body = Problem, content_type = "application/problem+json"),
-        (status = 503, body = Problem, content_type = "application/problem+json")))]
+    extensions(("x-carrier-call" = json!(true))),
+    responses((status = 200, body = ShipmentOut, description = "The refreshed shipment"),
+        (status = 409, description = "The booking failed, there is nothing to track (`booking_failed`), or the Idempotency-Key is in flight")))]
 async fn refresh_shipment(State(state): State<AppState>, auth: AuthContext, PathId(id): PathId) -> ApiResult<Response> {
     let row = load(&state, &auth.tenant_id, &id).await?;
     require_capability(&row.carrier, Capability::Refresh)?;
@@ -845,11 +966,14 @@ fn booking_failed(row: ShipmentRow) -> ApiError {
     }
 }
 
-/// Ask the carrier to track an expired shipment again (AfterShip only).
+/// Track an expired shipment again
+///
+/// Asks the carrier to track an expired shipment again (AfterShip only; other carriers:
+/// 422 `capability_not_supported`) and applies its answer.
 #[utoipa::path(post, path = "/v1/shipments/{id}/retrack", tag = "shipments", operation_id = "retrack_shipment",
     security(("api_key" = [])), params(("id" = String, Path, description = "Shipment id")),
-    responses((status = 200, body = ShipmentOut), (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "capability_not_supported")))]
+    extensions(("x-carrier-call" = json!(true))),
+    responses((status = 200, body = ShipmentOut, description = "The shipment with the carrier's answer applied")))]
 async fn retrack_shipment(
     State(state): State<AppState>,
     auth: AuthContext,
@@ -860,11 +984,14 @@ async fn retrack_shipment(
     carrier_lifecycle(&state, &auth, row, None).await
 }
 
-/// Mark a shipment completed at the carrier (AfterShip only): `{reason: delivered|lost|returned_to_sender}`.
+/// Mark a shipment completed
+///
+/// Marks the shipment completed at the carrier with a reason (AfterShip only; other
+/// carriers: 422 `capability_not_supported`) and applies its answer.
 #[utoipa::path(post, path = "/v1/shipments/{id}/complete", tag = "shipments", operation_id = "complete_shipment",
     security(("api_key" = [])), params(("id" = String, Path, description = "Shipment id")), request_body = CompleteIn,
-    responses((status = 200, body = ShipmentOut), (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid reason or capability_not_supported")))]
+    extensions(("x-carrier-call" = json!(true))),
+    responses((status = 200, body = ShipmentOut, description = "The shipment with the carrier's answer applied")))]
 async fn complete_shipment(
     State(state): State<AppState>,
     auth: AuthContext,
@@ -916,23 +1043,26 @@ async fn carrier_lifecycle(
     }
 }
 
-/// Tracking events, oldest first.
+/// List a shipment's tracking events
+///
+/// Every scan or status the carrier reported for this shipment (pushed, polled or from
+/// an API call), oldest first. Not to be confused with `GET /v1/events`, the outbound
+/// event log.
 #[utoipa::path(get, path = "/v1/shipments/{id}/events", tag = "shipments", operation_id = "list_shipment_events",
     security(("api_key" = [])), params(("id" = String, Path, description = "Shipment id")),
-    responses((status = 200, body = ListOf<EventOut>), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = TrackingEventList, description = "The tracking events, oldest first")))]
 async fn list_events(
     State(state): State<AppState>,
     auth: AuthContext,
     PathId(id): PathId,
-) -> ApiResult<AxumJson<ListOf<EventOut>>> {
+) -> ApiResult<AxumJson<TrackingEventList>> {
     load(&state, &auth.tenant_id, &id).await?;
     let mut conn = state.db.acquire().await?;
     let rows = store::shipments::list_events(&mut conn, &auth.tenant_id, &id).await?;
-    Ok(AxumJson(ListOf {
+    Ok(AxumJson(TrackingEventList {
         data: rows
             .into_iter()
-            .map(|r| EventOut {
+            .map(|r| TrackingEventOut {
                 id: r.id,
                 occurred_at: r.occurred_at,
                 status: r.status,
@@ -950,20 +1080,22 @@ async fn list_events(
     }))
 }
 
-/// Audit history: every change with its actor, oldest first.
+/// List a shipment's audit history
+///
+/// Every change to the shipment with who made it (API key, carrier push, poller,
+/// system), oldest first.
 #[utoipa::path(get, path = "/v1/shipments/{id}/history", tag = "shipments", operation_id = "list_shipment_history",
     security(("api_key" = [])), params(("id" = String, Path, description = "Shipment id")),
-    responses((status = 200, body = ListOf<HistoryOut>), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = HistoryList, description = "The history entries, oldest first")))]
 async fn list_history(
     State(state): State<AppState>,
     auth: AuthContext,
     PathId(id): PathId,
-) -> ApiResult<AxumJson<ListOf<HistoryOut>>> {
+) -> ApiResult<AxumJson<HistoryList>> {
     load(&state, &auth.tenant_id, &id).await?;
     let mut conn = state.db.acquire().await?;
     let rows = store::shipments::list_history(&mut conn, &auth.tenant_id, &id).await?;
-    Ok(AxumJson(ListOf {
+    Ok(AxumJson(HistoryList {
         data: rows
             .into_iter()
             .map(|r| HistoryOut {
@@ -978,20 +1110,22 @@ async fn list_history(
     }))
 }
 
-/// Every exchange with the carrier made for this shipment, secrets redacted.
+/// List a shipment's carrier exchanges
+///
+/// Every request made to the carrier for this shipment and its answer, secrets
+/// redacted and bodies size-capped, oldest first.
 #[utoipa::path(get, path = "/v1/shipments/{id}/exchanges", tag = "shipments", operation_id = "list_shipment_exchanges",
     security(("api_key" = [])), params(("id" = String, Path, description = "Shipment id")),
-    responses((status = 200, body = ListOf<ExchangeOut>), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ExchangeList, description = "The exchanges, oldest first")))]
 async fn list_exchanges(
     State(state): State<AppState>,
     auth: AuthContext,
     PathId(id): PathId,
-) -> ApiResult<AxumJson<ListOf<ExchangeOut>>> {
+) -> ApiResult<AxumJson<ExchangeList>> {
     load(&state, &auth.tenant_id, &id).await?;
     let mut conn = state.db.acquire().await?;
     let rows = store::exchanges::list_for_shipment(&mut conn, &auth.tenant_id, &id).await?;
-    Ok(AxumJson(ListOf {
+    Ok(AxumJson(ExchangeList {
         data: rows
             .into_iter()
             .map(|r| ExchangeOut {

@@ -13,7 +13,7 @@ use super::auth::AuthContext;
 use super::extract::{Json, Query};
 use crate::app::AppState;
 use crate::domain::{FieldError, Status};
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiError, ApiResult};
 use crate::store;
 use crate::store::inbound::{MappingIn, MappingRow, UnmappedRow};
 
@@ -72,13 +72,29 @@ pub struct MappingParams {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"carrier": "ecomexpress", "code": "1450", "status": "attempt_fail", "subtag": "AttemptFail_001", "description": "address not found"}))]
 pub struct StatusMappingIn {
+    /// A carrier that pushes status codes (`ecomexpress`); at most 32 characters.
+    #[serde(deserialize_with = "crate::domain::limits::text::<32, _>")]
+    #[schema(max_length = 32)]
     pub carrier: String,
+    /// 1-64 letters, digits, `-`, `_` or `.`.
+    #[serde(deserialize_with = "crate::domain::limits::text::<64, _>")]
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$")]
     pub code: String,
-    #[serde(default)]
+    /// Empty, or 1-64 letters, digits, `-`, `_` or `.`.
+    #[serde(default, deserialize_with = "crate::domain::limits::text::<64, _>")]
+    #[schema(max_length = 64, pattern = "^[A-Za-z0-9._-]*$")]
     pub after_code: String,
+    /// A normalized status (`Status`).
+    #[serde(deserialize_with = "crate::domain::limits::text::<32, _>")]
+    #[schema(max_length = 32, example = "attempt_fail")]
     pub status: String,
+    /// A subtag of `status`, e.g. `AttemptFail_001`; at most 64 characters.
+    #[serde(default, deserialize_with = "crate::domain::limits::opt_text::<64, _>")]
+    #[schema(max_length = 64)]
     pub subtag: Option<String>,
-    #[serde(default)]
+    /// At most 200 characters.
+    #[serde(default, deserialize_with = "crate::domain::limits::text::<200, _>")]
+    #[schema(max_length = 200)]
     pub description: String,
 }
 
@@ -86,6 +102,7 @@ pub struct StatusMappingIn {
 #[serde(deny_unknown_fields)]
 pub struct StatusMappingsPut {
     /// Overrides to create or replace (1-500).
+    #[schema(min_items = 1, max_items = 500)]
     pub mappings: Vec<StatusMappingIn>,
 }
 
@@ -179,13 +196,13 @@ fn example_subtag(s: Status) -> String {
     format!("{camel}_001")
 }
 
+/// List status mappings
+///
 /// The status mapping table: built-in defaults merged with your overrides (an override
 /// replaces the default with the same carrier, code and after_code).
 #[utoipa::path(get, path = "/v1/status-mappings", tag = "status-mappings", operation_id = "list_status_mappings",
     security(("api_key" = [])), params(MappingParams),
-    responses((status = 200, body = StatusMappingList),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = StatusMappingList, description = "The merged table")))]
 async fn list_status_mappings(
     State(state): State<AppState>,
     auth: AuthContext,
@@ -196,14 +213,13 @@ async fn list_status_mappings(
     Ok(axum::Json(StatusMappingList { data: rows.into_iter().map(Into::into).collect() }))
 }
 
-/// Create or replace overrides; the answer is the merged table of the carriers touched.
-/// Applies to scans received from now on (stored events keep their status).
+/// Create or replace status mapping overrides
+///
+/// The answer is the merged table of the carriers touched. Applies to scans received
+/// from now on (stored events keep their status).
 #[utoipa::path(put, path = "/v1/status-mappings", tag = "status-mappings", operation_id = "put_status_mappings",
     security(("api_key" = [])), request_body = StatusMappingsPut,
-    responses((status = 200, body = StatusMappingList),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = StatusMappingList, description = "The merged table of the carriers touched")))]
 async fn put_status_mappings(
     State(state): State<AppState>,
     auth: AuthContext,
@@ -244,13 +260,13 @@ async fn put_status_mappings(
     Ok(axum::Json(StatusMappingList { data }))
 }
 
+/// List unmapped status codes
+///
 /// Codes that arrived with no mapping (kept raw; the status did not move), with how
 /// often and when they were last seen. Map them with `PUT /v1/status-mappings`.
 #[utoipa::path(get, path = "/v1/status-mappings/unmapped", tag = "status-mappings", operation_id = "list_unmapped_codes",
     security(("api_key" = [])), params(MappingParams),
-    responses((status = 200, body = UnmappedList),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = UnmappedList, description = "The unmapped codes")))]
 async fn list_unmapped_codes(
     State(state): State<AppState>,
     auth: AuthContext,

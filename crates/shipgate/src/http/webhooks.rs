@@ -27,26 +27,35 @@ use utoipa_axum::routes;
 
 use super::auth::AuthContext;
 use super::extract::{Json, PathId, Query};
-use super::{Page, decode_cursor, encode_cursor};
+use super::{decode_cursor, encode_cursor, page};
 use crate::app::AppState;
 use crate::crypto::Purpose;
 use crate::domain::FieldError;
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiError, ApiResult};
 use crate::ids;
 use crate::store;
 use crate::store::events::EVENT_TYPES;
 use crate::store::webhooks::{AttemptRow, DeliveryRow, EndpointRow, EndpointUpdate, NewEndpoint};
 use crate::webhooks::ssrf::{Guard, literal_ip};
 
+page!(WebhookEndpointPage, WebhookEndpointOut, "webhook endpoints, newest first");
+page!(WebhookDeliveryPage, WebhookDeliveryOut, "webhook deliveries, newest first, each with its attempts");
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"url": "https://erp.example.com/hooks/shipgate", "description": "ERP",
     "event_types": ["shipment.status_changed"]}))]
 pub struct WebhookEndpointIn {
-    /// http(s) URL that receives signed POSTs; private and loopback addresses are refused.
+    /// http(s) URL that receives signed POSTs; private and loopback addresses are
+    /// refused. At most 2048 characters.
+    #[serde(deserialize_with = "crate::domain::limits::text::<2048, _>")]
+    #[schema(max_length = 2048)]
     pub url: String,
+    /// At most 500 characters.
+    #[serde(default, deserialize_with = "crate::domain::limits::opt_text::<500, _>")]
+    #[schema(max_length = 500)]
     pub description: Option<String>,
-    /// Event types to send (empty or absent: all).
+    /// Event types to send (empty or absent: all); see `GET /v1/events` `type`.
     #[serde(default)]
     pub event_types: Vec<String>,
     /// Default true.
@@ -56,7 +65,13 @@ pub struct WebhookEndpointIn {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookEndpointPatch {
+    /// At most 2048 characters.
+    #[serde(default, deserialize_with = "crate::domain::limits::opt_text::<2048, _>")]
+    #[schema(max_length = 2048)]
     pub url: Option<String>,
+    /// At most 500 characters.
+    #[serde(default, deserialize_with = "crate::domain::limits::opt_text::<500, _>")]
+    #[schema(max_length = 500)]
     pub description: Option<String>,
     /// Replaces the filter (empty: all).
     pub event_types: Option<Vec<String>>,
@@ -265,15 +280,15 @@ fn guard(state: &AppState) -> Guard {
     Guard::new(state.config.webhooks.allow_networks.clone())
 }
 
-/// Create an endpoint. The response carries the signing secret, shown only this once.
+/// Create a webhook endpoint
+///
+/// Events are POSTed to the URL signed per Standard Webhooks. The response carries the
+/// signing secret (`whsec_...`), shown only this once.
 #[utoipa::path(post, path = "/v1/webhook-endpoints", tag = "webhooks", operation_id = "create_webhook_endpoint",
     security(("api_key" = [])), request_body = WebhookEndpointIn,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry")),
     responses(
-        (status = 201, body = WebhookEndpointOut),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+        (status = 201, body = WebhookEndpointOut, description = "Created, with its signing secret; `Location` names it",
+            headers(("Location" = String, description = "`/v1/webhook-endpoints/{id}`")))))]
 async fn create_webhook_endpoint(
     State(state): State<AppState>,
     auth: AuthContext,
@@ -315,16 +330,17 @@ async fn create_webhook_endpoint(
     ))
 }
 
-/// List endpoints, newest first (secrets are never listed).
+/// List webhook endpoints
+///
+/// Newest first, one page at a time; secrets are never listed.
 #[utoipa::path(get, path = "/v1/webhook-endpoints", tag = "webhooks", operation_id = "list_webhook_endpoints",
     security(("api_key" = [])), params(ListParams),
-    responses((status = 200, body = Page<WebhookEndpointOut>), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = WebhookEndpointPage, description = "One page of endpoints")))]
 async fn list_webhook_endpoints(
     State(state): State<AppState>,
     auth: AuthContext,
     Query(q): Query<ListParams>,
-) -> ApiResult<axum::Json<Page<WebhookEndpointOut>>> {
+) -> ApiResult<axum::Json<WebhookEndpointPage>> {
     let limit = page_limit(q.limit)?;
     let before = q.cursor.as_deref().map(decode_cursor).transpose()?;
     let mut conn = state.db.acquire().await?;
@@ -332,7 +348,10 @@ async fn list_webhook_endpoints(
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next_cursor = if more { rows.last().map(|r| encode_cursor(&r.id)) } else { None };
-    Ok(axum::Json(Page { data: rows.into_iter().map(|r| WebhookEndpointOut::new(r, None)).collect(), next_cursor }))
+    Ok(axum::Json(WebhookEndpointPage {
+        data: rows.into_iter().map(|r| WebhookEndpointOut::new(r, None)).collect(),
+        next_cursor,
+    }))
 }
 
 async fn load(state: &AppState, tenant: &str, id: &str) -> ApiResult<EndpointRow> {
@@ -343,11 +362,12 @@ async fn load(state: &AppState, tenant: &str, id: &str) -> ApiResult<EndpointRow
     store::webhooks::get_endpoint(&mut conn, tenant, id).await?.ok_or(ApiError::NotFound("webhook endpoint"))
 }
 
-/// Read one endpoint (without its secret).
+/// Read a webhook endpoint
+///
+/// The endpoint without its secret.
 #[utoipa::path(get, path = "/v1/webhook-endpoints/{id}", tag = "webhooks", operation_id = "get_webhook_endpoint",
     security(("api_key" = [])), params(("id" = String, Path, description = "Webhook endpoint id")),
-    responses((status = 200, body = WebhookEndpointOut), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = WebhookEndpointOut, description = "The endpoint")))]
 async fn get_webhook_endpoint(
     State(state): State<AppState>,
     auth: AuthContext,
@@ -356,15 +376,14 @@ async fn get_webhook_endpoint(
     Ok(axum::Json(WebhookEndpointOut::new(load(&state, &auth.tenant_id, &id).await?, None)))
 }
 
-/// Change URL, description, filter or enabled; `rotate_secret: true` returns a new
-/// secret once (the old one stops signing at once).
+/// Update a webhook endpoint
+///
+/// Changes the URL, description, event filter or `enabled`; `rotate_secret: true`
+/// returns a new secret once (the old one stops signing at once).
 #[utoipa::path(patch, path = "/v1/webhook-endpoints/{id}", tag = "webhooks", operation_id = "update_webhook_endpoint",
-    security(("api_key" = [])), params(("id" = String, Path, description = "Webhook endpoint id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry")),
+    security(("api_key" = [])), params(("id" = String, Path, description = "Webhook endpoint id")),
     request_body = WebhookEndpointPatch,
-    responses((status = 200, body = WebhookEndpointOut), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = WebhookEndpointOut, description = "The updated endpoint (with `secret` after a rotation)")))]
 async fn update_webhook_endpoint(
     State(state): State<AppState>,
     auth: AuthContext,
@@ -424,11 +443,12 @@ async fn update_webhook_endpoint(
     Ok(axum::Json(WebhookEndpointOut::new(updated, rotated.map(|(_, text)| text))))
 }
 
-/// Delete an endpoint and its delivery log.
+/// Delete a webhook endpoint
+///
+/// Deletes the endpoint and its delivery log.
 #[utoipa::path(delete, path = "/v1/webhook-endpoints/{id}", tag = "webhooks", operation_id = "delete_webhook_endpoint",
     security(("api_key" = [])), params(("id" = String, Path, description = "Webhook endpoint id")),
-    responses((status = 204, description = "Deleted"), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 204, description = "Deleted")))]
 async fn delete_webhook_endpoint(
     State(state): State<AppState>,
     auth: AuthContext,
@@ -450,18 +470,18 @@ fn decode_seq(c: &str) -> ApiResult<i64> {
     decode_cursor(c)?.parse().map_err(|_| ApiError::field("cursor", "is not a cursor this API issued"))
 }
 
-/// An endpoint's deliveries, newest first, each with every attempt.
+/// List an endpoint's deliveries
+///
+/// Newest first, one page at a time, each delivery with every attempt.
 #[utoipa::path(get, path = "/v1/webhook-endpoints/{id}/deliveries", tag = "webhooks", operation_id = "list_webhook_deliveries",
     security(("api_key" = [])), params(("id" = String, Path, description = "Webhook endpoint id"), DeliveryParams),
-    responses((status = 200, body = Page<WebhookDeliveryOut>), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = WebhookDeliveryPage, description = "One page of deliveries")))]
 async fn list_webhook_deliveries(
     State(state): State<AppState>,
     auth: AuthContext,
     PathId(id): PathId,
     Query(q): Query<DeliveryParams>,
-) -> ApiResult<axum::Json<Page<WebhookDeliveryOut>>> {
+) -> ApiResult<axum::Json<WebhookDeliveryPage>> {
     let limit = page_limit(q.limit)?;
     if let Some(s) = &q.status
         && !["pending", "succeeded", "failed", "cancelled"].contains(&s.as_str())
@@ -495,7 +515,7 @@ async fn list_webhook_deliveries(
             delivery_out(r, a)
         })
         .collect();
-    Ok(axum::Json(Page { data, next_cursor }))
+    Ok(axum::Json(WebhookDeliveryPage { data, next_cursor }))
 }
 
 fn endpoint_disabled(e: &EndpointRow) -> ApiError {
@@ -510,13 +530,13 @@ fn endpoint_disabled(e: &EndpointRow) -> ApiError {
     )
 }
 
-/// Send one delivery again now (one more attempt, whatever its state).
+/// Retry a webhook delivery
+///
+/// Sends one delivery again now: one more attempt, whatever its state.
 #[utoipa::path(post, path = "/v1/webhook-deliveries/{id}/retry", tag = "webhooks", operation_id = "retry_webhook_delivery",
     security(("api_key" = [])), params(("id" = String, Path, description = "Webhook delivery id")),
     responses((status = 202, body = WebhookDeliveryOut, description = "Queued for an attempt now"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "The endpoint is disabled")))]
+        (status = 409, description = "The endpoint is disabled (`endpoint_disabled`), or the Idempotency-Key is in flight")))]
 async fn retry_webhook_delivery(
     State(state): State<AppState>,
     auth: AuthContext,
@@ -544,16 +564,15 @@ async fn retry_webhook_delivery(
     Ok((StatusCode::ACCEPTED, axum::Json(delivery_out(row, attempts))))
 }
 
-/// Replay: queue every failed or cancelled delivery of this endpoint created at or
-/// after `since` for one more attempt now.
+/// Replay an endpoint's failed deliveries
+///
+/// Queues every failed or cancelled delivery of this endpoint created at or after
+/// `since` for one more attempt now.
 #[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/replay", tag = "webhooks", operation_id = "replay_webhook_endpoint",
     security(("api_key" = [])), params(("id" = String, Path, description = "Webhook endpoint id")),
     request_body = ReplayIn,
     responses((status = 202, body = ReplayOut, description = "Queued"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "The endpoint is disabled"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+        (status = 409, description = "The endpoint is disabled (`endpoint_disabled`), or the Idempotency-Key is in flight")))]
 async fn replay_webhook_endpoint(
     State(state): State<AppState>,
     auth: AuthContext,

@@ -87,13 +87,93 @@ fn every_operation_is_tagged_named_and_secured() {
             assert!(op["tags"].as_array().is_some_and(|t| !t.is_empty()), "{method} {path}");
             if path.starts_with("/v1/inbound/ecomexpress/") {
                 // Carriers push with the connection's own credentials, not an API key.
-                assert_eq!(op["security"][0]["ecomexpress_basic"], json!([]), "{method} {path}");
+                assert_eq!(op["security"][0]["inbound_ecomexpress_basic"], json!([]), "{method} {path}");
             } else if path.starts_with("/v1/inbound/aftership/") {
-                assert_eq!(op["security"][0]["aftership_hmac"], json!([]), "{method} {path}");
+                assert_eq!(op["security"][0]["inbound_aftership_hmac"], json!([]), "{method} {path}");
             } else if path.starts_with("/v1/") {
                 assert_eq!(op["security"][0]["api_key"], json!([]), "{method} {path}");
             }
         }
     }
     assert!(count >= 20, "{count} operations");
+}
+
+/// OpenAPI requires a description on every response (generators refuse the document
+/// otherwise), and integrators read a summary and a description per operation.
+#[test]
+fn every_operation_and_response_is_described() {
+    let doc: serde_json::Value =
+        serde_json::from_str(&shipgate::http::openapi().to_json().expect("json")).expect("value");
+    let shared = &doc["components"]["responses"];
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("item") {
+            for field in ["summary", "description"] {
+                assert!(op[field].as_str().is_some_and(|s| !s.trim().is_empty()), "{method} {path}: no {field}");
+            }
+            for (status, resp) in op["responses"].as_object().expect("responses") {
+                let resolved = match resp["$ref"].as_str() {
+                    Some(r) => &shared[r.trim_start_matches("#/components/responses/")],
+                    None => resp,
+                };
+                assert!(
+                    resolved["description"].as_str().is_some_and(|s| !s.is_empty()),
+                    "{method} {path} {status}: no description"
+                );
+            }
+        }
+    }
+}
+
+/// The error model is stated once: every error answer of an API-key operation is a
+/// reference to a shared problem+json response, and the common ones are always there.
+#[test]
+fn error_answers_reference_the_shared_problem_responses() {
+    let doc: serde_json::Value =
+        serde_json::from_str(&shipgate::http::openapi().to_json().expect("json")).expect("value");
+    for name in [
+        "BadRequest",
+        "Unauthorized",
+        "NotFound",
+        "Conflict",
+        "PayloadTooLarge",
+        "UnsupportedMediaType",
+        "UnprocessableEntity",
+        "TooManyRequests",
+        "BadGateway",
+        "ServiceUnavailable",
+    ] {
+        let r = &doc["components"]["responses"][name];
+        assert_eq!(
+            r["content"]["application/problem+json"]["schema"]["$ref"], "#/components/schemas/Problem",
+            "{name}"
+        );
+    }
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("item") {
+            if op["security"][0]["api_key"].is_null() {
+                continue;
+            }
+            let responses = op["responses"].as_object().expect("responses");
+            for (status, resp) in responses {
+                if status.starts_with('4') || status.starts_with('5') {
+                    assert!(resp["$ref"].is_string(), "{method} {path} {status} is not a shared response");
+                }
+            }
+            let mut want = vec!["401", "429", "503"];
+            if op["requestBody"]["content"]["application/json"].is_object() {
+                want.extend(["400", "413", "415", "422"]);
+            }
+            if path.contains('{') {
+                want.push("404");
+            }
+            if method == "post" || method == "patch" {
+                want.extend(["409", "422"]);
+                let params = op["parameters"].as_array().expect("parameters");
+                assert!(params.iter().any(|p| p["name"] == "Idempotency-Key"), "{method} {path}");
+            }
+            for s in want {
+                assert!(responses.contains_key(s), "{method} {path} does not declare {s}");
+            }
+        }
+    }
 }
