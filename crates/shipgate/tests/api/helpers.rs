@@ -102,9 +102,9 @@ pub async fn spawn_app_with(extra_config: &str) -> TestApp {
         .nest("/sim/ecomdash", ecomdash.router())
         .nest("/sim/ecmr", ecmr.router())
         .nest("/sim/aftership", aftership.router());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
+    // The production server loop (timeouts, per-client limits, client addresses).
+    let limits = shipgate::server::ServeLimits::from_config(&state.config);
+    tokio::spawn(shipgate::server::serve(listener, router, limits, std::future::pending()));
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
     let (tenant_id, key) = new_tenant(&state, "Tenant A").await;
     let mut app =
