@@ -427,7 +427,7 @@ pub fn weak_inbound_secrets(carrier: &str, creds: &std::collections::BTreeMap<St
     };
     let Some(secret) = creds.get(field) else { return Vec::new() };
     match secret_weakness(secret) {
-        Some(why) => vec![FieldError::new(&format!("credentials.{field}"), why)],
+        Some(why) => vec![FieldError::new(format!("credentials.{field}"), why)],
         None => Vec::new(),
     }
 }
@@ -442,13 +442,18 @@ fn secret_weakness(secret: &str) -> Option<String> {
     if distinct < MIN_DISTINCT_CHARS {
         return Some(format!("must use at least {MIN_DISTINCT_CHARS} different characters"));
     }
-    let classes: [(fn(char) -> bool, f64); 4] = [
-        (|c| c.is_ascii_lowercase(), 26.0),
-        (|c| c.is_ascii_uppercase(), 26.0),
-        (|c| c.is_ascii_digit(), 10.0),
-        (|c| !c.is_ascii_alphanumeric(), 33.0),
-    ];
-    let pool: f64 = classes.iter().filter(|(is, _)| secret.chars().any(is)).map(|(_, n)| n).sum();
+    // Character classes used and their sizes (33 printable ASCII symbols, space included).
+    let has = |f: fn(&char) -> bool| secret.chars().any(|c| f(&c));
+    let pool: f64 = [
+        (has(char::is_ascii_lowercase), 26.0),
+        (has(char::is_ascii_uppercase), 26.0),
+        (has(char::is_ascii_digit), 10.0),
+        (has(|c| !c.is_ascii_alphanumeric()), 33.0),
+    ]
+    .iter()
+    .filter(|(used, _)| *used)
+    .map(|(_, n)| n)
+    .sum();
     let bits = len as f64 * pool.log2();
     (bits < MIN_SECRET_BITS).then(|| {
         format!("is too guessable (about {bits:.0} bits; at least {MIN_SECRET_BITS:.0}): make it longer or mix letter cases, digits and symbols")
