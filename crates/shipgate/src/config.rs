@@ -455,4 +455,18 @@ mod tests {
         let e = Config::from_toml_overrides("body_limit_bytes = \"lots\"").unwrap_err();
         assert_eq!(e.setting, "body_limit_bytes", "{e}");
     }
+
+    #[test]
+    fn trusted_proxies_and_client_limits_are_read_and_checked() {
+        let cfg = Config::from_toml_overrides("trusted_proxies = \"10.0.0.0/8, 192.168.1.1\"").expect("valid");
+        assert_eq!(cfg.trusted_proxies.len(), 2);
+        assert!(cfg.trusted_proxies[1].contains(&"192.168.1.1".parse::<std::net::IpAddr>().expect("ip")));
+        let d = Config::from_toml_overrides("").expect("defaults");
+        assert!(d.trusted_proxies.is_empty(), "no proxy is trusted by default");
+        assert_eq!(d.http_header_read_timeout, Duration::from_secs(10));
+        let e = Config::from_toml_overrides("trusted_proxies = \"everyone\"").unwrap_err();
+        assert!(e.setting.contains("SHIPGATE_TRUSTED_PROXIES"), "{e}");
+        let e = Config::from_toml_overrides("max_connections_per_client = 0").unwrap_err();
+        assert_eq!(e.setting, "max_connections_per_client", "{e}");
+    }
 }
