@@ -289,6 +289,9 @@ pub fn spawn_housekeeping(state: AppState) -> tokio::task::JoinHandle<()> {
         let mut tick = tokio::time::interval(Duration::from_secs(300));
         loop {
             tick.tick().await;
+            // Failed-auth counts end with their window even when no request comes by.
+            state.key_cache.failures.sweep();
+            state.inbound.failures.sweep();
             let Ok(mut conn) = state.db.acquire().await else { continue };
             if let Err(e) = store::idempotency::purge_expired(&mut conn).await {
                 tracing::warn!(error = %e, "idempotency purge failed");
@@ -308,6 +311,9 @@ pub struct Workers {
     stop: tokio::sync::watch::Sender<bool>,
     handles: Vec<tokio::task::JoinHandle<()>>,
     drain: Duration,
+    /// The instance's limits on its HTTP clients, carried here from the configuration
+    /// so [`serve`] needs nothing else.
+    limits: crate::server::ServeLimits,
 }
 
 impl Workers {
@@ -335,7 +341,12 @@ impl Workers {
 /// jobs it runs.
 pub fn spawn_workers(state: &AppState) -> Workers {
     let (stop, rx) = tokio::sync::watch::channel(false);
-    let mut workers = Workers { stop, handles: Vec::new(), drain: state.config.shutdown_drain };
+    let mut workers = Workers {
+        stop,
+        handles: Vec::new(),
+        drain: state.config.shutdown_drain,
+        limits: crate::server::ServeLimits::from_config(&state.config),
+    };
     if state.config.workers_enabled {
         let st = state.clone();
         workers.push(tokio::spawn(async move {
@@ -365,17 +376,18 @@ pub fn spawn_workers(state: &AppState) -> Workers {
     workers
 }
 
-/// Serve `router` on `listener` until shutdown, then drain the workers.
+/// Serve `router` on `listener` until shutdown, then drain the workers. The server
+/// bounds slow and greedy clients (src/server.rs); the client address it records keys
+/// the failed-authentication throttles (src/http/auth.rs).
 pub async fn serve(listener: tokio::net::TcpListener, router: axum::Router, workers: Workers) -> anyhow::Result<()> {
     let stop = workers.stop.clone();
-    // The client address keys the inbound failed-auth limiter (src/http/inbound.rs).
-    axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            // Workers stop claiming while the server drains its requests.
-            let _ = stop.send(true);
-        })
-        .await?;
+    let limits = workers.limits.clone();
+    crate::server::serve(listener, router, limits, async move {
+        shutdown_signal().await;
+        // Workers stop claiming while the server drains its requests.
+        let _ = stop.send(true);
+    })
+    .await?;
     workers.shutdown().await;
     Ok(())
 }

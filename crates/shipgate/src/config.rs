@@ -60,6 +60,10 @@ struct Raw {
     webhook_request_timeout_ms: u64,
     webhook_poll_interval_ms: u64,
     public_base_url: Option<String>,
+    trusted_proxies: String,
+    http_header_read_timeout_ms: u64,
+    http_body_read_timeout_ms: u64,
+    max_connections_per_client: usize,
     tracking: TrackingRaw,
 }
 
@@ -155,6 +159,16 @@ pub struct Config {
     pub log_format: LogFormat,
     pub tracking: TrackingConfig,
     pub webhooks: WebhookSettings,
+    /// Peers whose `X-Forwarded-For` is believed (`trusted_proxies`); every other
+    /// peer is the client itself.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Longest a client may take to send a request's head (and an idle keep-alive
+    /// connection may wait for its next request).
+    pub http_header_read_timeout: Duration,
+    /// Longest a client may take to send a request's whole body, from its head on.
+    pub http_body_read_timeout: Duration,
+    /// Most open connections one client address may hold (trusted proxies exempt).
+    pub max_connections_per_client: usize,
 }
 
 /// Outbound webhook delivery settings (`webhook_*` keys).
@@ -261,6 +275,13 @@ impl Config {
         if raw.webhook_concurrency == 0 || raw.webhook_batch_size == 0 {
             return Err(err("webhook_concurrency / webhook_batch_size", "must be at least 1"));
         }
+        let trusted_proxies = networks("trusted_proxies (SHIPGATE_TRUSTED_PROXIES)", &raw.trusted_proxies)?;
+        if raw.http_header_read_timeout_ms == 0 || raw.http_body_read_timeout_ms == 0 {
+            return Err(err("http_header_read_timeout_ms / http_body_read_timeout_ms", "must be at least 1"));
+        }
+        if raw.max_connections_per_client == 0 {
+            return Err(err("max_connections_per_client", "must be at least 1"));
+        }
         let webhooks = WebhookSettings {
             allow_networks,
             retry_schedule: raw.webhook_retry_schedule_ms.iter().map(|ms| Duration::from_millis(*ms)).collect(),
@@ -306,6 +327,10 @@ impl Config {
             shutdown_drain: Duration::from_secs(raw.shutdown_drain_seconds),
             log_format,
             tracking,
+            trusted_proxies,
+            http_header_read_timeout: Duration::from_millis(raw.http_header_read_timeout_ms),
+            http_body_read_timeout: Duration::from_millis(raw.http_body_read_timeout_ms),
+            max_connections_per_client: raw.max_connections_per_client,
         })
     }
 
@@ -324,6 +349,19 @@ impl Config {
         }
         Ok(&self.master_keys)
     }
+}
+
+/// Comma-separated CIDRs or bare addresses (a bare address is that one host).
+fn networks(setting: &str, list: &str) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|part| {
+            part.parse::<ipnet::IpNet>()
+                .or_else(|_| part.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| err(setting, format!("{part:?} is not a CIDR or an address")))
+        })
+        .collect()
 }
 
 fn secs(setting: &str, v: f64) -> Result<Duration, ConfigError> {
@@ -416,5 +454,19 @@ mod tests {
         assert!(e.to_string().contains("SHIPGATE_LISTEN"), "{e}");
         let e = Config::from_toml_overrides("body_limit_bytes = \"lots\"").unwrap_err();
         assert_eq!(e.setting, "body_limit_bytes", "{e}");
+    }
+
+    #[test]
+    fn trusted_proxies_and_client_limits_are_read_and_checked() {
+        let cfg = Config::from_toml_overrides("trusted_proxies = \"10.0.0.0/8, 192.168.1.1\"").expect("valid");
+        assert_eq!(cfg.trusted_proxies.len(), 2);
+        assert!(cfg.trusted_proxies[1].contains(&"192.168.1.1".parse::<std::net::IpAddr>().expect("ip")));
+        let d = Config::from_toml_overrides("").expect("defaults");
+        assert!(d.trusted_proxies.is_empty(), "no proxy is trusted by default");
+        assert_eq!(d.http_header_read_timeout, Duration::from_secs(10));
+        let e = Config::from_toml_overrides("trusted_proxies = \"everyone\"").unwrap_err();
+        assert!(e.setting.contains("SHIPGATE_TRUSTED_PROXIES"), "{e}");
+        let e = Config::from_toml_overrides("max_connections_per_client = 0").unwrap_err();
+        assert_eq!(e.setting, "max_connections_per_client", "{e}");
     }
 }

@@ -37,6 +37,8 @@ pub enum Purpose {
     Token,
     /// A webhook endpoint's signing secret (the "connection" id is the endpoint id).
     WebhookSecret,
+    /// A response kept for Idempotency-Key replays (the "connection" id is the key).
+    IdempotentResponse,
 }
 
 impl Purpose {
@@ -45,6 +47,7 @@ impl Purpose {
             Purpose::Credentials => "credentials",
             Purpose::Token => "token",
             Purpose::WebhookSecret => "webhook_secret",
+            Purpose::IdempotentResponse => "idempotent_response",
         }
     }
 }

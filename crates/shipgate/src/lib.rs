@@ -11,6 +11,7 @@ pub mod http;
 pub mod ids;
 pub mod jobs;
 pub mod sandbox;
+pub mod server;
 pub mod service;
 pub mod store;
 pub mod telemetry;

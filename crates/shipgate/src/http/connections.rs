@@ -213,6 +213,7 @@ fn validate(
         }
     }
     errors.extend(carriers::validate_connection(&info, creds, settings, base_url));
+    errors.extend(super::inbound::weak_inbound_secrets(carrier, creds));
     if errors.is_empty() { Ok(()) } else { Err(ApiError::validation(errors)) }
 }
 

@@ -5,10 +5,27 @@
 //!   byte for the retention period (`Idempotent-Replayed: true` marks a replay);
 //! - same key, different method/path/body → 422 `idempotency_key_reused`;
 //! - same key while the first is in flight → 409 `idempotency_key_in_use`;
-//! - a 5xx is not stored: if the request created something (a shipment kept as
-//!   `pending` when the carrier was down), the key remembers it and a retry with the
-//!   same key resumes that shipment instead of creating another; otherwise the key is
-//!   released so the retry starts over.
+//! - a 5xx is not stored: nothing a client sent is left half-done behind one (a
+//!   booking the carrier could not take is answered 202 and kept), so the key is
+//!   released and a retry starts over.
+//!
+//! Which answers are stored ([`stored`]): every 2xx and 3xx, and the 4xx that the same
+//! request would get again (400 malformed, 404, 409 state conflicts, 422 validation or
+//! carrier refusals). Not stored, the key released: 5xx, and the 4xx a client fixes
+//! *without changing the request* (issue 10: a 415 was replayed for 24 h after the
+//! client fixed its content type): 401/403 (credentials), 406, 408 (too slow), 411,
+//! 413 (the limit is ours), 415 (content type), 425, 428, 429 (throttled), 431. None
+//! of these is answered after the handler changed anything, so a retry cannot do
+//! anything twice.
+//!
+//! Stored responses are encrypted (issue 10: a create or rotate call's answer carries
+//! one-time secrets: generated Ecom Express passwords, `whsec_` webhook secrets).
+//! Encrypting the whole body under the master key (XChaCha20-Poly1305, src/crypto.rs,
+//! associated data binding tenant and key so a row moved elsewhere does not decrypt)
+//! was chosen over storing the body with the secret removed: the replay stays byte for
+//! byte, so a client whose first answer was lost still gets the secret it cannot get
+//! again any other way, and no per-route knowledge of where secrets sit is needed.
+//! `shipgate rotate-keys` re-encrypts them ([`reencrypt_responses`]).
 //!
 //! Hand-written because no crate offers these semantics on Postgres with tenancy.
 
@@ -21,6 +38,7 @@ use sha2::{Digest, Sha256};
 
 use super::auth::AuthContext;
 use crate::app::AppState;
+use crate::crypto::Purpose;
 use crate::error::ApiError;
 use crate::store;
 
@@ -82,7 +100,7 @@ async fn handle(state: AppState, req: Request, next: Next) -> Result<Response, A
                 ));
             }
             if row.state == "completed" {
-                return Ok(replay(&row));
+                return replay(&state, tenant, &key, &row);
             }
             // A request whose instance died mid-flight: its lock expired, take it over.
             if !store::idempotency::try_resume(&mut conn, tenant, &key, &hash, lock).await? {
@@ -102,9 +120,8 @@ async fn handle(state: AppState, req: Request, next: Next) -> Result<Response, A
         }
     };
     let mut conn = state.db.acquire().await?;
-    if parts.status.is_server_error() {
-        // Nothing a client sent is left half-done behind a 5xx (a booking the carrier
-        // could not take is answered 202 and kept), so a retry simply starts over.
+    if !stored(parts.status) {
+        // Nothing was done (see the module doc): a retry simply starts over.
         store::idempotency::release(&mut conn, tenant, &key).await?;
     } else {
         let headers: Vec<(String, String)> = KEPT_HEADERS
@@ -119,7 +136,7 @@ async fn handle(state: AppState, req: Request, next: Next) -> Result<Response, A
             &key,
             i16::try_from(parts.status.as_u16()).unwrap_or(500),
             &headers,
-            &body,
+            &state.crypto.encrypt(tenant, &key, Purpose::IdempotentResponse, &body),
         )
         .await?;
     }
@@ -142,10 +159,26 @@ async fn release(state: &AppState, tenant: &str, key: &str) {
     }
 }
 
-fn replay(row: &store::idempotency::KeyRow) -> Response {
+/// Whether a response is kept for replays (see the module doc).
+pub fn stored(status: StatusCode) -> bool {
+    if status.is_server_error() {
+        return false;
+    }
+    !matches!(status.as_u16(), 401 | 403 | 406 | 408 | 411 | 413 | 415 | 425 | 428 | 429 | 431)
+}
+
+fn replay(state: &AppState, tenant: &str, key: &str, row: &store::idempotency::KeyRow) -> Result<Response, ApiError> {
+    let body = match (&row.response_enc, &row.response_body) {
+        (Some(enc), _) => state
+            .crypto
+            .decrypt(tenant, key, Purpose::IdempotentResponse, enc)
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("kept response for an Idempotency-Key: {e}")))?,
+        (None, Some(plain)) => plain.clone(),
+        (None, None) => Vec::new(),
+    };
     let status =
         row.response_status.and_then(|s| StatusCode::from_u16(u16::try_from(s).ok()?).ok()).unwrap_or(StatusCode::OK);
-    let mut resp = Response::new(Body::from(row.response_body.clone().unwrap_or_default()));
+    let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = status;
     if let Some(headers) = &row.response_headers {
         for (k, v) in &headers.0 {
@@ -155,5 +188,61 @@ fn replay(row: &store::idempotency::KeyRow) -> Response {
         }
     }
     resp.headers_mut().insert(HeaderName::from_static("idempotent-replayed"), HeaderValue::from_static("true"));
-    resp
+    Ok(resp)
+}
+
+/// Re-encrypt every kept response not under the current master key (and encrypt the
+/// plaintext ones kept before responses were encrypted). Returns (rewritten, changed
+/// meanwhile, undecryptable); part of `shipgate rotate-keys`.
+pub async fn reencrypt_responses(state: &AppState) -> anyhow::Result<(u64, u64, u64)> {
+    let (mut rewritten, mut skipped, mut undecryptable) = (0, 0, 0);
+    let current = i16::from(state.crypto.current_id());
+    let mut after = (String::new(), String::new());
+    loop {
+        let batch = {
+            let mut conn = state.db.acquire().await?;
+            store::idempotency::stale_responses(&mut conn, current, (&after.0, &after.1), 200).await?
+        };
+        let Some(last) = batch.last() else { break };
+        after = (last.tenant_id.clone(), last.key.clone());
+        for row in &batch {
+            let plain = match (&row.enc, &row.body) {
+                (Some(enc), _) => {
+                    match state.crypto.decrypt(&row.tenant_id, &row.key, Purpose::IdempotentResponse, enc) {
+                        Ok(p) => p,
+                        Err(_) => {
+                            tracing::warn!(tenant_id = %row.tenant_id, "a kept idempotent response does not decrypt with any configured key; left as is");
+                            undecryptable += 1;
+                            continue;
+                        }
+                    }
+                }
+                (None, Some(body)) => body.clone(),
+                (None, None) => continue,
+            };
+            let new = state.crypto.encrypt(&row.tenant_id, &row.key, Purpose::IdempotentResponse, &plain);
+            let mut conn = state.db.acquire().await?;
+            if store::idempotency::swap_response(&mut conn, row, &new).await? {
+                rewritten += 1;
+            } else {
+                skipped += 1;
+            }
+        }
+    }
+    Ok((rewritten, skipped, undecryptable))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixable_and_server_errors_are_not_stored() {
+        for s in [200, 201, 202, 204, 303, 400, 404, 409, 422] {
+            assert!(stored(StatusCode::from_u16(s).expect("status")), "{s} is stored");
+        }
+        for s in [401, 403, 408, 413, 415, 429, 431, 500, 502, 503, 504] {
+            assert!(!stored(StatusCode::from_u16(s).expect("status")), "{s} is not stored");
+        }
+    }
 }

@@ -4,18 +4,30 @@
 //!
 //! Credential checks run in constant time against a per-connection verifier kept in
 //! memory for a few seconds (SHA-256 of the Basic-Auth user and password, or the HMAC
-//! secret), so a push costs no decrypt and no connection read while it is warm. Failed
-//! checks are counted per (connection, client address) and answered 429 with
-//! Retry-After once too many arrive in a window. Both caches are safe to lose
-//! (ARCHITECTURE rule 12): a restart only forgets them.
+//! secret), so a push costs no decrypt and no connection read while it is warm.
+//!
+//! Failed checks (QUALITY.md security: "failures rate-limited", "without ever refusing
+//! valid credentials"):
+//! - nothing is kept for a connection id that is not ours: the id's shape is checked
+//!   first and the connection must exist, so request data never keys our memory;
+//! - failures are counted per (connection, client address) in a bounded
+//!   [`FailureThrottle`] whose entries end with their window;
+//! - the credentials are always checked first, and only a *failing* request is answered
+//!   429 once its (connection, address) is past the limit: the carrier's valid pushes
+//!   go through whatever anyone else sends from its address (issue: the inbound
+//!   lock-out). What makes guessing hopeless is the secret's strength: generated
+//!   credentials are 190-bit random, customer-chosen ones must pass
+//!   [`weak_inbound_secrets`].
+//!
+//! Both caches are safe to lose (ARCHITECTURE rule 12): a restart only forgets them.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -29,7 +41,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::auth::{FailureThrottle, client_ip, throttle_bucket, with_retry_after};
 use crate::app::AppState;
+use crate::domain::FieldError;
 use crate::error::{ApiError, Problem};
 use crate::ids;
 use crate::service::inbound::{self as svc, PushOutcome, WebhookOutcome};
@@ -45,8 +59,11 @@ pub const AFTERSHIP_BODY_LIMIT: usize = 256 * 1024;
 /// (`AppState::forget_connection`), on other instances within this time.
 const VERIFIER_TTL: Duration = Duration::from_secs(5);
 /// Failed credential checks allowed per (connection, client address) and window.
-const MAX_FAILURES: u32 = 10;
-const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+pub const MAX_FAILURES: u32 = 10;
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// Most (connection, address) pairs tracked at once: ~100 bytes each, so a few MB at
+/// most however many addresses an attacker has.
+const MAX_TRACKED: usize = 50_000;
 
 /// What a connection accepts, derived once from its row and decrypted credentials.
 struct Verifier {
@@ -57,12 +74,22 @@ struct Verifier {
     webhook_secret: Option<SecretString>,
 }
 
-#[derive(Default)]
 pub struct InboundCache {
     verifiers: Mutex<HashMap<String, (Instant, Arc<Verifier>)>>,
-    failures: Mutex<HashMap<(String, String), (Instant, u32)>>,
+    /// Failures per (existing connection id, client address bucket).
+    pub failures: FailureThrottle<(String, IpAddr)>,
     /// Status mapping tables per tenant and carrier.
     pub mappings: svc::MappingCache,
+}
+
+impl Default for InboundCache {
+    fn default() -> Self {
+        InboundCache {
+            verifiers: Mutex::new(HashMap::new()),
+            failures: FailureThrottle::new(MAX_FAILURES, FAILURE_WINDOW, MAX_TRACKED),
+            mappings: Default::default(),
+        }
+    }
 }
 
 impl InboundCache {
@@ -72,25 +99,14 @@ impl InboundCache {
         }
     }
 
-    /// Seconds until this client may try again, when it is blocked.
-    fn blocked(&self, key: &(String, String)) -> Option<u64> {
-        let m = self.failures.lock().ok()?;
-        let (start, n) = m.get(key)?;
-        let left = FAILURE_WINDOW.checked_sub(start.elapsed())?;
-        (*n >= MAX_FAILURES).then(|| left.as_secs().max(1))
-    }
-
-    fn note_failure(&self, key: (String, String)) {
-        if let Ok(mut m) = self.failures.lock() {
-            if m.len() > 100_000 {
-                m.retain(|_, (start, _)| start.elapsed() < FAILURE_WINDOW);
-            }
-            let entry = m.entry(key).or_insert((Instant::now(), 0));
-            if entry.0.elapsed() >= FAILURE_WINDOW {
-                *entry = (Instant::now(), 0);
-            }
-            entry.1 += 1;
+    /// Count a failed check against an existing connection: the seconds to wait when
+    /// this (connection, address) is now past the limit.
+    fn note_failure(&self, connection_id: &str, ip: IpAddr) -> Option<u64> {
+        let secs = self.failures.fail((connection_id.to_owned(), throttle_bucket(ip)));
+        if secs.is_some() {
+            metrics::counter!("shipgate_auth_throttled_total", "kind" => "inbound").increment(1);
         }
+        secs
     }
 }
 
@@ -132,15 +148,6 @@ async fn verifier(state: &AppState, id: &str) -> Result<Option<Arc<Verifier>>, s
         m.insert(id.to_owned(), (Instant::now(), v.clone()));
     }
     Ok(Some(v))
-}
-
-fn client_key(connection_id: &str, req: &Request) -> (String, String) {
-    let addr = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_else(|| "unknown".to_owned());
-    (connection_id.to_owned(), addr)
 }
 
 /// `(user, password)` from `Authorization: Basic ...`.
@@ -204,11 +211,8 @@ fn ack(status: StatusCode, awb: Value, ok: bool, reason: Option<String>, sun: Va
     (status, axum::Json(PushAck { awb, status: ok, reason, status_update_number: sun })).into_response()
 }
 
-fn retry_after(mut resp: Response, secs: u64) -> Response {
-    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-        resp.headers_mut().insert(header::RETRY_AFTER, v);
-    }
-    resp
+fn retry_after(resp: Response, secs: u64) -> Response {
+    with_retry_after(resp, secs)
 }
 
 async fn read_body(req: Request, limit: usize) -> Result<Bytes, Response> {
@@ -243,30 +247,32 @@ fn database_unavailable(e: &sqlx::Error) -> bool {
         (status = 429, body = PushAck, description = "Too many failed authentications; see Retry-After"),
         (status = 503, body = PushAck, description = "Not stored (database unavailable): `status:false`, retry")))]
 async fn ecomexpress_push(State(state): State<AppState>, Path(connection_id): Path<String>, req: Request) -> Response {
-    let key = client_key(&connection_id, &req);
+    let ip = client_ip(req.extensions(), req.headers(), &state.config.trusted_proxies);
     let headers = req.headers().clone();
     let body = match read_body(req, ECOM_BODY_LIMIT).await {
         Ok(b) => b,
         Err(resp) => return resp,
     };
     let (awb, sun) = svc::echo_fields(&body);
-    if let Some(secs) = state.inbound.blocked(&key) {
-        let resp = ack(StatusCode::TOO_MANY_REQUESTS, awb, false, Some("too many failed authentications".into()), sun);
-        return retry_after(resp, secs);
-    }
     let verifier = match verifier(&state, &connection_id).await {
         Ok(v) => v,
         Err(e) => return store_failed(&e, awb, sun),
     };
-    let authorized = verifier.as_ref().filter(|v| v.row.carrier == svc::ECOM).and_then(|v| {
-        let (u, p) = v.basic?;
-        let (gu, gp) = basic_credentials(&headers)?;
-        // Both compared in full, in constant time (no early exit on the user).
-        let ok = sha(gu.as_bytes()).ct_eq(&u) & sha(gp.as_bytes()).ct_eq(&p);
-        bool::from(ok).then_some(v)
-    });
+    let known = verifier.is_some();
+    let verifier = verifier.filter(|v| v.row.carrier == svc::ECOM);
+    // Compared in full and in constant time (no early exit on the user), against a
+    // dummy pair when the connection is unknown so that path costs the same.
+    let expected = verifier.as_ref().and_then(|v| v.basic).unwrap_or_else(|| *dummy_pair());
+    let (gu, gp) = basic_credentials(&headers).unwrap_or_default();
+    let matches = bool::from(sha(gu.as_bytes()).ct_eq(&expected.0) & sha(gp.as_bytes()).ct_eq(&expected.1));
+    let authorized = verifier.filter(|v| matches && v.basic.is_some());
     let Some(v) = authorized else {
-        state.inbound.note_failure(key);
+        // Counted only against a connection that exists; an unknown id keeps nothing.
+        if known && let Some(secs) = state.inbound.note_failure(&connection_id, ip) {
+            let resp =
+                ack(StatusCode::TOO_MANY_REQUESTS, awb, false, Some("too many failed authentications".into()), sun);
+            return retry_after(resp, secs);
+        }
         let mut resp = ack(StatusCode::UNAUTHORIZED, awb, false, Some("unauthorized".into()), sun);
         resp.headers_mut()
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"shipgate inbound\""));
@@ -280,6 +286,15 @@ async fn ecomexpress_push(State(state): State<AppState>, Path(connection_id): Pa
         Ok(PushOutcome::Stored { .. } | PushOutcome::Duplicate) => ack(StatusCode::OK, awb, true, None, sun),
         Err(e) => store_failed(&e, awb, sun),
     }
+}
+
+/// Stands in for a connection's credentials when the id is unknown.
+fn dummy_pair() -> &'static ([u8; 32], [u8; 32]) {
+    static DUMMY: std::sync::OnceLock<([u8; 32], [u8; 32])> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let (u, p) = generate_basic_credentials();
+        (sha(u.as_bytes()), sha(p.as_bytes()))
+    })
 }
 
 /// Never `status:true` for anything not committed.
@@ -325,19 +340,11 @@ async fn aftership_webhook(
     Path(connection_id): Path<String>,
     req: Request,
 ) -> Result<axum::Json<WebhookAck>, Response> {
-    let key = client_key(&connection_id, &req);
+    let ip = client_ip(req.extensions(), req.headers(), &state.config.trusted_proxies);
     let signature = req.headers().get("aftership-hmac-sha256").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let body = read_body(req, AFTERSHIP_BODY_LIMIT).await?;
-    if let Some(secs) = state.inbound.blocked(&key) {
-        let e = ApiError::client(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "Too many failed signatures",
-            "too many failed signature checks from this address; retry later",
-        );
-        return Err(retry_after(e.into_response(), secs));
-    }
     let v = verifier(&state, &connection_id).await.map_err(|e| ApiError::from(e).into_response())?;
+    let known = v.is_some();
     let verified = v.filter(|v| v.row.carrier == "aftership").filter(|v| {
         let (Some(secret), Some(sig)) = (&v.webhook_secret, &signature) else { return false };
         let Ok(sig) = base64::engine::general_purpose::STANDARD.decode(sig.trim()) else { return false };
@@ -347,7 +354,16 @@ async fn aftership_webhook(
         mac.verify_slice(&sig).is_ok()
     });
     let Some(v) = verified else {
-        state.inbound.note_failure(key);
+        // Counted only against a connection that exists; an unknown id keeps nothing.
+        if known && let Some(secs) = state.inbound.note_failure(&connection_id, ip) {
+            let e = ApiError::client(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many failed signatures",
+                "too many failed signature checks from this address; retry later with a valid signature",
+            );
+            return Err(retry_after(e.into_response(), secs));
+        }
         return Err(ApiError::client(
             StatusCode::UNAUTHORIZED,
             "invalid_signature",
@@ -393,6 +409,60 @@ pub fn generate_basic_credentials() -> (String, String) {
     (format!("ecom_{}", token(12).to_ascii_lowercase()), token(32))
 }
 
+/// Shortest customer-chosen inbound secret, and the least estimated strength.
+pub const MIN_SECRET_LEN: usize = 16;
+const MIN_SECRET_BITS: f64 = 80.0;
+const MIN_DISTINCT_CHARS: usize = 8;
+
+/// Customer-chosen inbound secrets that are too weak to stand against online guessing
+/// (the throttle never refuses valid credentials, so the secret's strength is the
+/// defence): the Ecom Express Basic-Auth `password` and the AfterShip `webhook_secret`.
+/// At least 16 characters, 8 of them distinct, and ≥ 80 bits estimated as length ×
+/// log2(size of the character classes used), the usual charset estimate (NIST SP
+/// 800-63B asks for length over composition; this adds a floor on repetition). A
+/// 16-letter lowercase word is refused (75 bits); generated credentials (32 characters
+/// of 62 symbols, ≈ 190 bits) always pass.
+pub fn weak_inbound_secrets(carrier: &str, creds: &std::collections::BTreeMap<String, String>) -> Vec<FieldError> {
+    let field = match carrier {
+        "ecomexpress" => "password",
+        "aftership" => "webhook_secret",
+        _ => return Vec::new(),
+    };
+    let Some(secret) = creds.get(field) else { return Vec::new() };
+    match secret_weakness(secret) {
+        Some(why) => vec![FieldError::new(format!("credentials.{field}"), why)],
+        None => Vec::new(),
+    }
+}
+
+/// Why `secret` is too weak, if it is.
+fn secret_weakness(secret: &str) -> Option<String> {
+    let len = secret.chars().count();
+    if len < MIN_SECRET_LEN {
+        return Some(format!("must be at least {MIN_SECRET_LEN} characters (a long random secret)"));
+    }
+    let distinct = secret.chars().collect::<std::collections::HashSet<_>>().len();
+    if distinct < MIN_DISTINCT_CHARS {
+        return Some(format!("must use at least {MIN_DISTINCT_CHARS} different characters"));
+    }
+    // Character classes used and their sizes (33 printable ASCII symbols, space included).
+    let has = |f: fn(&char) -> bool| secret.chars().any(|c| f(&c));
+    let pool: f64 = [
+        (has(char::is_ascii_lowercase), 26.0),
+        (has(char::is_ascii_uppercase), 26.0),
+        (has(char::is_ascii_digit), 10.0),
+        (has(|c| !c.is_ascii_alphanumeric()), 33.0),
+    ]
+    .iter()
+    .filter(|(used, _)| *used)
+    .map(|(_, n)| n)
+    .sum();
+    let bits = len as f64 * pool.log2();
+    (bits < MIN_SECRET_BITS).then(|| {
+        format!("is too guessable (about {bits:.0} bits; at least {MIN_SECRET_BITS:.0}): make it longer or mix letter cases, digits and symbols")
+    })
+}
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(ecomexpress_push))
@@ -416,16 +486,33 @@ mod tests {
     }
 
     #[test]
-    fn failures_block_after_the_limit() {
+    fn failures_block_after_the_limit_per_connection_and_address() {
         let c = InboundCache::default();
-        let k = ("con_x".to_owned(), "1.2.3.4".to_owned());
-        for _ in 0..MAX_FAILURES - 1 {
-            c.note_failure(k.clone());
+        let ip: IpAddr = "1.2.3.4".parse().expect("ip");
+        for _ in 0..MAX_FAILURES {
+            assert_eq!(c.note_failure("con_x", ip), None);
         }
-        assert_eq!(c.blocked(&k), None);
-        c.note_failure(k.clone());
-        assert!(c.blocked(&k).is_some());
-        assert_eq!(c.blocked(&("con_x".to_owned(), "5.6.7.8".to_owned())), None);
+        assert!(c.note_failure("con_x", ip).is_some());
+        assert_eq!(c.note_failure("con_x", "5.6.7.8".parse().expect("ip")), None);
+        assert_eq!(c.note_failure("con_y", ip), None);
+    }
+
+    #[test]
+    fn weak_secrets_are_named_and_strong_ones_pass() {
+        let weak = |carrier: &str, field: &str, v: &str| {
+            let creds = std::collections::BTreeMap::from([(field.to_owned(), v.to_owned())]);
+            weak_inbound_secrets(carrier, &creds)
+        };
+        for bad in ["short", "passwordpassword", "aaaaaaaaaaaaaaaaaaaaaaaaaa", "1234567812345678"] {
+            let e = weak("ecomexpress", "password", bad);
+            assert_eq!(e.len(), 1, "{bad} must be refused");
+            assert_eq!(e[0].field, "credentials.password");
+        }
+        assert_eq!(weak("aftership", "webhook_secret", "secret")[0].field, "credentials.webhook_secret");
+        for good in ["a-long-secret-123", "Tr0ub4dor&3-horse-battery", &generate_basic_credentials().1] {
+            assert!(weak("ecomexpress", "password", good).is_empty(), "{good} must pass");
+        }
+        assert!(weak("ecourier", "password", "x").is_empty(), "outbound credentials are the carrier's business");
     }
 
     #[test]

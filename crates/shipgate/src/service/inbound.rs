@@ -309,6 +309,23 @@ pub async fn ingest_ecom_push(
         // Stored before: nothing was written (a shipment cannot have been created here,
         // since the earlier push committed it together with its raw row).
         drop(tx);
+        // The first payload stays the one applied; a changed one is kept and counted
+        // so ops see a carrier resending changed scans (issue 10).
+        let mut conn = state.db.acquire().await?;
+        if store::inbound::record_changed_repush(
+            &mut conn,
+            tenant,
+            &connection.id,
+            &push.awb,
+            &push.status_update_number,
+            &raw,
+        )
+        .await?
+        {
+            metrics::counter!("shipgate_inbound_changed_repushes_total", "carrier" => ECOM).increment(1);
+            tracing::warn!(connection_id = %connection.id, awb = %push.awb, status_update_number = %push.status_update_number,
+                "repeated status_update_number with a different payload; the first one stays applied");
+        }
         return Ok(PushOutcome::Duplicate);
     };
     // shipment.created, if it was created here, was written with the row.

@@ -85,5 +85,10 @@ pub async fn rotate_all(state: &AppState) -> anyhow::Result<Rotated> {
             }
         }
     }
+    // Responses kept for Idempotency-Key replays (AAD binds tenant and key).
+    let (rewritten, skipped, undecryptable) = crate::http::idempotency::reencrypt_responses(state).await?;
+    total.rewritten += rewritten;
+    total.skipped += skipped;
+    total.undecryptable += undecryptable;
     Ok(total)
 }

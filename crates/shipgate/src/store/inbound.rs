@@ -118,6 +118,38 @@ pub async fn record_push(conn: &mut PgConnection, w: &PushWrite<'_>) -> sqlx::Re
     .await
 }
 
+/// A repeat of a stored push (same connection, awb, status_update_number): when its
+/// payload differs from the stored one, keep it in `inbound_push_changes` (counted per
+/// distinct payload). True when it differed. The stored push stays the one applied.
+pub async fn record_changed_repush(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    connection_id: &str,
+    awb: &str,
+    status_update_number: &str,
+    payload: &Value,
+) -> sqlx::Result<bool> {
+    let changed = sqlx::query_scalar!(
+        r#"INSERT INTO inbound_push_changes (tenant_id, connection_id, awb, status_update_number, payload_hash, payload)
+           SELECT p.tenant_id, p.connection_id, p.awb, p.status_update_number,
+                  sha256(convert_to($5::jsonb::text, 'UTF8')), $5::jsonb
+           FROM inbound_pushes p
+           WHERE p.tenant_id = $1 AND p.connection_id = $2 AND p.awb = $3 AND p.status_update_number = $4
+             AND p.payload <> $5::jsonb
+           ON CONFLICT (tenant_id, connection_id, awb, status_update_number, payload_hash)
+           DO UPDATE SET count = inbound_push_changes.count + 1, last_seen = now()
+           RETURNING 1 AS "one!""#,
+        tenant_id,
+        connection_id,
+        awb,
+        status_update_number,
+        Json(payload) as _,
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(changed.is_some())
+}
+
 pub async fn webhook_seen(
     conn: &mut PgConnection,
     tenant_id: &str,

@@ -86,8 +86,12 @@ pub async fn spawn_app_with(extra_config: &str) -> TestApp {
 
     // Tests drive jobs themselves unless they ask for this instance's workers.
     let workers = if extra_config.contains("workers_enabled") { "" } else { "workers_enabled = false\n" };
+    // The simulators are mounted on the gateway's own server, so its carrier calls are
+    // connections from 127.0.0.1 too, beside the test's own.
+    let cap =
+        if extra_config.contains("max_connections_per_client") { "" } else { "max_connections_per_client = 4096\n" };
     let config = Config::from_toml_overrides(&format!(
-        "master_key = \"{MASTER_KEY}\"\napi_key_env = \"test\"\ncarrier_request_timeout_ms = 3000\n{workers}{extra_config}"
+        "master_key = \"{MASTER_KEY}\"\napi_key_env = \"test\"\ncarrier_request_timeout_ms = 3000\n{workers}{cap}{extra_config}"
     ))
     .expect("config");
     let state = AppState::new(db.clone(), config).expect("state");
@@ -102,9 +106,9 @@ pub async fn spawn_app_with(extra_config: &str) -> TestApp {
         .nest("/sim/ecomdash", ecomdash.router())
         .nest("/sim/ecmr", ecmr.router())
         .nest("/sim/aftership", aftership.router());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
+    // The production server loop (timeouts, per-client limits, client addresses).
+    let limits = shipgate::server::ServeLimits::from_config(&state.config);
+    tokio::spawn(shipgate::server::serve(listener, router, limits, std::future::pending()));
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
     let (tenant_id, key) = new_tenant(&state, "Tenant A").await;
     let mut app =

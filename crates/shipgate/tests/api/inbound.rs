@@ -433,7 +433,7 @@ async fn aftership_webhooks_are_verified_applied_and_deduplicated() {
     let con = app
         .create_connection(json!({
             "carrier": "aftership", "name": "AfterShip sim", "base_url": format!("{}/sim/aftership", app.base),
-            "credentials": {"api_key": "as-demo-key", "webhook_secret": "whsec-test-123"}
+            "credentials": {"api_key": "as-demo-key", "webhook_secret": "whsec-test-1234567"}
         }))
         .await;
     let c = app.get(&format!("/v1/connections/{con}")).await.json();
@@ -466,20 +466,20 @@ async fn aftership_webhooks_are_verified_applied_and_deduplicated() {
     let r = post(None, body.clone()).await.expect("send");
     assert_eq!(r.status().as_u16(), 401);
 
-    let r = post(Some(sign("whsec-test-123", body.as_bytes())), body.clone()).await.expect("send");
+    let r = post(Some(sign("whsec-test-1234567", body.as_bytes())), body.clone()).await.expect("send");
     assert_eq!(r.status().as_u16(), 200);
     let b: Value = r.json().await.expect("json");
     assert_eq!(b["outcome"], "applied", "{b}");
     let after = app.get(&format!("/v1/shipments/{}", s["id"].as_str().expect("id"))).await.json();
     assert_eq!(after["status"], "in_transit", "{after}");
 
-    let r = post(Some(sign("whsec-test-123", body.as_bytes())), body.clone()).await.expect("send");
+    let r = post(Some(sign("whsec-test-1234567", body.as_bytes())), body.clone()).await.expect("send");
     assert_eq!(r.json::<Value>().await.expect("json")["outcome"], "duplicate");
     assert_eq!(count(&app, "SELECT count(*) FROM inbound_webhooks WHERE connection_id = $1", &con).await, 1);
 
     let unknown = json!({"event": "tracking_update", "event_id": "evt-2", "msg": {"tracking_number": "NOPE999", "tag": "InTransit"}})
         .to_string();
-    let r = post(Some(sign("whsec-test-123", unknown.as_bytes())), unknown).await.expect("send");
+    let r = post(Some(sign("whsec-test-1234567", unknown.as_bytes())), unknown).await.expect("send");
     assert_eq!(r.json::<Value>().await.expect("json")["outcome"], "unknown_tracking");
     assert_eq!(count(&app, "SELECT count(*) FROM inbound_webhooks WHERE connection_id = $1", &con).await, 2, "kept");
 }

@@ -15,6 +15,7 @@ mod jobs;
 mod ops;
 mod refresh;
 mod rotation;
+mod security;
 mod shipments;
 mod sinks;
 mod tenancy;
