@@ -83,7 +83,9 @@ async fn retrack_only_when_expired_and_complete_sets_the_outcome() {
     let s = app.post("/v1/shipments", &tracking(&con, "RETRACK123")).await.json();
     let id = s["id"].as_str().expect("id");
     let as_id = s["carrier_reference"].as_str().expect("as id");
-    app.post(&format!("/v1/shipments/{id}/retrack"), &json!({})).await.problem(422, "carrier_rejected");
+    // Still active: AfterShip answers 4013 (only an inactive tracking can be retracked).
+    let p = app.post(&format!("/v1/shipments/{id}/retrack"), &json!({})).await.problem(422, "carrier_rejected");
+    assert!(p["detail"].as_str().is_some_and(|d| d.contains("4013") && d.contains("still active")), "{p}");
     app.aftership.expire(as_id);
     let r = app.post(&format!("/v1/shipments/{id}/retrack"), &json!({})).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.bytes));
@@ -105,14 +107,41 @@ async fn retrack_only_when_expired_and_complete_sets_the_outcome() {
 async fn delivery_dates_are_predicted_for_valid_items_only() {
     let app = spawn_app().await;
     let con = app.create_aftership_connection().await;
+    // AfterShip 2024-04's own item (aftership-tracking-sdk 2.0.2 EstimatedDeliveryDateRequest):
+    // addresses carry `country`, ISO 3166-1 alpha-3.
     let item = json!({"slug": "fedex", "service_type_name": "FEDEX HOME DELIVERY",
-        "origin_address": {"country_region": "USA", "state": "WA", "postal_code": "98108"},
-        "destination_address": {"country_region": "USA", "state": "CA", "postal_code": "92019"},
+        "origin_address": {"country": "USA", "state": "WA", "postal_code": "98108",
+            "raw_location": "Seattle, Washington, 98108, USA, United States"},
+        "destination_address": {"country": "USA", "state": "CA", "postal_code": "92019"},
+        "weight": {"unit": "kg", "value": 8}, "package_count": 1,
         "pickup_time": "2026-11-23 15:00:00"});
     let r = app.post("/v1/estimated-delivery-dates", &json!({"connection_id": con, "items": [item]})).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.bytes));
-    assert_eq!(r.json()["data"].as_array().map(Vec::len), Some(1));
+    let b = r.json();
+    assert_eq!(b["data"].as_array().map(Vec::len), Some(1));
+    assert_eq!(b["data"][0]["estimated_delivery_date"], "2026-11-26", "{b}");
+    assert_eq!(b["data"][0]["confidence_code"], 0.8, "{b}");
+    let sent = app.aftership.requests().into_iter().find(|r| r.op == "predict_batch").expect("sent");
+    assert_eq!(sent.body["estimated_delivery_dates"][0]["origin_address"]["country"], "USA", "{}", sent.body);
+    // The estimated_pickup form, with every 2024-04 field.
+    let mut by_order = item.clone();
+    by_order.as_object_mut().expect("obj").remove("pickup_time");
+    by_order["estimated_pickup"] = json!({"order_time": "2026-11-23 09:30:00", "order_cutoff_time": "18:00:00",
+        "business_days": [1, 2, 3, 4, 5], "order_processing_time": {"unit": "day", "value": 1}});
+    let r = app.post("/v1/estimated-delivery-dates", &json!({"connection_id": con, "items": [by_order]})).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.bytes));
+    // 2025-01's `country_region` is not 2024-04: refused, with a hint, before any call.
     let calls = app.aftership.stats().calls.get("predict_batch").copied().unwrap_or(0);
+    let mut later = item.clone();
+    later["destination_address"] = json!({"country_region": "USA", "postal_code": "92019"});
+    let p = app
+        .post("/v1/estimated-delivery-dates", &json!({"connection_id": con, "items": [later]}))
+        .await
+        .problem(422, "validation_failed");
+    let hint = p["errors"].as_array().and_then(|e| {
+        e.iter().find(|e| e["field"] == "items[0].destination_address.country_region").map(|e| e["message"].clone())
+    });
+    assert!(hint.as_ref().and_then(|m| m.as_str()).is_some_and(|m| m.contains("`country`")), "{p}");
     let six: Vec<_> = (0..6).map(|_| item.clone()).collect();
     app.post("/v1/estimated-delivery-dates", &json!({"connection_id": con, "items": six}))
         .await
