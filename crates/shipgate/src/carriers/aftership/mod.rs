@@ -3,11 +3,12 @@
 //!
 //! Header `as-api-key`; base `https://api.aftership.com/tracking/2024-04` unless the
 //! connection overrides it. Create is made idempotent by adopting the existing tracking
-//! on meta 4003. The account limit (10 req/s by default) is kept by the connection's
-//! shared limits (`carriers::limits`: at most N calls in any second-plus-slack window,
-//! and after a 429 every call held until `X-RateLimit-Reset`). A 429 is retried (it
-//! was not processed) at most [`MAX_429_RETRIES`] times when the wait is short, else it
-//! fails `Transient` with the carrier's `retry_after`.
+//! on meta 4003. AfterShip limits each *account* (10 req/s by default, CARRIERS.md), so
+//! the rate is kept by limits shared by every client of the same account (same API
+//! base and key; `carriers::limits`: at most N calls arriving in any second, however
+//! busy the machine, and after a 429 every call held until `X-RateLimit-Reset`). A 429
+//! is retried (it was not processed) at most [`MAX_429_RETRIES`] times when the wait is
+//! short, else it fails `Transient` with the carrier's `retry_after`.
 
 pub mod mapping;
 pub mod wire;
@@ -20,6 +21,7 @@ use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use super::exchange::Wire;
 use super::limits::Limits;
@@ -97,12 +99,16 @@ impl AftershipClient {
             .ok_or_else(|| CarrierError::Misconfigured { message: "credentials.api_key is required".into() })?;
         let base = cfg.base_url.clone().unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
         let base = base.trim_end_matches('/').to_owned();
+        // The account's limits, by a hash of where and as whom we call (never the key).
+        let account = Sha256::new().chain_update(&base).chain_update([0]).chain_update(api_key.expose_secret());
+        let limits =
+            Limits::shared(&format!("aftership:{}", hex::encode(account.finalize())), cfg.limits.config().clone());
         Ok(AftershipClient {
             http: shared.http.clone(),
             connection_id: cfg.connection_id,
             base,
             api_key,
-            limits: cfg.limits,
+            limits,
             body_limit: shared.exchange_body_limit,
         })
     }
