@@ -311,9 +311,6 @@ async fn check_channel(
         if !ok {
             errors.push(FieldError::new("channel.ecomdash.connection_id", "no such ecomdash connection"));
         }
-        if e.shipment_id.trim().is_empty() {
-            errors.push(FieldError::new("channel.ecomdash.shipment_id", "must not be empty"));
-        }
     }
     Ok(())
 }
