@@ -357,10 +357,17 @@ fn booking_response(row: ShipmentRow, error: Option<CarrierError>) -> Response {
 /// kept with `booking.state = pending` and a durable job books it later, exactly once
 /// (`shipment.booked` or `shipment.booking_failed` follows). 422/409: the carrier
 /// refused; the shipment is kept with `booking.state = failed` and the carrier's message.
+///
+/// A tracking number is registered once per connection: registering a number that
+/// already has a live registration there (booking pending or booked; compared trimmed
+/// and case-blind) answers 200 with that shipment, unchanged, and calls no carrier,
+/// also when both requests arrive at once. Change it with PATCH. After a failed or
+/// cancelled registration the number can be registered again (a new shipment).
 #[utoipa::path(post, path = "/v1/shipments", tag = "shipments", operation_id = "create_shipment",
     security(("api_key" = [])), request_body = ShipmentIn,
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h; 422 when reused with another body, 409 while in flight")),
     responses(
+        (status = 200, body = ShipmentOut, description = "This tracking number is already registered on this connection: the existing shipment, unchanged"),
         (status = 201, body = ShipmentOut, description = "Booked"),
         (status = 202, body = ShipmentOut, description = "Carrier unavailable: kept pending, booked later by a job"),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed JSON"),
@@ -398,14 +405,24 @@ async fn create_shipment(
         cod_amount: body.cod_amount.clone(),
         notes: body.notes.clone(),
     };
-    if body.tracking_number.is_some() {
+    // A registered number is compared trimmed (and case-blind: shipments_registration_uq).
+    let tracking_number = body.tracking_number.as_deref().map(str::trim);
+    if tracking_number.is_some() {
         require_capability(&connection.carrier, Capability::RegisterTracking)?;
+        if tracking_number.is_some_and(str::is_empty) {
+            errors.push(FieldError::new("tracking_number", "must not be empty"));
+        }
     } else {
         require_capability(&connection.carrier, Capability::Book)?;
         errors.extend(check_plan(&plan));
     }
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
+    }
+    if let Some(number) = tracking_number
+        && let Some(existing) = registered(&state, &auth.tenant_id, &connection.id, number).await?
+    {
+        return Ok(already_registered(existing));
     }
 
     let id = ids::new_id("shp");
@@ -417,7 +434,7 @@ async fn create_shipment(
         connection_id: &connection.id,
         carrier: &connection.carrier,
         carrier_reference: Some(&order_number),
-        tracking_number: body.tracking_number.as_deref(),
+        tracking_number,
         service: body.service.as_deref(),
         stops: &body.stops,
         parcels: &body.parcels,
@@ -433,7 +450,7 @@ async fn create_shipment(
     let event_id = ids::new_id("evt");
     let event = service::events::shipment_event("shipment.created", &new.as_row(at), Value::Null).data;
     let policy = jobs::kinds::policy(jobs::kinds::BOOKING);
-    let row = {
+    let inserted = {
         let mut conn = state.db.acquire().await?;
         store::shipments::insert_with_history(
             &mut conn,
@@ -454,7 +471,21 @@ async fn create_shipment(
                 }),
             },
         )
-        .await?
+        .await
+    };
+    let row = match inserted {
+        Ok(row) => row,
+        Err(e) => {
+            // The same number registered at the same moment by another request (or with
+            // a reference the other one took first): theirs is the registration.
+            if let Some(number) = tracking_number
+                && is_unique_violation(&e)
+                && let Some(existing) = registered(&state, &auth.tenant_id, &connection.id, number).await?
+            {
+                return Ok(already_registered(existing));
+            }
+            return Err(e.into());
+        }
     };
     let (row, error) = attempt_booking(&state, &connection, &row, &actor).await?;
     if let Some(e) = &error {
@@ -465,6 +496,28 @@ async fn create_shipment(
         }
     }
     Ok(booking_response(row, error))
+}
+
+/// The live registration of `number` on the connection, if any.
+async fn registered(
+    state: &AppState,
+    tenant: &str,
+    connection_id: &str,
+    number: &str,
+) -> ApiResult<Option<ShipmentRow>> {
+    let mut conn = state.db.acquire().await?;
+    Ok(store::shipments::get_registration(&mut conn, tenant, connection_id, number).await?)
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("23505"))
+}
+
+/// 200: the number is already registered on this connection; the existing shipment,
+/// unchanged, and nothing sent to the carrier.
+fn already_registered(row: ShipmentRow) -> Response {
+    let id = row.id.clone();
+    (StatusCode::OK, [("location", format!("/v1/shipments/{id}"))], AxumJson(ShipmentOut::from(row))).into_response()
 }
 
 fn accepted(row: ShipmentRow) -> Response {

@@ -52,16 +52,90 @@ async fn a_tracking_number_is_registered_refreshed_updated_and_deleted() {
 }
 
 #[tokio::test]
-async fn an_existing_tracking_is_adopted_not_refused() {
+async fn a_tracking_another_connection_registered_is_adopted_not_refused() {
     let app = spawn_app().await;
     let con = app.create_aftership_connection().await;
+    let other = app.create_aftership_connection().await;
     let first = app.post("/v1/shipments", &tracking(&con, "ADOPT12345")).await.json();
-    let mut again = tracking(&con, "ADOPT12345");
+    // The same AfterShip account through another connection: AfterShip answers 4003,
+    // and the existing tracking is adopted.
+    let mut again = tracking(&other, "ADOPT12345");
     again["reference"] = json!("ORD-OTHER");
     let r = app.post("/v1/shipments", &again).await;
     assert_eq!(r.status, 201, "4003 must not fail the client: {}", String::from_utf8_lossy(&r.bytes));
     assert_eq!(r.json()["carrier_reference"], first["carrier_reference"]);
     assert_eq!(app.aftership.tracking_count(), 1);
+}
+
+/// Issue 8: registering the same number twice on one connection created two shipments
+/// with the same carrier reference. The second registration gets the first shipment
+/// back (200), unchanged, without a carrier call.
+#[tokio::test]
+async fn a_number_is_registered_once_per_connection() {
+    let app = spawn_app().await;
+    let con = app.create_aftership_connection().await;
+    let r = app.post("/v1/shipments", &tracking(&con, "TWICE12345")).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.bytes));
+    let first = r.json();
+    let creates = app.aftership.stats().calls.get("create").copied();
+    for number in ["TWICE12345", " twice12345 "] {
+        let mut again = tracking(&con, number);
+        again["reference"] = json!("ORD-SECOND");
+        let r = app.post("/v1/shipments", &again).await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.bytes));
+        assert_eq!(r.header("location"), Some(format!("/v1/shipments/{}", first["id"].as_str().expect("id"))));
+        let b = r.json();
+        assert_eq!((&b["id"], &b["reference"]), (&first["id"], &first["reference"]), "the first, unchanged: {b}");
+    }
+    assert_eq!(app.aftership.stats().calls.get("create").copied(), creates, "no second call");
+    let list = app.get("/v1/shipments?tracking_number=TWICE12345").await.json();
+    assert_eq!(list["data"].as_array().map(Vec::len), Some(1), "{list}");
+
+    // Once cancelled, the number may be registered again: a new shipment.
+    let id = first["id"].as_str().expect("id");
+    assert_eq!(app.post(&format!("/v1/shipments/{id}/cancel"), &json!({})).await.status, 200);
+    let mut again = tracking(&con, "TWICE12345");
+    again["reference"] = json!("ORD-THIRD");
+    let r = app.post("/v1/shipments", &again).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.bytes));
+    assert_ne!(r.json()["id"], first["id"]);
+
+    // A failed registration does not hold the number either.
+    let mut bad = tracking(&con, "FAILED12345");
+    bad["service"] = json!("no-such-courier");
+    app.post("/v1/shipments", &bad).await.problem(422, "carrier_rejected");
+    let mut good = tracking(&con, "FAILED12345");
+    good["reference"] = json!("ORD-FIXED");
+    let r = app.post("/v1/shipments", &good).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.bytes));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_registrations_of_one_number_at_once_make_one_shipment() {
+    let app = spawn_app().await;
+    let con = app.create_aftership_connection().await;
+    for round in 0..5 {
+        let number = format!("RACE{round:06}");
+        let send = |reference: &str| {
+            let mut body = tracking(&con, &number);
+            body["reference"] = json!(reference);
+            let (http, base, key) = (app.http.clone(), app.base.clone(), app.key.clone());
+            async move {
+                let r = http.post(format!("{base}/v1/shipments")).bearer_auth(key).json(&body).send().await;
+                let r = r.expect("request");
+                let status = r.status().as_u16();
+                (status, r.json::<serde_json::Value>().await.expect("json"))
+            }
+        };
+        let (a, b) = tokio::join!(send(&format!("A-{round}")), send(&format!("B-{round}")));
+        let mut statuses = [a.0, b.0];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [200, 201], "{a:?} {b:?}");
+        assert_eq!(a.1["id"], b.1["id"], "one shipment: {a:?} {b:?}");
+        let list = app.get(&format!("/v1/shipments?tracking_number={number}")).await.json();
+        assert_eq!(list["data"].as_array().map(Vec::len), Some(1), "{list}");
+    }
+    assert_eq!(app.aftership.tracking_count(), 5);
 }
 
 #[tokio::test]
@@ -280,4 +354,33 @@ async fn the_account_rate_limit_holds_under_cpu_load() {
     assert!(creates >= 20 && creates as usize >= registered, "the limit was exercised: {stats:?}");
     assert_eq!(stats.rate_limited, 0, "{stats:?}");
     assert!(stats.max_requests_in_one_second <= 10, "{stats:?}");
+}
+
+/// Duplicates registered before migration 20261130000022: the earliest keeps the
+/// number, so the unique index can be built; later registrations find that one.
+#[tokio::test]
+async fn the_migration_keeps_the_earliest_of_existing_duplicates() {
+    let app = spawn_app().await;
+    let con = app.create_aftership_connection().await;
+    let first = app.post("/v1/shipments", &tracking(&con, "OLDDUP0001")).await.json();
+    let second = app.post("/v1/shipments", &tracking(&con, "OLDDUP0002")).await.json();
+    // As before the index: the same number twice, no registration keys yet.
+    sqlx::raw_sql(
+        "DROP INDEX shipments_registration_uq; UPDATE shipments SET registration_key = NULL, \
+         tracking_number = 'olddup0001' WHERE tracking_number = 'OLDDUP0002'",
+    )
+    .execute(&app.db)
+    .await
+    .expect("duplicates as before");
+    sqlx::raw_sql(include_str!("../../../../migrations/20261130000022_unique_registrations.sql"))
+        .execute(&app.db)
+        .await
+        .expect("migration runs again");
+    let mut again = tracking(&con, "OLDDUP0001");
+    again["reference"] = json!("ORD-AFTER");
+    let r = app.post("/v1/shipments", &again).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.bytes));
+    assert_eq!(r.json()["id"], first["id"], "the earliest is the registration");
+    let kept = app.get(&format!("/v1/shipments/{}", second["id"].as_str().expect("id"))).await;
+    assert_eq!(kept.status, 200, "the later duplicate is kept as it was");
 }
