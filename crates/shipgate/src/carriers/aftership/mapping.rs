@@ -321,7 +321,8 @@ pub fn update_body(req: &OrderRequest<'_>) -> Result<UpdateTracking, CarrierErro
     Ok(UpdateTracking {
         title: req.plan.reference.clone(),
         order_id: order_id(req),
-        note: req.plan.notes.clone(),
+        // Always sent: `""` clears a note removed from the shipment (seed: update "note").
+        note: Some(req.plan.notes.clone().unwrap_or_default()),
         // Always sent: `[]` clears contacts removed from the shipment (seed: update).
         emails: Some(emails),
         smses: Some(smses),

@@ -535,6 +535,12 @@ mod tests {
         assert_eq!(updated["language"], "en");
         assert_eq!(updated["smses"], json!(["+13015551212"]));
 
+        // A note removed from the shipment is cleared at AfterShip (`""`, seed: update).
+        let mut no_note = plan.clone();
+        no_note.notes = None;
+        client.update(&cx, &order(&no_note, &meta, "FX123456789", Some(&id))).await.expect("update");
+        assert_eq!(sim.tracking(&id).expect("stored")["note"], "");
+
         client.cancel(&cx, &order(&plan, &meta, "FX123456789", Some(&id))).await.expect("cancel");
         assert!(sim.tracking(&id).is_none());
         assert!(
