@@ -1,9 +1,16 @@
 //! Per-connection traffic limits, one implementation for every adapter:
-//! - a rate limit kept as the carrier counts it: at most N calls leave in any window of
-//!   one second plus `rate_window_slack` (jitter between leaving here and arriving
-//!   there). A token bucket such as governor's GCRA lets a burst of N plus N more go
-//!   within the first second, which AfterShip answers with 429, so this is a sliding
-//!   log of departure times instead (at most N entries per connection),
+//! - a rate limit kept as the carrier counts it: at most N calls *arrive* at the carrier
+//!   in any one-second window. We cannot see arrival times, only that a call arrives
+//!   after we let it go and before its answer is back, so a call counts from the moment
+//!   it is let go until one second (plus `rate_window_slack`) after it was answered, and
+//!   a new call goes only while fewer than N calls count. Why that holds: if N+1 calls
+//!   arrived within one second, take the one let go last; every other one was let go
+//!   before it and answered after arriving, so less than a second before that last
+//!   arrival: all N still counted when the last one was let go, which therefore waited.
+//!   This holds however late a busy machine actually sends a call after letting it go;
+//!   a log of departure times (or a token bucket such as governor's GCRA, which lets N
+//!   go at once and N more within the first second) does not: with the CPU busy, 40
+//!   concurrent AfterShip registrations once put 11 calls into one second,
 //! - a concurrency cap (ecomdash: 3 calls in flight),
 //! - a 429 gate: after a 429 with `Retry-After` / `X-RateLimit-Reset`, no call leaves
 //!   until that moment (waiting when it is near, failing fast when it is far),
@@ -11,19 +18,24 @@
 //!   connection fails fast with `Transient { retry_after }` for `breaker_cooldown`, then
 //!   lets one probe through; its success closes the breaker, its failure reopens it.
 //!
-//! The limits live in the connection's client (one per instance). They are safe to
-//! lose: a restarted instance starts with a closed breaker and a full bucket.
+//! The limits live in the connection's client (one per instance), or, for a limit the
+//! carrier keeps per account (AfterShip), in [`Limits::shared`] under the account's
+//! scope, so that a client rebuilt after a connection change, or a second connection to
+//! the same account, counts against the same calls. They are safe to lose: a restarted
+//! instance starts with a closed breaker and no calls counted.
 
+use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
-use std::collections::VecDeque;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+// tokio's clock (std's outside paused tests), so the waits can be tested in virtual time.
+use tokio::time::Instant;
 
 use super::CarrierError;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LimitsConfig {
     pub rate_per_second: Option<u32>,
     pub max_concurrency: Option<u32>,
@@ -31,7 +43,8 @@ pub struct LimitsConfig {
     pub breaker_cooldown: Duration,
     /// Longest a call waits for the rate limiter or a 429 gate before failing fast.
     pub max_wait: Duration,
-    /// Added to the one-second rate window for network jitter.
+    /// Added to the one second a call counts after its answer: the carrier's clock and
+    /// window edges are not ours (an arrival exactly one second later may still count).
     pub rate_window_slack: Duration,
 }
 
@@ -43,7 +56,7 @@ impl Default for LimitsConfig {
             breaker_threshold: 5,
             breaker_cooldown: Duration::from_secs(30),
             max_wait: Duration::from_secs(10),
-            rate_window_slack: Duration::from_millis(200),
+            rate_window_slack: Duration::from_millis(50),
         }
     }
 }
@@ -55,19 +68,45 @@ struct Breaker {
     probing: bool,
 }
 
+/// The calls that count against the rate, and the 429 gate.
+#[derive(Debug, Default)]
+struct RateLog {
+    /// At most N entries: `(id, None)` while the call is in flight, `(id, Some(t))` once
+    /// it was answered at `t` (it counts until `t + window`).
+    calls: Vec<(u64, Option<Instant>)>,
+    next_id: u64,
+    /// No call leaves before this (the carrier answered 429).
+    gate: Option<Instant>,
+    /// After a 429: calls answered before this count as answered at it, so that the
+    /// calls held at the gate do not all go at once when it opens.
+    floor: Option<Instant>,
+}
+
 pub struct Limits {
     cfg: LimitsConfig,
     rate: Option<usize>,
     window: Duration,
-    /// Departure times of the last calls (≤ rate), and the 429 gate.
-    sent: Mutex<(VecDeque<Instant>, Option<Instant>)>,
+    log: Mutex<RateLog>,
+    /// Woken when a counted call is answered (its slot may free up later).
+    answered: Notify,
     slots: Option<Arc<Semaphore>>,
     breaker: Mutex<Breaker>,
 }
 
-/// Held for the duration of one HTTP call.
-pub struct Permit {
+/// Held for the duration of one HTTP call, until its answer has been read: dropping it
+/// records the answer time.
+pub struct Permit<'a> {
+    limits: &'a Limits,
+    call: Option<u64>,
     _slot: Option<OwnedSemaphorePermit>,
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = self.call {
+            self.limits.answer(id);
+        }
+    }
 }
 
 /// Breaker state as ops see it.
@@ -78,6 +117,9 @@ pub enum BreakerState {
     HalfOpen,
 }
 
+/// Limits shared by scope (see [`Limits::shared`]).
+static SHARED: OnceLock<Mutex<HashMap<String, Arc<Limits>>>> = OnceLock::new();
+
 impl Limits {
     pub fn new(cfg: LimitsConfig) -> Limits {
         let rate = cfg.rate_per_second.and_then(NonZeroU32::new).map(|n| n.get() as usize);
@@ -87,7 +129,8 @@ impl Limits {
             cfg,
             rate,
             window,
-            sent: Mutex::new((VecDeque::new(), None)),
+            log: Mutex::new(RateLog::default()),
+            answered: Notify::new(),
             slots,
             breaker: Mutex::new(Breaker::default()),
         }
@@ -97,44 +140,49 @@ impl Limits {
         Limits::new(LimitsConfig::default())
     }
 
-    /// Wait for the 429 gate, the rate window and a concurrency slot.
-    pub async fn acquire(&self) -> Result<Permit, CarrierError> {
-        let started = Instant::now();
-        loop {
-            let wait = {
-                let Ok(mut st) = self.sent.lock() else { break };
-                let now = Instant::now();
-                let (sent, gate) = &mut *st;
-                let mut earliest = gate.filter(|g| *g > now).unwrap_or(now);
-                if let Some(n) = self.rate {
-                    while sent.front().is_some_and(|t| *t + self.window <= now) {
-                        sent.pop_front();
-                    }
-                    if sent.len() >= n {
-                        earliest = earliest.max(sent[sent.len() - n] + self.window);
-                    }
-                }
-                if earliest <= now {
-                    if self.rate.is_some() {
-                        sent.push_back(now);
-                    }
-                    break;
-                }
-                earliest - now
-            };
-            if started.elapsed() + wait > self.cfg.max_wait {
-                let why = if self.sent.lock().ok().and_then(|s| s.1).is_some_and(|g| g > Instant::now()) {
-                    "the carrier asked us to slow down (429)"
-                } else {
-                    "connection rate limit reached"
-                };
-                return Err(CarrierError::Transient {
-                    message: why.into(),
-                    retry_after: Some(wait.max(Duration::from_secs(1))),
-                });
-            }
-            tokio::time::sleep(wait).await;
+    pub fn config(&self) -> &LimitsConfig {
+        &self.cfg
+    }
+
+    /// The limits of `scope` (e.g. one carrier account), created with `cfg` the first
+    /// time and kept while any client uses them or calls still count; replaced when the
+    /// configuration changed. `scope` is a key, never a secret: hash credentials first.
+    pub fn shared(scope: &str, cfg: LimitsConfig) -> Arc<Limits> {
+        let registry = SHARED.get_or_init(|| Mutex::new(HashMap::new()));
+        let Ok(mut map) = registry.lock() else { return Arc::new(Limits::new(cfg)) };
+        map.retain(|_, l| Arc::strong_count(l) > 1 || !l.idle());
+        if let Some(l) = map.get(scope).filter(|l| l.cfg == cfg) {
+            return l.clone();
         }
+        let l = Arc::new(Limits::new(cfg));
+        map.insert(scope.to_owned(), l.clone());
+        l
+    }
+
+    /// No call counts and no gate is closed: forgetting these limits loses nothing.
+    fn idle(&self) -> bool {
+        let now = Instant::now();
+        self.log.lock().is_ok_and(|log| {
+            log.gate.is_none_or(|g| g <= now)
+                && log.calls.iter().all(|(_, d)| d.is_some_and(|d| d + self.window <= now))
+        })
+    }
+
+    fn answer(&self, id: u64) {
+        if let Ok(mut log) = self.log.lock() {
+            let now = Instant::now();
+            let at = log.floor.filter(|f| *f > now).unwrap_or(now);
+            if let Some(entry) = log.calls.iter_mut().find(|(i, _)| *i == id) {
+                entry.1 = Some(at);
+            }
+        }
+        self.answered.notify_waiters();
+    }
+
+    /// Wait for a concurrency slot, the 429 gate and the rate; the permit must be held
+    /// until the call's answer has been read.
+    pub async fn acquire(&self) -> Result<Permit<'_>, CarrierError> {
+        let started = Instant::now();
         let slot = match &self.slots {
             Some(s) => match tokio::time::timeout(self.cfg.max_wait, s.clone().acquire_owned()).await {
                 Ok(Ok(p)) => Some(p),
@@ -147,22 +195,76 @@ impl Limits {
             },
             None => None,
         };
-        Ok(Permit { _slot: slot })
+        let call = loop {
+            // Registered before the log is read, so an answer in between still wakes us.
+            let answered = self.answered.notified();
+            tokio::pin!(answered);
+            answered.as_mut().enable();
+            // How long to wait: `Some(d)` until a known moment, `None` until a call in
+            // flight is answered.
+            let (wait, gated) = {
+                let Ok(mut log) = self.log.lock() else { break None };
+                let now = Instant::now();
+                let window = self.window;
+                log.calls.retain(|(_, done)| done.is_none_or(|d| d + window > now));
+                match (log.gate.filter(|g| *g > now), self.rate) {
+                    (Some(g), _) => (Some(g - now), true),
+                    (None, Some(n)) if log.calls.len() >= n => {
+                        (log.calls.iter().filter_map(|(_, d)| d.map(|d| d + window - now)).min(), false)
+                    }
+                    (None, Some(_)) => {
+                        let id = log.next_id;
+                        log.next_id += 1;
+                        log.calls.push((id, None));
+                        break Some(id);
+                    }
+                    (None, None) => break None,
+                }
+            };
+            let left = self.cfg.max_wait.saturating_sub(started.elapsed());
+            let too_long = |wait: Option<Duration>| CarrierError::Transient {
+                message: if gated {
+                    "the carrier asked us to slow down (429)".into()
+                } else {
+                    "connection rate limit reached".into()
+                },
+                retry_after: Some(wait.unwrap_or_default().max(Duration::from_secs(1))),
+            };
+            match wait {
+                Some(w) if w > left => return Err(too_long(Some(w))),
+                Some(w) => {
+                    tokio::select! {
+                        () = tokio::time::sleep(w) => {}
+                        () = &mut answered => {}
+                    }
+                }
+                None => {
+                    if tokio::time::timeout(left, &mut answered).await.is_err() {
+                        return Err(too_long(None));
+                    }
+                }
+            }
+        };
+        Ok(Permit { limits: self, call, _slot: slot })
     }
 
     /// The carrier answered 429: nothing leaves before `wait` has passed, and the calls
-    /// that left recently count as leaving then, so the ones held at the gate do not
-    /// all go at once when it opens.
+    /// that count now count as answered then, so the ones held at the gate do not all
+    /// go at once when it opens.
     pub fn throttled(&self, wait: Duration) {
-        if let Ok(mut st) = self.sent.lock() {
+        if let Ok(mut log) = self.log.lock() {
             let until = Instant::now() + wait;
-            let (sent, gate) = &mut *st;
-            if gate.is_none_or(|g| g < until) {
-                *gate = Some(until);
+            if log.gate.is_none_or(|g| g < until) {
+                log.gate = Some(until);
             }
-            for t in sent.iter_mut() {
-                if *t < until {
-                    *t = until;
+            if log.floor.is_none_or(|f| f < until) {
+                log.floor = Some(until);
+            }
+            for (_, done) in log.calls.iter_mut() {
+                if let Some(d) = done
+                    && *d < until
+                {
+                    *d = until;
                 }
             }
         }
@@ -266,6 +368,61 @@ mod tests {
         let b = l.acquire().await.expect("2");
         assert_eq!(l.slots.as_ref().map(|s| s.available_permits()), Some(0));
         drop((a, b));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_counts_until_a_second_after_its_answer() {
+        let l = Limits::new(LimitsConfig {
+            rate_per_second: Some(2),
+            rate_window_slack: Duration::ZERO,
+            ..Default::default()
+        });
+        let start = tokio::time::Instant::now();
+        // Two calls let go at once, answered only after 3 s (a slow carrier, or a busy
+        // machine that sent them late): both may arrive at 2.9 s.
+        let a = l.acquire().await.expect("a");
+        let b = l.acquire().await.expect("b");
+        let third = async {
+            let p = l.acquire().await.expect("third");
+            (tokio::time::Instant::now() - start, p)
+        };
+        let answer = async {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            drop(a);
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            drop(b);
+        };
+        let ((waited, _p), ()) = tokio::join!(third, answer);
+        // A log of departure times would have let it go at 1 s, next to the two late
+        // arrivals; it goes one second after the first answer.
+        assert_eq!(waited, Duration::from_secs(4), "{waited:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_on_calls_in_flight_is_bounded_by_max_wait() {
+        let l = Limits::new(LimitsConfig {
+            rate_per_second: Some(1),
+            max_wait: Duration::from_secs(2),
+            ..Default::default()
+        });
+        let _in_flight = l.acquire().await.expect("first");
+        let r = l.acquire().await;
+        assert!(
+            matches!(&r, Err(CarrierError::Transient { retry_after: Some(_), message }) if message.contains("rate limit")),
+            "{:?}",
+            r.err()
+        );
+    }
+
+    #[tokio::test]
+    async fn shared_limits_are_one_per_scope_and_config() {
+        let cfg = LimitsConfig { rate_per_second: Some(10), ..Default::default() };
+        let a = Limits::shared("test:scope-a", cfg.clone());
+        let b = Limits::shared("test:scope-a", cfg.clone());
+        assert!(Arc::ptr_eq(&a, &b), "same scope, same limits");
+        assert!(!Arc::ptr_eq(&a, &Limits::shared("test:scope-b", cfg.clone())));
+        let changed = Limits::shared("test:scope-a", LimitsConfig { rate_per_second: Some(5), ..cfg });
+        assert!(!Arc::ptr_eq(&a, &changed), "a changed setting takes effect");
     }
 
     #[tokio::test]

@@ -69,6 +69,17 @@ pub fn opt_text_list<'de, const ITEMS: usize, const MAX: usize, D: Deserializer<
     Ok(v)
 }
 
+/// A list of at most `ITEMS` entries.
+pub fn opt_list<'de, const ITEMS: usize, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<T>>, D::Error> {
+    let v = Option::<Vec<T>>::deserialize(d)?;
+    if v.as_ref().is_some_and(|v| v.len() > ITEMS) {
+        return Err(D::Error::custom(format!("at most {ITEMS} entries")));
+    }
+    Ok(v)
+}
+
 fn check_count<E: serde::de::Error>(n: u32, min: u32, max: u32) -> Result<u32, E> {
     if (min..=max).contains(&n) { Ok(n) } else { Err(E::custom(format!("must be between {min} and {max}"))) }
 }
@@ -91,6 +102,15 @@ pub fn positive<'de, const MAX: u32, D: Deserializer<'de>>(d: D) -> Result<f64, 
         Ok(v)
     } else {
         Err(D::Error::custom(format!("must be greater than 0 and at most {MAX}")))
+    }
+}
+
+/// An optional number greater than 0 and at most `MAX`.
+pub fn opt_positive<'de, const MAX: u32, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    match Option::<f64>::deserialize(d)? {
+        Some(v) if v.is_finite() && v > 0.0 && v <= f64::from(MAX) => Ok(Some(v)),
+        Some(_) => Err(D::Error::custom(format!("must be greater than 0 and at most {MAX}"))),
+        None => Ok(None),
     }
 }
 
@@ -120,7 +140,7 @@ mod tests {
             "pickup_stop": 1, "delivery_stop": 2});
         let shipment = json!({"connection_id": "con_1", "reference": "r", "tracking_number": "t", "service": "s",
             "notes": "n", "stops": [stop], "parcels": [parcel],
-            "channel": {"ecomdash": {"connection_id": "con_1", "shipment_id": "1", "carrier_id": "c"}}});
+            "channel": {"ecomdash": {"connection_id": "con_1", "shipment_id": 1, "carrier_id": 2, "line_item_ids": [3]}}});
         let cases: Vec<(&str, Value, Parser)> = vec![
             ("ShipmentIn", shipment.clone(), |b| parse::<ShipmentIn>(b)),
             (
@@ -137,6 +157,16 @@ mod tests {
                 |b| parse::<ShipmentPatch>(b),
             ),
             ("Stop", stop.clone(), |b| parse::<Stop>(b)),
+            (
+                "EstimateIn",
+                json!({"connection_id": "con_1", "items": [{"slug": "fedex", "service_type_name": "s",
+                    "origin_address": {"country": "USA", "state": "s", "city": "c", "postal_code": "p", "raw_location": "r"},
+                    "destination_address": {"country": "USA"}, "weight": {"unit": "kg", "value": 1.0},
+                    "package_count": 1, "pickup_time": "2026-11-23 15:00:00",
+                    "estimated_pickup": {"order_time": "2026-11-23 09:00:00", "order_cutoff_time": "18:00:00",
+                        "business_days": [1], "order_processing_time": {"unit": "day", "value": 0}}}]}),
+                |b| parse::<crate::http::estimates::EstimateIn>(b),
+            ),
             ("Parcel", parcel.clone(), |b| parse::<Parcel>(b)),
             ("ConnectionIn", json!({"carrier": "ecourier", "name": "n", "base_url": "https://x.example"}), |b| {
                 parse::<ConnectionIn>(b)

@@ -428,9 +428,6 @@ async fn check_channel(
         if !ok {
             errors.push(FieldError::new("channel.ecomdash.connection_id", "no such ecomdash connection"));
         }
-        if e.shipment_id.trim().is_empty() {
-            errors.push(FieldError::new("channel.ecomdash.shipment_id", "must not be empty"));
-        }
     }
     Ok(())
 }
@@ -481,9 +478,16 @@ fn booking_response(row: ShipmentRow, error: Option<CarrierError>) -> Response {
 /// `shipment.booking_failed` follows). 409/422 from the carrier: the shipment is kept
 /// with `booking.state = failed` and the carrier's message, returned in the problem's
 /// `shipment`.
+///
+/// A tracking number is registered once per connection: registering a number that
+/// already has a live registration there (booking pending or booked; compared trimmed
+/// and case-blind) answers 200 with that shipment, unchanged, and calls no carrier,
+/// also when both requests arrive at once. Change it with PATCH. After a failed or
+/// cancelled registration the number can be registered again (a new shipment).
 #[utoipa::path(post, path = "/v1/shipments", tag = "shipments", operation_id = "create_shipment",
     security(("api_key" = [])), request_body = ShipmentIn, extensions(("x-carrier-call" = json!(true))),
     responses(
+        (status = 200, body = ShipmentOut, description = "This tracking number is already registered on this connection: the existing shipment, unchanged"),
         (status = 201, body = ShipmentOut, description = "Booked (or registered); `Location` names the shipment",
             headers(("Location" = String, description = "`/v1/shipments/{id}`"))),
         (status = 202, body = ShipmentOut, description = "The carrier is unavailable: kept `pending`, booked later by a job",
@@ -518,14 +522,24 @@ async fn create_shipment(
         cod_amount: body.cod_amount.clone(),
         notes: body.notes.clone(),
     };
-    if body.tracking_number.is_some() {
+    // A registered number is compared trimmed (and case-blind: shipments_registration_uq).
+    let tracking_number = body.tracking_number.as_deref().map(str::trim);
+    if tracking_number.is_some() {
         require_capability(&connection.carrier, Capability::RegisterTracking)?;
+        if tracking_number.is_some_and(str::is_empty) {
+            errors.push(FieldError::new("tracking_number", "must not be empty"));
+        }
     } else {
         require_capability(&connection.carrier, Capability::Book)?;
         errors.extend(check_plan(&plan));
     }
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
+    }
+    if let Some(number) = tracking_number
+        && let Some(existing) = registered(&state, &auth.tenant_id, &connection.id, number).await?
+    {
+        return Ok(already_registered(existing));
     }
 
     let id = ids::new_id("shp");
@@ -537,7 +551,7 @@ async fn create_shipment(
         connection_id: &connection.id,
         carrier: &connection.carrier,
         carrier_reference: Some(&order_number),
-        tracking_number: body.tracking_number.as_deref(),
+        tracking_number,
         service: body.service.as_deref(),
         stops: &body.stops,
         parcels: &body.parcels,
@@ -553,7 +567,7 @@ async fn create_shipment(
     let event_id = ids::new_id("evt");
     let event = service::events::shipment_event("shipment.created", &new.as_row(at), Value::Null).data;
     let policy = jobs::kinds::policy(jobs::kinds::BOOKING);
-    let row = {
+    let inserted = {
         let mut conn = state.db.acquire().await?;
         store::shipments::insert_with_history(
             &mut conn,
@@ -574,7 +588,21 @@ async fn create_shipment(
                 }),
             },
         )
-        .await?
+        .await
+    };
+    let row = match inserted {
+        Ok(row) => row,
+        Err(e) => {
+            // The same number registered at the same moment by another request (or with
+            // a reference the other one took first): theirs is the registration.
+            if let Some(number) = tracking_number
+                && is_unique_violation(&e)
+                && let Some(existing) = registered(&state, &auth.tenant_id, &connection.id, number).await?
+            {
+                return Ok(already_registered(existing));
+            }
+            return Err(e.into());
+        }
     };
     let (row, error) = attempt_booking(&state, &connection, &row, &actor).await?;
     if let Some(e) = &error {
@@ -585,6 +613,28 @@ async fn create_shipment(
         }
     }
     Ok(booking_response(row, error))
+}
+
+/// The live registration of `number` on the connection, if any.
+async fn registered(
+    state: &AppState,
+    tenant: &str,
+    connection_id: &str,
+    number: &str,
+) -> ApiResult<Option<ShipmentRow>> {
+    let mut conn = state.db.acquire().await?;
+    Ok(store::shipments::get_registration(&mut conn, tenant, connection_id, number).await?)
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("23505"))
+}
+
+/// 200: the number is already registered on this connection; the existing shipment,
+/// unchanged, and nothing sent to the carrier.
+fn already_registered(row: ShipmentRow) -> Response {
+    let id = row.id.clone();
+    (StatusCode::OK, [("location", format!("/v1/shipments/{id}"))], AxumJson(ShipmentOut::from(row))).into_response()
 }
 
 fn accepted(row: ShipmentRow) -> Response {

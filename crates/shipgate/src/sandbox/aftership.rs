@@ -21,8 +21,9 @@
 //! tracking-sdk-go): 4001 invalid JSON, 4003 already exists (HTTP 400, the existing
 //! tracking in `data.tracking`), 4004 does not exist (404), 4005 invalid number, 4006
 //! tracking object required, 4007 number required, 4008 invalid value, 4009 value
-//! required, 4010 invalid slug, 4013 retrack not allowed (limit reached), 4016 retrack
-//! not allowed (not expired), 401 bad key, 429 rate limited. The account limit
+//! required, 4010 invalid slug, 4013 retrack not allowed (the tracking is still
+//! active), 4016 retrack not allowed (limit reached), 401 bad key, 429 rate limited
+//! (aftership-tracking-sdk 2.0.2 README "Error List"). The account limit
 //! (10 req/s by default) is enforced over any sliding one-second window and answered
 //! with 429 plus `X-RateLimit-Reset` (Unix seconds), `X-RateLimit-Limit` and
 //! `X-RateLimit-Remaining`.
@@ -30,8 +31,9 @@
 //! Sources: seed `002_5011739573563659.txt`, shared/docs/CARRIERS.md "aftership", the
 //! public 2024-04 SDK models (checkpoint fields `checkpoint_time`, `city`, `state`,
 //! `zip`, `country_iso3`, `country_name`, `message`, `tag`, `subtag`, `subtag_message`,
-//! `raw_tag`; predict-batch addresses `country_region`, `state`, `city`,
-//! `postal_code`, `raw_location`). Where they are silent (ids, courier detection,
+//! `raw_tag`; predict-batch addresses `country` (alpha-3), `state`, `city`,
+//! `postal_code`, `raw_location`; page-numbered lists; partial trackings answered by
+//! retrack and delete). Where they are silent (ids, courier detection,
 //! checkpoint texts, predicted dates) the behaviour is the simulator's own and
 //! deterministic.
 //!
@@ -59,52 +61,11 @@ pub const KNOWN_SLUGS: [&str; 10] =
     ["dhl", "ups", "fedex", "usps", "ecom-express", "delhivery", "bluedart", "royal-mail", "dpd", "tnt"];
 const MAX_RETRACKS: u32 = 3;
 const MAX_CONTACTS: usize = 3;
-const CREATE_FIELDS: [&str; 20] = [
-    "tracking_number",
-    "slug",
-    "title",
-    "order_id",
-    "order_id_path",
-    "order_number",
-    "order_date",
-    "order_promised_delivery_date",
-    "customer_name",
-    "emails",
-    "smses",
-    "note",
-    "language",
-    "custom_fields",
-    "tracking_postal_code",
-    "tracking_ship_date",
-    "tracking_account_number",
-    "tracking_key",
-    "origin_country_iso3",
-    "destination_country_iso3",
-];
-const UPDATE_FIELDS: [&str; 11] = [
-    "title",
-    "order_id",
-    "order_id_path",
-    "order_number",
-    "order_date",
-    "order_promised_delivery_date",
-    "customer_name",
-    "emails",
-    "smses",
-    "note",
-    "language",
-];
-const ESTIMATE_FIELDS: [&str; 8] = [
-    "slug",
-    "service_type_name",
-    "origin_address",
-    "destination_address",
-    "weight",
-    "package_count",
-    "pickup_time",
-    "estimated_pickup",
-];
-const ADDRESS_FIELDS: [&str; 5] = ["country_region", "state", "city", "postal_code", "raw_location"];
+/// Request fields of API 2024-04 (aftership-tracking-sdk 2.0.2 request models; see
+/// `carriers::aftership::wire::sdk_2024_04`): anything else is refused with 4008.
+use crate::carriers::aftership::wire::sdk_2024_04::{
+    ADDRESS_FIELDS, CREATE_FIELDS, ESTIMATE_FIELDS, ESTIMATED_PICKUP_FIELDS, UPDATE_FIELDS,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Public API
@@ -364,6 +325,31 @@ impl SimTracking {
         }
     }
 
+    /// What retrack and delete answer in 2024-04: a partial tracking (SDK
+    /// `PartialUpdateTracking` / `PartialDeleteTracking`), never tag or checkpoints.
+    fn render_partial(&self, with_active: bool) -> Value {
+        let mut t = json!({
+            "id": self.id,
+            "tracking_number": self.tracking_number,
+            "slug": self.slug,
+        });
+        for k in [
+            "tracking_account_number",
+            "tracking_key",
+            "tracking_ship_date",
+            "tracking_origin_country",
+            "tracking_destination_country",
+            "tracking_postal_code",
+            "tracking_state",
+        ] {
+            t[k] = self.fields.get(k).cloned().unwrap_or(Value::Null);
+        }
+        if with_active {
+            t["active"] = self.active.into();
+        }
+        t
+    }
+
     fn render(&self) -> Value {
         let mut t = self.fields.clone();
         let eta = self.eta.map(|d| d.format("%Y-%m-%d").to_string());
@@ -379,11 +365,7 @@ impl SimTracking {
             "subtag_message": self.subtag_message,
             "return_to_sender": false,
             "checkpoints": self.checkpoints,
-            "courier_estimated_delivery_date": {
-                "estimated_delivery_date": eta,
-                "estimated_delivery_date_min": null,
-                "estimated_delivery_date_max": null,
-            },
+            "expected_delivery": eta,
             "latest_estimated_delivery": eta.as_ref().map(|d| json!({
                 "type": "specific", "source": "Carrier EDD", "datetime": d, "datetime_min": null, "datetime_max": null,
             })),
@@ -707,6 +689,7 @@ impl Inner {
         let mut numbers: Option<Vec<String>> = None;
         let mut slugs: Option<Vec<String>> = None;
         let mut limit = 100usize;
+        let mut page = 1usize;
         for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
             let list = || v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
             match k.as_ref() {
@@ -725,8 +708,28 @@ impl Inner {
                         .filter(|n| (1..=200).contains(n))
                         .ok_or_else(|| bad(4008, "The value of `limit` is invalid (1 to 200)."))?;
                 }
-                "page" | "keyword" | "tag" | "fields" | "created_at_min" | "created_at_max" | "order_id"
-                | "updated_at_min" | "updated_at_max" | "origin" | "destination" | "cursor" => {}
+                "page" => {
+                    page = v
+                        .parse()
+                        .ok()
+                        .filter(|n| *n >= 1)
+                        .ok_or_else(|| bad(4008, "The value of `page` is invalid."))?;
+                }
+                // The other 2024-04 query parameters (SDK `get_trackings`); `cursor` is 2024-10.
+                "keyword"
+                | "transit_time"
+                | "origin"
+                | "destination"
+                | "tag"
+                | "created_at_min"
+                | "created_at_max"
+                | "updated_at_min"
+                | "updated_at_max"
+                | "fields"
+                | "return_to_sender"
+                | "courier_destination_country_iso3"
+                | "shipment_tags"
+                | "order_id" => {}
                 other => return Err(bad(4008, &format!("Unknown query parameter `{other}`."))),
             }
         }
@@ -737,11 +740,25 @@ impl Inner {
             .filter(|t| slugs.as_ref().is_none_or(|s| s.contains(&t.slug)))
             .map(SimTracking::render)
             .collect();
-        let total = picked.len();
-        let page: Vec<Value> = picked.into_iter().take(limit).collect();
+        let count = picked.len();
+        let trackings: Vec<Value> = picked.into_iter().skip((page - 1).saturating_mul(limit)).take(limit).collect();
+        // 2024-04's page-numbered list (SDK `DataTrackingResponseGetMultipleV1`; `get_trackings`
+        // reads `count`, `page`, `limit` and `trackings` from `data`).
         Ok(ok(json!({
-            "pagination": {"total": total, "next_cursor": null, "has_next_page": total > limit},
-            "trackings": page,
+            "page": page,
+            "limit": limit,
+            "count": count,
+            "keyword": "",
+            "slug": slugs.map(|s| s.join(",")).unwrap_or_default(),
+            "origin": [],
+            "destination": [],
+            "tag": null,
+            "created_at_min": rfc3339(Utc::now() - ChronoDuration::days(30)),
+            "created_at_max": rfc3339(Utc::now()),
+            "last_updated_at": null,
+            "return_to_sender": [],
+            "courier_destination_country_iso3": [],
+            "trackings": trackings,
         })))
     }
 
@@ -749,32 +766,44 @@ impl Inner {
         self.find(id)?;
         let t = tracking_object(body)?;
         check_fields(&t, &UPDATE_FIELDS)?;
+        let slug = match t.get("slug") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if KNOWN_SLUGS.contains(&s.as_str()) => Some(s.clone()),
+            Some(_) => return Err(bad(4010, "The value of `slug` is invalid.")),
+        };
         let tracking = self.find_mut(id)?;
         for (k, v) in t {
-            tracking.fields.insert(k, v);
+            if k != "slug" {
+                tracking.fields.insert(k, v);
+            }
+        }
+        if let Some(slug) = slug {
+            tracking.slug = slug;
         }
         tracking.updated_at = Utc::now();
         Ok(ok(json!({ "tracking": tracking.render() })))
     }
 
     fn delete(&mut self, id: &str) -> Result<Response, ApiError> {
-        let t = self.find(id)?.render();
+        let t = self.find(id)?.render_partial(false);
         self.trackings.remove(id);
         Ok(ok(json!({ "tracking": t })))
     }
 
     fn retrack(&mut self, id: &str) -> Result<Response, ApiError> {
         let t = self.find_mut(id)?;
-        if t.tag != "Expired" {
-            return Err(bad(4016, "Retrack is not allowed. You can only retrack an expired tracking."));
+        // SDK 2.0.2 error list: 4013 INACTIVE_RETRACK_NOT_ALLOWED, 4016 RETRACK_ONCE_ALLOWED
+        // (the seed allows 3 retracks per tracking).
+        if t.active {
+            return Err(bad(4013, "Retrack is not allowed. You can only retrack an inactive tracking."));
         }
         if t.retracks >= MAX_RETRACKS {
-            return Err(bad(4013, "Retrack is not allowed. You can only retrack each tracking 3 times."));
+            return Err(bad(4016, "Retrack is not allowed. You can only retrack each tracking 3 times."));
         }
         t.retracks += 1;
         t.active = true;
         t.set_tag("Pending", "Pending_001", "Pending");
-        Ok(ok(json!({ "tracking": t.render() })))
+        Ok(ok(json!({ "tracking": t.render_partial(true) })))
     }
 
     fn mark_completed(&mut self, id: &str, body: &[u8]) -> Result<Response, ApiError> {
@@ -906,6 +935,24 @@ fn check_fields(t: &Map<String, Value>, allowed: &[&str]) -> Result<(), ApiError
                     return Err(bad(4008, "`custom_fields` must be an object."));
                 }
             }
+            "shipment_tags" => {
+                if !(v.is_null() || v.as_array().is_some_and(|a| a.iter().all(Value::is_string))) {
+                    return Err(bad(4008, "`shipment_tags` must be an array of strings."));
+                }
+            }
+            "next_couriers" => {
+                let ok = v.is_null()
+                    || v.as_array().is_some_and(|a| {
+                        a.iter().all(|c| {
+                            c.as_object().is_some_and(|o| {
+                                o.iter().all(|(k, x)| matches!(k.as_str(), "slug" | "tracking_number") && x.is_string())
+                            })
+                        })
+                    });
+                if !ok {
+                    return Err(bad(4008, "`next_couriers` must be an array of {slug, tracking_number}."));
+                }
+            }
             _ => {
                 if !(v.is_null() || v.is_string()) {
                     return Err(bad(4008, &format!("The value of `{k}` is invalid: must be a string.")));
@@ -934,12 +981,12 @@ fn check_address(item: &Map<String, Value>, name: &str, at: &str) -> Result<(), 
     if let Some(k) = a.keys().find(|k| !ADDRESS_FIELDS.contains(&k.as_str())) {
         return Err(format!("{at}.{name}.{k} is not a known field"));
     }
-    match a.get("country_region").and_then(Value::as_str) {
+    match a.get("country").and_then(Value::as_str) {
         Some(c) if c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()) => {}
-        _ => return Err(format!("{at}.{name}.country_region must be an ISO 3166-1 alpha-3 code")),
+        _ => return Err(format!("{at}.{name}.country must be an ISO 3166-1 alpha-3 code")),
     }
     for (k, v) in a {
-        if k != "country_region" && !(v.is_null() || v.is_string()) {
+        if k != "country" && !(v.is_null() || v.is_string()) {
             return Err(format!("{at}.{name}.{k} must be a string"));
         }
     }
@@ -970,7 +1017,7 @@ fn predict(body: &[u8]) -> Result<Response, ApiError> {
         check_address(it, "destination_address", &at).map_err(|e| bad(4008, &e))?;
         let pickup = match (it.get("pickup_time").and_then(Value::as_str), it.get("estimated_pickup")) {
             (Some(p), _) => parse_pickup(p).ok_or_else(|| bad(4008, &format!("{at}.pickup_time is invalid")))?,
-            (None, Some(Value::Object(e))) => e
+            (None, Some(Value::Object(e))) if e.keys().all(|k| ESTIMATED_PICKUP_FIELDS.contains(&k.as_str())) => e
                 .get("order_time")
                 .and_then(Value::as_str)
                 .and_then(parse_pickup)
@@ -980,7 +1027,7 @@ fn predict(body: &[u8]) -> Result<Response, ApiError> {
         let mut answered = it.clone();
         let d = |days| (pickup + ChronoDuration::days(days)).format("%Y-%m-%d").to_string();
         answered.insert("estimated_delivery_date".into(), d(3).into());
-        answered.insert("confidence_score".into(), json!(0.8));
+        answered.insert("confidence_code".into(), json!(0.8));
         answered.insert("estimated_delivery_date_min".into(), d(2).into());
         answered.insert("estimated_delivery_date_max".into(), d(5).into());
         out.push(Value::Object(answered));
@@ -1302,8 +1349,19 @@ mod tests {
         let path = format!("/trackings/{id}");
         let (s, b) = call(&app, "PUT", &path, Some(KEY), Some(json!({"title": "x"}))).await;
         assert_meta(s, &b, 400, 4006);
-        let (s, b) = call(&app, "PUT", &path, Some(KEY), Some(json!({"tracking": {"slug": "dhl"}}))).await;
+        // A 2024-10 field is not part of the 2024-04 update model.
+        let (s, b) = call(
+            &app,
+            "PUT",
+            &path,
+            Some(KEY),
+            Some(json!({"tracking": {"courier_estimated_delivery_date":
+            {"estimated_delivery_date": "2026-11-30"}}})),
+        )
+        .await;
         assert_meta(s, &b, 400, 4008);
+        let (s, b) = call(&app, "PUT", &path, Some(KEY), Some(json!({"tracking": {"slug": "pigeon"}}))).await;
+        assert_meta(s, &b, 400, 4010);
         let (s, b) =
             call(&app, "PUT", &path, Some(KEY), Some(json!({"tracking": {"smses": ["+1", "+2", "+3", "+4"]}}))).await;
         assert_meta(s, &b, 400, 4008);
@@ -1321,6 +1379,9 @@ mod tests {
         assert_eq!(b["data"]["tracking"]["language"], "de");
         let (s, b) = call(&app, "DELETE", &path, Some(KEY), None).await;
         assert_meta(s, &b, 200, 200);
+        // 2024-04 answers a partial tracking (SDK PartialDeleteTracking): no tag.
+        assert_eq!(b["data"]["tracking"]["id"], id.as_str());
+        assert!(b["data"]["tracking"].get("tag").is_none(), "{b}");
         assert_eq!(sim.tracking_count(), 0);
     }
 
@@ -1342,6 +1403,8 @@ mod tests {
         assert_eq!(t["checkpoints"].as_array().map(Vec::len), Some(4));
         assert_eq!(t["subtag"], "Delivered_001");
         assert!(t["latest_estimated_delivery"]["datetime"].is_string());
+        assert_eq!(t["expected_delivery"], t["latest_estimated_delivery"]["datetime"]);
+        assert!(t.get("courier_estimated_delivery_date").is_none(), "a 2024-10 field: {t}");
         let (_, b) = call(&app, "GET", &format!("/last_checkpoint/{id}"), Some(KEY), None).await;
         assert_eq!(b["data"]["checkpoint"]["tag"], "Delivered");
         assert_eq!(b["data"]["checkpoint"]["country_iso3"], "USA");
@@ -1349,23 +1412,45 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn retrack_needs_expiry_and_is_limited_and_completion_sets_tags() {
+    async fn lists_are_page_numbered_as_in_2024_04() {
+        let app = sim().router();
+        for slug in ["fedex", "ups", "dhl"] {
+            let (s, _) = create(&app, "SAME12345", slug).await;
+            assert_eq!(s, StatusCode::CREATED);
+        }
+        let (s, b) = call(&app, "GET", "/trackings?tracking_numbers=SAME12345&limit=2&page=2", Some(KEY), None).await;
+        assert_meta(s, &b, 200, 200);
+        let d = &b["data"];
+        assert_eq!((d["page"].as_u64(), d["limit"].as_u64(), d["count"].as_u64()), (Some(2), Some(2), Some(3)), "{b}");
+        assert_eq!(d["trackings"].as_array().map(Vec::len), Some(1));
+        assert!(d.get("pagination").is_none(), "cursor pagination is 2024-10: {b}");
+        let (s, b) = call(&app, "GET", "/trackings?cursor=abc", Some(KEY), None).await;
+        assert_meta(s, &b, 400, 4008);
+    }
+
+    #[tokio::test]
+    async fn retrack_needs_an_inactive_tracking_and_is_limited_and_completion_sets_tags() {
         let sim = sim();
         let app = sim.router();
         let (_, b) = create(&app, "FX9001", "fedex").await;
         let id = b["data"]["tracking"]["id"].as_str().expect("id").to_owned();
         let retrack = format!("/trackings/{id}/retrack");
+        // 4013: only an inactive tracking can be retracked (SDK 2.0.2 error list).
         let (s, b) = call(&app, "POST", &retrack, Some(KEY), None).await;
-        assert_meta(s, &b, 400, 4016);
+        assert_meta(s, &b, 400, 4013);
         for _ in 0..3 {
             sim.expire(&id);
             let (s, b) = call(&app, "POST", &retrack, Some(KEY), None).await;
             assert_meta(s, &b, 200, 200);
-            assert_eq!(b["data"]["tracking"]["tag"], "Pending");
+            // A partial tracking (SDK PartialUpdateTracking): `active`, no tag.
+            assert_eq!(b["data"]["tracking"]["active"], true, "{b}");
+            assert!(b["data"]["tracking"].get("tag").is_none(), "{b}");
+            assert_eq!(sim.tracking(&id).expect("kept")["tag"], "Pending");
         }
         sim.expire(&id);
+        // 4016: the retrack limit is reached.
         let (s, b) = call(&app, "POST", &retrack, Some(KEY), None).await;
-        assert_meta(s, &b, 400, 4013);
+        assert_meta(s, &b, 400, 4016);
 
         let done = format!("/trackings/{id}/mark-as-completed");
         let (s, b) = call(&app, "POST", &done, Some(KEY), Some(json!({}))).await;
@@ -1389,8 +1474,8 @@ mod tests {
     #[tokio::test]
     async fn predict_batch_checks_items() {
         let app = sim().router();
-        let item = json!({"slug": "dhl", "origin_address": {"country_region": "DEU", "city": "Berlin"},
-            "destination_address": {"country_region": "FRA", "postal_code": "75001"}, "pickup_time": "2026-11-23 10:00:00"});
+        let item = json!({"slug": "dhl", "origin_address": {"country": "DEU", "city": "Berlin"},
+            "destination_address": {"country": "FRA", "postal_code": "75001"}, "pickup_time": "2026-11-23 10:00:00"});
         let (s, b) = call(
             &app,
             "POST",
@@ -1401,12 +1486,16 @@ mod tests {
         .await;
         assert_meta(s, &b, 200, 200);
         assert_eq!(b["data"]["estimated_delivery_dates"][0]["estimated_delivery_date"], "2026-11-26");
+        assert_eq!(b["data"]["estimated_delivery_dates"][0]["confidence_code"], 0.8);
         let mut bad = item.clone();
-        bad["origin_address"]["country_region"] = json!("DE");
+        bad["origin_address"]["country"] = json!("DE");
+        let mut later = item.clone();
+        later["destination_address"] = json!({"country_region": "FRA"});
         for body in [
             json!({"estimated_delivery_dates": []}),
             json!({"estimated_delivery_dates": vec![item.clone(); 6]}),
             json!({"estimated_delivery_dates": [bad]}),
+            json!({"estimated_delivery_dates": [later]}),
             json!({"estimated_delivery_dates": [{"slug": "dhl"}]}),
         ] {
             let (s, b) = call(&app, "POST", "/estimated-delivery-date/predict-batch", Some(KEY), Some(body)).await;

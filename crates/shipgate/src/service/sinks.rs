@@ -86,13 +86,13 @@ async fn process_group(state: &AppState, rows: Vec<Claimed>) -> anyhow::Result<(
         };
         items.push(SinkItem {
             key: r.id.to_string(),
-            sink_shipment_id: ch.shipment_id,
-            carrier_id: ch.carrier_id,
+            sink_shipment_id: ch.shipment_id.to_string(),
+            carrier_id: ch.carrier_id.map(|c| c.to_string()),
             tracking_number: r.tracking_number.clone(),
             tracking_url: None,
             shipped_at: s.booked_at,
             estimated_delivery: s.estimated_delivery,
-            line_item_ids: ch.line_item_ids,
+            line_item_ids: ch.line_item_ids.map(|ids| ids.iter().map(ToString::to_string).collect()),
         });
     }
     drop(conn);

@@ -124,8 +124,13 @@ pub async fn insert_with_history(
                       WHERE $24::timestamptz IS NOT NULL)
            INSERT INTO shipments (tenant_id, id, reference, connection_id, carrier, carrier_reference, tracking_number,
                                   service, stops, parcels, declared_value, cod_amount, notes, metadata, channel, booking_state,
-                                  event_seq, created_at, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 1, $21, $21)
+                                  registration_key, event_seq, created_at, updated_at)
+           -- A shipment created with a tracking number and a booking still to do is a
+           -- registration (bookings get their number from the carrier; inbound pushes
+           -- book nothing): one live registration per number and connection
+           -- (shipments_registration_uq).
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                   CASE WHEN $16::text = 'pending' THEN upper(btrim($7::text)) END, 1, $21, $21)
            RETURNING"#,
         "",
         s.tenant_id,
@@ -282,6 +287,26 @@ pub async fn get(conn: &mut PgConnection, tenant_id: &str, id: &str) -> sqlx::Re
     query_shipment!("SELECT", "FROM shipments WHERE tenant_id = $1 AND id = $2", tenant_id, id)
         .fetch_optional(conn)
         .await
+}
+
+/// The live (pending or booked) registration of `tracking_number` on a connection:
+/// the shipment `shipments_registration_uq` lets exist at most once.
+pub async fn get_registration(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    connection_id: &str,
+    tracking_number: &str,
+) -> sqlx::Result<Option<ShipmentRow>> {
+    query_shipment!(
+        "SELECT",
+        "FROM shipments WHERE tenant_id = $1 AND connection_id = $2 AND registration_key = upper(btrim($3))
+           AND booking_state IN ('pending', 'booked')",
+        tenant_id,
+        connection_id,
+        tracking_number
+    )
+    .fetch_optional(conn)
+    .await
 }
 
 /// Read and lock the row for the rest of the caller's transaction.

@@ -148,3 +148,90 @@ async fn a_channel_must_name_an_ecomdash_connection() {
     run_once(&app.state).await.expect("round");
     assert_eq!(app.ecomdash.submitted()[0].shipment_id, "33");
 }
+
+/// Issue 8: ecomdash's ids are integers (seed 004: ShipmentId, CarrierId, LineItemId);
+/// an integrator passing ecomdash's own `20405` was refused with "expected a string".
+#[tokio::test]
+async fn ecomdash_ids_are_its_integers_and_go_out_as_numbers() {
+    let app = spawn_app().await;
+    let ed = app.create_ecomdash_connection().await;
+    let mut body = app.shipment_body("SINK-INT");
+    body["channel"] =
+        json!({"ecomdash": {"connection_id": ed, "shipment_id": 20405, "carrier_id": 7, "line_item_ids": [701, 702]}});
+    let r = app.post("/v1/shipments", &body).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.bytes));
+    let s = r.json();
+    assert_eq!(s["channel"]["ecomdash"]["shipment_id"], 20405, "{s}");
+    assert_eq!(s["channel"]["ecomdash"]["line_item_ids"], json!([701, 702]));
+    // A numeric string and ecomdash's decimal spelling are the same ids.
+    let mut body = app.shipment_body("SINK-STR");
+    body["channel"] =
+        json!({"ecomdash": {"connection_id": ed, "shipment_id": "20406", "carrier_id": 7.0, "line_item_ids": ["703"]}});
+    let r = app.post("/v1/shipments", &body).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.bytes));
+    assert_eq!(r.json()["channel"]["ecomdash"]["carrier_id"], 7);
+    for (field, bad) in [("shipment_id", json!("SH-1")), ("shipment_id", json!(1.5)), ("carrier_id", json!(-7))] {
+        let mut body = app.shipment_body("SINK-BAD-ID");
+        body["channel"] = json!({"ecomdash": {"connection_id": ed, "shipment_id": 1}});
+        body["channel"]["ecomdash"][field] = bad.clone();
+        let p = app.post("/v1/shipments", &body).await.problem(422, "validation_failed");
+        assert_eq!(p["errors"][0]["field"], format!("channel.ecomdash.{field}"), "{bad}: {p}");
+    }
+    assert_eq!(run_once(&app.state).await.expect("round"), 2);
+    let schema: serde_json::Value =
+        serde_json::from_str(shipgate::carriers::ecomdash::schema::LIST_OF_FULFILLMENT_REQUEST).expect("schema");
+    let mut items = Vec::new();
+    for r in app.ecomdash.requests() {
+        let broken = shipgate::carriers::ecomdash::schema::violations(&schema, &r.body);
+        assert!(broken.is_empty(), "{} breaks the seed's ListOfFulfillmentRequest: {broken:?}", r.body);
+        items.extend(r.body.as_array().cloned().unwrap_or_default());
+    }
+    items.sort_by_key(|i| i["ShipmentId"].as_u64());
+    assert_eq!(items[0]["ShipmentId"], json!(20405));
+    assert_eq!(items[0]["CarrierId"], json!(7));
+    assert_eq!(items[0]["LineItems"][1]["LineItemId"], json!(702));
+    assert_eq!(items[1]["ShipmentId"], json!(20406));
+    assert_eq!(items[1]["LineItems"][0]["LineItemId"], json!(703));
+}
+
+/// A channel stored before ids had to be integers, with an id ecomdash could never
+/// take, is removed by migration 20261130000021 (its history keeps it); numeric strings
+/// stay and read as numbers.
+#[tokio::test]
+async fn stored_channels_with_non_integer_ids_are_dropped_by_the_migration() {
+    let app = spawn_app().await;
+    let ed = app.create_ecomdash_connection().await;
+    let legacy = app.book("SINK-LEGACY").await;
+    let numeric = app.book("SINK-NUMERIC").await;
+    let set = |id: &str, channel: serde_json::Value| {
+        sqlx::query("UPDATE shipments SET channel = $3 WHERE tenant_id = $1 AND id = $2")
+            .bind(app.tenant_id.clone())
+            .bind(id.to_owned())
+            .bind(channel)
+    };
+    let (legacy_id, numeric_id) = (legacy["id"].as_str().expect("id"), numeric["id"].as_str().expect("id"));
+    set(legacy_id, json!({"ecomdash": {"connection_id": ed, "shipment_id": "28", "line_item_ids": ["7", "SH-7"]}}))
+        .execute(&app.db)
+        .await
+        .expect("legacy channel");
+    set(numeric_id, json!({"ecomdash": {"connection_id": ed, "shipment_id": " 29 ", "carrier_id": 4.0}}))
+        .execute(&app.db)
+        .await
+        .expect("numeric strings");
+    sqlx::raw_sql(include_str!("../../../../migrations/20261130000021_ecomdash_integer_ids.sql"))
+        .execute(&app.db)
+        .await
+        .expect("migration runs again");
+    let l = app.get(&format!("/v1/shipments/{legacy_id}")).await;
+    assert_eq!(l.status, 200, "{}", String::from_utf8_lossy(&l.bytes));
+    assert!(l.json()["channel"].is_null());
+    let h = app.get(&format!("/v1/shipments/{legacy_id}/history")).await.json();
+    let dropped = h["data"].as_array().and_then(|d| d.iter().find(|e| e["action"] == "channel_dropped")).cloned();
+    assert_eq!(
+        dropped.as_ref().map(|d| d["detail"]["channel"]["ecomdash"]["line_item_ids"][1].clone()),
+        Some(json!("SH-7"))
+    );
+    let n = app.get(&format!("/v1/shipments/{numeric_id}")).await.json();
+    assert_eq!(n["channel"]["ecomdash"]["shipment_id"], 29, "{n}");
+    assert_eq!(n["channel"]["ecomdash"]["carrier_id"], 4, "{n}");
+}

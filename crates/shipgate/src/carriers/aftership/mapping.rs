@@ -8,6 +8,9 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::wire::sdk_2024_04::{
+    ADDRESS_FIELDS, ESTIMATE_FIELDS, ESTIMATED_PICKUP_FIELDS, PROCESSING_TIME_FIELDS, WEIGHT_FIELDS,
+};
 use super::wire::{Checkpoint, CreateTracking, Envelope, LastCheckpoint, Tracking, UpdateTracking};
 use crate::carriers::{CarrierError, CarrierEvent, CompleteReason, Location, OrderRequest, TrackingSnapshot};
 use crate::domain::{FieldError, ShipmentPlan, Status, Stop};
@@ -15,15 +18,22 @@ use crate::domain::{FieldError, ShipmentPlan, Status, Stop};
 /// AfterShip accepts up to 3 emails and 3 phone numbers per tracking (seed: update).
 pub const MAX_CONTACTS: usize = 3;
 
-/// Public meta codes (AfterShip tracking-sdk-go `errorx/error_code.go`, 2024-04).
+/// Public meta codes (aftership-tracking-sdk 2.0.2 `response.py` `_error_meta_code_mapping`
+/// and its README "Error List", API 2024-04).
 pub mod meta {
     pub const INVALID_JSON: i64 = 4001;
     pub const ALREADY_EXISTS: i64 = 4003;
     pub const DOES_NOT_EXIST: i64 = 4004;
     pub const INVALID_NUMBER: i64 = 4005;
+    pub const INVALID_VALUE: i64 = 4008;
+    pub const VALUE_REQUIRED: i64 = 4009;
     pub const INVALID_SLUG: i64 = 4010;
-    pub const RETRACK_LIMIT: i64 = 4013;
-    pub const RETRACK_NOT_EXPIRED: i64 = 4016;
+    /// `INACTIVE_RETRACK_NOT_ALLOWED`: "Retrack is not allowed. You can only retrack an
+    /// inactive tracking." The tracking is still active (not expired or completed).
+    pub const RETRACK_STILL_ACTIVE: i64 = 4013;
+    /// `RETRACK_ONCE_ALLOWED`: the tracking was retracked as often as allowed (the seed:
+    /// "Max 3 times per tracking").
+    pub const RETRACK_LIMIT: i64 = 4016;
     pub const INVALID_NUMBER_FORMAT: i64 = 4017;
     pub const BAD_KEY: i64 = 401;
     pub const FORBIDDEN: i64 = 403;
@@ -98,6 +108,17 @@ pub fn classify(
         return Err(CarrierError::Transient { message: message("carrier error"), retry_after });
     }
     match code {
+        // The two retrack refusals get our own explanation: the codes alone are easily
+        // confused (and were, until the SDK's error list was read).
+        Some(c @ (meta::RETRACK_STILL_ACTIVE | meta::RETRACK_LIMIT)) => {
+            let ours = if c == meta::RETRACK_STILL_ACTIVE {
+                "only an inactive (expired or completed) tracking can be retracked; this one is still active"
+            } else {
+                "this tracking was already retracked as often as AfterShip allows (the retrack limit is reached)"
+            };
+            let theirs = text.as_deref().map(|t| format!(": {t}")).unwrap_or_default();
+            Err(CarrierError::Rejected { message: format!("{operation}: {ours} (AfterShip meta {c}{theirs})") })
+        }
         Some(meta::BAD_KEY | meta::FORBIDDEN) => {
             Err(CarrierError::Misconfigured { message: message("API key refused") })
         }
@@ -141,17 +162,9 @@ fn non_empty(s: &Option<String>) -> Option<String> {
 /// checkpoint, webhook) gives the same key.
 pub fn dedup_key(c: &Checkpoint) -> String {
     let mut h = Sha256::new();
-    for part in [
-        &c.checkpoint_time,
-        &c.tag,
-        &c.subtag,
-        &c.message,
-        &c.location,
-        &c.city,
-        &c.state,
-        &c.zip,
-        &c.country_region.clone().or_else(|| c.country_iso3.clone()),
-    ] {
+    for part in
+        [&c.checkpoint_time, &c.tag, &c.subtag, &c.message, &c.location, &c.city, &c.state, &c.zip, &c.country_iso3]
+    {
         h.update(part.as_deref().unwrap_or_default().trim().as_bytes());
         h.update([0x1f]);
     }
@@ -161,7 +174,7 @@ pub fn dedup_key(c: &Checkpoint) -> String {
 pub fn event_from(c: &Checkpoint) -> Option<CarrierEvent> {
     let occurred_at =
         c.checkpoint_time.as_deref().and_then(parse_time).or_else(|| c.created_at.as_deref().and_then(parse_time))?;
-    let country = non_empty(&c.country_region).or_else(|| non_empty(&c.country_iso3));
+    let country = non_empty(&c.country_iso3);
     let city = non_empty(&c.city);
     let state = non_empty(&c.state);
     let location = if city.is_some() || state.is_some() || country.is_some() {
@@ -183,8 +196,12 @@ pub fn event_from(c: &Checkpoint) -> Option<CarrierEvent> {
     })
 }
 
-/// The tracking's estimated delivery: AfterShip's latest EDD first, then the custom,
-/// AfterShip-predicted and carrier dates, then the legacy `expected_delivery`.
+/// The tracking's estimated delivery, from the 2024-04 tracking model (SDK
+/// models/tracking.py): `latest_estimated_delivery` first (AfterShip's current EDD,
+/// whatever its source), then the merchant's `custom_estimated_delivery_date`,
+/// AfterShip's prediction `aftership_estimated_delivery_date`, the carrier's
+/// `expected_delivery`, and last the `first_estimated_delivery` ever given. A window
+/// without a single date counts by its latest end.
 pub fn estimated_delivery(t: &Tracking) -> Option<DateTime<Utc>> {
     let window = |w: &Option<super::wire::EddWindow>| {
         w.as_ref().and_then(|w| non_empty(&w.datetime).or_else(|| non_empty(&w.datetime_max)))
@@ -197,7 +214,6 @@ pub fn estimated_delivery(t: &Tracking) -> Option<DateTime<Utc>> {
         window(&t.latest_estimated_delivery),
         window(&t.custom_estimated_delivery_date),
         date(&t.aftership_estimated_delivery_date),
-        date(&t.courier_estimated_delivery_date),
         non_empty(&t.expected_delivery),
         window(&t.first_estimated_delivery),
     ]
@@ -254,6 +270,12 @@ fn promised_date(plan: &ShipmentPlan) -> Option<String> {
     delivery_stop(plan).and_then(|s| s.scheduled_at).map(|t| t.date_naive().format("%Y-%m-%d").to_string())
 }
 
+/// The recipient's language for AfterShip's notifications (seed: update `language`, an
+/// ISO 639-1 code), from the shipment's `metadata.language`.
+fn language(req: &OrderRequest<'_>) -> Option<String> {
+    req.metadata.get("language").map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
 fn order_id(req: &OrderRequest<'_>) -> Option<String> {
     req.metadata.get("order_id").cloned().filter(|s| !s.trim().is_empty()).or_else(|| req.plan.reference.clone())
 }
@@ -289,6 +311,8 @@ pub fn create_body(req: &OrderRequest<'_>) -> Result<CreateTracking, CarrierErro
         customer_name: delivery_stop(req.plan).and_then(|s| s.name.clone()),
         emails: (!emails.is_empty()).then_some(emails),
         smses: (!smses.is_empty()).then_some(smses),
+        language: language(req),
+        note: req.plan.notes.clone().filter(|s| !s.trim().is_empty()),
     })
 }
 
@@ -297,65 +321,136 @@ pub fn update_body(req: &OrderRequest<'_>) -> Result<UpdateTracking, CarrierErro
     Ok(UpdateTracking {
         title: req.plan.reference.clone(),
         order_id: order_id(req),
-        note: req.plan.notes.clone(),
+        // Always sent: `""` clears a note removed from the shipment (seed: update "note").
+        note: Some(req.plan.notes.clone().unwrap_or_default()),
         // Always sent: `[]` clears contacts removed from the shipment (seed: update).
         emails: Some(emails),
         smses: Some(smses),
         customer_name: delivery_stop(req.plan).and_then(|s| s.name.clone()),
-        language: req.metadata.get("language").cloned().filter(|s| !s.trim().is_empty()),
+        language: language(req),
         order_promised_delivery_date: promised_date(req.plan),
     })
 }
 
 // ---------- predict-batch items ----------
 
-const ITEM_FIELDS: [&str; 8] = [
-    "slug",
-    "service_type_name",
-    "origin_address",
-    "destination_address",
-    "weight",
-    "package_count",
-    "pickup_time",
-    "estimated_pickup",
-];
-const ADDRESS_FIELDS: [&str; 5] = ["country_region", "state", "city", "postal_code", "raw_location"];
-
-fn is_pickup_time(s: &str) -> bool {
-    NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").is_ok() || DateTime::parse_from_rfc3339(s).is_ok()
+/// AfterShip's local time format for `pickup_time` and `estimated_pickup.order_time`
+/// ("YYYY-MM-DD HH:mm:ss", in the origin's time zone; AfterShip's predict-batch
+/// reference and the SDK README example `"order_time": "2021-07-01 15:04:05"`).
+fn is_local_time(s: &str) -> bool {
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").is_ok()
 }
 
-fn check_address(item: &Map<String, Value>, name: &str, at: &str, errors: &mut Vec<FieldError>) {
-    let field = format!("{at}.{name}");
-    let a = match item.get(name) {
-        Some(Value::Object(a)) => a,
-        None | Some(Value::Null) => return errors.push(FieldError::new(field, "is required")),
-        Some(_) => return errors.push(FieldError::new(field, "must be an object")),
-    };
-    for k in a.keys().filter(|k| !ADDRESS_FIELDS.contains(&k.as_str())) {
-        errors.push(FieldError::new(format!("{field}.{k}"), "unknown field"));
+fn unknown_fields(obj: &Map<String, Value>, allowed: &[&str], at: &str, errors: &mut Vec<FieldError>) {
+    for k in obj.keys().filter(|k| !allowed.contains(&k.as_str())) {
+        let message = if k == "country_region" {
+            "unknown field: `country_region` is API 2025-01; API 2024-04 names it `country` (ISO 3166-1 alpha-3)"
+        } else {
+            "unknown field"
+        };
+        errors.push(FieldError::new(format!("{at}.{k}"), message));
     }
-    match a.get("country_region") {
-        Some(Value::String(c)) if c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()) => {}
-        None | Some(Value::Null) => errors
-            .push(FieldError::new(format!("{field}.country_region"), "is required (ISO 3166-1 alpha-3, e.g. \"USA\")")),
-        Some(_) => errors.push(FieldError::new(
-            format!("{field}.country_region"),
-            "must be an ISO 3166-1 alpha-3 code (three upper-case letters, e.g. \"USA\")",
-        )),
-    }
-    for (k, v) in a.iter().filter(|(k, _)| *k != "country_region" && ADDRESS_FIELDS.contains(&k.as_str())) {
-        if !(v.is_null() || v.is_string()) {
-            errors.push(FieldError::new(format!("{field}.{k}"), "must be a string"));
+}
+
+/// The object at `at`, or an error: `required` ones must be present and non-null.
+fn object_at<'a>(
+    item: &'a Map<String, Value>,
+    name: &str,
+    at: &str,
+    required: bool,
+    errors: &mut Vec<FieldError>,
+) -> Option<&'a Map<String, Value>> {
+    match item.get(name) {
+        Some(Value::Object(o)) => Some(o),
+        None | Some(Value::Null) => {
+            if required {
+                errors.push(FieldError::new(format!("{at}.{name}"), "is required"));
+            }
+            None
+        }
+        Some(_) => {
+            errors.push(FieldError::new(format!("{at}.{name}"), "must be an object"));
+            None
         }
     }
 }
 
-/// PRODUCT.md `POST /v1/estimated-delivery-dates` items, checked against the seed's
-/// predict-batch rules: 1-5 items; `slug`, `origin_address`, `destination_address`
-/// required; addresses carry `country_region` (ISO 3166-1 alpha-3) and optionally
-/// `state`, `city`, `postal_code`, `raw_location`; either `pickup_time` or
-/// `estimated_pickup` is required (seed); unknown fields are refused.
+fn optional_string(obj: &Map<String, Value>, name: &str, at: &str, errors: &mut Vec<FieldError>) {
+    if let Some(v) = obj.get(name)
+        && !(v.is_null() || v.is_string())
+    {
+        errors.push(FieldError::new(format!("{at}.{name}"), "must be a string"));
+    }
+}
+
+/// `origin_address` / `destination_address` (SDK `OriginAddressEstimatedDeliveryDateRequest`):
+/// `country` ISO 3166-1 alpha-3, required (AfterShip needs the country to predict);
+/// `state`, `city`, `postal_code`, `raw_location` optional strings.
+fn check_address(item: &Map<String, Value>, name: &str, at: &str, errors: &mut Vec<FieldError>) {
+    let Some(a) = object_at(item, name, at, true, errors) else { return };
+    let field = format!("{at}.{name}");
+    unknown_fields(a, &ADDRESS_FIELDS, &field, errors);
+    match a.get("country") {
+        Some(Value::String(c)) if c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()) => {}
+        None | Some(Value::Null) => {
+            errors.push(FieldError::new(format!("{field}.country"), "is required (ISO 3166-1 alpha-3, e.g. \"USA\")"))
+        }
+        Some(_) => errors.push(FieldError::new(
+            format!("{field}.country"),
+            "must be an ISO 3166-1 alpha-3 code (three upper-case letters, e.g. \"USA\")",
+        )),
+    }
+    for k in ["state", "city", "postal_code", "raw_location"] {
+        optional_string(a, k, &field, errors);
+    }
+}
+
+/// `estimated_pickup` (SDK `EstimatedPickupEstimatedDeliveryDateRequest`): `order_time`
+/// required; `order_cutoff_time` "HH:mm:ss"; `business_days` weekdays 1 (Monday) to 7;
+/// `order_processing_time` `{unit, value}` with a whole, non-negative value.
+fn check_estimated_pickup(e: &Map<String, Value>, at: &str, errors: &mut Vec<FieldError>) {
+    let field = format!("{at}.estimated_pickup");
+    unknown_fields(e, &ESTIMATED_PICKUP_FIELDS, &field, errors);
+    if !e.get("order_time").and_then(Value::as_str).is_some_and(is_local_time) {
+        errors.push(FieldError::new(format!("{field}.order_time"), "is required as \"YYYY-MM-DD HH:mm:ss\""));
+    }
+    if let Some(v) = e.get("order_cutoff_time").filter(|v| !v.is_null())
+        && v.as_str().is_none_or(|s| chrono::NaiveTime::parse_from_str(s, "%H:%M:%S").is_err())
+    {
+        errors.push(FieldError::new(format!("{field}.order_cutoff_time"), "must be a time \"HH:mm:ss\""));
+    }
+    match e.get("business_days") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(days))
+            if !days.is_empty()
+                && days.len() <= 7
+                && days.iter().all(|d| d.as_u64().is_some_and(|n| (1..=7).contains(&n))) => {}
+        Some(_) => errors.push(FieldError::new(
+            format!("{field}.business_days"),
+            "must be a list of weekdays, 1 (Monday) to 7 (Sunday)",
+        )),
+    }
+    match e.get("order_processing_time") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(p)) => {
+            let at = format!("{field}.order_processing_time");
+            unknown_fields(p, &PROCESSING_TIME_FIELDS, &at, errors);
+            optional_string(p, "unit", &at, errors);
+            if let Some(v) = p.get("value").filter(|v| !v.is_null())
+                && v.as_u64().is_none()
+            {
+                errors.push(FieldError::new(format!("{at}.value"), "must be a whole number of days, 0 or more"));
+            }
+        }
+        Some(_) => errors.push(FieldError::new(format!("{field}.order_processing_time"), "must be an object")),
+    }
+}
+
+/// PRODUCT.md `POST /v1/estimated-delivery-dates` items, checked against the 2024-04
+/// predict-batch contract (seed "Batch predict the estimated delivery date", SDK
+/// `EstimatedDeliveryDateRequest`) before anything is sent: 1-5 items; `slug`,
+/// `origin_address`, `destination_address` required; either `pickup_time` or
+/// `estimated_pickup` (seed); fields the 2024-04 model does not define are refused.
 pub fn validate_estimate_items(items: &[Value]) -> Vec<FieldError> {
     let mut errors = Vec::new();
     if items.is_empty() || items.len() > 5 {
@@ -367,32 +462,24 @@ pub fn validate_estimate_items(items: &[Value]) -> Vec<FieldError> {
             errors.push(FieldError::new(at, "must be an object"));
             continue;
         };
-        for k in it.keys().filter(|k| !ITEM_FIELDS.contains(&k.as_str())) {
-            errors.push(FieldError::new(format!("{at}.{k}"), "unknown field"));
-        }
+        unknown_fields(it, &ESTIMATE_FIELDS, &at, &mut errors);
         match it.get("slug") {
             Some(Value::String(s)) if !s.trim().is_empty() => {}
             None | Some(Value::Null) => errors.push(FieldError::new(format!("{at}.slug"), "is required")),
             Some(_) => errors.push(FieldError::new(format!("{at}.slug"), "must be a non-empty courier slug")),
         }
-        if let Some(v) = it.get("service_type_name")
-            && !(v.is_null() || v.is_string())
-        {
-            errors.push(FieldError::new(format!("{at}.service_type_name"), "must be a string"));
-        }
+        optional_string(it, "service_type_name", &at, &mut errors);
         check_address(it, "origin_address", &at, &mut errors);
         check_address(it, "destination_address", &at, &mut errors);
-        match it.get("weight") {
-            None | Some(Value::Null) => {}
-            Some(Value::Object(w)) => {
-                if !w.get("value").and_then(Value::as_f64).is_some_and(|v| v > 0.0) {
-                    errors.push(FieldError::new(format!("{at}.weight.value"), "must be a positive number"));
-                }
-                if !w.get("unit").is_some_and(Value::is_string) {
-                    errors.push(FieldError::new(format!("{at}.weight.unit"), "is required (e.g. \"kg\")"));
-                }
+        if let Some(w) = object_at(it, "weight", &at, false, &mut errors) {
+            let field = format!("{at}.weight");
+            unknown_fields(w, &WEIGHT_FIELDS, &field, &mut errors);
+            if !w.get("value").and_then(Value::as_f64).is_some_and(|v| v > 0.0) {
+                errors.push(FieldError::new(format!("{field}.value"), "must be a positive number"));
             }
-            Some(_) => errors.push(FieldError::new(format!("{at}.weight"), "must be an object {unit, value}")),
+            if !w.get("unit").is_some_and(Value::is_string) {
+                errors.push(FieldError::new(format!("{field}.unit"), "is required (e.g. \"kg\")"));
+            }
         }
         if let Some(v) = it.get("package_count")
             && !(v.is_null() || v.as_u64().is_some_and(|n| n >= 1))
@@ -400,24 +487,19 @@ pub fn validate_estimate_items(items: &[Value]) -> Vec<FieldError> {
             errors.push(FieldError::new(format!("{at}.package_count"), "must be a positive integer"));
         }
         let pickup = it.get("pickup_time").filter(|v| !v.is_null());
-        let estimated = it.get("estimated_pickup").filter(|v| !v.is_null());
         if let Some(p) = pickup
-            && !p.as_str().is_some_and(is_pickup_time)
+            && !p.as_str().is_some_and(is_local_time)
         {
             errors.push(FieldError::new(
                 format!("{at}.pickup_time"),
-                "must be a local time \"YYYY-MM-DD HH:mm:ss\" (or RFC 3339)",
+                "must be the local pickup time \"YYYY-MM-DD HH:mm:ss\"",
             ));
         }
-        if let Some(e) = estimated
-            && !e.get("order_time").and_then(Value::as_str).is_some_and(is_pickup_time)
-        {
-            errors.push(FieldError::new(
-                format!("{at}.estimated_pickup.order_time"),
-                "is required as \"YYYY-MM-DD HH:mm:ss\"",
-            ));
+        let estimated = object_at(it, "estimated_pickup", &at, false, &mut errors);
+        if let Some(e) = estimated {
+            check_estimated_pickup(e, &at, &mut errors);
         }
-        if pickup.is_none() && estimated.is_none() {
+        if pickup.is_none() && it.get("estimated_pickup").is_none_or(Value::is_null) {
             errors.push(FieldError::new(
                 format!("{at}.pickup_time"),
                 "either pickup_time or estimated_pickup is required",
@@ -467,11 +549,15 @@ mod tests {
         assert_eq!(e.subtag.as_deref(), Some("InTransit_002"));
         let loc = e.location.expect("location");
         assert_eq!((loc.city.as_deref(), loc.country.as_deref()), (Some("Pune"), Some("IND")));
-        // The same checkpoint under the newer field name keeps its key.
+        // The same checkpoint read again (with its creation time) keeps its key.
         let b = cp(json!({"checkpoint_time": "2026-11-22T10:00:00+05:30", "city": "Pune", "state": "MH",
-            "country_region": "IND", "zip": "411001", "message": "Picked up", "tag": "InTransit", "subtag": "InTransit_002",
+            "country_iso3": "IND", "zip": "411001", "message": "Picked up", "tag": "InTransit", "subtag": "InTransit_002",
             "created_at": "2026-11-22T05:00:00Z"}));
         assert_eq!(dedup_key(&a), dedup_key(&b));
+        // `country_region` is a later API version's field: not read as the country.
+        let later = cp(json!({"checkpoint_time": "2026-11-22T10:00:00+05:30", "city": "Pune",
+            "country_region": "IND", "tag": "InTransit"}));
+        assert_eq!(event_from(&later).and_then(|e| e.location).and_then(|l| l.country), None);
         let only_location = cp(json!({"checkpoint_time": "2026-11-22T10:00:00", "location": "HUB 4", "tag": "Nope"}));
         let e = event_from(&only_location).expect("event");
         assert_eq!(e.status, None);
@@ -481,17 +567,40 @@ mod tests {
     }
 
     #[test]
-    fn estimated_delivery_prefers_the_latest_edd() {
-        let t: Tracking = serde_json::from_value(json!({
-            "latest_estimated_delivery": {"type": "specific", "datetime": "2026-11-25"},
-            "courier_estimated_delivery_date": {"estimated_delivery_date": "2026-11-27"},
-        }))
-        .expect("t");
-        assert_eq!(estimated_delivery(&t).map(|d| d.to_rfc3339()).as_deref(), Some("2026-11-25T00:00:00+00:00"));
-        let t: Tracking = serde_json::from_value(json!({"latest_estimated_delivery": null,
-            "aftership_estimated_delivery_date": {"estimated_delivery_date": "2026-11-27T12:00:00+00:00"}}))
-        .expect("t");
-        assert_eq!(estimated_delivery(&t).map(|d| d.to_rfc3339()).as_deref(), Some("2026-11-27T12:00:00+00:00"));
+    fn estimated_delivery_reads_the_2024_04_fields() {
+        let edd = |v: Value| {
+            let t: Tracking = serde_json::from_value(v).expect("tracking");
+            estimated_delivery(&t).map(|d| d.to_rfc3339())
+        };
+        // The carrier's date of the 2024-04 model.
+        assert_eq!(edd(json!({"expected_delivery": "2026-11-27"})).as_deref(), Some("2026-11-27T00:00:00+00:00"));
+        assert_eq!(
+            edd(json!({"expected_delivery": "2026-11-27T14:00:00+02:00"})).as_deref(),
+            Some("2026-11-27T12:00:00+00:00")
+        );
+        // AfterShip's current EDD wins over the carrier's.
+        assert_eq!(
+            edd(json!({"latest_estimated_delivery": {"type": "specific", "source": "Carrier EDD", "datetime": "2026-11-25",
+                "datetime_min": null, "datetime_max": null}, "expected_delivery": "2026-11-27"}))
+            .as_deref(),
+            Some("2026-11-25T00:00:00+00:00")
+        );
+        assert_eq!(
+            edd(json!({"latest_estimated_delivery": null,
+                "aftership_estimated_delivery_date": {"estimated_delivery_date": "2026-11-27T12:00:00+00:00",
+                    "confidence_code": 0.8}}))
+            .as_deref(),
+            Some("2026-11-27T12:00:00+00:00")
+        );
+        // A window without a date counts by its latest end.
+        assert_eq!(
+            edd(json!({"custom_estimated_delivery_date": {"type": "range", "datetime": null,
+                "datetime_min": "2026-11-26", "datetime_max": "2026-11-28"}}))
+            .as_deref(),
+            Some("2026-11-28T00:00:00+00:00")
+        );
+        // 2024-10's `courier_estimated_delivery_date` is not part of 2024-04.
+        assert_eq!(edd(json!({"courier_estimated_delivery_date": {"estimated_delivery_date": "2026-11-27"}})), None);
     }
 
     #[test]
@@ -506,6 +615,11 @@ mod tests {
         for c in [4005, 4017, 4010, 4013, 4016, 4008] {
             assert_eq!(kind(400, c), Some("rejected"), "{c}");
         }
+        // SDK 2.0.2 error list: 4013 = INACTIVE_RETRACK_NOT_ALLOWED, 4016 = RETRACK_ONCE_ALLOWED.
+        let msg =
+            |code| classify("retrack", 400, Some(&env(code)), None).err().map(|e| e.message()).unwrap_or_default();
+        assert!(msg(4013).contains("still active") && msg(4013).contains("4013"), "{}", msg(4013));
+        assert!(msg(4016).contains("limit") && msg(4016).contains("4016"), "{}", msg(4016));
         assert_eq!(kind(429, 429), Some("transient"));
         assert_eq!(kind(500, 500), Some("transient"));
         assert_eq!(kind(503, 503), Some("transient"));
@@ -517,8 +631,10 @@ mod tests {
     }
 
     fn item() -> Value {
-        json!({"slug": "fedex", "origin_address": {"country_region": "USA", "state": "FL"},
-            "destination_address": {"country_region": "USA", "postal_code": "33101"},
+        json!({"slug": "fedex", "service_type_name": "FEDEX HOME DELIVERY",
+            "origin_address": {"country": "USA", "state": "FL", "city": "Orlando", "postal_code": "32804",
+                "raw_location": "Orlando, Florida, 32804, USA"},
+            "destination_address": {"country": "USA", "postal_code": "33101"},
             "weight": {"unit": "kg", "value": 1.5}, "package_count": 1, "pickup_time": "2026-11-23 09:00:00"})
     }
 
@@ -532,14 +648,14 @@ mod tests {
                 .any(|e| e.field == "items")
         );
         let mut bad = item();
-        bad["origin_address"]["country_region"] = json!("US");
+        bad["origin_address"]["country"] = json!("US");
         bad["destination_address"] = Value::Null;
         bad["slug"] = Value::Null;
         bad["pickup_time"] = Value::Null;
         bad["colour"] = json!("red");
         let fields: Vec<String> = validate_estimate_items(&[bad]).into_iter().map(|e| e.field).collect();
         for f in [
-            "items[0].origin_address.country_region",
+            "items[0].origin_address.country",
             "items[0].destination_address",
             "items[0].slug",
             "items[0].pickup_time",
@@ -550,6 +666,26 @@ mod tests {
         let mut est = item();
         est["pickup_time"] = Value::Null;
         est["estimated_pickup"] = json!({"order_time": "2026-11-23 09:00:00"});
-        assert!(validate_estimate_items(&[est]).is_empty());
+        assert!(validate_estimate_items(std::slice::from_ref(&est)).is_empty());
+        // Every field of the 2024-04 estimated_pickup model is accepted (SDK README example).
+        est["estimated_pickup"] = json!({"order_time": "2021-07-01 15:04:05", "order_cutoff_time": "20:00:00",
+            "business_days": [1, 2, 3, 4, 5, 6, 7], "order_processing_time": {"unit": "day", "value": 0}});
+        assert!(validate_estimate_items(std::slice::from_ref(&est)).is_empty());
+        est["estimated_pickup"] = json!({"order_time": "2021-07-01T15:04:05Z", "order_cutoff_time": "8pm",
+            "business_days": [0, 8], "order_processing_time": {"unit": "day", "value": 1.5}, "colour": 1});
+        let fields: Vec<String> = validate_estimate_items(&[est]).into_iter().map(|e| e.field).collect();
+        for f in ["order_time", "order_cutoff_time", "business_days", "order_processing_time.value", "colour"] {
+            assert!(fields.iter().any(|x| *x == format!("items[0].estimated_pickup.{f}")), "{f} missing in {fields:?}");
+        }
+    }
+
+    #[test]
+    fn the_2025_01_country_region_is_refused_with_a_hint() {
+        let mut it = item();
+        it["destination_address"] = json!({"country_region": "USA"});
+        let errors = validate_estimate_items(&[it]);
+        let hint = errors.iter().find(|e| e.field == "items[0].destination_address.country_region").expect("named");
+        assert!(hint.message.contains("`country`"), "{}", hint.message);
+        assert!(errors.iter().any(|e| e.field == "items[0].destination_address.country"), "country is required");
     }
 }

@@ -3,11 +3,12 @@
 //!
 //! Header `as-api-key`; base `https://api.aftership.com/tracking/2024-04` unless the
 //! connection overrides it. Create is made idempotent by adopting the existing tracking
-//! on meta 4003. The account limit (10 req/s by default) is kept by the connection's
-//! shared limits (`carriers::limits`: at most N calls in any second-plus-slack window,
-//! and after a 429 every call held until `X-RateLimit-Reset`). A 429 is retried (it
-//! was not processed) at most [`MAX_429_RETRIES`] times when the wait is short, else it
-//! fails `Transient` with the carrier's `retry_after`.
+//! on meta 4003. AfterShip limits each *account* (10 req/s by default, CARRIERS.md), so
+//! the rate is kept by limits shared by every client of the same account (same API
+//! base and key; `carriers::limits`: at most N calls arriving in any second, however
+//! busy the machine, and after a 429 every call held until `X-RateLimit-Reset`). A 429
+//! is retried (it was not processed) at most [`MAX_429_RETRIES`] times when the wait is
+//! short, else it fails `Transient` with the carrier's `retry_after`.
 
 pub mod mapping;
 pub mod wire;
@@ -20,6 +21,7 @@ use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use super::exchange::Wire;
 use super::limits::Limits;
@@ -39,6 +41,8 @@ const SECRET_KEYS: &[&str] = &["as-api-key", "api_key", "webhook_secret"];
 pub const MAX_429_RETRIES: u32 = 2;
 /// Only waits up to this long are retried in place; longer ones fail `Transient`.
 const RETRY_WAIT_MAX: Duration = Duration::from_secs(5);
+/// Most list pages read when looking a tracking up by number.
+const MAX_LIST_PAGES: u32 = 5;
 
 pub const SETTINGS: [FieldSpec; 1] = [FieldSpec {
     name: "rate_limit_per_second",
@@ -94,12 +98,17 @@ impl AftershipClient {
             .cloned()
             .ok_or_else(|| CarrierError::Misconfigured { message: "credentials.api_key is required".into() })?;
         let base = cfg.base_url.clone().unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+        let base = base.trim_end_matches('/').to_owned();
+        // The account's limits, by a hash of where and as whom we call (never the key).
+        let account = Sha256::new().chain_update(&base).chain_update([0]).chain_update(api_key.expose_secret());
+        let limits =
+            Limits::shared(&format!("aftership:{}", hex::encode(account.finalize())), cfg.limits.config().clone());
         Ok(AftershipClient {
             http: shared.http.clone(),
             connection_id: cfg.connection_id,
-            base: base.trim_end_matches('/').to_owned(),
+            base,
             api_key,
-            limits: cfg.limits,
+            limits,
             body_limit: shared.exchange_body_limit,
         })
     }
@@ -162,26 +171,43 @@ impl AftershipClient {
         data_of::<wire::TrackingData>("get_tracking", reply).map(|d| d.tracking)
     }
 
-    /// `GET /trackings?tracking_numbers=<n>[&slug=<s>]` (2024-04 list filter).
+    /// `GET /trackings?tracking_numbers=<n>[&slug=<s>]&page=<p>` (2024-04 list filters).
+    /// 2024-04 pages by number (`data.page`, `data.limit`, `data.count`); the same
+    /// number at several couriers can span pages, so later pages are read while
+    /// `count` says there are more, up to [`MAX_LIST_PAGES`].
     async fn find(
         &self,
         cx: &CallCx,
         number: &str,
         slug: Option<&str>,
     ) -> Result<Option<wire::Tracking>, CarrierError> {
-        let query = {
-            let mut q = form_urlencoded::Serializer::new(String::new());
-            q.append_pair("tracking_numbers", number);
-            if let Some(s) = slug {
-                q.append_pair("slug", s);
+        let mut seen = 0u64;
+        for page in 1..=MAX_LIST_PAGES {
+            let query = {
+                let mut q = form_urlencoded::Serializer::new(String::new());
+                q.append_pair("tracking_numbers", number);
+                if let Some(s) = slug {
+                    q.append_pair("slug", s);
+                }
+                if page > 1 {
+                    q.append_pair("page", &page.to_string());
+                }
+                q.finish()
+            };
+            let reply = self.call(cx, "list_trackings", Method::GET, &format!("/trackings?{query}"), None).await?;
+            let list: wire::TrackingList = data_of("list_trackings", reply)?;
+            seen += list.trackings.len() as u64;
+            let more = !list.trackings.is_empty() && list.count.is_some_and(|c| c > seen);
+            if let Some(t) = list.trackings.into_iter().find(|t| {
+                t.tracking_number.as_deref() == Some(number) && slug.is_none_or(|s| t.slug.as_deref() == Some(s))
+            }) {
+                return Ok(Some(t));
             }
-            q.finish()
-        };
-        let reply = self.call(cx, "list_trackings", Method::GET, &format!("/trackings?{query}"), None).await?;
-        let list: wire::TrackingList = data_of("list_trackings", reply)?;
-        Ok(list.trackings.into_iter().find(|t| {
-            t.tracking_number.as_deref() == Some(number) && slug.is_none_or(|s| t.slug.as_deref() == Some(s))
-        }))
+            if !more {
+                break;
+            }
+        }
+        Ok(None)
     }
 
     /// The AfterShip id: the stored one, else looked up by number (and slug).
@@ -213,6 +239,8 @@ impl AftershipClient {
         })
     }
 
+    /// Mark-as-completed answers the full tracking (SDK `api/tracking.py`
+    /// `mark_tracking_completed_by_id` → `Tracking`).
     async fn tracking_op(
         &self,
         cx: &CallCx,
@@ -280,6 +308,8 @@ impl CarrierClient for AftershipClient {
             .map(|_| ())
     }
 
+    /// Delete answers a partial tracking (SDK `PartialDeleteTracking`); only its
+    /// success matters.
     async fn cancel(&self, cx: &CallCx, req: &OrderRequest<'_>) -> Result<(), CarrierError> {
         let id = self.resolve(cx, req.carrier_reference, req.tracking_number, req.plan.service.as_deref()).await?;
         self.call(cx, "delete_tracking", Method::DELETE, &format!("/trackings/{}", segment(&id)), None)
@@ -296,9 +326,17 @@ impl CarrierClient for AftershipClient {
         Ok(mapping::snapshot_from(&tracking, Some(&last)))
     }
 
+    /// Retrack answers a *partial* tracking in 2024-04 (SDK `retrack_tracking_by_id` →
+    /// `PartialUpdateTracking`: ids, number, slug, `active`; no tag, no checkpoints), so
+    /// the snapshot comes from the full tracking read right after it.
     async fn retrack(&self, cx: &CallCx, req: &TrackRequest<'_>) -> Result<TrackingSnapshot, CarrierError> {
         let id = self.resolve(cx, req.carrier_reference, req.tracking_number, req.slug).await?;
-        self.tracking_op(cx, "retrack", format!("/trackings/{}/retrack", segment(&id)), None).await
+        let reply =
+            self.call(cx, "retrack", Method::POST, &format!("/trackings/{}/retrack", segment(&id)), None).await?;
+        let partial = data_of::<wire::PartialTrackingData>("retrack", reply)?.tracking;
+        let id = partial.id.filter(|p| !p.trim().is_empty()).unwrap_or(id);
+        let tracking = self.get_tracking(cx, &id).await?;
+        Ok(mapping::snapshot_from(&tracking, None))
     }
 
     async fn complete(
@@ -462,6 +500,9 @@ mod tests {
         assert_eq!(created["order_promised_delivery_date"], "2026-11-25");
         assert_eq!(created["customer_name"], "Bryan Moore");
         assert_eq!(created["emails"], json!(["bryan@example.com", "ship@example.com"]));
+        // 2024-04's create model takes language and note too (SDK TrackingCreateTrackingRequest).
+        assert_eq!(created["language"], "en");
+        assert_eq!(created["note"], "leave at the door");
 
         sim.advance(&id);
         sim.advance(&id);
@@ -494,6 +535,12 @@ mod tests {
         assert_eq!(updated["language"], "en");
         assert_eq!(updated["smses"], json!(["+13015551212"]));
 
+        // A note removed from the shipment is cleared at AfterShip (`""`, seed: update).
+        let mut no_note = plan.clone();
+        no_note.notes = None;
+        client.update(&cx, &order(&no_note, &meta, "FX123456789", Some(&id))).await.expect("update");
+        assert_eq!(sim.tracking(&id).expect("stored")["note"], "");
+
         client.cancel(&cx, &order(&plan, &meta, "FX123456789", Some(&id))).await.expect("cancel");
         assert!(sim.tracking(&id).is_none());
         assert!(
@@ -501,6 +548,7 @@ mod tests {
         );
         assert!(kind(client.track(&cx, &by_id(&id)).await).starts_with("not_found"));
         client.verify(&cx).await.expect("verify");
+        assert_2024_04_bodies(&sim);
     }
 
     #[tokio::test]
@@ -568,28 +616,64 @@ mod tests {
         assert_eq!(sim.stats().calls.get("update").copied().unwrap_or(0), updates);
     }
 
+    /// Every body the adapter sent uses only fields of the SDK 2.0.2 (API 2024-04)
+    /// request models.
+    fn assert_2024_04_bodies(sim: &AftershipSim) {
+        use wire::sdk_2024_04 as sdk;
+        let keys_in = |v: &Value, allowed: &[&str], what: &str| {
+            for k in v.as_object().unwrap_or_else(|| panic!("{what} is an object: {v}")).keys() {
+                assert!(allowed.contains(&k.as_str()), "{what}: `{k}` is not a 2024-04 field");
+            }
+        };
+        for r in sim.requests() {
+            match r.op.as_str() {
+                "create" => keys_in(&r.body["tracking"], &sdk::CREATE_FIELDS, "create"),
+                "update" => keys_in(&r.body["tracking"], &sdk::UPDATE_FIELDS, "update"),
+                "mark_completed" => keys_in(&r.body, &sdk::MARK_COMPLETED_FIELDS, "mark-as-completed"),
+                "predict_batch" => {
+                    for item in r.body["estimated_delivery_dates"].as_array().expect("items") {
+                        keys_in(item, &sdk::ESTIMATE_FIELDS, "predict-batch item");
+                        keys_in(&item["origin_address"], &sdk::ADDRESS_FIELDS, "origin_address");
+                        keys_in(&item["destination_address"], &sdk::ADDRESS_FIELDS, "destination_address");
+                    }
+                }
+                _ => assert!(r.body.is_null(), "{} sends no body: {}", r.op, r.body),
+            }
+        }
+    }
+
     #[tokio::test]
-    async fn retrack_only_when_expired_and_at_most_three_times() {
+    async fn retrack_only_when_inactive_and_at_most_three_times() {
         let (sim, client) = setup().await;
         let cx = CallCx::new();
         let plan = plan();
         let meta = BTreeMap::new();
         let id = client.register(&cx, &order(&plan, &meta, "FX777", None)).await.expect("reg").carrier_reference;
+        // 4013 = INACTIVE_RETRACK_NOT_ALLOWED (SDK 2.0.2): the tracking is still active.
         let r = kind(client.retrack(&cx, &by_id(&id)).await);
-        assert!(r.starts_with("rejected") && r.contains("4016") && r.contains("expired"), "{r}");
+        assert!(r.starts_with("rejected") && r.contains("4013") && r.contains("still active"), "{r}");
         for _ in 0..3 {
             sim.expire(&id);
+            let gets = sim.stats().calls.get("get").copied().unwrap_or(0);
             let snap = client.retrack(&cx, &by_id(&id)).await.expect("retrack");
+            // The retrack answer is partial (no tag): the snapshot is the tracking read after it.
+            assert_eq!(sim.stats().calls.get("get").copied().unwrap_or(0), gets + 1);
             assert_eq!(snap.status.map(|s| s.0), Some(Status::Pending));
+            assert_eq!(snap.carrier_status.as_deref(), Some("Pending"));
         }
         sim.expire(&id);
+        // 4016 = RETRACK_ONCE_ALLOWED: the limit is reached.
         let r = kind(client.retrack(&cx, &by_id(&id)).await);
-        assert!(r.starts_with("rejected") && r.contains("4013"), "{r}");
+        assert!(r.starts_with("rejected") && r.contains("4016") && r.contains("limit"), "{r}");
+        // A completed tracking is inactive too, so it may be retracked.
+        let id = client.register(&cx, &order(&plan, &meta, "FX778", None)).await.expect("reg").carrier_reference;
+        client.complete(&cx, &by_id(&id), CompleteReason::Lost).await.expect("complete");
+        client.retrack(&cx, &by_id(&id)).await.expect("retrack a completed tracking");
     }
 
     #[tokio::test]
     async fn complete_reasons_set_the_documented_tags() {
-        let (_sim, client) = setup().await;
+        let (sim, client) = setup().await;
         let cx = CallCx::new();
         let plan = plan();
         let meta = BTreeMap::new();
@@ -606,6 +690,7 @@ mod tests {
             let snap = client.complete(&cx, &by_id(&id), reason).await.expect("complete");
             assert_eq!(snap.status, Some((status, Some(subtag.to_owned()))), "{reason:?}");
         }
+        assert_2024_04_bodies(&sim);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -650,21 +735,24 @@ mod tests {
     async fn estimates_are_validated_then_predicted() {
         let (sim, client) = setup().await;
         let cx = CallCx::new();
-        let item = json!({"slug": "fedex", "origin_address": {"country_region": "USA", "state": "FL"},
-            "destination_address": {"country_region": "USA", "postal_code": "33101"},
-            "pickup_time": "2026-11-23 09:00:00"});
+        let item = json!({"slug": "fedex", "origin_address": {"country": "USA", "state": "FL"},
+            "destination_address": {"country": "USA", "postal_code": "33101"},
+            "estimated_pickup": {"order_time": "2026-11-23 09:00:00", "order_cutoff_time": "18:00:00",
+                "business_days": [1, 2, 3, 4, 5], "order_processing_time": {"unit": "day", "value": 0}}});
         assert!(validate_estimate_items(std::slice::from_ref(&item)).is_empty());
         let answers = client.estimate_delivery(&cx, &[item.clone(), item.clone()]).await.expect("predict");
         assert_eq!(answers.len(), 2);
         assert_eq!(answers[0]["estimated_delivery_date"], "2026-11-26");
         assert_eq!(answers[0]["slug"], "fedex");
+        assert_eq!(answers[0]["confidence_code"], 0.8);
         let mut bad = item;
-        bad["destination_address"]["country_region"] = json!("US");
+        bad["destination_address"]["country"] = json!("US");
         let errors = validate_estimate_items(std::slice::from_ref(&bad));
         assert_eq!(errors.len(), 1);
-        assert_eq!(errors[0].field, "items[0].destination_address.country_region");
+        assert_eq!(errors[0].field, "items[0].destination_address.country");
         assert!(kind(client.estimate_delivery(&cx, &[bad]).await).starts_with("rejected"));
         assert_eq!(sim.stats().calls.get("predict_batch"), Some(&1), "invalid items never leave");
+        assert_2024_04_bodies(&sim);
     }
 
     #[tokio::test]

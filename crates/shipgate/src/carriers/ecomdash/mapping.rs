@@ -36,30 +36,41 @@ fn date(t: &DateTime<Utc>) -> String {
 }
 
 /// One request item. With `line_item_ids`, each line item carries the tracking number
-/// too (the seed: without LineItems, ALL remaining items are taken as shipped).
-pub fn tracking_info(item: &SinkItem) -> wire::TrackingInfo {
-    let carrier_id = item.carrier_id.as_deref().map(wire::id_value);
+/// too (the seed: without LineItems, ALL remaining items are taken as shipped). An id
+/// that is not ecomdash's integer (stored before the API required one) makes the item
+/// unsendable: `Err` says which.
+pub fn tracking_info(item: &SinkItem) -> Result<wire::TrackingInfo, String> {
+    let id = |name: &str, s: &str| {
+        wire::wire_id(s).ok_or_else(|| format!("{name} {s:?} is not an ecomdash id (a whole number); not sent"))
+    };
+    let shipment_id = id("ShipmentId", &item.sink_shipment_id)?;
+    let carrier_id = item.carrier_id.as_deref().map(|c| id("CarrierId", c)).transpose()?;
     let estimated = item.estimated_delivery.as_ref().map(date);
-    let line_items = item.line_item_ids.as_ref().filter(|ids| !ids.is_empty()).map(|ids| {
-        ids.iter()
-            .map(|id| wire::LineItem {
-                line_item_id: wire::id_value(id),
-                carrier_id: carrier_id.clone(),
-                tracking_number: Some(item.tracking_number.clone()),
-                tracking_url: item.tracking_url.clone(),
-                estimated_delivery_date: estimated.clone(),
-            })
-            .collect()
-    });
-    wire::TrackingInfo {
-        shipment_id: wire::id_value(&item.sink_shipment_id),
+    let line_items = match item.line_item_ids.as_ref().filter(|ids| !ids.is_empty()) {
+        None => None,
+        Some(ids) => Some(
+            ids.iter()
+                .map(|l| {
+                    Ok(wire::LineItem {
+                        line_item_id: id("LineItemId", l)?,
+                        carrier_id,
+                        tracking_number: Some(item.tracking_number.clone()),
+                        tracking_url: item.tracking_url.clone(),
+                        estimated_delivery_date: estimated.clone(),
+                    })
+                })
+                .collect::<Result<Vec<_>, String>>()?,
+        ),
+    };
+    Ok(wire::TrackingInfo {
+        shipment_id,
         carrier_id,
         tracking_number: Some(item.tracking_number.clone()),
         tracking_url: item.tracking_url.clone(),
         shipped_date: item.shipped_at.as_ref().map(date),
         estimated_delivery_date: estimated,
         line_items,
-    }
+    })
 }
 
 fn error_message(body: &[u8]) -> Option<String> {
@@ -112,7 +123,7 @@ pub fn results_for(batch: &[SinkItem], body: &[u8]) -> Result<Vec<SinkResult>, C
     }
     let echoed = |i: usize| data[i].request.as_ref().and_then(|r| r.shipment_id.clone());
     let ours: Vec<Option<String>> =
-        batch.iter().map(|b| wire::normalize_id(&wire::id_value(&b.sink_shipment_id))).collect();
+        batch.iter().map(|b| wire::wire_id(&b.sink_shipment_id).map(|n| n.to_string())).collect();
     let positional = (0..batch.len()).all(|i| echoed(i).is_none() || echoed(i) == ours[i]);
     let order: Vec<usize> = if positional {
         (0..batch.len()).collect()
@@ -178,7 +189,7 @@ mod tests {
     fn line_items_carry_the_tracking_number() {
         let mut i = item("k", "28");
         i.line_item_ids = Some(vec!["5".into(), "6".into()]);
-        let v = serde_json::to_value(tracking_info(&i)).expect("json");
+        let v = serde_json::to_value(tracking_info(&i).expect("integer ids")).expect("json");
         assert_eq!(v["ShipmentId"], json!(28));
         assert_eq!(v["CarrierId"], json!(3));
         assert_eq!(v["LineItems"][1], json!({"LineItemId": 6, "CarrierId": 3, "TrackingNumber": "1Z999"}));

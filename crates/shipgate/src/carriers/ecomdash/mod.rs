@@ -9,6 +9,7 @@
 //! `max_concurrency` (default 3) calls in flight.
 
 pub mod mapping;
+pub mod schema;
 pub mod wire;
 
 use std::sync::Arc;
@@ -120,11 +121,51 @@ impl EcomdashClient {
         Err(error)
     }
 
-    async fn submit_batch(&self, cx: &CallCx, batch: &[SinkItem]) -> Result<Vec<SinkResult>, CarrierError> {
-        let items: Vec<wire::TrackingInfo> = batch.iter().map(mapping::tracking_info).collect();
-        let body = serde_json::to_value(items).map_err(|e| CarrierError::Protocol { message: e.to_string() })?;
+    /// One call for `batch`, whose items all passed [`mapping::tracking_info`].
+    async fn submit_batch(
+        &self,
+        cx: &CallCx,
+        batch: &[SinkItem],
+        infos: &[wire::TrackingInfo],
+    ) -> Result<Vec<SinkResult>, CarrierError> {
+        let body = serde_json::to_value(infos).map_err(|e| CarrierError::Protocol { message: e.to_string() })?;
         let answer = self.post(cx, "submitTrackingInfo", &body).await?;
         mapping::results_for(batch, &answer)
+    }
+
+    /// The batches of `items` (all sendable), concurrently; see `submit_tracking`.
+    async fn submit_sendable(
+        &self,
+        cx: &CallCx,
+        items: &[SinkItem],
+        infos: &[wire::TrackingInfo],
+    ) -> Result<Vec<SinkResult>, CarrierError> {
+        let batches: Vec<&[SinkItem]> = items.chunks(mapping::MAX_BATCH).collect();
+        let outcomes = futures::future::join_all(
+            batches.iter().zip(infos.chunks(mapping::MAX_BATCH)).map(|(b, i)| self.submit_batch(cx, b, i)),
+        )
+        .await;
+        if let Some(worst) =
+            outcomes.iter().filter_map(|o| o.as_ref().err()).filter(|e| !e.is_transient()).max_by_key(|e| severity(e))
+        {
+            return Err(worst.clone());
+        }
+        if outcomes.iter().all(Result::is_err) {
+            return outcomes.into_iter().find_map(Result::err).map_or_else(|| Ok(Vec::new()), Err);
+        }
+        let mut results = Vec::with_capacity(items.len());
+        for (batch, outcome) in batches.iter().zip(outcomes) {
+            match outcome {
+                Ok(r) => results.extend(r),
+                Err(e) => results.extend(batch.iter().map(|i| SinkResult {
+                    key: i.key.clone(),
+                    ok: false,
+                    transient: true,
+                    message: Some(e.message()),
+                })),
+            }
+        }
+        Ok(results)
     }
 }
 
@@ -156,32 +197,35 @@ impl CarrierClient for EcomdashClient {
     /// non-transient batch failure (keys, protocol) fails the whole call, as does a
     /// transient one when no batch got through.
     async fn submit_tracking(&self, cx: &CallCx, items: &[SinkItem]) -> Result<Vec<SinkResult>, CarrierError> {
-        if items.is_empty() {
-            return Ok(Vec::new());
-        }
-        let batches: Vec<&[SinkItem]> = items.chunks(mapping::MAX_BATCH).collect();
-        let outcomes = futures::future::join_all(batches.iter().map(|b| self.submit_batch(cx, b))).await;
-        if let Some(worst) =
-            outcomes.iter().filter_map(|o| o.as_ref().err()).filter(|e| !e.is_transient()).max_by_key(|e| severity(e))
-        {
-            return Err(worst.clone());
-        }
-        if outcomes.iter().all(Result::is_err) {
-            return outcomes.into_iter().find_map(Result::err).map_or_else(|| Ok(Vec::new()), Err);
-        }
-        let mut results = Vec::with_capacity(items.len());
-        for (batch, outcome) in batches.iter().zip(outcomes) {
-            match outcome {
-                Ok(r) => results.extend(r),
-                Err(e) => results.extend(batch.iter().map(|i| SinkResult {
-                    key: i.key.clone(),
+        // An item whose ids are not ecomdash integers is never sent (the seed's schema
+        // allows numbers only): it fails on its own, permanently.
+        let mut refused: Vec<Option<SinkResult>> = Vec::with_capacity(items.len());
+        let (mut sendable, mut infos) = (Vec::new(), Vec::new());
+        for item in items {
+            match mapping::tracking_info(item) {
+                Ok(info) => {
+                    refused.push(None);
+                    sendable.push(item.clone());
+                    infos.push(info);
+                }
+                Err(message) => refused.push(Some(SinkResult {
+                    key: item.key.clone(),
                     ok: false,
-                    transient: true,
-                    message: Some(e.message()),
+                    transient: false,
+                    message: Some(message),
                 })),
             }
         }
-        Ok(results)
+        if sendable.is_empty() {
+            return Ok(refused.into_iter().flatten().collect());
+        }
+        let sent = self.submit_sendable(cx, &sendable, &infos).await?;
+        let mut sent = sent.into_iter();
+        refused
+            .into_iter()
+            .map(|r| r.or_else(|| sent.next()))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| CarrierError::Protocol { message: "submitTrackingInfo: fewer results than items".into() })
     }
 }
 
@@ -275,6 +319,18 @@ mod tests {
         range.map(item).collect()
     }
 
+    /// Every body the simulator received validates against the seed's
+    /// `ListOfFulfillmentRequest` JSON Schema.
+    fn assert_bodies_follow_the_seed_schema(sim: &EcomdashSim) {
+        let schema: Value = serde_json::from_str(schema::LIST_OF_FULFILLMENT_REQUEST).expect("schema");
+        let requests = sim.requests();
+        assert!(!requests.is_empty());
+        for r in requests {
+            let v = schema::violations(&schema, &r.body);
+            assert!(v.is_empty(), "{} breaks ListOfFulfillmentRequest: {v:?}", r.body);
+        }
+    }
+
     fn assert_keys_absent(cx: &CallCx) {
         let exchanges = cx.take();
         assert!(!exchanges.is_empty());
@@ -292,8 +348,12 @@ mod tests {
         first.carrier_id = Some("4".into());
         first.tracking_url = Some("https://track.example/1Z000028".into());
         first.shipped_at = Utc.with_ymd_and_hms(2026, 11, 20, 12, 57, 33).single();
+        first.estimated_delivery = Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).single();
         let mut second = item(29);
-        second.line_item_ids = Some(vec!["701".into(), "702".into()]);
+        second.line_item_ids = Some(vec!["701".into(), "702.0".into()]);
+        second.carrier_id = Some("4".into());
+        second.tracking_url = Some("https://track.example/1Z000029".into());
+        second.estimated_delivery = Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).single();
         let cx = CallCx::new();
         let results = client.submit_tracking(&cx, &[first, second]).await.expect("submitted");
         assert_eq!(results.len(), 2);
@@ -312,6 +372,8 @@ mod tests {
         assert_eq!(body[0]["ShippedDate"], "2026-11-20T12:57:33Z");
         assert_eq!(body[0]["TrackingURL"], "https://track.example/1Z000028");
         assert_eq!(body[1]["LineItems"][1]["LineItemId"], serde_json::json!(702));
+        assert_eq!(body[0]["EstimatedDeliveryDate"], "2026-11-23T00:00:00Z");
+        assert_bodies_follow_the_seed_schema(&sim);
 
         let submitted = sim.submitted();
         assert_eq!(submitted.len(), 2);
@@ -320,6 +382,31 @@ mod tests {
         assert_eq!(submitted[1].line_items.len(), 2);
         assert_eq!(submitted[1].line_items[0].tracking_number.as_deref(), Some("1Z000029"));
         assert_keys_absent(&cx);
+    }
+
+    #[tokio::test]
+    async fn ids_that_are_not_ecomdash_integers_are_never_sent() {
+        let sim = sim();
+        let client = client(&serve(&sim).await);
+        // Stored before the API required integers: the seed allows numbers only.
+        let mut legacy = item(1);
+        legacy.sink_shipment_id = "SH-1".into();
+        let mut bad_line = item(2);
+        bad_line.line_item_ids = Some(vec!["7".into(), "7b".into()]);
+        let results = client.submit_tracking(&CallCx::new(), &[legacy, item(3), bad_line]).await.expect("submitted");
+        let verdicts: Vec<(&str, bool, bool)> = results.iter().map(|r| (r.key.as_str(), r.ok, r.transient)).collect();
+        assert_eq!(verdicts, vec![("key-1", false, false), ("key-3", true, false), ("key-2", false, false)]);
+        assert!(results[0].message.as_deref().is_some_and(|m| m.contains("ShipmentId \"SH-1\"")), "{results:?}");
+        assert!(results[2].message.as_deref().is_some_and(|m| m.contains("LineItemId \"7b\"")), "{results:?}");
+        assert_eq!(sim.submitted().len(), 1);
+        assert_eq!(sim.requests()[0].body, serde_json::json!([{"ShipmentId": 3, "TrackingNumber": "1Z000003"}]));
+        assert_bodies_follow_the_seed_schema(&sim);
+        // Nothing sendable: no call at all.
+        let mut legacy = item(4);
+        legacy.carrier_id = Some("UPS".into());
+        let r = client.submit_tracking(&CallCx::new(), &[legacy]).await.expect("refused locally");
+        assert!(!r[0].ok && !r[0].transient);
+        assert_eq!(sim.stats().calls, 1);
     }
 
     #[tokio::test]
@@ -336,6 +423,7 @@ mod tests {
         assert_eq!(sizes, vec![20, 50, 50]);
         assert_eq!(sim.stats().calls, 3);
         assert_eq!(sim.submitted().len(), 120);
+        assert_bodies_follow_the_seed_schema(&sim);
     }
 
     #[tokio::test]
@@ -363,6 +451,7 @@ mod tests {
         let cx = CallCx::new();
         client(&base).verify(&cx).await.expect("valid keys");
         assert_eq!(sim.requests()[0].body, serde_json::json!([]));
+        assert_bodies_follow_the_seed_schema(&sim);
         assert_keys_absent(&cx);
         let bad_ecd = client_with(&base, SUB, "ecd-wrong", reqwest::Client::new());
         let e = bad_ecd.submit_tracking(&CallCx::new(), &items(1..3)).await.expect_err("403");

@@ -1,23 +1,26 @@
 //! ecomdash wire types (seed `004_ad6b9d4634b2b6ed.txt`, CARRIERS.md "ecomdash").
 //!
-//! Request: a JSON **array** of tracking items with PascalCase keys. Answer: an
-//! envelope `{status, messages, pagination, data:[{Request, WasSuccessful, Messages}]}`.
-//! The readers are lenient where the public API is known to vary: ids may come back
-//! as decimals (`28.0`) or strings, `Messages` may be null, a string or a list.
+//! Request: a JSON **array** of tracking items with PascalCase keys, exactly the seed's
+//! `ListOfFulfillmentRequest` JSON Schema (`additionalProperties: false`; ids are
+//! numbers, dates RFC 3339 `date-time` strings); the schema is kept beside this file
+//! and every body the tests send is validated against it. Answer: an envelope
+//! `{status, messages, pagination, data:[{Request, WasSuccessful, Messages}]}`. The
+//! readers are lenient where the public API is known to vary: ids may come back as
+//! decimals (`28.0`) or strings, `Messages` may be null, a string or a list.
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 // ---------- requests ----------
 
-/// One `submitTrackingInfo` item.
+/// One `submitTrackingInfo` item (seed "Request body").
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct TrackingInfo {
-    /// A JSON number when our id is numeric (the API's type), else the string as given.
-    pub shipment_id: Value,
+    /// ecomdash's ShipmentId: "Integer", required (always a JSON number).
+    pub shipment_id: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub carrier_id: Option<Value>,
+    pub carrier_id: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tracking_number: Option<String>,
     #[serde(rename = "TrackingURL", skip_serializing_if = "Option::is_none")]
@@ -34,9 +37,10 @@ pub struct TrackingInfo {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct LineItem {
-    pub line_item_id: Value,
+    /// ecomdash's ShipmentItem id: "Integer", required.
+    pub line_item_id: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub carrier_id: Option<Value>,
+    pub carrier_id: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tracking_number: Option<String>,
     #[serde(rename = "TrackingURL", skip_serializing_if = "Option::is_none")]
@@ -108,10 +112,10 @@ fn normalize_numeric(s: &str) -> String {
     }
 }
 
-/// Our id as it goes on the wire: a JSON integer when it is one, else the string.
-pub fn id_value(s: &str) -> Value {
-    let n = normalize_numeric(s.trim());
-    n.parse::<u64>().map(Value::from).unwrap_or_else(|_| Value::String(s.to_owned()))
+/// Our stored id as it goes on the wire: ecomdash's integer, or `None` when the text is
+/// not a whole number (the seed types every id "Integer": nothing else may be sent).
+pub fn wire_id(s: &str) -> Option<u64> {
+    crate::domain::EcomdashId::parse(s).map(|id| id.0)
 }
 
 fn id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -159,10 +163,11 @@ mod tests {
     }
 
     #[test]
-    fn ids_go_out_as_numbers_when_numeric() {
-        assert_eq!(id_value("28"), json!(28));
-        assert_eq!(id_value("28.0"), json!(28));
-        assert_eq!(id_value("SH-1"), json!("SH-1"));
+    fn ids_go_out_as_numbers_or_not_at_all() {
+        assert_eq!(wire_id("28"), Some(28));
+        assert_eq!(wire_id("28.0"), Some(28));
+        assert_eq!(wire_id("SH-1"), None);
+        assert_eq!(wire_id("1.5"), None);
         assert_eq!(normalize_id(&json!(1.5)).as_deref(), Some("1.5"));
         assert_eq!(normalize_id(&json!(null)), None);
     }
@@ -170,7 +175,7 @@ mod tests {
     #[test]
     fn optional_fields_are_left_out() {
         let item = TrackingInfo {
-            shipment_id: json!(7),
+            shipment_id: 7,
             carrier_id: None,
             tracking_number: Some("T".into()),
             tracking_url: None,
