@@ -2,6 +2,7 @@
 
 pub mod shipment;
 pub mod status;
+pub mod time;
 
 pub use shipment::*;
 pub use status::*;

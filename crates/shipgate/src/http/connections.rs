@@ -234,7 +234,7 @@ async fn list_connections(
 ) -> ApiResult<axum::Json<Page<ConnectionOut>>> {
     let limit = q.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
-        return Err(ApiError::field("limit", "must be between 1 and 100"));
+        return Err(ApiError::query_field("limit", "must be between 1 and 100"));
     }
     let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
     let mut conn = state.db.acquire().await?;

@@ -90,15 +90,18 @@ async fn list_jobs(
 ) -> ApiResult<axum::Json<Page<JobOut>>> {
     let limit = q.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
-        return Err(ApiError::field("limit", "must be between 1 and 100"));
+        return Err(ApiError::query_field("limit", "must be between 1 and 100"));
     }
     if let Some(s) = q.state.as_deref()
         && !["queued", "running", "succeeded", "dead"].contains(&s)
     {
-        return Err(ApiError::field("state", "must be one of queued, running, succeeded, dead"));
+        return Err(ApiError::query_field("state", "must be one of queued, running, succeeded, dead"));
     }
     let before = match q.cursor.as_deref() {
-        Some(c) => Some(parse_id(&decode_cursor(c)?).ok_or_else(|| ApiError::field("cursor", "is not valid"))?),
+        Some(c) => Some(
+            parse_id(&decode_cursor(c)?)
+                .ok_or_else(|| ApiError::query_field("cursor", "is not a cursor this API issued"))?,
+        ),
         None => None,
     };
     let mut conn = state.db.acquire().await?;

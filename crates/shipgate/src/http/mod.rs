@@ -202,5 +202,5 @@ pub fn decode_cursor(c: &str) -> Result<String, ApiError> {
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .filter(|s| s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
-        .ok_or_else(|| ApiError::field("cursor", "is not a cursor this API issued"))
+        .ok_or_else(|| ApiError::query_field("cursor", "is not a cursor this API issued"))
 }

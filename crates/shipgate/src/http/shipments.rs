@@ -494,11 +494,23 @@ async fn list_shipments(
     if let Some(s) = &q.status
         && Status::parse(s).is_none()
     {
-        errors.push(FieldError::new("status", "unknown status"));
+        let all: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
+        errors.push(FieldError::new("status", format!("must be one of {}", all.join(", "))));
+    }
+    // An unknown carrier is refused like an unknown status, not answered with an empty page.
+    if let Some(c) = &q.carrier
+        && crate::carriers::info(c).is_none()
+    {
+        let known: Vec<String> = crate::carriers::catalog().into_iter().map(|c| c.slug.to_owned()).collect();
+        errors.push(FieldError::new("carrier", format!("must be one of {}", known.join(", "))));
     }
     let time = |name: &str, v: &Option<String>, errors: &mut Vec<FieldError>| {
         v.as_deref().and_then(|s| match DateTime::parse_from_rfc3339(s) {
-            Ok(t) => Some(t.with_timezone(&Utc)),
+            Ok(t) if crate::domain::time::in_range(&t) => Some(t.with_timezone(&Utc)),
+            Ok(_) => {
+                errors.push(FieldError::new(name, crate::domain::time::RANGE_MESSAGE));
+                None
+            }
             Err(_) => {
                 errors.push(FieldError::new(name, "must be an RFC 3339 time with offset"));
                 None
@@ -515,7 +527,7 @@ async fn list_shipments(
         }
     };
     if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
+        return Err(ApiError::invalid(crate::error::Location::Query, errors));
     }
     let filter = store::shipments::ListFilter {
         status: q.status.as_deref(),

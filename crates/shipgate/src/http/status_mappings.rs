@@ -121,6 +121,17 @@ pub struct UnmappedList {
     pub data: Vec<UnmappedOut>,
 }
 
+/// The `carrier` filter names a known carrier: an unknown one is a 422, not an empty list.
+fn check_carrier_filter(q: &MappingParams) -> ApiResult<()> {
+    match &q.carrier {
+        Some(c) if crate::carriers::info(c).is_none() => {
+            let known: Vec<&str> = crate::carriers::catalog().into_iter().map(|c| c.slug).collect();
+            Err(ApiError::query_field("carrier", format!("must be one of {}", known.join(", "))))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn code_ok(s: &str) -> bool {
     !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
@@ -191,6 +202,7 @@ async fn list_status_mappings(
     auth: AuthContext,
     Query(q): Query<MappingParams>,
 ) -> ApiResult<axum::Json<StatusMappingList>> {
+    check_carrier_filter(&q)?;
     let mut conn = state.db.acquire().await?;
     let rows = store::inbound::list_mappings(&mut conn, &auth.tenant_id, q.carrier.as_deref()).await?;
     Ok(axum::Json(StatusMappingList { data: rows.into_iter().map(Into::into).collect() }))
@@ -256,6 +268,7 @@ async fn list_unmapped_codes(
     auth: AuthContext,
     Query(q): Query<MappingParams>,
 ) -> ApiResult<axum::Json<UnmappedList>> {
+    check_carrier_filter(&q)?;
     let mut conn = state.db.acquire().await?;
     let rows = store::inbound::list_unmapped(&mut conn, &auth.tenant_id, q.carrier.as_deref()).await?;
     Ok(axum::Json(UnmappedList { data: rows.into_iter().map(Into::into).collect() }))

@@ -209,7 +209,7 @@ pub struct ReplayOut {
 fn page_limit(limit: Option<i64>) -> ApiResult<i64> {
     let limit = limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
-        return Err(ApiError::field("limit", "must be between 1 and 100"));
+        return Err(ApiError::query_field("limit", "must be between 1 and 100"));
     }
     Ok(limit)
 }
@@ -447,7 +447,7 @@ async fn delete_webhook_endpoint(
 
 /// Cursor: the last row's queue sequence number, as digits.
 fn decode_seq(c: &str) -> ApiResult<i64> {
-    decode_cursor(c)?.parse().map_err(|_| ApiError::field("cursor", "is not a cursor this API issued"))
+    decode_cursor(c)?.parse().map_err(|_| ApiError::query_field("cursor", "is not a cursor this API issued"))
 }
 
 /// An endpoint's deliveries, newest first, each with every attempt.
@@ -466,7 +466,7 @@ async fn list_webhook_deliveries(
     if let Some(s) = &q.status
         && !["pending", "succeeded", "failed", "cancelled"].contains(&s.as_str())
     {
-        return Err(ApiError::field("status", "must be one of pending, succeeded, failed, cancelled"));
+        return Err(ApiError::query_field("status", "must be one of pending, succeeded, failed, cancelled"));
     }
     let before = q.cursor.as_deref().map(decode_seq).transpose()?;
     let endpoint = load(&state, &auth.tenant_id, &id).await?;
@@ -560,6 +560,9 @@ async fn replay_webhook_endpoint(
     PathId(id): PathId,
     Json(body): Json<ReplayIn>,
 ) -> ApiResult<impl IntoResponse> {
+    if !crate::domain::time::in_range(&body.since) {
+        return Err(ApiError::field("since", crate::domain::time::RANGE_MESSAGE));
+    }
     let endpoint = load(&state, &auth.tenant_id, &id).await?;
     if !endpoint.enabled {
         return Err(endpoint_disabled(&endpoint));

@@ -10,6 +10,7 @@ mod errors;
 mod helpers;
 mod idempotency;
 mod inbound;
+mod input;
 mod jobs;
 mod ops;
 mod refresh;

@@ -1,0 +1,275 @@
+//! No input reaches a 500, and every refusal is a problem a person can read: NUL in
+//! any text, dates Postgres cannot store, trailing JSON, HTTP-layer errors, messages
+//! in words (issue 9 "A 500 from input", "Error messages"; issue 10 items 3 and 8).
+
+use serde_json::{Value, json};
+use shipgate::sandbox::ecomexpress::{EcomPusher, Scan};
+
+use crate::helpers::{Resp, TestApp, spawn_app};
+
+const NUL_MESSAGE: &str = "must not contain the NUL character (U+0000)";
+
+/// The one refused field of a 422 problem: (field, message).
+#[track_caller]
+fn refused(r: &Resp) -> (String, String) {
+    let p = r.problem(422, "validation_failed");
+    let e = &p["errors"][0];
+    (e["field"].as_str().unwrap_or_default().to_owned(), e["message"].as_str().unwrap_or_default().to_owned())
+}
+
+#[tokio::test]
+async fn a_nul_in_a_query_string_is_refused_naming_the_parameter() {
+    let app = spawn_app().await;
+    for (path, field) in [
+        ("/v1/status-mappings?carrier=%00", "carrier"),
+        ("/v1/status-mappings/unmapped?carrier=%00", "carrier"),
+        ("/v1/shipments?reference=%00", "reference"),
+        ("/v1/shipments?carrier=ecourier%00", "carrier"),
+        ("/v1/shipments?tracking_number=A%00B", "tracking_number"),
+        ("/v1/shipments?connection_id=%00", "connection_id"),
+        ("/v1/events?shipment_id=%00", "shipment_id"),
+        ("/v1/jobs?state=%00", "state"),
+    ] {
+        let r = app.get(path).await;
+        assert_eq!(refused(&r), (field.to_owned(), NUL_MESSAGE.to_owned()), "{path}");
+        assert_eq!(r.json()["title"], "Query string is invalid", "{path}");
+    }
+    // The six characters `\u0000` are text, not a NUL.
+    let r = app.get("/v1/shipments?reference=%5Cu0000").await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.bytes));
+}
+
+#[tokio::test]
+async fn a_nul_in_a_path_is_refused_naming_the_parameter() {
+    let app = spawn_app().await;
+    for path in ["/v1/shipments/%00", "/v1/connections/con_%00", "/v1/webhook-endpoints/%00/deliveries", "/v1/jobs/%00"]
+    {
+        let r = app.get(path).await;
+        assert_eq!(refused(&r), ("id".to_owned(), NUL_MESSAGE.to_owned()), "{path}");
+        assert_eq!(r.json()["title"], "Path parameter is invalid");
+    }
+    let r = app.request("POST", "/v1/inbound/aftership/con_%00", None, Some(&json!({})), &[]).await;
+    assert_eq!(refused(&r).0, "connection_id");
+    let r = app.request("POST", "/v1/inbound/ecomexpress/con_%00", None, Some(&json!({"awb": "A1"})), &[]).await;
+    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.bytes));
+    assert_eq!(r.json()["status"], false);
+    assert_eq!(r.json()["reason"], format!("connection_id {NUL_MESSAGE}"));
+}
+
+#[tokio::test]
+async fn a_nul_in_a_json_string_or_key_is_refused_naming_it_and_escaped_text_is_kept() {
+    let app = spawn_app().await;
+    let with = |f: &dyn Fn(&mut Value)| {
+        let mut b = app.shipment_body("NUL-1");
+        f(&mut b);
+        b
+    };
+    for (body, field, message) in [
+        (with(&|b| b["reference"] = json!("NUL\u{0}1")), "reference", NUL_MESSAGE),
+        (with(&|b| b["stops"][1]["address"]["city"] = json!("Orl\u{0}ando")), "stops[1].address.city", NUL_MESSAGE),
+        (
+            with(&|b| b["metadata"] = json!({"erp\u{0}order": "4711"})),
+            "metadata",
+            "names in this object must not contain the NUL character (U+0000)",
+        ),
+        (with(&|b| b["parcels"][0]["description"] = json!("\u{0}")), "parcels[0].description", NUL_MESSAGE),
+    ] {
+        let r = app.post("/v1/shipments", &body).await;
+        assert_eq!(refused(&r), (field.to_owned(), message.to_owned()), "{body}");
+    }
+    for (method, path, body, field) in [
+        ("POST", "/v1/connections", json!({"carrier": "ecomexpress", "name": "n\u{0}"}), "name"),
+        (
+            "PUT",
+            "/v1/status-mappings",
+            json!({"mappings": [{"carrier": "ecomexpress", "code": "1", "status": "delivered", "description": "\u{0}"}]}),
+            "mappings[0].description",
+        ),
+        (
+            "POST",
+            "/v1/webhook-endpoints",
+            json!({"url": "https://example.com/h", "description": "d\u{0}"}),
+            "description",
+        ),
+        ("POST", "/v1/quotes", with(&|b| b["service"] = json!("Ro\u{0}ute")), "service"),
+    ] {
+        let r = app.request(method, path, Some(&app.key), Some(&body), &[]).await;
+        assert_eq!(refused(&r).0, field, "{method} {path}");
+    }
+    // The text backslash-u-0000 is six ordinary characters: stored and read back as sent.
+    let body = with(&|b| {
+        b["reference"] = json!("ref\\u0000");
+        b["metadata"] = json!({"note\\u0000": "\\u0000"});
+    });
+    let r = app.post("/v1/shipments", &body).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.bytes));
+    let id = r.json()["id"].as_str().expect("id").to_owned();
+    let s = app.get(&format!("/v1/shipments/{id}")).await.json();
+    assert_eq!(s["reference"], "ref\\u0000");
+    assert_eq!(s["metadata"]["note\\u0000"], "\\u0000");
+}
+
+async fn ecom_pusher(app: &TestApp) -> (String, EcomPusher) {
+    let r = app.post("/v1/connections", &json!({"carrier": "ecomexpress", "name": "Ecom pushes"})).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.bytes));
+    let b = r.json();
+    let id = b["id"].as_str().expect("id").to_owned();
+    let creds = &b["generated_credentials"];
+    let url = format!("{}{}", app.base, b["inbound_url"].as_str().expect("url"));
+    let pusher =
+        EcomPusher::new(&url, creds["username"].as_str().expect("user"), creds["password"].as_str().expect("pw"));
+    (id, pusher)
+}
+
+#[tokio::test]
+async fn an_ecom_push_with_a_nul_is_malformed_not_a_retry() {
+    let app = spawn_app().await;
+    let (id, pusher) = ecom_pusher(&app).await;
+    let good = Scan::new("NUL1", "1", "002").body();
+    let mut cases: Vec<(Value, String)> = Vec::new();
+    let mut b = good.clone();
+    b["received_by"] = json!("Ra\u{0}vi");
+    cases.push((b, format!("received_by: {NUL_MESSAGE}")));
+    let mut b = good.clone();
+    b["EDD\u{0}"] = json!("2026-11-25");
+    cases.push((b, "field names must not contain the NUL character (U+0000)".to_owned()));
+    let mut b = good.clone();
+    b["extra"] = json!({"items": ["ok", "\u{0}"]});
+    cases.push((b, format!("extra.items[1]: {NUL_MESSAGE}")));
+    let mut b = good.clone();
+    b["city"] = json!("Vado\u{0}dara");
+    cases.push((b, format!("city: {NUL_MESSAGE}")));
+    let mut b = good.clone();
+    b["datetime"] = json!("-5000-01-01 10:00:00");
+    cases.push((b, String::new()));
+    for (body, reason) in cases {
+        let ack = pusher.push_body(&body).await.expect("push");
+        assert_eq!(ack.http_status, 400, "{body}: {}", ack.body);
+        assert_eq!(ack.body["status"], false);
+        if !reason.is_empty() {
+            assert_eq!(ack.body["reason"], reason.as_str(), "{body}");
+        }
+        assert_eq!(ack.body["awb"], "NUL1");
+        assert_eq!(ack.body["status_update_number"], body["status_update_number"]);
+    }
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM inbound_pushes WHERE connection_id = $1")
+        .bind(&id)
+        .fetch_one(&app.db)
+        .await
+        .expect("count");
+    assert_eq!(stored, 0);
+    // Escaped text is not a NUL: this push is stored.
+    let mut b = good.clone();
+    b["received_by"] = json!("\\u0000");
+    let ack = pusher.push_body(&b).await.expect("push");
+    assert_eq!((ack.http_status, ack.body["status"].clone()), (200, json!(true)), "{}", ack.body);
+}
+
+#[tokio::test]
+async fn dates_postgres_cannot_store_are_refused_naming_the_field() {
+    let app = spawn_app().await;
+    let r = app.post("/v1/webhook-endpoints", &json!({"url": "https://example.com/hooks"})).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.bytes));
+    let endpoint = r.json()["id"].as_str().expect("id").to_owned();
+    for since in ["-262143-01-01T00:00:00Z", "+262142-12-31T23:59:59Z", "+10000-01-01T00:00:00Z"] {
+        let r = app.post(&format!("/v1/webhook-endpoints/{endpoint}/replay"), &json!({"since": since})).await;
+        assert_eq!(refused(&r).0, "since", "{since}");
+    }
+    let ok =
+        app.post(&format!("/v1/webhook-endpoints/{endpoint}/replay"), &json!({"since": "0001-01-01T00:00:00Z"})).await;
+    assert_eq!(ok.status, 202, "{}", String::from_utf8_lossy(&ok.bytes));
+
+    for field in ["scheduled_at", "window_start", "window_end"] {
+        let mut body = app.shipment_body(&format!("DATE-{field}"));
+        body["stops"][0][field] = json!("-262143-01-01T00:00:00Z");
+        let r = app.post("/v1/shipments", &body).await;
+        assert_eq!(refused(&r).0, format!("stops[0].{field}"));
+    }
+    for q in ["created_after=0000-01-01T00:00:00%2B01:00", "created_before=0000-01-01T00:30:00%2B01:00"] {
+        let r = app.get(&format!("/v1/shipments?{q}")).await;
+        assert_eq!(refused(&r).0, q.split('=').next().unwrap_or_default(), "{q}");
+    }
+}
+
+#[tokio::test]
+async fn json_with_trailing_data_is_refused_naming_the_body() {
+    let app = spawn_app().await;
+    let doc = app.shipment_body("TRAIL-1").to_string();
+    for body in [format!("{doc} {doc}"), format!("{doc}x"), format!("{doc}]")] {
+        let r = app
+            .http
+            .post(format!("{}/v1/shipments", app.base))
+            .bearer_auth(&app.key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status().as_u16(), 400);
+        let p: Value = r.json().await.expect("json");
+        assert_eq!(p["code"], "malformed_json");
+        assert_eq!(p["errors"][0]["field"], "body", "{p}");
+    }
+    let r = app
+        .http
+        .post(format!("{}/v1/shipments", app.base))
+        .bearer_auth(&app.key)
+        .header("content-type", "application/json")
+        .body(format!("{doc}\n"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 201, "trailing whitespace is fine");
+}
+
+#[tokio::test]
+async fn error_messages_name_the_field_and_no_rust_type() {
+    let app = spawn_app().await;
+    let mut body = app.shipment_body("MSG-1");
+    body["stops"][0]["address"].as_object_mut().expect("address").remove("city");
+    let r = app.post("/v1/shipments", &body).await;
+    assert_eq!(refused(&r), ("stops[0].address.city".to_owned(), "is required".to_owned()));
+
+    let mut body = app.shipment_body("MSG-2");
+    body["stops"][0]["sequence"] = json!(-1);
+    let r = app.post("/v1/shipments", &body).await;
+    assert_eq!(
+        refused(&r),
+        ("stops[0].sequence".to_owned(), "must be a whole number from 0 to 4294967295, not -1".to_owned())
+    );
+    let detail = r.json()["detail"].as_str().unwrap_or_default().to_owned();
+    assert!(!detail.contains("u32"), "{detail}");
+
+    let mut body = app.shipment_body("MSG-3");
+    body["stops"][0]["type"] = json!("teleport");
+    let r = app.post("/v1/shipments", &body).await;
+    let (field, message) = refused(&r);
+    assert_eq!(field, "stops[0].type");
+    assert!(message.starts_with("must be one of pickup, delivery"), "{message}");
+
+    // Query-string errors are titled for the query string.
+    for q in ["limit=abc", "limit=0", "status=bogus", "colour=red", "cursor=%25%25"] {
+        let r = app.get(&format!("/v1/shipments?{q}")).await;
+        let p = r.problem(422, "validation_failed");
+        assert_eq!(p["title"], "Query string is invalid", "{q}: {p}");
+        assert!(!p["detail"].as_str().unwrap_or_default().contains("i64"), "{p}");
+    }
+    assert_eq!(refused(&app.get("/v1/shipments?limit=abc").await).1, "must be a whole number");
+    // Unknown enum values in filters: 422 everywhere, never an empty page.
+    for path in
+        ["/v1/shipments?carrier=nope", "/v1/status-mappings?carrier=nope", "/v1/status-mappings/unmapped?carrier=nope"]
+    {
+        let (field, message) = refused(&app.get(path).await);
+        assert_eq!(field, "carrier", "{path}");
+        assert!(message.starts_with("must be one of ") && message.contains("ecourier"), "{message}");
+    }
+    assert_eq!(app.get("/v1/shipments?carrier=ecourier").await.status, 200);
+
+    // The 413 states the limit that applies.
+    let limit = app.state.config.body_limit_bytes;
+    let mut big = app.shipment_body("BIG-1");
+    big["metadata"] = json!({"pad": "x".repeat(limit)});
+    let r = app.post("/v1/shipments", &big).await;
+    let p = r.problem(413, "payload_too_large");
+    assert!(p["detail"].as_str().unwrap_or_default().contains(&format!("{limit} bytes")), "{p}");
+}
