@@ -368,6 +368,8 @@ pub fn spawn_workers(state: &AppState) -> Workers {
 /// Serve `router` on `listener` until shutdown, then drain the workers.
 pub async fn serve(listener: tokio::net::TcpListener, router: axum::Router, workers: Workers) -> anyhow::Result<()> {
     let stop = workers.stop.clone();
+    // Unparsable requests are answered as problems (src/http/wire.rs).
+    let listener = crate::http::wire::listener(listener);
     // The client address keys the inbound failed-auth limiter (src/http/inbound.rs).
     axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(async move {

@@ -102,8 +102,11 @@ pub async fn spawn_app_with(extra_config: &str) -> TestApp {
         .nest("/sim/ecomdash", ecomdash.router())
         .nest("/sim/ecmr", ecmr.router())
         .nest("/sim/aftership", aftership.router());
+    // Served like `shipgate serve` does (src/app.rs `serve`): client addresses known,
+    // unparsable requests answered as problems.
     tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let _ = axum::serve(shipgate::http::wire::listener(listener), service).await;
     });
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
     let (tenant_id, key) = new_tenant(&state, "Tenant A").await;

@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 use shipgate::sandbox::ecomexpress::{EcomPusher, Scan};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::helpers::{Resp, TestApp, spawn_app};
 
@@ -272,4 +273,75 @@ async fn error_messages_name_the_field_and_no_rust_type() {
     let r = app.post("/v1/shipments", &big).await;
     let p = r.problem(413, "payload_too_large");
     assert!(p["detail"].as_str().unwrap_or_default().contains(&format!("{limit} bytes")), "{p}");
+}
+
+/// Send raw bytes and read the answer until the server closes the connection.
+async fn raw(app: &TestApp, request: &[u8]) -> (u16, String, Value) {
+    let addr = app.base.trim_start_matches("http://");
+    let s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut rd, mut wr) = s.into_split();
+    // Read while writing: the server answers and closes before it has read a request
+    // that is too large, and an answer left unread when the reset arrives is lost.
+    let reader = tokio::spawn(async move {
+        let mut buf = Vec::new();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), rd.read_to_end(&mut buf)).await;
+        buf
+    });
+    let _ = wr.write_all(request).await;
+    let buf = reader.await.expect("reader");
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {text:?}"));
+    (status, head.to_ascii_lowercase(), body)
+}
+
+#[tokio::test]
+async fn http_layer_errors_are_problems_too() {
+    let app = spawn_app().await;
+    let cases: Vec<(Vec<u8>, u16, &str)> = vec![
+        (b"GET /v1/carriers HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n".to_vec(), 400, "bad_request"),
+        (b"G@T /v1/carriers HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), 400, "bad_request"),
+        (
+            format!("GET /v1/carriers?q={} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(70_000)).into_bytes(),
+            414,
+            "uri_too_long",
+        ),
+        (
+            format!("GET /v1/carriers HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(500_000)).into_bytes(),
+            431,
+            "headers_too_large",
+        ),
+        (
+            format!(
+                "GET /v1/carriers HTTP/1.1\r\nHost: x\r\n{}\r\n",
+                (0..120).map(|i| format!("X-H{i}: v\r\n")).collect::<String>()
+            )
+            .into_bytes(),
+            431,
+            "headers_too_large",
+        ),
+    ];
+    for (request, status, code) in cases {
+        let (got, head, body) = raw(&app, &request).await;
+        assert_eq!(got, status, "{head} for {:?}", String::from_utf8_lossy(&request[..request.len().min(60)]));
+        assert!(head.contains("content-type: application/problem+json"), "{head}");
+        assert_eq!(body["status"], status);
+        assert_eq!(body["code"], code);
+        assert!(body["title"].is_string() && body["detail"].is_string() && body["request_id"].is_string(), "{body}");
+    }
+    // Routing errors and extractor rejections from axum.
+    let r = app.request("DELETE", "/v1/carriers", Some(&app.key), None, &[]).await;
+    r.problem(405, "method_not_allowed");
+    let r = app.request("PUT", "/healthz", None, None, &[]).await;
+    r.problem(405, "method_not_allowed");
+    app.get("/v1/nothing-here").await.problem(404, "route_not_found");
+    let r = app.request("POST", "/v1/inbound/aftership/%FF", None, Some(&json!({})), &[]).await;
+    assert!(r.status >= 400 && r.status < 500, "{}", r.status);
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("application/problem+json"),
+        "{}",
+        String::from_utf8_lossy(&r.bytes)
+    );
 }
