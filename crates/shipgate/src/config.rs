@@ -225,6 +225,9 @@ impl Config {
             }
             master_keys.push((id, decode_key(setting, key)?));
         }
+        if let Some(url) = &raw.database_url {
+            check_database_url(url.expose_secret())?;
+        }
         if raw.database_max_connections == 0 {
             return Err(err("database_max_connections", "must be at least 1"));
         }
@@ -326,6 +329,19 @@ impl Config {
     }
 }
 
+/// A `DATABASE_URL` sqlx can use; the message never repeats the URL (it may hold a
+/// password).
+fn check_database_url(url: &str) -> Result<(), ConfigError> {
+    use std::str::FromStr as _;
+    let setting = "DATABASE_URL (database_url)";
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(err(setting, "must be a postgres:// URL, e.g. postgres://user:password@host:5432/shipgate"));
+    }
+    sqlx::postgres::PgConnectOptions::from_str(url)
+        .map(drop)
+        .map_err(|e| err(setting, format!("is not a usable Postgres URL: {e}")))
+}
+
 fn secs(setting: &str, v: f64) -> Result<Duration, ConfigError> {
     Duration::try_from_secs_f64(v).map_err(|_| err(setting, format!("{v} is not a duration in seconds")))
 }
@@ -408,6 +424,17 @@ mod tests {
         let e = Config::from_toml_overrides("master_key = \"c2hvcnQ=\"").unwrap_err();
         assert!(e.setting.contains("SHIPGATE_MASTER_KEY"), "{e}");
         assert!(e.message.contains("32 bytes"), "{e}");
+    }
+
+    #[test]
+    fn an_invalid_database_url_names_the_setting_and_not_the_password() {
+        for url in ["nonsense", "mysql://u:hunter2@h/db", "postgres://u:hunter2@h:99999/db"] {
+            let e = Config::from_toml_overrides(&format!("database_url = {url:?}")).unwrap_err();
+            assert!(e.setting.contains("DATABASE_URL"), "{e}");
+            assert!(!e.to_string().contains("hunter2"), "{e}");
+        }
+        let ok = Config::from_toml_overrides("database_url = \"postgres://u:p@localhost:5432/db\"");
+        assert!(ok.is_ok(), "{:?}", ok.err());
     }
 
     #[test]
