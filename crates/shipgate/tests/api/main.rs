@@ -8,6 +8,7 @@ mod cli;
 mod connections;
 mod ecmr;
 mod errors;
+mod harness;
 mod helpers;
 mod idempotency;
 mod inbound;
