@@ -59,6 +59,7 @@ struct Raw {
     webhook_connect_timeout_ms: u64,
     webhook_request_timeout_ms: u64,
     webhook_poll_interval_ms: u64,
+    webhook_secret_overlap_hours: u32,
     public_base_url: Option<String>,
     tracking: TrackingRaw,
 }
@@ -171,6 +172,8 @@ pub struct WebhookSettings {
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
     pub poll_interval: Duration,
+    /// How long a rotated-out secret keeps signing beside the new one (0: not at all).
+    pub secret_overlap: Duration,
 }
 
 impl Config {
@@ -273,6 +276,7 @@ impl Config {
             connect_timeout: Duration::from_millis(raw.webhook_connect_timeout_ms.max(1)),
             request_timeout: Duration::from_millis(raw.webhook_request_timeout_ms.max(1)),
             poll_interval: Duration::from_millis(raw.webhook_poll_interval_ms.max(10)),
+            secret_overlap: Duration::from_secs(u64::from(raw.webhook_secret_overlap_hours) * 3600),
         };
         let public_base_url =
             raw.public_base_url.map(|u| u.trim().trim_end_matches('/').to_owned()).filter(|u| !u.is_empty());

@@ -3,7 +3,8 @@
 //!
 //! The signing secret (`whsec_…`) is generated here, shown once in the create (or
 //! rotate) response, and stored sealed with `crate::crypto` (AAD binds tenant +
-//! endpoint). URLs pass the SSRF guard at creation; the delivery client checks again
+//! endpoint). A rotation keeps the old secret, sealed the same way, signing beside the
+//! new one for `webhook_secret_overlap_hours`. URLs pass the SSRF guard at creation; the delivery client checks again
 //! at connect time.
 //!
 //! Re-sending: `POST /v1/webhook-deliveries/{id}/retry` queues one delivery now;
@@ -62,7 +63,9 @@ pub struct WebhookEndpointPatch {
     pub event_types: Option<Vec<String>>,
     /// Enabling clears `disabled_reason`; disabling cancels pending deliveries.
     pub enabled: Option<bool>,
-    /// Generate a new signing secret; it is returned once in this response.
+    /// Generate a new signing secret; it is returned once in this response. The old one
+    /// keeps signing beside it for `webhook_secret_overlap_hours` (default 24): each
+    /// delivery carries both signatures until `previous_secret_expires_at`.
     pub rotate_secret: Option<bool>,
 }
 
@@ -80,6 +83,11 @@ pub struct WebhookEndpointOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwMfKQ9r8GKYo=")]
     pub secret: Option<String>,
+    /// After a rotation: until when the previous secret also signs deliveries. Absent
+    /// when only the current secret signs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
     #[schema(value_type = String, format = DateTime)]
@@ -96,6 +104,7 @@ impl WebhookEndpointOut {
             enabled: r.enabled,
             disabled_reason: r.disabled_reason,
             secret,
+            previous_secret_expires_at: r.previous_secret_expires_at.filter(|t| *t > Utc::now()),
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -357,7 +366,8 @@ async fn get_webhook_endpoint(
 }
 
 /// Change URL, description, filter or enabled; `rotate_secret: true` returns a new
-/// secret once (the old one stops signing at once).
+/// secret once, and the old one keeps signing beside it until
+/// `previous_secret_expires_at` (`webhook_secret_overlap_hours`).
 #[utoipa::path(patch, path = "/v1/webhook-endpoints/{id}", tag = "webhooks", operation_id = "update_webhook_endpoint",
     security(("api_key" = [])), params(("id" = String, Path, description = "Webhook endpoint id"),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry")),
@@ -411,6 +421,7 @@ async fn update_webhook_endpoint(
             description: description.as_deref(),
             event_types: &event_types,
             secret_enc: sealed.as_deref(),
+            secret_overlap_secs: state.config.webhooks.secret_overlap.as_secs_f64(),
             enabled,
             disabled_reason: disabled_reason.as_deref(),
         },

@@ -804,3 +804,95 @@ async fn a_booking_and_its_tracking_reach_the_subscriber_signed_and_in_sequence(
         "the shipment as the API shows it"
     );
 }
+
+// ---------- secret rotation with an overlap ----------
+
+async fn rotate(app: &TestApp, endpoint_id: &str) -> Value {
+    let r = app
+        .request(
+            "PATCH",
+            &format!("/v1/webhook-endpoints/{endpoint_id}"),
+            Some(&app.key),
+            Some(&json!({"rotate_secret": true})),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.bytes));
+    r.json()
+}
+
+/// Deliver one event to `rx` and return the request it received.
+async fn deliver_one(app: &TestApp, rx: &Receiver, endpoint_id: &str, reference: &str) -> Hit {
+    let s = shipment(app, reference).await;
+    let ids = emit(app, &s, &["shipment.status_changed"]).await;
+    wait_status(app, endpoint_id, &ids[0], "succeeded").await;
+    rx.hits_for(&ids[0]).pop().expect("delivered")
+}
+
+fn verifies(secret: &str, hit: &Hit) -> bool {
+    standardwebhooks::Webhook::new(secret).expect("secret").verify(&hit.body, &hit.headers).is_ok()
+}
+
+#[tokio::test]
+async fn a_rotated_secret_signs_beside_the_new_one_for_the_overlap_then_only_the_new_one_does() {
+    let (app, _w) = webhook_app("").await;
+    let rx = Receiver::start().await;
+    let ep = create_endpoint(&app, json!({"url": rx.url})).await;
+    let id = ep["id"].as_str().expect("id").to_owned();
+    let old = ep["secret"].as_str().expect("secret").to_owned();
+    assert!(ep.get("previous_secret_expires_at").is_none(), "{ep}");
+
+    let rotated = rotate(&app, &id).await;
+    let new = rotated["secret"].as_str().expect("new secret").to_owned();
+    assert_ne!(new, old);
+    // The default overlap: 24 hours from now.
+    let until = chrono::DateTime::parse_from_rfc3339(rotated["previous_secret_expires_at"].as_str().expect("until"))
+        .expect("time");
+    let hours = (until.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_minutes() as f64 / 60.0;
+    assert!((23.9..=24.0).contains(&hours), "{hours} h");
+
+    // During the overlap a receiver holding either secret accepts the delivery.
+    let hit = deliver_one(&app, &rx, &id, "ROT-1").await;
+    assert_eq!(header(&hit.headers, "webhook-signature").split(' ').count(), 2, "two signatures");
+    assert!(verifies(&old, &hit), "a receiver still on the old secret");
+    assert!(verifies(&new, &hit), "a receiver already on the new secret");
+
+    // The previous secret is sealed like the current one: not in the row in clear.
+    let stored: Vec<u8> = sqlx::query_scalar("SELECT previous_secret_enc FROM webhook_endpoints WHERE id = $1")
+        .bind(&id)
+        .fetch_one(&app.db)
+        .await
+        .expect("row");
+    use base64::Engine as _;
+    let raw =
+        base64::engine::general_purpose::STANDARD.decode(old.strip_prefix("whsec_").expect("prefix")).expect("b64");
+    assert!(!stored.windows(raw.len()).any(|w| w == raw.as_slice()));
+
+    // The overlap ends: only the new secret signs.
+    sqlx::query("UPDATE webhook_endpoints SET previous_secret_expires_at = now() - interval '1 second' WHERE id = $1")
+        .bind(&id)
+        .execute(&app.db)
+        .await
+        .expect("end the overlap");
+    let hit = deliver_one(&app, &rx, &id, "ROT-2").await;
+    assert_eq!(header(&hit.headers, "webhook-signature").split(' ').count(), 1);
+    assert!(verifies(&new, &hit));
+    assert!(!verifies(&old, &hit), "the old secret no longer verifies");
+    let got = app.get(&format!("/v1/webhook-endpoints/{id}")).await.json();
+    assert!(got.get("previous_secret_expires_at").is_none(), "{got}");
+}
+
+#[tokio::test]
+async fn with_no_overlap_configured_the_new_secret_alone_signs_at_once() {
+    let (app, _w) = webhook_app("webhook_secret_overlap_hours = 0\n").await;
+    let rx = Receiver::start().await;
+    let ep = create_endpoint(&app, json!({"url": rx.url})).await;
+    let id = ep["id"].as_str().expect("id").to_owned();
+    let old = ep["secret"].as_str().expect("secret").to_owned();
+    let rotated = rotate(&app, &id).await;
+    assert!(rotated.get("previous_secret_expires_at").is_none(), "{rotated}");
+    let new = rotated["secret"].as_str().expect("new secret").to_owned();
+    let hit = deliver_one(&app, &rx, &id, "ROT-0").await;
+    assert!(verifies(&new, &hit));
+    assert!(!verifies(&old, &hit));
+}
