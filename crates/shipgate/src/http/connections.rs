@@ -76,10 +76,13 @@ pub struct ConnectionOut {
     pub status: String,
     pub status_detail: Option<String>,
     #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros_opt")]
     pub verified_at: Option<DateTime<Utc>>,
     #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
     pub created_at: DateTime<Utc>,
     #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
     pub updated_at: DateTime<Utc>,
     /// Where the carrier pushes to (ecomexpress; aftership webhooks): absolute when the
     /// gateway's `public_base_url` is configured, else the path.

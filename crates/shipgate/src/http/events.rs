@@ -27,6 +27,7 @@ pub struct EventOut {
     #[schema(example = "shipment.status_changed")]
     pub event_type: String,
     #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
     pub timestamp: DateTime<Utc>,
     /// The event's number within its shipment: 1, 2, 3 ...
     pub sequence: i32,

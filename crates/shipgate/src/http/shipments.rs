@@ -110,6 +110,7 @@ pub struct Booking {
     #[schema(value_type = Option<Object>)]
     pub last_error: Option<Value>,
     #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros_opt")]
     pub booked_at: Option<DateTime<Utc>>,
 }
 
@@ -142,6 +143,7 @@ pub struct ShipmentOut {
     #[schema(value_type = Option<Object>)]
     pub last_event: Option<Value>,
     #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros_opt")]
     pub estimated_delivery: Option<DateTime<Utc>>,
     /// What each sink made of this shipment: `{ecomdash: {state, tracking_number, attempts, last_error, submitted_at}}`.
     #[schema(value_type = Object)]
@@ -149,8 +151,10 @@ pub struct ShipmentOut {
     /// Documents the carrier holds (eCMR's CMR).
     pub documents: Vec<DocumentLink>,
     #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
     pub created_at: DateTime<Utc>,
     #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -198,6 +202,7 @@ fn out_json(row: ShipmentRow) -> Value {
 pub struct EventOut {
     pub id: i64,
     #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
     pub occurred_at: DateTime<Utc>,
     pub status: Option<String>,
     pub subtag: Option<String>,
@@ -212,6 +217,7 @@ pub struct EventOut {
     pub source: String,
     pub dedup_key: String,
     #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -219,6 +225,7 @@ pub struct EventOut {
 pub struct HistoryOut {
     pub id: i64,
     #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
     pub at: DateTime<Utc>,
     /// api_key | carrier_push | poller | system | carrier
     pub actor_type: String,
@@ -243,6 +250,7 @@ pub struct ExchangeOut {
     pub duration_ms: i32,
     pub error: Option<String>,
     #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -754,7 +762,7 @@ async fn cancel_shipment(
     .await?;
     let current = Status::parse(&locked.status).unwrap_or(Status::Pending);
     let subtag = "Exception_020";
-    let event = json!({"occurred_at": Utc::now(), "status": Status::Exception, "subtag": subtag, "message": "Cancelled via API"});
+    let event = json!({"occurred_at": crate::domain::time::format(&Utc::now()), "status": Status::Exception, "subtag": subtag, "message": "Cancelled via API"});
     store::shipments::insert_event(
         &mut tx,
         &auth.tenant_id,

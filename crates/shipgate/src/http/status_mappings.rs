@@ -36,6 +36,7 @@ pub struct StatusMappingOut {
     #[schema(example = "default")]
     pub source: String,
     #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros_opt")]
     pub updated_at: Option<DateTime<Utc>>,
 }
 
@@ -98,8 +99,10 @@ pub struct UnmappedOut {
     /// How many scans arrived with it.
     pub count: i64,
     #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
     pub first_seen: DateTime<Utc>,
     #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
     pub last_seen: DateTime<Utc>,
 }
 

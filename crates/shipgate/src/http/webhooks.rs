@@ -87,10 +87,13 @@ pub struct WebhookEndpointOut {
     /// when only the current secret signs.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros_opt")]
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
     #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
     pub created_at: DateTime<Utc>,
     #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -116,6 +119,7 @@ pub struct WebhookAttemptOut {
     /// 1, 2, 3 ...
     pub attempt: i32,
     #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
     pub started_at: DateTime<Utc>,
     pub duration_ms: i32,
     /// The subscriber's HTTP status, when it answered.
@@ -151,16 +155,20 @@ pub struct WebhookDeliveryOut {
     /// (the endpoint was disabled).
     pub status: String,
     #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros_opt")]
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub last_status: Option<i32>,
     pub last_error: Option<String>,
     /// Every attempt, oldest first.
     pub attempts: Vec<WebhookAttemptOut>,
     #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
     pub created_at: DateTime<Utc>,
     #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
     pub updated_at: DateTime<Utc>,
     #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros_opt")]
     pub delivered_at: Option<DateTime<Utc>>,
 }
 

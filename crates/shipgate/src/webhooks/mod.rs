@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use rand::{Rng as _, RngCore as _};
 use serde::Serialize;
@@ -64,7 +64,8 @@ pub struct Payload<'a> {
     pub id: &'a str,
     #[serde(rename = "type")]
     pub event_type: &'a str,
-    /// When the event happened (RFC 3339).
+    /// When the event happened: RFC 3339 UTC with microseconds, as `/v1/events` shows
+    /// it (src/domain/time.rs).
     pub timestamp: String,
     /// The event's number within its shipment (1, 2, 3 ...), to order them.
     pub sequence: i32,
@@ -72,7 +73,7 @@ pub struct Payload<'a> {
 }
 
 pub fn payload_bytes(id: &str, event_type: &str, at: DateTime<Utc>, sequence: i32, data: &Value) -> Vec<u8> {
-    let p = Payload { id, event_type, timestamp: at.to_rfc3339_opts(SecondsFormat::Millis, true), sequence, data };
+    let p = Payload { id, event_type, timestamp: crate::domain::time::format(&at), sequence, data };
     serde_json::to_vec(&p).unwrap_or_default()
 }
 

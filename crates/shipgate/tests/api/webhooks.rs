@@ -896,3 +896,70 @@ async fn with_no_overlap_configured_the_new_secret_alone_signs_at_once() {
     assert!(verifies(&new, &hit));
     assert!(!verifies(&old, &hit));
 }
+
+// ---------- one timestamp format everywhere ----------
+
+/// RFC 3339 in UTC with exactly six fractional digits: `2026-11-22T10:00:00.000000Z`.
+fn micros_utc(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 27
+        && b[26] == b'Z'
+        && b[19] == b'.'
+        && b[20..26].iter().all(u8::is_ascii_digit)
+        && chrono::DateTime::parse_from_rfc3339(s).is_ok()
+}
+
+#[tokio::test]
+async fn an_event_reads_the_same_in_its_webhook_and_in_v1_events() {
+    let (app, _w) = webhook_app("").await;
+    let rx = Receiver::start().await;
+    let ep = create_endpoint(&app, json!({"url": rx.url})).await;
+    let endpoint = ep["id"].as_str().expect("id").to_owned();
+
+    // Real events (created, booked) carrying the shipment with its own timestamps, and
+    // one written on a whole second (chrono would drop the fraction there).
+    let booked = app.book("SAME-1").await;
+    let shipment_id = booked["id"].as_str().expect("id").to_owned();
+    let mut tx = app.db.begin().await.expect("tx");
+    let whole = shipgate::store::events::emit(
+        &mut tx,
+        &app.tenant_id,
+        &shipment_id,
+        &[NewEvent { event_type: "shipment.status_changed", data: json!({"shipment": {"id": shipment_id}}) }],
+    )
+    .await
+    .expect("emit");
+    sqlx::query("UPDATE events SET created_at = '2026-11-22T10:00:00Z' WHERE id = $1")
+        .bind(&whole[0])
+        .execute(&mut *tx)
+        .await
+        .expect("whole second");
+    tx.commit().await.expect("commit");
+
+    let listed = app.get(&format!("/v1/events?shipment_id={shipment_id}")).await.json();
+    let listed = listed["data"].as_array().expect("data").clone();
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    for e in &listed {
+        let id = e["id"].as_str().expect("id");
+        wait_status(&app, &endpoint, id, "succeeded").await;
+        let hit = rx.hits_for(id).pop().expect("delivered");
+        let payload: Value = serde_json::from_slice(&hit.body).expect("payload");
+        assert!(micros_utc(e["timestamp"].as_str().expect("timestamp")), "{e}");
+        for field in ["id", "type", "timestamp", "sequence", "data"] {
+            assert_eq!(payload[field], e[field], "{field} of {id}");
+        }
+    }
+    assert_eq!(listed[2]["timestamp"], "2026-11-22T10:00:00.000000Z");
+
+    // The shipment inside an event and the shipment itself use the same format.
+    let got = app.get(&format!("/v1/shipments/{shipment_id}")).await.json();
+    for t in [&got["created_at"], &got["updated_at"], &got["booking"]["booked_at"]] {
+        assert!(micros_utc(t.as_str().unwrap_or_default()), "{t}: {got}");
+    }
+    assert_eq!(listed[0]["data"]["shipment"]["created_at"], got["created_at"]);
+    let delivery = delivery_of(&app, &endpoint, listed[0]["id"].as_str().expect("id")).await.expect("delivery");
+    for field in ["created_at", "updated_at", "delivered_at"] {
+        assert!(micros_utc(delivery[field].as_str().unwrap_or_default()), "{field}: {delivery}");
+    }
+    assert!(micros_utc(delivery["attempts"][0]["started_at"].as_str().unwrap_or_default()), "{delivery}");
+}
