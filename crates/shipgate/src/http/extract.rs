@@ -1,6 +1,10 @@
 //! Extractors that answer problem+json instead of axum's plain-text rejections
-//! (TOOLCHAIN.md trap 6): JSON bodies (content type, size, NUL, depth, unknown fields
-//! named), query strings and path ids.
+//! (TOOLCHAIN.md trap 6): JSON bodies (content type, size, one document, depth, unknown
+//! and missing fields named), query strings and path ids. This is where text with a
+//! NUL (U+0000) is refused, once for every handler: Postgres stores none.
+//!
+//! serde's messages are rewritten for a person: the field that is missing or unknown
+//! is named itself, and Rust type names (`u32`, `struct Stop`) become words.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
