@@ -42,7 +42,7 @@ impl<L: Listener> Listener for ProblemListener<L> {
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         let (io, addr) = self.0.accept().await;
-        (ProblemIo { inner: io, pending: Vec::new(), written: 0 }, addr)
+        (ProblemIo::new(io), addr)
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
@@ -57,6 +57,17 @@ pub struct ProblemIo<T> {
     /// The replacement answer still to write, and how much of it is written.
     pending: Vec<u8>,
     written: usize,
+}
+
+impl<T> ProblemIo<T> {
+    /// Wrap one accepted connection (for a server loop other than `axum::serve`).
+    pub fn new(inner: T) -> Self {
+        ProblemIo { inner, pending: Vec::new(), written: 0 }
+    }
+
+    pub fn get_ref(&self) -> &T {
+        &self.inner
+    }
 }
 
 impl<T: AsyncWrite + Unpin> ProblemIo<T> {
