@@ -5,8 +5,13 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
+use std::str::FromStr as _;
+use std::time::Duration;
+
 use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions as _, Connection as _};
 
 use crate::app::{self, AppState};
 use crate::config::{Config, ConfigError};
@@ -85,10 +90,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Openapi = cli.command {
         return match http::openapi().to_pretty_json() {
-            Ok(doc) => {
-                println!("{doc}");
-                ExitCode::SUCCESS
-            }
+            Ok(doc) => print_document(&doc),
             Err(e) => {
                 eprintln!("error: {e}");
                 ExitCode::FAILURE
@@ -120,14 +122,78 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Write the document to stdout. A reader that stops early (`shipgate openapi | head`)
+/// closes the pipe: that ends the command quietly, it is not an error (`println!`
+/// would panic on it).
+fn print_document(doc: &str) -> ExitCode {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(doc.as_bytes()).and_then(|()| out.write_all(b"\n")).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: cannot write the document: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn config_failure(e: &ConfigError) -> ExitCode {
     eprintln!("error: {e}");
     ExitCode::from(2)
 }
 
+/// How long the first connection may take before the database counts as unreachable.
+const FIRST_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The pool, after one direct connection that, when it fails, says which server and
+/// why (refused, no answer, authentication, no such database) instead of the pool's
+/// "pool timed out".
 async fn pool(config: &Config) -> anyhow::Result<sqlx::PgPool> {
     let url = config.require_database_url()?;
+    let opts = PgConnectOptions::from_str(url.expose_secret())?;
+    let target = format!(
+        "{}@{}:{}/{}",
+        opts.get_username(),
+        opts.get_host(),
+        opts.get_port(),
+        opts.get_database().unwrap_or(opts.get_username())
+    );
+    match tokio::time::timeout(FIRST_CONNECT_TIMEOUT, opts.connect()).await {
+        Err(_) => anyhow::bail!(
+            "cannot reach the database {target} (DATABASE_URL): no answer within {} s \
+             (wrong host or port, the host is down, or a firewall drops the connection)",
+            FIRST_CONNECT_TIMEOUT.as_secs()
+        ),
+        Ok(Err(e)) => anyhow::bail!("cannot connect to the database {target} (DATABASE_URL): {}", why(&e)),
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+        }
+    }
     store::connect(url.expose_secret(), config.database_max_connections).await
+}
+
+/// Why a connection failed, in words (Postgres error codes: PostgreSQL manual,
+/// appendix A "PostgreSQL Error Codes").
+fn why(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "connection refused (nothing listens there: is Postgres running, on this host and port?)".to_owned()
+        }
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+            "the connection timed out (host down or a firewall)".to_owned()
+        }
+        sqlx::Error::Io(io) => format!("network error: {io}"),
+        sqlx::Error::Tls(t) => format!("TLS failed: {t}"),
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some("28P01") => format!("authentication failed: {}", db.message()),
+            Some("28000") => format!("the server refused this user or host (pg_hba.conf): {}", db.message()),
+            Some("3D000") => format!("{} (create it, or fix the name in the URL)", db.message()),
+            Some("53300") => "the server has no connection slots left (too many connections)".to_owned(),
+            _ => db.message().to_owned(),
+        },
+        other => other.to_string(),
+    }
 }
 
 async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {

@@ -59,6 +59,7 @@ struct Raw {
     webhook_connect_timeout_ms: u64,
     webhook_request_timeout_ms: u64,
     webhook_poll_interval_ms: u64,
+    webhook_secret_overlap_hours: u32,
     public_base_url: Option<String>,
     trusted_proxies: String,
     http_header_read_timeout_ms: u64,
@@ -185,6 +186,8 @@ pub struct WebhookSettings {
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
     pub poll_interval: Duration,
+    /// How long a rotated-out secret keeps signing beside the new one (0: not at all).
+    pub secret_overlap: Duration,
 }
 
 impl Config {
@@ -239,6 +242,9 @@ impl Config {
             }
             master_keys.push((id, decode_key(setting, key)?));
         }
+        if let Some(url) = &raw.database_url {
+            check_database_url(url.expose_secret())?;
+        }
         if raw.database_max_connections == 0 {
             return Err(err("database_max_connections", "must be at least 1"));
         }
@@ -291,6 +297,7 @@ impl Config {
             connect_timeout: Duration::from_millis(raw.webhook_connect_timeout_ms.max(1)),
             request_timeout: Duration::from_millis(raw.webhook_request_timeout_ms.max(1)),
             poll_interval: Duration::from_millis(raw.webhook_poll_interval_ms.max(10)),
+            secret_overlap: Duration::from_secs(u64::from(raw.webhook_secret_overlap_hours) * 3600),
         };
         let public_base_url =
             raw.public_base_url.map(|u| u.trim().trim_end_matches('/').to_owned()).filter(|u| !u.is_empty());
@@ -362,6 +369,19 @@ fn networks(setting: &str, list: &str) -> Result<Vec<ipnet::IpNet>, ConfigError>
                 .map_err(|_| err(setting, format!("{part:?} is not a CIDR or an address")))
         })
         .collect()
+}
+
+/// A `DATABASE_URL` sqlx can use; the message never repeats the URL (it may hold a
+/// password).
+fn check_database_url(url: &str) -> Result<(), ConfigError> {
+    use std::str::FromStr as _;
+    let setting = "DATABASE_URL (database_url)";
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(err(setting, "must be a postgres:// URL, e.g. postgres://user:password@host:5432/shipgate"));
+    }
+    sqlx::postgres::PgConnectOptions::from_str(url)
+        .map(drop)
+        .map_err(|e| err(setting, format!("is not a usable Postgres URL: {e}")))
 }
 
 fn secs(setting: &str, v: f64) -> Result<Duration, ConfigError> {
@@ -446,6 +466,17 @@ mod tests {
         let e = Config::from_toml_overrides("master_key = \"c2hvcnQ=\"").unwrap_err();
         assert!(e.setting.contains("SHIPGATE_MASTER_KEY"), "{e}");
         assert!(e.message.contains("32 bytes"), "{e}");
+    }
+
+    #[test]
+    fn an_invalid_database_url_names_the_setting_and_not_the_password() {
+        for url in ["nonsense", "mysql://u:hunter2@h/db", "postgres://u:hunter2@h:99999/db"] {
+            let e = Config::from_toml_overrides(&format!("database_url = {url:?}")).unwrap_err();
+            assert!(e.setting.contains("DATABASE_URL"), "{e}");
+            assert!(!e.to_string().contains("hunter2"), "{e}");
+        }
+        let ok = Config::from_toml_overrides("database_url = \"postgres://u:p@localhost:5432/db\"");
+        assert!(ok.is_ok(), "{:?}", ok.err());
     }
 
     #[test]

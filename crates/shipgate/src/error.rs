@@ -51,15 +51,24 @@ pub struct Problem {
     pub shipment: Option<serde_json::Value>,
 }
 
+/// Where in the request a refused value was: the problem's title says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Location {
+    Body,
+    Query,
+    Path,
+    Header,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{detail}")]
-    Validation { detail: String, errors: Vec<FieldError> },
-    #[error("malformed JSON: {0}")]
+    Validation { detail: String, errors: Vec<FieldError>, location: Location },
+    #[error("the body is not valid JSON: {0}")]
     MalformedJson(String),
     #[error("unsupported media type")]
     UnsupportedMediaType,
-    #[error("request body larger than {0} bytes")]
+    #[error("the request body is larger than the {0} bytes this route accepts")]
     PayloadTooLarge(usize),
     #[error("missing or invalid API key")]
     Unauthorized,
@@ -91,13 +100,25 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// Values of the JSON body refused, each naming its field.
     pub fn validation(errors: Vec<FieldError>) -> ApiError {
-        let detail = errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; ");
-        ApiError::Validation { detail, errors }
+        ApiError::invalid(Location::Body, errors)
     }
 
+    /// One refused value of the JSON body.
     pub fn field(field: &str, message: impl Into<String>) -> ApiError {
         ApiError::validation(vec![FieldError::new(field, message)])
+    }
+
+    /// Refused values found in `location` (query string, path, header).
+    pub fn invalid(location: Location, errors: Vec<FieldError>) -> ApiError {
+        let detail = errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; ");
+        ApiError::Validation { detail, errors, location }
+    }
+
+    /// One refused query-string parameter.
+    pub fn query_field(field: &str, message: impl Into<String>) -> ApiError {
+        ApiError::invalid(Location::Query, vec![FieldError::new(field, message)])
     }
 
     pub fn client(status: StatusCode, code: &'static str, title: &'static str, detail: impl Into<String>) -> ApiError {
@@ -121,7 +142,16 @@ impl ApiError {
 
     fn parts(&self) -> (&'static str, &'static str) {
         match self {
-            ApiError::Validation { .. } => ("validation_failed", "Request body is invalid"),
+            // One code for every refused value; the title says where it was.
+            ApiError::Validation { location, .. } => (
+                "validation_failed",
+                match location {
+                    Location::Body => "Request body is invalid",
+                    Location::Query => "Query string is invalid",
+                    Location::Path => "Path parameter is invalid",
+                    Location::Header => "Request header is invalid",
+                },
+            ),
             ApiError::MalformedJson(_) => ("malformed_json", "Request body is not valid JSON"),
             ApiError::UnsupportedMediaType => ("unsupported_media_type", "Content-Type must be application/json"),
             ApiError::PayloadTooLarge(_) => ("payload_too_large", "Request body too large"),
@@ -153,6 +183,19 @@ impl From<sqlx::Error> for ApiError {
                 ),
                 // 57P01 admin shutdown, 08xxx connection exceptions: the server went away.
                 (Some(code), _) if code == "57P01" || code.starts_with("08") => ApiError::DatabaseUnavailable,
+                // A value Postgres cannot store got past the edge checks (src/http/extract.rs):
+                // 22P05/22021 a NUL in text or jsonb, 22008 a time out of its range (PostgreSQL
+                // errcodes appendix). The client sent it, so it is a 422, not a 500; the log
+                // says which check is missing.
+                (Some(code @ ("22P05" | "22021" | "22008")), _) => {
+                    tracing::error!(error = %e, "a value the database refuses passed input validation");
+                    let message = if code == "22008" {
+                        format!("a time in this request {}", crate::domain::time::RANGE_MESSAGE)
+                    } else {
+                        "text must not contain the NUL character (U+0000)".to_owned()
+                    };
+                    ApiError::field("request", message)
+                }
                 _ => ApiError::Internal(e.into()),
             },
             _ => ApiError::Internal(e.into()),
@@ -165,7 +208,11 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let (code, title) = self.parts();
         let (detail, errors, shipment, retry_after) = match self {
-            ApiError::Validation { detail, errors } => (detail, Some(errors), None, None),
+            ApiError::Validation { detail, errors, .. } => (detail, Some(errors), None, None),
+            // The whole body is at fault; name it like any other field.
+            ApiError::MalformedJson(ref m) => {
+                (self.to_string(), Some(vec![FieldError::new("body", m.clone())]), None, None)
+            }
             ApiError::Carrier { detail, retry_after, shipment, .. } => (detail, None, shipment, retry_after),
             ApiError::Internal(ref e) => {
                 tracing::error!(error = format!("{e:#}"), "internal error");

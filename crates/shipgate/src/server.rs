@@ -143,7 +143,8 @@ pub async fn serve(
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout)
-            .serve_connection(TokioIo::new(stream), service);
+            // Requests hyper cannot parse are answered as problems (http/wire.rs).
+            .serve_connection(TokioIo::new(crate::http::wire::ProblemIo::new(stream)), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {

@@ -301,8 +301,10 @@ pub struct Quote {
     pub service: Option<String>,
     /// When the carrier can pick up, as the carrier wrote it and parsed (when it can be).
     #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros_opt")]
     pub ready_at: Option<DateTime<Utc>>,
     #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros_opt")]
     pub due_at: Option<DateTime<Utc>>,
     pub ready_at_raw: Option<String>,
     pub due_at_raw: Option<String>,

@@ -3,6 +3,7 @@
 pub mod limits;
 pub mod shipment;
 pub mod status;
+pub mod time;
 
 pub use shipment::*;
 pub use status::*;

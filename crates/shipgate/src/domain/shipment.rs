@@ -425,6 +425,13 @@ pub fn check_plan(plan: &ShipmentPlan) -> Vec<FieldError> {
         if s.address.city.trim().is_empty() {
             errors.push(FieldError::new(format!("stops[{i}].address.city"), "must not be empty"));
         }
+        for (name, t) in
+            [("scheduled_at", s.scheduled_at), ("window_start", s.window_start), ("window_end", s.window_end)]
+        {
+            if t.is_some_and(|t| !super::time::in_range(&t)) {
+                errors.push(FieldError::new(format!("stops[{i}].{name}"), super::time::RANGE_MESSAGE));
+            }
+        }
         if let (Some(a), Some(b)) = (s.window_start, s.window_end)
             && b < a
         {

@@ -94,10 +94,13 @@ pub struct ConnectionOut {
     pub status: String,
     pub status_detail: Option<String>,
     #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros_opt")]
     pub verified_at: Option<DateTime<Utc>>,
     #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
     pub created_at: DateTime<Utc>,
     #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
     pub updated_at: DateTime<Utc>,
     /// Where the carrier pushes to (ecomexpress; aftership webhooks): absolute when the
     /// gateway's `public_base_url` is configured, else the path.
@@ -285,7 +288,7 @@ async fn list_connections(
 ) -> ApiResult<axum::Json<ConnectionPage>> {
     let limit = q.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
-        return Err(ApiError::field("limit", "must be between 1 and 100"));
+        return Err(ApiError::query_field("limit", "must be between 1 and 100"));
     }
     let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
     let mut conn = state.db.acquire().await?;

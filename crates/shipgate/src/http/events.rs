@@ -29,6 +29,7 @@ pub struct EventOut {
     #[schema(example = "shipment.status_changed")]
     pub event_type: String,
     #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
     pub timestamp: DateTime<Utc>,
     /// The event's number within its shipment: 1, 2, 3 ...
     pub sequence: i32,
@@ -102,17 +103,17 @@ async fn list_events(
 ) -> ApiResult<axum::Json<EventPage>> {
     let limit = q.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
-        return Err(ApiError::field("limit", "must be between 1 and 100"));
+        return Err(ApiError::query_field("limit", "must be between 1 and 100"));
     }
     if let Some(t) = &q.event_type
         && !EVENT_TYPES.contains(&t.as_str())
     {
-        return Err(ApiError::field("type", format!("not an event type; one of {}", EVENT_TYPES.join(", "))));
+        return Err(ApiError::query_field("type", format!("not an event type; one of {}", EVENT_TYPES.join(", "))));
     }
     let after = match q.cursor.as_deref() {
         Some(c) => decode_cursor(c)?
             .parse::<i64>()
-            .map_err(|_| ApiError::field("cursor", "is not a cursor this API issued"))?,
+            .map_err(|_| ApiError::query_field("cursor", "is not a cursor this API issued"))?,
         None => 0,
     };
     let mut conn = state.db.acquire().await?;

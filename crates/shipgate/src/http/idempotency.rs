@@ -64,7 +64,10 @@ async fn handle(state: AppState, req: Request, next: Next) -> Result<Response, A
         .to_str()
         .ok()
         .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| (0x21..0x7f).contains(&b)))
-        .ok_or_else(|| ApiError::field("Idempotency-Key", "must be 1-255 visible ASCII characters"))?
+        .ok_or_else(|| {
+            let e = crate::domain::FieldError::new("Idempotency-Key", "must be 1-255 visible ASCII characters");
+            ApiError::invalid(crate::error::Location::Header, vec![e])
+        })?
         .to_owned();
     let Some(auth) = req.extensions().get::<AuthContext>().cloned() else {
         return Err(ApiError::Unauthorized);

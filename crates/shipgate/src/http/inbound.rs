@@ -45,6 +45,7 @@ use super::auth::{FailureThrottle, client_ip, throttle_bucket, with_retry_after}
 use crate::app::AppState;
 use crate::domain::FieldError;
 use crate::error::{ApiError, Problem};
+use crate::http::extract;
 use crate::ids;
 use crate::service::inbound::{self as svc, PushOutcome, WebhookOutcome};
 use crate::store;
@@ -247,6 +248,10 @@ fn database_unavailable(e: &sqlx::Error) -> bool {
         (status = 429, body = PushAck, description = "Too many failed authentications; see Retry-After"),
         (status = 503, body = PushAck, description = "Not stored (database unavailable): `status:false`, retry")))]
 async fn ecomexpress_push(State(state): State<AppState>, Path(connection_id): Path<String>, req: Request) -> Response {
+    if connection_id.contains('\0') {
+        let reason = format!("connection_id {}", extract::NUL_MESSAGE);
+        return ack(StatusCode::BAD_REQUEST, Value::Null, false, Some(reason), Value::Null);
+    }
     let ip = client_ip(req.extensions(), req.headers(), &state.config.trusted_proxies);
     let headers = req.headers().clone();
     let body = match read_body(req, ECOM_BODY_LIMIT).await {
@@ -278,10 +283,19 @@ async fn ecomexpress_push(State(state): State<AppState>, Path(connection_id): Pa
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"shipgate inbound\""));
         return resp;
     };
+    // A NUL anywhere, extra fields and their names included, would fail the insert
+    // (Postgres refuses U+0000) and be answered "retry" forever: it is malformed.
+    if let Some(reason) = nul_reason(&body) {
+        return ack(StatusCode::BAD_REQUEST, awb, false, Some(reason), sun);
+    }
     let (push, raw) = match svc::parse_push(&body) {
         Ok(p) => p,
         Err(m) => return ack(StatusCode::BAD_REQUEST, m.awb, false, Some(m.reason), m.status_update_number),
     };
+    if !crate::domain::time::in_range(&push.occurred_at) {
+        let reason = format!("datetime {}", crate::domain::time::RANGE_MESSAGE);
+        return ack(StatusCode::BAD_REQUEST, awb, false, Some(reason), sun);
+    }
     match svc::ingest_ecom_push(&state, &v.row, &push, &raw).await {
         Ok(PushOutcome::Stored { .. } | PushOutcome::Duplicate) => ack(StatusCode::OK, awb, true, None, sun),
         Err(e) => store_failed(&e, awb, sun),
@@ -294,6 +308,17 @@ fn dummy_pair() -> &'static ([u8; 32], [u8; 32]) {
     DUMMY.get_or_init(|| {
         let (u, p) = generate_basic_credentials();
         (sha(u.as_bytes()), sha(p.as_bytes()))
+    })
+}
+
+/// Where a push holds a NUL, as the ack's `reason` (None: nowhere, or not JSON, which
+/// the parser reports).
+fn nul_reason(body: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let at = extract::find_nul(&v)?;
+    Some(match (at.in_key, at.field.as_str()) {
+        (true, "body") => "field names must not contain the NUL character (U+0000)".to_owned(),
+        (_, field) => format!("{field}: {}", at.message()),
     })
 }
 
@@ -340,6 +365,7 @@ async fn aftership_webhook(
     Path(connection_id): Path<String>,
     req: Request,
 ) -> Result<axum::Json<WebhookAck>, Response> {
+    extract::check_path_text("connection_id", &connection_id).map_err(IntoResponse::into_response)?;
     let ip = client_ip(req.extensions(), req.headers(), &state.config.trusted_proxies);
     let signature = req.headers().get("aftership-hmac-sha256").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let body = read_body(req, AFTERSHIP_BODY_LIMIT).await?;
@@ -372,9 +398,8 @@ async fn aftership_webhook(
         )
         .into_response());
     };
-    let raw: Value = crate::http::extract::parse_json(&body).map_err(IntoResponse::into_response)?;
-    let hook: svc::AftershipWebhook =
-        serde_json::from_value(raw.clone()).map_err(|e| ApiError::field("body", e.to_string()).into_response())?;
+    let raw: Value = extract::parse_json(&body).map_err(IntoResponse::into_response)?;
+    let hook: svc::AftershipWebhook = extract::parse_json(&body).map_err(IntoResponse::into_response)?;
     let outcome = svc::ingest_aftership_webhook(&state, &v.row, &hook, &raw)
         .await
         .map_err(|e| ApiError::from(e).into_response())?;

@@ -37,13 +37,17 @@ pub struct JobOut {
     pub max_attempts: i32,
     /// When it runs next (queued) or last became due.
     #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
     pub run_at: DateTime<Utc>,
     pub last_error: Option<String>,
     #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
     pub created_at: DateTime<Utc>,
     #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
     pub updated_at: DateTime<Utc>,
     #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros_opt")]
     pub finished_at: Option<DateTime<Utc>>,
 }
 
@@ -93,15 +97,18 @@ async fn list_jobs(
 ) -> ApiResult<axum::Json<JobPage>> {
     let limit = q.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
-        return Err(ApiError::field("limit", "must be between 1 and 100"));
+        return Err(ApiError::query_field("limit", "must be between 1 and 100"));
     }
     if let Some(s) = q.state.as_deref()
         && !["queued", "running", "succeeded", "dead"].contains(&s)
     {
-        return Err(ApiError::field("state", "must be one of queued, running, succeeded, dead"));
+        return Err(ApiError::query_field("state", "must be one of queued, running, succeeded, dead"));
     }
     let before = match q.cursor.as_deref() {
-        Some(c) => Some(parse_id(&decode_cursor(c)?).ok_or_else(|| ApiError::field("cursor", "is not valid"))?),
+        Some(c) => Some(
+            parse_id(&decode_cursor(c)?)
+                .ok_or_else(|| ApiError::query_field("cursor", "is not a cursor this API issued"))?,
+        ),
         None => None,
     };
     let mut conn = state.db.acquire().await?;

@@ -18,6 +18,7 @@ pub mod quotes;
 pub mod shipments;
 pub mod status_mappings;
 pub mod webhooks;
+pub mod wire;
 
 use std::time::Instant;
 
@@ -115,6 +116,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
     let (v1, ops, doc) = parts();
+    let body_limit = state.config.body_limit_bytes;
     let v1 = v1
         .layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
         .layer(middleware::from_fn_with_state(state.clone(), auth::require_api_key));
@@ -125,7 +127,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.body_limit_bytes))
-        .layer(middleware::from_fn(observe))
+        .layer(middleware::from_fn(move |req, next| observe(req, next, body_limit)))
         .layer(CatchPanicLayer::custom(|_| ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()))
         .with_state(state)
 }
@@ -140,7 +142,7 @@ async fn method_not_allowed() -> ApiError {
 
 /// Request id (taken from `x-request-id` when sane, else new), a span keyed on the
 /// matched route, access log line, and request metrics by route and status.
-async fn observe(req: Request, next: Next) -> Response {
+async fn observe(req: Request, next: Next, body_limit: usize) -> Response {
     let started = Instant::now();
     let request_id = req
         .headers()
@@ -155,7 +157,8 @@ async fn observe(req: Request, next: Next) -> Response {
         req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".to_owned());
     let method = req.method().clone();
     let span = tracing::info_span!("request", request_id = %request_id, method = %method, route = %route, tenant_id = tracing::field::Empty);
-    let mut resp = REQUEST_ID.scope(request_id.clone(), next.run(req).instrument(span.clone())).await;
+    let answered = async move { as_problem(next.run(req).await, body_limit).await };
+    let mut resp = REQUEST_ID.scope(request_id.clone(), answered.instrument(span.clone())).await;
     let status = resp.status();
     let elapsed = started.elapsed();
     span.in_scope(|| {
@@ -173,16 +176,53 @@ async fn observe(req: Request, next: Next) -> Response {
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("x-request-id", v);
     }
-    if status == StatusCode::PAYLOAD_TOO_LARGE && !is_problem(&resp) {
-        return ApiError::PayloadTooLarge(0).into_response();
-    }
     resp
 }
 
-fn is_problem(resp: &Response) -> bool {
-    resp.headers()
-        .get(axum::http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"))
+/// An error answered without a JSON body (axum's plain-text rejections, an empty 4xx
+/// or 5xx from a layer) becomes a problem like every other error; its text, if any,
+/// is the detail. JSON answers (problems, Ecom Express acks) pass untouched.
+async fn as_problem(resp: Response, body_limit: usize) -> Response {
+    use axum::http::header;
+    let status = resp.status();
+    let is_json = resp.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
+        let v = v.as_bytes();
+        v.starts_with(b"application/json") || v.starts_with(b"application/problem+json")
+    });
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 1024).await.ok().map(|b| String::from_utf8_lossy(&b).trim().to_owned());
+    let text = text.filter(|t| !t.is_empty());
+    let detail = |default: &str| text.clone().unwrap_or_else(|| default.to_owned());
+    let e = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(body_limit),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType,
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+        StatusCode::NOT_FOUND => ApiError::client(status, "not_found", "Not found", detail("no such resource")),
+        StatusCode::BAD_REQUEST => {
+            ApiError::client(status, "bad_request", "Bad request", detail("the request could not be understood"))
+        }
+        s if s.is_server_error() => {
+            tracing::error!(status = s.as_u16(), detail = ?text, "an error answered without a problem body");
+            ApiError::client(
+                s,
+                "server_error",
+                "Server error",
+                "an unexpected error occurred; quote the request_id when reporting it",
+            )
+        }
+        s => ApiError::client(s, "client_error", "Request refused", detail("the request was refused")),
+    };
+    let mut problem = e.into_response();
+    *problem.status_mut() = status;
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            problem.headers_mut().entry(name).or_insert_with(|| value.clone());
+        }
+    }
+    problem
 }
 
 /// A cursor page `{data, next_cursor}` of `$item`, as its own named schema. Concrete
@@ -215,5 +255,5 @@ pub fn decode_cursor(c: &str) -> Result<String, ApiError> {
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .filter(|s| s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
-        .ok_or_else(|| ApiError::field("cursor", "is not a cursor this API issued"))
+        .ok_or_else(|| ApiError::query_field("cursor", "is not a cursor this API issued"))
 }

@@ -145,6 +145,7 @@ pub struct Booking {
     #[schema(value_type = Option<BookingError>)]
     pub last_error: Option<Value>,
     #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros_opt")]
     pub booked_at: Option<DateTime<Utc>>,
 }
 
@@ -181,6 +182,7 @@ pub struct ShipmentOut {
     #[schema(value_type = Option<LastEvent>)]
     pub last_event: Option<Value>,
     #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros_opt")]
     pub estimated_delivery: Option<DateTime<Utc>>,
     /// What each sink (`channel`) made of this shipment; `{}` when it reports to none.
     #[schema(value_type = ShipmentSinks)]
@@ -188,8 +190,10 @@ pub struct ShipmentOut {
     /// Documents the carrier holds (eCMR's CMR).
     pub documents: Vec<DocumentLink>,
     #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
     pub created_at: DateTime<Utc>,
     #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -295,6 +299,7 @@ pub struct SinkStatus {
 pub struct TrackingEventOut {
     pub id: i64,
     #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
     pub occurred_at: DateTime<Utc>,
     pub status: Option<String>,
     pub subtag: Option<String>,
@@ -309,6 +314,7 @@ pub struct TrackingEventOut {
     pub source: String,
     pub dedup_key: String,
     #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -316,6 +322,7 @@ pub struct TrackingEventOut {
 pub struct HistoryOut {
     pub id: i64,
     #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
     pub at: DateTime<Utc>,
     /// api_key | carrier_push | poller | system | carrier
     pub actor_type: String,
@@ -347,6 +354,7 @@ pub struct ExchangeOut {
     pub duration_ms: i32,
     pub error: Option<String>,
     #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -664,11 +672,23 @@ async fn list_shipments(
     if let Some(s) = &q.status
         && Status::parse(s).is_none()
     {
-        errors.push(FieldError::new("status", "unknown status"));
+        let all: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
+        errors.push(FieldError::new("status", format!("must be one of {}", all.join(", "))));
+    }
+    // An unknown carrier is refused like an unknown status, not answered with an empty page.
+    if let Some(c) = &q.carrier
+        && crate::carriers::info(c).is_none()
+    {
+        let known: Vec<String> = crate::carriers::catalog().into_iter().map(|c| c.slug.to_owned()).collect();
+        errors.push(FieldError::new("carrier", format!("must be one of {}", known.join(", "))));
     }
     let time = |name: &str, v: &Option<String>, errors: &mut Vec<FieldError>| {
         v.as_deref().and_then(|s| match DateTime::parse_from_rfc3339(s) {
-            Ok(t) => Some(t.with_timezone(&Utc)),
+            Ok(t) if crate::domain::time::in_range(&t) => Some(t.with_timezone(&Utc)),
+            Ok(_) => {
+                errors.push(FieldError::new(name, crate::domain::time::RANGE_MESSAGE));
+                None
+            }
             Err(_) => {
                 errors.push(FieldError::new(name, "must be an RFC 3339 time with offset"));
                 None
@@ -685,7 +705,7 @@ async fn list_shipments(
         }
     };
     if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
+        return Err(ApiError::invalid(crate::error::Location::Query, errors));
     }
     let filter = store::shipments::ListFilter {
         status: q.status.as_deref(),
@@ -914,7 +934,7 @@ async fn cancel_shipment(
     .await?;
     let current = Status::parse(&locked.status).unwrap_or(Status::Pending);
     let subtag = "Exception_020";
-    let event = json!({"occurred_at": Utc::now(), "status": Status::Exception, "subtag": subtag, "message": "Cancelled via API"});
+    let event = json!({"occurred_at": crate::domain::time::format(&Utc::now()), "status": Status::Exception, "subtag": subtag, "message": "Cancelled via API"});
     store::shipments::insert_event(
         &mut tx,
         &auth.tenant_id,

@@ -36,6 +36,7 @@ pub struct StatusMappingOut {
     #[schema(example = "default")]
     pub source: String,
     #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros_opt")]
     pub updated_at: Option<DateTime<Utc>>,
 }
 
@@ -115,8 +116,10 @@ pub struct UnmappedOut {
     /// How many scans arrived with it.
     pub count: i64,
     #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
     pub first_seen: DateTime<Utc>,
     #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
     pub last_seen: DateTime<Utc>,
 }
 
@@ -136,6 +139,17 @@ impl From<UnmappedRow> for UnmappedOut {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UnmappedList {
     pub data: Vec<UnmappedOut>,
+}
+
+/// The `carrier` filter names a known carrier: an unknown one is a 422, not an empty list.
+fn check_carrier_filter(q: &MappingParams) -> ApiResult<()> {
+    match &q.carrier {
+        Some(c) if crate::carriers::info(c).is_none() => {
+            let known: Vec<&str> = crate::carriers::catalog().into_iter().map(|c| c.slug).collect();
+            Err(ApiError::query_field("carrier", format!("must be one of {}", known.join(", "))))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn code_ok(s: &str) -> bool {
@@ -208,6 +222,7 @@ async fn list_status_mappings(
     auth: AuthContext,
     Query(q): Query<MappingParams>,
 ) -> ApiResult<axum::Json<StatusMappingList>> {
+    check_carrier_filter(&q)?;
     let mut conn = state.db.acquire().await?;
     let rows = store::inbound::list_mappings(&mut conn, &auth.tenant_id, q.carrier.as_deref()).await?;
     Ok(axum::Json(StatusMappingList { data: rows.into_iter().map(Into::into).collect() }))
@@ -272,6 +287,7 @@ async fn list_unmapped_codes(
     auth: AuthContext,
     Query(q): Query<MappingParams>,
 ) -> ApiResult<axum::Json<UnmappedList>> {
+    check_carrier_filter(&q)?;
     let mut conn = state.db.acquire().await?;
     let rows = store::inbound::list_unmapped(&mut conn, &auth.tenant_id, q.carrier.as_deref()).await?;
     Ok(axum::Json(UnmappedList { data: rows.into_iter().map(Into::into).collect() }))

@@ -3,7 +3,8 @@
 //!
 //! The signing secret (`whsec_…`) is generated here, shown once in the create (or
 //! rotate) response, and stored sealed with `crate::crypto` (AAD binds tenant +
-//! endpoint). URLs pass the SSRF guard at creation; the delivery client checks again
+//! endpoint). A rotation keeps the old secret, sealed the same way, signing beside the
+//! new one for `webhook_secret_overlap_hours`. URLs pass the SSRF guard at creation; the delivery client checks again
 //! at connect time.
 //!
 //! Re-sending: `POST /v1/webhook-deliveries/{id}/retry` queues one delivery now;
@@ -77,7 +78,9 @@ pub struct WebhookEndpointPatch {
     pub event_types: Option<Vec<String>>,
     /// Enabling clears `disabled_reason`; disabling cancels pending deliveries.
     pub enabled: Option<bool>,
-    /// Generate a new signing secret; it is returned once in this response.
+    /// Generate a new signing secret; it is returned once in this response. The old one
+    /// keeps signing beside it for `webhook_secret_overlap_hours` (default 24): each
+    /// delivery carries both signatures until `previous_secret_expires_at`.
     pub rotate_secret: Option<bool>,
 }
 
@@ -95,9 +98,17 @@ pub struct WebhookEndpointOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwMfKQ9r8GKYo=")]
     pub secret: Option<String>,
+    /// After a rotation: until when the previous secret also signs deliveries. Absent
+    /// when only the current secret signs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros_opt")]
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
     #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
     pub created_at: DateTime<Utc>,
     #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -111,6 +122,7 @@ impl WebhookEndpointOut {
             enabled: r.enabled,
             disabled_reason: r.disabled_reason,
             secret,
+            previous_secret_expires_at: r.previous_secret_expires_at.filter(|t| *t > Utc::now()),
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -122,6 +134,7 @@ pub struct WebhookAttemptOut {
     /// 1, 2, 3 ...
     pub attempt: i32,
     #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
     pub started_at: DateTime<Utc>,
     pub duration_ms: i32,
     /// The subscriber's HTTP status, when it answered.
@@ -157,16 +170,20 @@ pub struct WebhookDeliveryOut {
     /// (the endpoint was disabled).
     pub status: String,
     #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros_opt")]
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub last_status: Option<i32>,
     pub last_error: Option<String>,
     /// Every attempt, oldest first.
     pub attempts: Vec<WebhookAttemptOut>,
     #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
     pub created_at: DateTime<Utc>,
     #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
     pub updated_at: DateTime<Utc>,
     #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros_opt")]
     pub delivered_at: Option<DateTime<Utc>>,
 }
 
@@ -224,7 +241,7 @@ pub struct ReplayOut {
 fn page_limit(limit: Option<i64>) -> ApiResult<i64> {
     let limit = limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
-        return Err(ApiError::field("limit", "must be between 1 and 100"));
+        return Err(ApiError::query_field("limit", "must be between 1 and 100"));
     }
     Ok(limit)
 }
@@ -379,7 +396,8 @@ async fn get_webhook_endpoint(
 /// Update a webhook endpoint
 ///
 /// Changes the URL, description, event filter or `enabled`; `rotate_secret: true`
-/// returns a new secret once (the old one stops signing at once).
+/// returns a new secret once, and the old one keeps signing beside it until
+/// `previous_secret_expires_at` (`webhook_secret_overlap_hours`).
 #[utoipa::path(patch, path = "/v1/webhook-endpoints/{id}", tag = "webhooks", operation_id = "update_webhook_endpoint",
     security(("api_key" = [])), params(("id" = String, Path, description = "Webhook endpoint id")),
     request_body = WebhookEndpointPatch,
@@ -430,6 +448,7 @@ async fn update_webhook_endpoint(
             description: description.as_deref(),
             event_types: &event_types,
             secret_enc: sealed.as_deref(),
+            secret_overlap_secs: state.config.webhooks.secret_overlap.as_secs_f64(),
             enabled,
             disabled_reason: disabled_reason.as_deref(),
         },
@@ -467,7 +486,7 @@ async fn delete_webhook_endpoint(
 
 /// Cursor: the last row's queue sequence number, as digits.
 fn decode_seq(c: &str) -> ApiResult<i64> {
-    decode_cursor(c)?.parse().map_err(|_| ApiError::field("cursor", "is not a cursor this API issued"))
+    decode_cursor(c)?.parse().map_err(|_| ApiError::query_field("cursor", "is not a cursor this API issued"))
 }
 
 /// List an endpoint's deliveries
@@ -486,7 +505,7 @@ async fn list_webhook_deliveries(
     if let Some(s) = &q.status
         && !["pending", "succeeded", "failed", "cancelled"].contains(&s.as_str())
     {
-        return Err(ApiError::field("status", "must be one of pending, succeeded, failed, cancelled"));
+        return Err(ApiError::query_field("status", "must be one of pending, succeeded, failed, cancelled"));
     }
     let before = q.cursor.as_deref().map(decode_seq).transpose()?;
     let endpoint = load(&state, &auth.tenant_id, &id).await?;
@@ -579,6 +598,9 @@ async fn replay_webhook_endpoint(
     PathId(id): PathId,
     Json(body): Json<ReplayIn>,
 ) -> ApiResult<impl IntoResponse> {
+    if !crate::domain::time::in_range(&body.since) {
+        return Err(ApiError::field("since", crate::domain::time::RANGE_MESSAGE));
+    }
     let endpoint = load(&state, &auth.tenant_id, &id).await?;
     if !endpoint.enabled {
         return Err(endpoint_disabled(&endpoint));

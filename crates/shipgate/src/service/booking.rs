@@ -142,7 +142,8 @@ pub async fn mark_found(state: &AppState, row: &ShipmentRow, actor: &Actor) -> s
 
 /// Stop trying: the booking is `failed` with the reason, and `shipment.booking_failed`.
 async fn give_up(state: &AppState, row: &ShipmentRow, reason: &str) -> sqlx::Result<()> {
-    let err = json!({"code": "retries_exhausted", "message": reason, "at": chrono::Utc::now()});
+    let err =
+        json!({"code": "retries_exhausted", "message": reason, "at": crate::domain::time::format(&chrono::Utc::now())});
     let mut tx = state.db.begin().await?;
     let Some(locked) = store::shipments::get_for_update(&mut tx, &row.tenant_id, &row.id).await? else {
         return Ok(());

@@ -146,7 +146,7 @@ pub enum PushOutcome {
 
 fn event_json(p: &EcomPush, status: Option<&str>, subtag: Option<&str>, dedup_key: &str) -> Value {
     json!({
-        "occurred_at": p.occurred_at, "status": status, "subtag": subtag, "message": message(p),
+        "occurred_at": crate::domain::time::format(&p.occurred_at), "status": status, "subtag": subtag, "message": message(p),
         "location": location(p), "raw_code": p.code, "raw_text": p.reason_text, "actor": p.employee,
         "source": "push", "dedup_key": dedup_key,
     })

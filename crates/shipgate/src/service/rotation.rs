@@ -90,5 +90,29 @@ pub async fn rotate_all(state: &AppState) -> anyhow::Result<Rotated> {
     total.rewritten += rewritten;
     total.skipped += skipped;
     total.undecryptable += undecryptable;
+    // Rotated-out webhook secrets still signing during their overlap, sealed the same way.
+    let mut after = String::new();
+    loop {
+        let batch = {
+            let mut conn = state.db.acquire().await?;
+            store::webhooks::stale_previous_secrets(&mut conn, i16::from(current), &after, 200).await?
+        };
+        let Some(last) = batch.last() else { break };
+        after = format!("{}/{}", last.0, last.1);
+        for (tenant, id, old) in &batch {
+            let Ok(plain) = state.crypto.decrypt(tenant, id, Purpose::WebhookSecret, old) else {
+                tracing::warn!(endpoint_id = %id, "previous webhook secret does not decrypt with any configured key; left as is");
+                total.undecryptable += 1;
+                continue;
+            };
+            let new = state.crypto.encrypt(tenant, id, Purpose::WebhookSecret, &plain);
+            let mut conn = state.db.acquire().await?;
+            if store::webhooks::swap_previous_secret_ciphertext(&mut conn, tenant, id, old, &new).await? {
+                total.rewritten += 1;
+            } else {
+                total.skipped += 1;
+            }
+        }
+    }
     Ok(total)
 }

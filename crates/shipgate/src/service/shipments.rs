@@ -65,7 +65,7 @@ pub async fn save_exchanges(
 }
 
 fn error_json(e: &CarrierError) -> Value {
-    json!({"code": e.kind(), "message": e.message(), "at": Utc::now()})
+    json!({"code": e.kind(), "message": e.message(), "at": crate::domain::time::format(&Utc::now())})
 }
 
 /// Try to book a shipment whose booking is pending. Returns the updated row and the
@@ -214,7 +214,7 @@ fn registers(carrier: &str) -> bool {
 
 fn event_json(e: &CarrierEvent) -> Value {
     json!({
-        "occurred_at": e.occurred_at, "status": e.status, "subtag": e.subtag, "message": e.message,
+        "occurred_at": crate::domain::time::format(&e.occurred_at), "status": e.status, "subtag": e.subtag, "message": e.message,
         "location": e.location, "raw_code": e.raw_code, "actor": e.actor,
     })
 }

@@ -181,7 +181,7 @@ async fn sink_status(conn: &mut sqlx::PgConnection, r: &Claimed, state: &str, er
     let mut v =
         json!({"state": state, "tracking_number": r.tracking_number, "attempts": r.attempts, "last_error": error});
     if state == "submitted" {
-        v["submitted_at"] = json!(Utc::now());
+        v["submitted_at"] = json!(crate::domain::time::format(&Utc::now()));
     }
     store::sinks::set_shipment_sink_status(conn, &r.tenant_id, &r.shipment_id, &r.sink, &v).await
 }

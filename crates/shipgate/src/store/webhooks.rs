@@ -23,6 +23,8 @@ pub struct EndpointRow {
     pub disabled_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Until when the previous secret (after a rotation) still signs beside this one.
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
 }
 
 pub struct NewEndpoint<'a> {
@@ -40,7 +42,8 @@ pub async fn insert_endpoint(conn: &mut PgConnection, e: &NewEndpoint<'_>) -> sq
         EndpointRow,
         r#"INSERT INTO webhook_endpoints (tenant_id, id, url, description, event_types, secret_enc, enabled, disabled_reason)
            VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $7 THEN NULL ELSE 'disabled by the API' END)
-           RETURNING tenant_id, id, url, description, event_types, secret_enc, enabled, disabled_reason, created_at, updated_at"#,
+           RETURNING tenant_id, id, url, description, event_types, secret_enc, enabled, disabled_reason, created_at, updated_at,
+                     previous_secret_expires_at"#,
         e.tenant_id,
         e.id,
         e.url,
@@ -56,7 +59,8 @@ pub async fn insert_endpoint(conn: &mut PgConnection, e: &NewEndpoint<'_>) -> sq
 pub async fn get_endpoint(conn: &mut PgConnection, tenant_id: &str, id: &str) -> sqlx::Result<Option<EndpointRow>> {
     sqlx::query_as!(
         EndpointRow,
-        r#"SELECT tenant_id, id, url, description, event_types, secret_enc, enabled, disabled_reason, created_at, updated_at
+        r#"SELECT tenant_id, id, url, description, event_types, secret_enc, enabled, disabled_reason, created_at, updated_at,
+                  previous_secret_expires_at
            FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2"#,
         tenant_id,
         id,
@@ -74,7 +78,8 @@ pub async fn list_endpoints(
 ) -> sqlx::Result<Vec<EndpointRow>> {
     sqlx::query_as!(
         EndpointRow,
-        r#"SELECT tenant_id, id, url, description, event_types, secret_enc, enabled, disabled_reason, created_at, updated_at
+        r#"SELECT tenant_id, id, url, description, event_types, secret_enc, enabled, disabled_reason, created_at, updated_at,
+                  previous_secret_expires_at
            FROM webhook_endpoints WHERE tenant_id = $1 AND ($2::text IS NULL OR id < $2)
            ORDER BY id DESC LIMIT $3"#,
         tenant_id,
@@ -89,8 +94,10 @@ pub struct EndpointUpdate<'a> {
     pub url: &'a str,
     pub description: Option<&'a str>,
     pub event_types: &'a [String],
-    /// A new sealed secret (rotation) or None to keep the current one.
+    /// A new sealed secret (rotation) or None to keep the current one. On rotation the
+    /// current one becomes the previous secret for `secret_overlap_secs` (0: dropped).
     pub secret_enc: Option<&'a [u8]>,
+    pub secret_overlap_secs: f64,
     pub enabled: bool,
     pub disabled_reason: Option<&'a str>,
 }
@@ -104,9 +111,15 @@ pub async fn update_endpoint(
     sqlx::query_as!(
         EndpointRow,
         r#"UPDATE webhook_endpoints SET url = $3, description = $4, event_types = $5,
-                  secret_enc = COALESCE($6, secret_enc), enabled = $7, disabled_reason = $8, updated_at = now()
+                  secret_enc = COALESCE($6, secret_enc), enabled = $7, disabled_reason = $8, updated_at = now(),
+                  -- SET sees the row as it was: secret_enc here is the secret being replaced.
+                  previous_secret_enc = CASE WHEN $6::bytea IS NULL THEN previous_secret_enc
+                                             WHEN $9::float8 > 0 THEN secret_enc END,
+                  previous_secret_expires_at = CASE WHEN $6::bytea IS NULL THEN previous_secret_expires_at
+                                                    WHEN $9::float8 > 0 THEN now() + $9 * interval '1 second' END
            WHERE tenant_id = $1 AND id = $2
-           RETURNING tenant_id, id, url, description, event_types, secret_enc, enabled, disabled_reason, created_at, updated_at"#,
+           RETURNING tenant_id, id, url, description, event_types, secret_enc, enabled, disabled_reason, created_at, updated_at,
+                     previous_secret_expires_at"#,
         tenant_id,
         id,
         u.url,
@@ -115,6 +128,7 @@ pub async fn update_endpoint(
         u.secret_enc,
         u.enabled,
         u.disabled_reason,
+        u.secret_overlap_secs,
     )
     .fetch_optional(conn)
     .await
@@ -206,6 +220,8 @@ pub struct Claimed {
     pub event_created_at: DateTime<Utc>,
     pub url: String,
     pub secret_enc: Vec<u8>,
+    /// The rotated-out secret while its overlap lasts: it signs too.
+    pub previous_secret_enc: Option<Vec<u8>>,
     pub enabled: bool,
 }
 
@@ -230,7 +246,9 @@ pub async fn claim_due(conn: &mut PgConnection, limit: i64, lease_ms: f64, token
            RETURNING d.tenant_id, d.id, d.endpoint_id, due.next_attempt_at AS "due_at!", d.seq,
                      d.attempts AS attempt, d.max_attempts, ev.id AS event_id, ev.type AS event_type,
                      ev.shipment_seq, ev.data AS "event_data!: Json<Value>", ev.created_at AS event_created_at,
-                     e.url, e.secret_enc, e.enabled"#,
+                     e.url, e.secret_enc, e.enabled,
+                     CASE WHEN e.previous_secret_expires_at > now() THEN e.previous_secret_enc END
+                         AS "previous_secret_enc?""#,
         limit,
         lease_ms,
         token,
@@ -472,6 +490,60 @@ pub async fn stale_secrets(
     .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().map(|r| (r.tenant_id, r.id, r.secret_enc)).collect())
+}
+
+/// Endpoints whose previous secret (still in its overlap or not) is not under master
+/// key `current`, after `after` ("tenant/id"): (tenant_id, id, previous_secret_enc).
+pub async fn stale_previous_secrets(
+    conn: &mut PgConnection,
+    current: i16,
+    after: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<(String, String, Vec<u8>)>> {
+    let rows = sqlx::query!(
+        r#"SELECT tenant_id, id, previous_secret_enc AS "previous_secret_enc!" FROM webhook_endpoints
+           WHERE previous_secret_enc IS NOT NULL AND get_byte(previous_secret_enc, 0) <> $1
+             AND tenant_id || '/' || id > $2
+           ORDER BY tenant_id || '/' || id LIMIT $3"#,
+        i32::from(current),
+        after,
+        limit
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.tenant_id, r.id, r.previous_secret_enc)).collect())
+}
+
+/// Replace an endpoint's previous-secret ciphertext only if it is still `old`.
+pub async fn swap_previous_secret_ciphertext(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    id: &str,
+    old: &[u8],
+    new: &[u8],
+) -> sqlx::Result<bool> {
+    let r = sqlx::query!(
+        "UPDATE webhook_endpoints SET previous_secret_enc = $4
+         WHERE tenant_id = $1 AND id = $2 AND previous_secret_enc = $3",
+        tenant_id,
+        id,
+        old,
+        new
+    )
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Forget previous secrets whose overlap is over (they no longer sign). Returns how many.
+pub async fn drop_expired_previous_secrets(conn: &mut PgConnection) -> sqlx::Result<u64> {
+    let r = sqlx::query!(
+        "UPDATE webhook_endpoints SET previous_secret_enc = NULL, previous_secret_expires_at = NULL
+         WHERE previous_secret_expires_at <= now()"
+    )
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected())
 }
 
 /// Replace an endpoint's secret ciphertext only if it is still `old` (compare-and-set).

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use rand::{Rng as _, RngCore as _};
 use serde::Serialize;
@@ -48,6 +48,14 @@ pub fn sign(secret: &[u8], msg_id: &str, timestamp: i64, body: &[u8]) -> String 
     format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
 }
 
+/// The `webhook-signature` header value: one `v1,<sig>` per secret, space-separated,
+/// newest secret first. Standard Webhooks receivers accept a delivery when any of them
+/// verifies (spec "Signature scheme": "multiple signatures ... space delimited"), which
+/// is what lets a rotated-out secret keep working during the overlap.
+pub fn signatures(secrets: &[&[u8]], msg_id: &str, timestamp: i64, body: &[u8]) -> String {
+    secrets.iter().map(|s| sign(s, msg_id, timestamp, body)).collect::<Vec<_>>().join(" ")
+}
+
 /// The body every subscriber receives.
 #[derive(Debug, Serialize)]
 pub struct Payload<'a> {
@@ -56,7 +64,8 @@ pub struct Payload<'a> {
     pub id: &'a str,
     #[serde(rename = "type")]
     pub event_type: &'a str,
-    /// When the event happened (RFC 3339).
+    /// When the event happened: RFC 3339 UTC with microseconds, as `/v1/events` shows
+    /// it (src/domain/time.rs).
     pub timestamp: String,
     /// The event's number within its shipment (1, 2, 3 ...), to order them.
     pub sequence: i32,
@@ -64,7 +73,7 @@ pub struct Payload<'a> {
 }
 
 pub fn payload_bytes(id: &str, event_type: &str, at: DateTime<Utc>, sequence: i32, data: &Value) -> Vec<u8> {
-    let p = Payload { id, event_type, timestamp: at.to_rfc3339_opts(SecondsFormat::Millis, true), sequence, data };
+    let p = Payload { id, event_type, timestamp: crate::domain::time::format(&at), sequence, data };
     serde_json::to_vec(&p).unwrap_or_default()
 }
 
@@ -118,6 +127,26 @@ mod tests {
         let secret = STANDARD.decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").expect("b64");
         let sig = sign(&secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, br#"{"test": 2432232314}"#);
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    }
+
+    #[test]
+    fn either_secret_verifies_a_delivery_signed_with_both() {
+        let (old, old_text) = new_secret();
+        let (new, new_text) = new_secret();
+        let (_, other_text) = new_secret();
+        let ts = Utc::now().timestamp();
+        let body = br#"{"id":"evt_1"}"#;
+        let header = signatures(&[&new, &old], "evt_1", ts, body);
+        assert_eq!(header.split(' ').count(), 2);
+        let mut h = axum::http::HeaderMap::new();
+        h.insert("webhook-id", "evt_1".parse().expect("id"));
+        h.insert("webhook-timestamp", ts.to_string().parse().expect("ts"));
+        h.insert("webhook-signature", header.parse().expect("sig"));
+        // The Standard Webhooks reference library, not our code, decides.
+        for secret in [&old_text, &new_text] {
+            standardwebhooks::Webhook::new(secret).expect("secret").verify(body, &h).expect("verifies");
+        }
+        assert!(standardwebhooks::Webhook::new(&other_text).expect("secret").verify(body, &h).is_err());
     }
 
     #[test]

@@ -75,9 +75,23 @@ pub async fn dispatch_once(state: &AppState) -> anyhow::Result<(i64, i64)> {
     Ok(store::webhooks::dispatch(&mut conn, DISPATCH_BATCH, max_attempts).await?)
 }
 
+/// How often rotated-out secrets whose overlap ended are forgotten.
+const SECRET_PURGE_EVERY: Duration = Duration::from_secs(60);
+
 async fn dispatcher(state: AppState, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
     let poll = state.config.webhooks.poll_interval;
+    let mut purged_at: Option<Instant> = None;
     while !*stop.borrow() {
+        if purged_at.is_none_or(|t| t.elapsed() >= SECRET_PURGE_EVERY) {
+            purged_at = Some(Instant::now());
+            // Expired ones no longer sign (the claim ignores them); this only stops
+            // keeping them. Safe on every instance.
+            let purged =
+                async { store::webhooks::drop_expired_previous_secrets(&mut *state.db.acquire().await?).await };
+            if let Err(e) = purged.await {
+                tracing::warn!(error = %e, "dropping expired previous webhook secrets failed");
+            }
+        }
         match dispatch_once(&state).await {
             Ok((events, deliveries)) => {
                 if deliveries > 0 {
@@ -299,8 +313,21 @@ async fn attempt(
         guard.check_url(&url).map_err(|_| "ssrf_blocked".to_owned())?;
         let body =
             super::payload_bytes(&c.event_id, &c.event_type, c.event_created_at, c.shipment_seq, &c.event_data.0);
+        // During a rotation's overlap the previous secret signs too (Standard Webhooks
+        // allows several signatures); one that no longer decrypts is left out.
+        let previous = c.previous_secret_enc.as_ref().and_then(|enc| {
+            match state.crypto.decrypt(&c.tenant_id, &c.endpoint_id, Purpose::WebhookSecret, enc) {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    tracing::warn!(endpoint_id = %c.endpoint_id, "previous webhook secret unreadable; signing with the current one only");
+                    None
+                }
+            }
+        });
         let ts = started_at.timestamp();
-        let signature = super::sign(&secret, &c.event_id, ts, &body);
+        let mut secrets: Vec<&[u8]> = vec![&secret];
+        secrets.extend(previous.as_deref());
+        let signature = super::signatures(&secrets, &c.event_id, ts, &body);
         let resp = client
             .post(url)
             .header("content-type", "application/json")

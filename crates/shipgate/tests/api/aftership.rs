@@ -273,7 +273,7 @@ async fn the_account_rate_limit_is_never_exceeded() {
     assert!(stats.max_requests_in_one_second <= 10, "{stats:?}");
 }
 
-/// Duplicates registered before migration 20261130000022: the earliest keeps the
+/// Duplicates registered before migration 20261130000005: the earliest keeps the
 /// number, so the unique index can be built; later registrations find that one.
 #[tokio::test]
 async fn the_migration_keeps_the_earliest_of_existing_duplicates() {
@@ -289,7 +289,7 @@ async fn the_migration_keeps_the_earliest_of_existing_duplicates() {
     .execute(&app.db)
     .await
     .expect("duplicates as before");
-    sqlx::raw_sql(include_str!("../../../../migrations/20261130000022_unique_registrations.sql"))
+    sqlx::raw_sql(include_str!("../../../../migrations/20261130000005_unique_registrations.sql"))
         .execute(&app.db)
         .await
         .expect("migration runs again");

@@ -222,7 +222,7 @@ async fn the_reference_answers_drive_a_booking_a_quote_and_refreshes() {
     let q = q.json();
     assert_eq!(q["quote"]["amount"], json!({"amount": "40.00", "currency": "USD"}));
     assert_eq!(q["quote"]["due_at_raw"], "12/05/20 11:00");
-    assert_eq!(q["quote"]["due_at"], "2020-12-05T16:00:00Z", "the site's -05:00, year 2020");
+    assert_eq!(q["quote"]["due_at"], "2020-12-05T16:00:00.000000Z", "the site's -05:00, year 2020");
     let quoted = carrier.calls("QuoteOrder").remove(0).1;
     assert!(quoted["Order"]["Pieces"]["Piece"].is_object(), "one piece is an object, as in the example: {quoted}");
     assert!(quoted["Order"].get("OrderNumber").is_none(), "a quote books nothing");
@@ -279,7 +279,7 @@ async fn the_reference_answers_drive_a_booking_a_quote_and_refreshes() {
         .collect();
     assert_eq!(
         seen,
-        [("Pickup", "2019-11-13T11:10:00Z", "D101"), ("POD", "2019-11-13T21:45:00Z", "D101")],
+        [("Pickup", "2019-11-13T11:10:00.000000Z", "D101"), ("POD", "2019-11-13T21:45:00.000000Z", "D101")],
         "each event once, in the site's time zone"
     );
 }

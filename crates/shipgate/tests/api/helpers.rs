@@ -59,6 +59,46 @@ pub struct TestApp {
     pub aftership: shipgate::sandbox::aftership::AftershipSim,
     pub db: PgPool,
     pub state: AppState,
+    /// Dropped last: drops the database.
+    pub database: TestDatabase,
+}
+
+/// A test's own database, dropped when the test ends — passed, failed or panicked
+/// (the guard drops while the panic unwinds) — so `cargo test` leaves nothing on the
+/// server. `.ci/run` still sweeps `sgt_%` leftovers of killed runs.
+pub struct TestDatabase {
+    pub name: String,
+    admin: PgConnectOptions,
+    pool: Option<PgPool>,
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        // Close the test's pool first: `close()` marks it closed at once, so nothing of
+        // the test (server task, workers) opens a connection again. Its future would
+        // need the test's runtime, which is busy running this drop.
+        if let Some(pool) = self.pool.take() {
+            drop(pool.close());
+        }
+        let (name, admin) = (std::mem::take(&mut self.name), self.admin.clone());
+        // Drop cannot await: a thread with its own runtime runs the DROP. FORCE ends the
+        // connections the test's server and pool still hold (Postgres 13+).
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            rt.block_on(async {
+                let mut conn = admin.connect().await.ok()?;
+                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                let done = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.ok();
+                conn.close().await.ok();
+                done.map(|_| name)
+            })
+        })
+        .join();
+        // Never panic here: this may run while a failed test unwinds.
+        if !matches!(dropped, Ok(Some(_))) {
+            eprintln!("a test database could not be dropped; .ci/run sweeps sgt_% leftovers");
+        }
+    }
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -76,12 +116,15 @@ pub async fn spawn_app_with(extra_config: &str) -> TestApp {
         .await
         .expect("create database");
     conn.close().await.ok();
+    // From here on the database goes away with the test, however the test ends.
+    let mut database = TestDatabase { name: name.clone(), admin: admin.clone(), pool: None };
     let db = PgPoolOptions::new()
         .max_connections(10)
         .idle_timeout(Duration::from_secs(5))
         .connect_with(admin.clone().database(&name))
         .await
         .expect("test database");
+    database.pool = Some(db.clone());
     shipgate::store::MIGRATOR.run(&db).await.expect("migrations");
 
     // Tests drive jobs themselves unless they ask for this instance's workers.
@@ -111,8 +154,20 @@ pub async fn spawn_app_with(extra_config: &str) -> TestApp {
     tokio::spawn(shipgate::server::serve(listener, router, limits, std::future::pending()));
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
     let (tenant_id, key) = new_tenant(&state, "Tenant A").await;
-    let mut app =
-        TestApp { base, http, key, tenant_id, connection_id: String::new(), sim, ecomdash, ecmr, aftership, db, state };
+    let mut app = TestApp {
+        base,
+        http,
+        key,
+        tenant_id,
+        connection_id: String::new(),
+        sim,
+        ecomdash,
+        ecmr,
+        aftership,
+        db,
+        state,
+        database,
+    };
     app.connection_id = app.create_ecourier_connection(&app.key.clone()).await;
     app
 }

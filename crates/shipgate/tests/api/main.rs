@@ -4,13 +4,16 @@
 mod aftership;
 mod booking;
 mod breaker;
+mod cli;
 mod connections;
 mod ecmr;
 mod ecourier_contract;
 mod errors;
+mod harness;
 mod helpers;
 mod idempotency;
 mod inbound;
+mod input;
 mod jobs;
 mod ops;
 mod refresh;

@@ -14,13 +14,20 @@ async fn rotate_keys_re_encrypts_every_secret_and_the_old_key_can_then_be_droppe
     app.book("ROT-1").await; // caches the e-Courier UserGUID (a second ciphertext)
     let r = app.post("/v1/webhook-endpoints", &serde_json::json!({"url": "http://127.0.0.1:9/hook"})).await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.bytes));
+    // A rotated signing secret: the previous one keeps signing during its overlap.
+    let endpoint = r.json()["id"].as_str().expect("id").to_owned();
+    let body = serde_json::json!({"rotate_secret": true});
+    let r = app.request("PATCH", &format!("/v1/webhook-endpoints/{endpoint}"), Some(&app.key), Some(&body), &[]).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.bytes));
     let endpoint_key = || async {
-        sqlx::query_scalar::<_, i32>("SELECT get_byte(secret_enc, 0) FROM webhook_endpoints")
-            .fetch_one(&app.db)
-            .await
-            .expect("endpoint")
+        sqlx::query_as::<_, (i32, i32)>(
+            "SELECT get_byte(secret_enc, 0), get_byte(previous_secret_enc, 0) FROM webhook_endpoints",
+        )
+        .fetch_one(&app.db)
+        .await
+        .expect("endpoint")
     };
-    assert_eq!(endpoint_key().await, 1);
+    assert_eq!(endpoint_key().await, (1, 1));
     let key_ids = || async {
         sqlx::query_as::<_, (i32, Option<i32>)>(
             "SELECT get_byte(credentials_enc, 0), CASE WHEN token_enc IS NULL THEN NULL ELSE get_byte(token_enc, 0) END FROM connections",
@@ -38,9 +45,13 @@ async fn rotate_keys_re_encrypts_every_secret_and_the_old_key_can_then_be_droppe
     .expect("config");
     let rotating = AppState::new(app.db.clone(), both).expect("state");
     let r = shipgate::service::rotation::rotate_all(&rotating).await.expect("rotate");
-    assert_eq!((r.rewritten, r.skipped, r.undecryptable), (3, 0, 0), "credentials, token, webhook secret");
+    assert_eq!(
+        (r.rewritten, r.skipped, r.undecryptable),
+        (4, 0, 0),
+        "credentials, token, webhook secret and the previous one"
+    );
     assert_eq!(key_ids().await, vec![(2, Some(2))]);
-    assert_eq!(endpoint_key().await, 2);
+    assert_eq!(endpoint_key().await, (2, 2));
     assert_eq!(shipgate::service::rotation::rotate_all(&rotating).await.expect("again").rewritten, 0);
 
     // Step 2: the old key is gone from the configuration; everything still decrypts.

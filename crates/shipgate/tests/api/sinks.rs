@@ -195,7 +195,7 @@ async fn ecomdash_ids_are_its_integers_and_go_out_as_numbers() {
 }
 
 /// A channel stored before ids had to be integers, with an id ecomdash could never
-/// take, is removed by migration 20261130000021 (its history keeps it); numeric strings
+/// take, is removed by migration 20261130000004 (its history keeps it); numeric strings
 /// stay and read as numbers.
 #[tokio::test]
 async fn stored_channels_with_non_integer_ids_are_dropped_by_the_migration() {
@@ -218,7 +218,7 @@ async fn stored_channels_with_non_integer_ids_are_dropped_by_the_migration() {
         .execute(&app.db)
         .await
         .expect("numeric strings");
-    sqlx::raw_sql(include_str!("../../../../migrations/20261130000021_ecomdash_integer_ids.sql"))
+    sqlx::raw_sql(include_str!("../../../../migrations/20261130000004_ecomdash_integer_ids.sql"))
         .execute(&app.db)
         .await
         .expect("migration runs again");
