@@ -4,11 +4,10 @@
 //! available simulator, and prints an API key, a curl that books a shipment, and the
 //! Swagger UI address.
 
-pub mod aftership;
-pub mod ecmr;
-pub mod ecomdash;
-pub mod ecomexpress;
-pub use sims::ecourier;
+// The simulators written from the carriers' own documents (`crates/sims`), never from
+// the adapters: where an adapter misreads a contract, a simulator of the same hands would
+// agree with it and prove nothing (issue 8).
+pub use sims::{aftership, ecmr, ecomdash, ecomexpress, ecourier};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -24,11 +23,17 @@ use crate::crypto::Purpose;
 use crate::{http, ids, store};
 use pgembed::{Options, PrivatePostgres};
 
-/// Most requests a simulator remembers for `requests()` (older halves are dropped).
-pub const REQUEST_LOG_CAP: usize = 20_000;
-
 /// Where the e-Courier simulator is mounted.
 pub const ECOURIER_MOUNT: &str = "/sim/ecourier";
+/// Where the eCMR.services simulator is mounted (its API is under `{mount}/api/...`).
+pub const ECMR_MOUNT: &str = "/sim/ecmr";
+/// Where the AfterShip simulator is mounted. It serves `{mount}/tracking/2024-04/...`, so
+/// a connection's base URL is [`AFTERSHIP_API`] under the mount.
+pub const AFTERSHIP_MOUNT: &str = "/sim/aftership";
+/// The AfterShip API version path under [`AFTERSHIP_MOUNT`]: `/tracking/2024-04`.
+pub const AFTERSHIP_API: &str = "/tracking/2024-04";
+/// Where the ecomdash simulator is mounted (its call is `{mount}/api/Shipments/...`).
+pub const ECOMDASH_MOUNT: &str = "/sim/ecomdash";
 
 /// A demo tenant with one key and a connection to each carrier simulator.
 pub struct Demo {
@@ -103,7 +108,7 @@ pub async fn create_demo(state: &AppState, name: &str, base: &str) -> anyhow::Re
         &tenant_id,
         "ecmr",
         "eCMR.services simulator",
-        &format!("{base}/sim/ecmr"),
+        &format!("{base}{ECMR_MOUNT}"),
         &[("organization_id", &org.organization_id), ("api_token", &org.api_token)],
         serde_json::Map::new(),
     )
@@ -115,7 +120,7 @@ pub async fn create_demo(state: &AppState, name: &str, base: &str) -> anyhow::Re
         &tenant_id,
         "aftership",
         "AfterShip simulator",
-        &format!("{base}/sim/aftership"),
+        &format!("{base}{AFTERSHIP_MOUNT}{AFTERSHIP_API}"),
         &[("api_key", key)],
         serde_json::Map::new(),
     )
@@ -130,7 +135,7 @@ pub async fn create_demo(state: &AppState, name: &str, base: &str) -> anyhow::Re
         &tenant_id,
         "ecomdash",
         "ecomdash simulator",
-        &format!("{base}/sim/ecomdash"),
+        &format!("{base}{ECOMDASH_MOUNT}"),
         &[("subscription_key", sub), ("integration_key", ecd)],
         serde_json::Map::new(),
     )
@@ -193,9 +198,9 @@ impl Simulators {
     pub fn mount(&self, router: axum::Router) -> axum::Router {
         router
             .nest(ECOURIER_MOUNT, self.ecourier.router())
-            .nest("/sim/ecmr", self.ecmr.router())
-            .nest("/sim/aftership", self.aftership.router())
-            .nest("/sim/ecomdash", self.ecomdash.router())
+            .nest(ECMR_MOUNT, self.ecmr.router())
+            .nest(AFTERSHIP_MOUNT, self.aftership.router())
+            .nest(ECOMDASH_MOUNT, self.ecomdash.router())
     }
 }
 

@@ -54,9 +54,9 @@ pub struct TestApp {
     pub tenant_id: String,
     pub connection_id: String,
     pub sim: EcourierSim,
-    pub ecomdash: shipgate::sandbox::ecomdash::EcomdashSim,
-    pub ecmr: shipgate::sandbox::ecmr::EcmrSim,
-    pub aftership: shipgate::sandbox::aftership::AftershipSim,
+    pub ecomdash: sims::ecomdash::EcomdashSim,
+    pub ecmr: sims::ecmr::EcmrSim,
+    pub aftership: sims::aftership::AftershipSim,
     pub db: PgPool,
     pub state: AppState,
     /// Dropped last: drops the database.
@@ -141,14 +141,14 @@ pub async fn spawn_app_with(extra_config: &str) -> TestApp {
     let sim = EcourierSim::new(EcourierSimConfig::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let ecomdash = shipgate::sandbox::ecomdash::EcomdashSim::new(Default::default());
-    let ecmr = shipgate::sandbox::ecmr::EcmrSim::new(Default::default());
-    let aftership = shipgate::sandbox::aftership::AftershipSim::new(Default::default());
+    let ecomdash = sims::ecomdash::EcomdashSim::default();
+    let ecmr = sims::ecmr::EcmrSim::default();
+    let aftership = sims::aftership::AftershipSim::default();
     let router = shipgate::http::router(state.clone())
         .nest(shipgate::sandbox::ECOURIER_MOUNT, sim.router())
-        .nest("/sim/ecomdash", ecomdash.router())
-        .nest("/sim/ecmr", ecmr.router())
-        .nest("/sim/aftership", aftership.router());
+        .nest(shipgate::sandbox::ECOMDASH_MOUNT, ecomdash.router())
+        .nest(shipgate::sandbox::ECMR_MOUNT, ecmr.router())
+        .nest(shipgate::sandbox::AFTERSHIP_MOUNT, aftership.router());
     // The production server loop (timeouts, per-client limits, client addresses).
     let limits = shipgate::server::ServeLimits::from_config(&state.config);
     tokio::spawn(shipgate::server::serve(listener, router, limits, std::future::pending()));
@@ -273,7 +273,7 @@ impl TestApp {
 
     pub async fn create_ecmr_connection(&self) -> String {
         self.create_connection(json!({
-            "carrier": "ecmr", "name": "eCMR sim", "base_url": format!("{}/sim/ecmr", self.base),
+            "carrier": "ecmr", "name": "eCMR sim", "base_url": format!("{}{}", self.base, shipgate::sandbox::ECMR_MOUNT),
             "credentials": {"organization_id": "org-demo", "api_token": "token-demo"}
         }))
         .await
@@ -281,7 +281,7 @@ impl TestApp {
 
     pub async fn create_aftership_connection(&self) -> String {
         self.create_connection(json!({
-            "carrier": "aftership", "name": "AfterShip sim", "base_url": format!("{}/sim/aftership", self.base),
+            "carrier": "aftership", "name": "AfterShip sim", "base_url": self.aftership_base_url(),
             "credentials": {"api_key": "as-demo-key"}
         }))
         .await
@@ -291,12 +291,17 @@ impl TestApp {
         let body = json!({
             "carrier": "ecomdash",
             "name": "ecomdash sim",
-            "base_url": format!("{}/sim/ecomdash", self.base),
+            "base_url": format!("{}{}", self.base, shipgate::sandbox::ECOMDASH_MOUNT),
             "credentials": {"subscription_key": "sub-demo", "integration_key": "ecd-demo"}
         });
         let r = self.post("/v1/connections", &body).await;
         assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.bytes));
         r.json()["id"].as_str().expect("id").to_owned()
+    }
+
+    /// The AfterShip simulator serves `/tracking/2024-04/...` under its mount point.
+    pub fn aftership_base_url(&self) -> String {
+        format!("{}{}{}", self.base, shipgate::sandbox::AFTERSHIP_MOUNT, shipgate::sandbox::AFTERSHIP_API)
     }
 
     pub fn shipment_body(&self, reference: &str) -> Value {
