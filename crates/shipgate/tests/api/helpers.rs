@@ -59,8 +59,60 @@ pub struct TestApp {
     pub aftership: sims::aftership::AftershipSim,
     pub db: PgPool,
     pub state: AppState,
+    /// Writes what the gateway sent the AfterShip and ecomdash simulators, for the
+    /// carriers' own judges (`contract/run.sh`), when the test app is dropped.
+    #[allow(dead_code, reason = "it works in its Drop")]
+    pub contract_log: ContractLog,
     /// Dropped last: drops the database.
     pub database: TestDatabase,
+}
+
+/// The directory named by this variable receives, as each test app is dropped, the
+/// AfterShip simulator's request log as `aftership-<uuid>.jsonl` (one `{"method", "path",
+/// "query", "body"}` per line, the path relative to the simulator's mount) and the
+/// ecomdash simulator's as `ecomdash-<uuid>.jsonl` (one request body per line).
+/// `contract/run.sh` has the official AfterShip SDK and ecomdash's JSON Schema judge them.
+pub const CONTRACT_LOG_DIR_VAR: &str = "SHIPGATE_CONTRACT_LOG_DIR";
+
+pub struct ContractLog {
+    pub aftership: sims::aftership::AftershipSim,
+    pub ecomdash: sims::ecomdash::EcomdashSim,
+}
+
+impl ContractLog {
+    fn write(&self, dir: &std::path::Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let id = uuid::Uuid::new_v4().simple();
+        let aftership: Vec<Value> = self
+            .aftership
+            .requests()
+            .into_iter()
+            .map(|r| json!({"method": r.method, "path": r.path, "query": r.query, "body": r.body}))
+            .collect();
+        let ecomdash: Vec<Value> = self.ecomdash.requests().into_iter().map(|r| r.body).collect();
+        for (carrier, lines) in [("aftership", aftership), ("ecomdash", ecomdash)] {
+            if lines.is_empty() {
+                continue;
+            }
+            let mut text = String::new();
+            for line in lines {
+                text.push_str(&line.to_string());
+                text.push('\n');
+            }
+            std::fs::write(dir.join(format!("{carrier}-{id}.jsonl")), text)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ContractLog {
+    fn drop(&mut self) {
+        let Some(dir) = std::env::var_os(CONTRACT_LOG_DIR_VAR) else { return };
+        // Never panic here: this may run while a failed test unwinds.
+        if let Err(e) = self.write(std::path::Path::new(&dir)) {
+            eprintln!("the simulators' request logs could not be written to {}: {e}", dir.to_string_lossy());
+        }
+    }
 }
 
 /// A test's own database, dropped when the test ends — passed, failed or panicked
@@ -154,6 +206,7 @@ pub async fn spawn_app_with(extra_config: &str) -> TestApp {
     tokio::spawn(shipgate::server::serve(listener, router, limits, std::future::pending()));
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
     let (tenant_id, key) = new_tenant(&state, "Tenant A").await;
+    let contract_log = ContractLog { aftership: aftership.clone(), ecomdash: ecomdash.clone() };
     let mut app = TestApp {
         base,
         http,
@@ -163,6 +216,7 @@ pub async fn spawn_app_with(extra_config: &str) -> TestApp {
         sim,
         ecomdash,
         ecmr,
+        contract_log,
         aftership,
         db,
         state,
