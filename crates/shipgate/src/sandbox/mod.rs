@@ -8,7 +8,8 @@
 //! shipments failed to refresh with "Order Not Found" once the e-Courier simulator had
 //! forgotten them): each simulator's state is imported at start from
 //! `<data_dir>/sims/<carrier>.json` when present, and saved there, atomically (a temp
-//! file renamed over the old one), every [`SAVE_EVERY`] when it changed and at shutdown.
+//! file renamed over the old one), a few seconds after it changed ([`SAVE_QUIET`]) and at
+//! shutdown.
 
 // The simulators written from the carriers' own documents (`crates/sims`), never from
 // the adapters: where an adapter misreads a contract, a simulator of the same hands would
@@ -193,6 +194,8 @@ pub struct Simulators {
     pub ecmr: ecmr::EcmrSim,
     pub aftership: aftership::AftershipSim,
     pub ecomdash: ecomdash::EcomdashSim,
+    /// Which simulators got a request that may have changed their state, and when.
+    activity: std::sync::Arc<Activity>,
 }
 
 impl Simulators {
@@ -202,15 +205,27 @@ impl Simulators {
             ecmr: ecmr::EcmrSim::new(Default::default()),
             aftership: aftership::AftershipSim::new(Default::default()),
             ecomdash: ecomdash::EcomdashSim::new(Default::default()),
+            activity: Default::default(),
         }
     }
 
+    /// Each simulator under its mount point, noting the requests that may change its state.
     pub fn mount(&self, router: axum::Router) -> axum::Router {
         router
-            .nest(ECOURIER_MOUNT, self.ecourier.router())
-            .nest(ECMR_MOUNT, self.ecmr.router())
-            .nest(AFTERSHIP_MOUNT, self.aftership.router())
-            .nest(ECOMDASH_MOUNT, self.ecomdash.router())
+            .nest(ECOURIER_MOUNT, self.watched("ecourier", self.ecourier.router()))
+            .nest(ECMR_MOUNT, self.watched("ecmr", self.ecmr.router()))
+            .nest(AFTERSHIP_MOUNT, self.watched("aftership", self.aftership.router()))
+            .nest(ECOMDASH_MOUNT, self.watched("ecomdash", self.ecomdash.router()))
+    }
+
+    fn watched(&self, carrier: &'static str, router: axum::Router) -> axum::Router {
+        let activity = self.activity.clone();
+        router.layer(axum::middleware::from_fn(move |request: axum::extract::Request, next: axum::middleware::Next| {
+            if may_change(carrier, request.method(), request.uri().path()) {
+                activity.touch(carrier, std::time::Instant::now());
+            }
+            next.run(request)
+        }))
     }
 }
 
@@ -220,11 +235,56 @@ impl Default for Simulators {
     }
 }
 
-/// How often `shipgate sandbox` saves the simulators' state when it changed.
-pub const SAVE_EVERY: Duration = Duration::from_secs(5);
+/// Whether a request to a simulator may change what it exports. Reads never do: the
+/// e-Courier simulator's GetJsonOrder, QuoteOrder and RefreshGUID (which only renews a
+/// session), every other carrier's GETs, and the control API's GETs.
+fn may_change(carrier: &str, method: &axum::http::Method, path: &str) -> bool {
+    let read = matches!(*method, axum::http::Method::GET | axum::http::Method::HEAD);
+    if path.contains("/_sim/") || carrier != "ecourier" {
+        return !read;
+    }
+    path.ends_with("/SaveOrder") || path.ends_with("/Login")
+}
+
+/// A simulator's state is saved once no change came for [`SAVE_QUIET`], or at the latest
+/// [`SAVE_MAX_DELAY`] after its first unsaved change: a busy simulator (a benchmark
+/// sending thousands of orders a second) is not exported over and over while it works.
+pub const SAVE_QUIET: Duration = Duration::from_secs(2);
+/// See [`SAVE_QUIET`].
+pub const SAVE_MAX_DELAY: Duration = Duration::from_secs(30);
+/// How often the saver looks for simulators to save.
+const SAVE_TICK: Duration = Duration::from_secs(1);
 
 /// The carriers whose simulators keep state, as named in `<data_dir>/sims/<carrier>.json`.
 pub const SIM_CARRIERS: [&str; 4] = ["ecourier", "ecmr", "aftership", "ecomdash"];
+
+/// Per simulator, the first and the last change not saved yet.
+#[derive(Default)]
+struct Activity(std::sync::Mutex<BTreeMap<&'static str, (std::time::Instant, std::time::Instant)>>);
+
+impl Activity {
+    fn touch(&self, carrier: &'static str, at: std::time::Instant) {
+        let mut changes = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        changes.entry(carrier).and_modify(|(_, last)| *last = at).or_insert((at, at));
+    }
+
+    /// Whether `carrier` is due to be saved at `now`; if so, its changes count as saved
+    /// from here on (a change arriving while it is written makes it due again).
+    fn take_due(&self, carrier: &str, now: std::time::Instant) -> bool {
+        let mut changes = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let due = changes.get(carrier).is_some_and(|&(first, last)| {
+            now.saturating_duration_since(last) >= SAVE_QUIET || now.saturating_duration_since(first) >= SAVE_MAX_DELAY
+        });
+        if due {
+            changes.remove(carrier);
+        }
+        due
+    }
+
+    fn clear(&self) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+    }
+}
 
 impl Simulators {
     /// One simulator's state as its `export_state` gives it.
@@ -325,12 +385,31 @@ impl SimStateDir {
         report
     }
 
-    /// Write the state of every simulator that changed since it was loaded or last saved
-    /// (all of them with `force`); returns the carriers written.
-    pub fn save(&mut self, sims: &Simulators, force: bool) -> std::io::Result<Vec<&'static str>> {
+    /// Save the simulators that changed and are due at `now` (see [`SAVE_QUIET`]); returns
+    /// the carriers written. A state equal to what the file holds is not written again.
+    pub fn save_due(&mut self, sims: &Simulators, now: std::time::Instant) -> std::io::Result<Vec<&'static str>> {
+        let due: Vec<&'static str> = SIM_CARRIERS.into_iter().filter(|c| sims.activity.take_due(c, now)).collect();
+        self.save(sims, &due, false)
+    }
+
+    /// Write every simulator's state (at shutdown); returns the carriers written.
+    pub fn save_all(&mut self, sims: &Simulators) -> std::io::Result<Vec<&'static str>> {
+        sims.activity.clear();
+        self.save(sims, &SIM_CARRIERS, true)
+    }
+
+    fn save(
+        &mut self,
+        sims: &Simulators,
+        carriers: &[&'static str],
+        force: bool,
+    ) -> std::io::Result<Vec<&'static str>> {
+        if carriers.is_empty() {
+            return Ok(Vec::new());
+        }
         std::fs::create_dir_all(&self.dir)?;
         let mut written = Vec::new();
-        for carrier in SIM_CARRIERS {
+        for &carrier in carriers {
             let Some(state) = sims.export_state(carrier) else { continue };
             let print = fingerprint(carrier, &state);
             if !force && self.saved.get(carrier) == Some(&print) {
@@ -363,21 +442,25 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-/// Save `sims` into `state` every [`SAVE_EVERY`] when something changed, until aborted.
+/// Save `sims` into `state` as they change (see [`SAVE_QUIET`]), until aborted. With the
+/// e-Courier clock running, its orders move with no request: it counts as always changing.
 fn spawn_state_saver(
     sims: Simulators,
     state: std::sync::Arc<std::sync::Mutex<SimStateDir>>,
+    clock_running: bool,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(SAVE_EVERY);
+        let mut tick = tokio::time::interval(SAVE_TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
         loop {
             tick.tick().await;
+            let now = std::time::Instant::now();
+            if clock_running {
+                sims.activity.touch("ecourier", now);
+            }
             let (sims, state) = (sims.clone(), state.clone());
-            let saved = tokio::task::spawn_blocking(move || match state.lock() {
-                Ok(mut dir) => dir.save(&sims, false),
-                Err(poisoned) => poisoned.into_inner().save(&sims, false),
+            let saved = tokio::task::spawn_blocking(move || {
+                state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).save_due(&sims, now)
             })
             .await;
             match saved {
@@ -451,7 +534,7 @@ pub async fn run(mut config: Config, data_dir: &Path, sim_clock_secs: u64) -> an
         println!("simulators: {line}");
     }
     let sim_state = std::sync::Arc::new(std::sync::Mutex::new(sim_state));
-    let saver = spawn_state_saver(sims.clone(), sim_state.clone());
+    let saver = spawn_state_saver(sims.clone(), sim_state.clone(), sim_clock_secs > 0);
     if sim_clock_secs > 0 {
         sims.ecourier.start_clock(Duration::from_secs(sim_clock_secs));
     }
@@ -504,10 +587,7 @@ Ctrl-C stops everything.
     let served = app::serve(listener, router, workers).await;
     saver.abort();
     let _ = saver.await;
-    let saved = match sim_state.lock() {
-        Ok(mut dir) => dir.save(&sims, true),
-        Err(poisoned) => poisoned.into_inner().save(&sims, true),
-    };
+    let saved = sim_state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).save_all(&sims);
     if let Err(e) = saved {
         eprintln!("the simulators' state could not be saved to {}: {e}", sims_dir.display());
     }
@@ -637,8 +717,16 @@ mod tests {
         let base = serve(&before).await;
         let session = fill(&base).await;
         let mut saved = SimStateDir::new(&dir);
-        assert_eq!(saved.save(&before, false).expect("saved"), SIM_CARRIERS, "everything is new");
-        assert!(saved.save(&before, false).expect("saved").is_empty(), "nothing changed since");
+        let now = std::time::Instant::now();
+        assert!(saved.save_due(&before, now).expect("saved").is_empty(), "not before things are quiet");
+        let later = now + SAVE_QUIET;
+        assert_eq!(saved.save_due(&before, later).expect("saved"), SIM_CARRIERS, "everything changed");
+        assert!(saved.save_due(&before, later).expect("saved").is_empty(), "nothing changed since");
+        // Reads change nothing.
+        let (status, _) = ecourier_get(&base, &session, "SG-RESTART-1").await;
+        assert_eq!(status, 200);
+        let much_later = later + SAVE_MAX_DELAY;
+        assert!(saved.save_due(&before, much_later).expect("saved").is_empty(), "a read is no change");
         for carrier in SIM_CARRIERS {
             assert!(dir.join(format!("{carrier}.json")).is_file(), "{carrier}");
             assert!(!dir.join(format!("{carrier}.json.tmp")).exists(), "{carrier}: the temp file was renamed");
@@ -664,11 +752,22 @@ mod tests {
         );
         assert!(after.ecmr.shipment_by_reference("org-demo", "SO-RESTART").is_some());
         assert_eq!(after.ecomdash.submitted(), before.ecomdash.submitted());
-        assert!(loaded.save(&after, false).expect("saved").is_empty(), "what was loaded is what is on disk");
+        // The login on `after` above happened before the import, which dropped its session:
+        // what is on disk is what was loaded.
+        let much_later = std::time::Instant::now() + SAVE_MAX_DELAY;
+        assert!(loaded.save_due(&after, much_later).expect("saved").is_empty(), "what was loaded is on disk");
 
-        // A change is saved; a file that cannot be imported is put aside, never overwritten.
-        after.ecourier.advance("SG-RESTART-1").expect("advance");
-        assert_eq!(loaded.save(&after, false).expect("saved"), ["ecourier"]);
+        // A change through the control API is saved; a file that cannot be imported is put
+        // aside, never overwritten.
+        let advanced = reqwest::Client::new()
+            .post(format!("{base}{ECOURIER_MOUNT}/_sim/orders/SG-RESTART-1/advance"))
+            .send()
+            .await
+            .expect("advance");
+        assert_eq!(advanced.status(), 200);
+        let much_later = std::time::Instant::now() + SAVE_MAX_DELAY;
+        assert_eq!(loaded.save_due(&after, much_later).expect("saved"), ["ecourier"]);
+        assert_eq!(loaded.save_all(&after).expect("saved"), SIM_CARRIERS, "at shutdown: everything");
         std::fs::write(dir.join("ecmr.json"), "{\"version\": 99}").expect("write");
         let report = SimStateDir::new(&dir).load(&Simulators::new());
         assert!(report.iter().any(|l| l.starts_with("ecmr:") && l.contains("could not be imported")), "{report:?}");
