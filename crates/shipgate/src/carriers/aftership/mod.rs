@@ -383,7 +383,7 @@ mod tests {
     use crate::carriers::token::{RenewalGuard, Token};
     use crate::carriers::{Credentials, TokenStore};
     use crate::domain::{ShipmentPlan, Status, Stop};
-    use crate::sandbox::aftership::{AftershipSim, AftershipSimConfig, SimFault};
+    use sims::aftership::{AftershipSim, AftershipSimConfig, SimFault};
 
     const KEY: &str = "as-demo-key";
 

@@ -274,7 +274,7 @@ mod tests {
     use crate::domain::{
         Address, CountryCode, Dimensions, LengthUnit, Parcel, ShipmentPlan, Status, Stop, StopType, Weight, WeightUnit,
     };
-    use crate::sandbox::ecmr::{EcmrSim, EcmrSimConfig, SimFault};
+    use sims::ecmr::{EcmrSim, EcmrSimConfig, SimFault};
 
     /// The connection's token store in memory; also remembers every access token it was
     /// given, so a test knows what must never reach a log.

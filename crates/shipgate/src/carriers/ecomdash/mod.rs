@@ -265,7 +265,7 @@ mod tests {
     use super::*;
     use crate::carriers::token::{RenewalGuard, Token};
     use crate::carriers::{Credentials, TokenStore};
-    use crate::sandbox::ecomdash::{EcomdashSim, EcomdashSimConfig, SimFault};
+    use sims::ecomdash::{EcomdashSim, EcomdashSimConfig, SimFault};
 
     const SUB: &str = "sub-SECRET-7f3a";
     const ECD: &str = "ecd-SECRET-91bc";
