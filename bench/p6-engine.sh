@@ -47,7 +47,7 @@ JOIN orders o ON o.n = 1 + g % (SELECT count(*) FROM orders);
 UPDATE shipments SET poll_next_at = now() WHERE poll_next_at IS NOT NULL;
 SQL
 echo "$(psql "$DB_URL" -qAt -c "SELECT count(*) FROM shipments WHERE poll_next_at IS NOT NULL") active shipments due now ($B real orders behind them)"
-curl -s -o /dev/null -X POST "$BASE/sim/ecourier/_sim/faults" -H 'content-type: application/json' -d '{"latency_ms":50}'
+curl -s -o /dev/null -X PUT "$BASE/sim/ecourier/_sim/latency" -H 'content-type: application/json' -d '{"ms":50}'
 polls() { curl -s "$BASE/sim/ecourier/_sim/stats" | sed -E 's/.*"GetJsonOrder":([0-9]+).*/\1/; s/^\{.*/0/'; }
 for R in $RATES; do
   curl -sf -o /dev/null -X PATCH "$BASE/v1/connections/$CON" -H "Authorization: Bearer $KEY" -H 'content-type: application/json' \

@@ -44,7 +44,7 @@ request = function()
   return wrk.format(nil, "/v1/shipments/" .. ids[i] .. "/refresh")
 end
 LUA
-curl -s -o /dev/null -X POST "$BASE/sim/ecourier/_sim/faults" -H 'content-type: application/json' -d '{"latency_ms":50}'
+curl -s -o /dev/null -X PUT "$BASE/sim/ecourier/_sim/latency" -H 'content-type: application/json' -d '{"ms":50}'
 for R in $RATES; do
   curl -sf -o /dev/null -X PATCH "$BASE/v1/connections/$CON" -H "Authorization: Bearer $KEY" -H 'content-type: application/json' \
     -d "{\"settings\":{\"customer_code\":\"DEMO\",\"rate_limit_per_second\":$R}}"

@@ -9,7 +9,8 @@ string is also read, as the simulator's request log has it). Every body must val
 against the SDK model of its operation with unknown fields refused, every query key must
 be one the SDK sends for it, and every path must be an SDK operation.
 
-Exit status 0 when all requests pass, 1 naming each offending request and field, 2 on
+Exit status 0 when all requests pass, 1 naming each offending request and field (or
+when the files hold no request at all: the judge must have something to judge), 2 on
 unreadable input.
 """
 
@@ -66,6 +67,9 @@ def main(argv: list[str]) -> int:
         print(p)
     print(f"{count} request(s) checked against aftership-tracking-sdk 2.0.2 (API 2024-04): "
           f"{len(problems)} problem(s)", file=sys.stderr)
+    if count == 0:
+        print("no request in the given files: nothing was judged", file=sys.stderr)
+        return 1
     return 1 if problems else 0
 
 

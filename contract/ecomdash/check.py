@@ -8,10 +8,11 @@ The two schemas in this folder are copied verbatim from the ecomdash API page (s
   (b) the answers captured from our simulator (contract/fixtures/ecomdash/*.response.json)
       and the requests that produced them (*.request.json valid, *.invalid-request.json
       refused);
-  (c) with --requests FILE.jsonl: every request body recorded elsewhere (one JSON value per
-      line: the body itself, or an object with a "body" member such as an entry of the
-      simulator's GET /_sim/requests; entries whose "op" or "path" is not
-      submitTrackingInfo are skipped).
+  (c) with --requests FILE.jsonl [FILE.jsonl ...]: every request body recorded elsewhere
+      (one JSON value per line: the body itself, or an object with a "body" member such as
+      an entry of the simulator's GET /_sim/requests; entries whose "op" or "path" is not
+      submitTrackingInfo are skipped), e.g. what the gateway's tests sent. Files that hold
+      no request at all fail the run: the judge must have something to judge.
 
 Requests are judged strictly: the request schema (additionalProperties: false, numbers,
 strings), `format: date-time` asserted, and the seed's field table, which the schema cannot
@@ -210,6 +211,8 @@ def check_fixtures(report):
 
 
 def check_requests(report, path):
+    """Judge every request body in one JSON-lines file; the number judged."""
+    judged = 0
     for n, line in enumerate(pathlib.Path(path).read_text().splitlines(), start=1):
         if not line.strip():
             continue
@@ -225,19 +228,27 @@ def check_requests(report, path):
             if not str(entry.get("path", "submitTrackingInfo")).endswith("submitTrackingInfo"):
                 continue
             entry = entry["body"]
+        judged += 1
         report.check(name, request_errors(entry))
+    return judged
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", metavar="FILE.jsonl", help="also check every request body in this file")
+    parser.add_argument(
+        "--requests", metavar="FILE.jsonl", nargs="+", action="extend", default=[],
+        help="also check every request body in these files (at least one body in all)",
+    )
     parser.add_argument("--no-fixtures", action="store_true", help="check only --requests")
     args = parser.parse_args()
     report = Report()
     if not args.no_fixtures:
         check_fixtures(report)
     if args.requests:
-        check_requests(report, args.requests)
+        judged = sum(check_requests(report, path) for path in args.requests)
+        print(f"{judged} recorded request body(ies) judged from {len(args.requests)} file(s)")
+        if judged == 0:
+            report.check("recorded requests", ["no request body in the given files: nothing was judged"])
     print(f"{report.passed} passed, {report.failed} failed")
     return 1 if report.failed or report.passed == 0 else 0
 

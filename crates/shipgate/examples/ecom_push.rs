@@ -1,5 +1,5 @@
 //! Ecom Express push load and reliability driver for `bench/` (QUALITY P2, reliability
-//! 1 and 2). Uses the sandbox pusher (`shipgate::sandbox::ecomexpress`).
+//! 1 and 2). Uses the Ecom Express pusher written from the seed (`sims::ecomexpress`).
 //!
 //! ```text
 //! ecom_push rate  URL USER PASS RATE SECS [AWBS]       open-loop pushes at RATE/s; prints p50/p99
@@ -15,7 +15,7 @@ use std::io::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use shipgate::sandbox::ecomexpress::{EcomPusher, Scan};
+use sims::ecomexpress::{EcomPusher, Scan};
 
 const CODES: [&str; 5] = ["001", "0011", "002", "006", "999"];
 
@@ -33,6 +33,17 @@ fn num<T: std::str::FromStr>(s: &str, name: &str) -> T {
     })
 }
 
+/// A scan with every seed field filled, as Ecom sends it (seed 003's payload).
+fn scan(awb: String, status_update_number: String, code: &str) -> Scan {
+    Scan::new(awb.clone(), status_update_number, code)
+        .status("scan")
+        .reason_code(format!("{code} - scan"))
+        .location("JRD")
+        .employee("Bench Pusher")
+        .order_number(format!("ORD-{awb}"))
+        .city("Vadodara")
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -46,7 +57,14 @@ async fn main() {
     shipgate::app::install_crypto_provider();
     let args: Vec<String> = std::env::args().collect();
     let mode = arg(&args, 1, "mode");
-    let pusher = EcomPusher::new(arg(&args, 2, "URL"), arg(&args, 3, "USER"), arg(&args, 4, "PASS"));
+    // Many pushes in flight: a pool that keeps their connections, and a timeout long enough
+    // for a gateway stalled under load to answer rather than be counted as lost.
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(256)
+        .build()
+        .expect("an HTTP client with the crypto provider installed");
+    let pusher = EcomPusher::with_client(client, arg(&args, 2, "URL"), arg(&args, 3, "USER"), arg(&args, 4, "PASS"));
     match mode.as_str() {
         "rate" => {
             let rate: f64 = num(&arg(&args, 5, "RATE"), "RATE");
@@ -78,7 +96,7 @@ async fn rate_mode(pusher: EcomPusher, rate: f64, secs: f64, awbs: u64) {
         let due = start + interval.mul_f64(i as f64);
         tokio::time::sleep_until(due.into()).await;
         let p = pusher.clone();
-        let scan = Scan::new(format!("BENCH-{}", i % awbs), format!("{}", run + i), CODES[(i % 5) as usize]);
+        let scan = scan(format!("BENCH-{}", i % awbs), format!("{}", run + i), CODES[(i % 5) as usize]);
         tasks.spawn(async move {
             let ok = p.push(&scan).await.map(|a| a.accepted()).unwrap_or(false);
             (due.elapsed().as_secs_f64() * 1e3, ok)
@@ -120,7 +138,7 @@ async fn burst_mode(pusher: EcomPusher, count: u64, conc: usize, out: &str) {
     for i in 0..count {
         let (p, sem, stats, keys) = (pusher.clone(), sem.clone(), stats.clone(), acked_keys.clone());
         tasks.spawn(async move {
-            let scan = Scan::new(format!("R-{run}-{}", i / 5), format!("{}", i), CODES[(i % 5) as usize]);
+            let scan = scan(format!("R-{run}-{}", i / 5), format!("{}", i), CODES[(i % 5) as usize]);
             // Resend until acknowledged true (what Ecom does with a scan it could not deliver).
             loop {
                 let permit = sem.acquire().await.expect("semaphore");

@@ -40,7 +40,7 @@ enum Command {
         /// Address to listen on (overrides SHIPGATE_LISTEN).
         #[arg(long)]
         listen: Option<SocketAddr>,
-        /// Where the private Postgres and the sandbox's master key live.
+        /// Where the private Postgres, the sandbox's master key and its simulators' state live.
         #[arg(long, default_value = ".shipgate")]
         data_dir: std::path::PathBuf,
         /// Move every simulated e-Courier order one step every N seconds (0: only on request).

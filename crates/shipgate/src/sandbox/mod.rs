@@ -3,15 +3,23 @@
 //! simulators under `/sim/<carrier>`, creates a demo tenant with a connection to each
 //! available simulator, and prints an API key, a curl that books a shipment, and the
 //! Swagger UI address.
+//!
+//! The database outlives a restart, so the simulators must too (issue 9: old demo
+//! shipments failed to refresh with "Order Not Found" once the e-Courier simulator had
+//! forgotten them): each simulator's state is imported at start from
+//! `<data_dir>/sims/<carrier>.json` when present, and saved there, atomically (a temp
+//! file renamed over the old one), a few seconds after it changed ([`SAVE_QUIET`]) and at
+//! shutdown.
 
-pub mod aftership;
-pub mod ecmr;
-pub mod ecomdash;
-pub mod ecomexpress;
-pub use sims::ecourier;
+// The simulators written from the carriers' own documents (`crates/sims`), never from
+// the adapters: where an adapter misreads a contract, a simulator of the same hands would
+// agree with it and prove nothing (issue 8).
+pub use sims::{aftership, ecmr, ecomdash, ecomexpress, ecourier};
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::hash::{Hash as _, Hasher as _};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -24,11 +32,17 @@ use crate::crypto::Purpose;
 use crate::{http, ids, store};
 use pgembed::{Options, PrivatePostgres};
 
-/// Most requests a simulator remembers for `requests()` (older halves are dropped).
-pub const REQUEST_LOG_CAP: usize = 20_000;
-
 /// Where the e-Courier simulator is mounted.
 pub const ECOURIER_MOUNT: &str = "/sim/ecourier";
+/// Where the eCMR.services simulator is mounted (its API is under `{mount}/api/...`).
+pub const ECMR_MOUNT: &str = "/sim/ecmr";
+/// Where the AfterShip simulator is mounted. It serves `{mount}/tracking/2024-04/...`, so
+/// a connection's base URL is [`AFTERSHIP_API`] under the mount.
+pub const AFTERSHIP_MOUNT: &str = "/sim/aftership";
+/// The AfterShip API version path under [`AFTERSHIP_MOUNT`]: `/tracking/2024-04`.
+pub const AFTERSHIP_API: &str = "/tracking/2024-04";
+/// Where the ecomdash simulator is mounted (its call is `{mount}/api/Shipments/...`).
+pub const ECOMDASH_MOUNT: &str = "/sim/ecomdash";
 
 /// A demo tenant with one key and a connection to each carrier simulator.
 pub struct Demo {
@@ -103,7 +117,7 @@ pub async fn create_demo(state: &AppState, name: &str, base: &str) -> anyhow::Re
         &tenant_id,
         "ecmr",
         "eCMR.services simulator",
-        &format!("{base}/sim/ecmr"),
+        &format!("{base}{ECMR_MOUNT}"),
         &[("organization_id", &org.organization_id), ("api_token", &org.api_token)],
         serde_json::Map::new(),
     )
@@ -115,7 +129,7 @@ pub async fn create_demo(state: &AppState, name: &str, base: &str) -> anyhow::Re
         &tenant_id,
         "aftership",
         "AfterShip simulator",
-        &format!("{base}/sim/aftership"),
+        &format!("{base}{AFTERSHIP_MOUNT}{AFTERSHIP_API}"),
         &[("api_key", key)],
         serde_json::Map::new(),
     )
@@ -130,7 +144,7 @@ pub async fn create_demo(state: &AppState, name: &str, base: &str) -> anyhow::Re
         &tenant_id,
         "ecomdash",
         "ecomdash simulator",
-        &format!("{base}/sim/ecomdash"),
+        &format!("{base}{ECOMDASH_MOUNT}"),
         &[("subscription_key", sub), ("integration_key", ecd)],
         serde_json::Map::new(),
     )
@@ -172,12 +186,16 @@ pub async fn create_demo(state: &AppState, name: &str, base: &str) -> anyhow::Re
     })
 }
 
-/// Every simulator, mounted under `/sim/<carrier>` of `router`.
+/// Every simulator, mounted under `/sim/<carrier>` of `router`. Cheap to clone (each
+/// simulator is a handle on shared state).
+#[derive(Clone)]
 pub struct Simulators {
     pub ecourier: ecourier::EcourierSim,
     pub ecmr: ecmr::EcmrSim,
     pub aftership: aftership::AftershipSim,
     pub ecomdash: ecomdash::EcomdashSim,
+    /// Which simulators got a request that may have changed their state, and when.
+    activity: std::sync::Arc<Activity>,
 }
 
 impl Simulators {
@@ -187,15 +205,27 @@ impl Simulators {
             ecmr: ecmr::EcmrSim::new(Default::default()),
             aftership: aftership::AftershipSim::new(Default::default()),
             ecomdash: ecomdash::EcomdashSim::new(Default::default()),
+            activity: Default::default(),
         }
     }
 
+    /// Each simulator under its mount point, noting the requests that may change its state.
     pub fn mount(&self, router: axum::Router) -> axum::Router {
         router
-            .nest(ECOURIER_MOUNT, self.ecourier.router())
-            .nest("/sim/ecmr", self.ecmr.router())
-            .nest("/sim/aftership", self.aftership.router())
-            .nest("/sim/ecomdash", self.ecomdash.router())
+            .nest(ECOURIER_MOUNT, self.watched("ecourier", self.ecourier.router()))
+            .nest(ECMR_MOUNT, self.watched("ecmr", self.ecmr.router()))
+            .nest(AFTERSHIP_MOUNT, self.watched("aftership", self.aftership.router()))
+            .nest(ECOMDASH_MOUNT, self.watched("ecomdash", self.ecomdash.router()))
+    }
+
+    fn watched(&self, carrier: &'static str, router: axum::Router) -> axum::Router {
+        let activity = self.activity.clone();
+        router.layer(axum::middleware::from_fn(move |request: axum::extract::Request, next: axum::middleware::Next| {
+            if may_change(carrier, request.method(), request.uri().path()) {
+                activity.touch(carrier, std::time::Instant::now());
+            }
+            next.run(request)
+        }))
     }
 }
 
@@ -203,6 +233,243 @@ impl Default for Simulators {
     fn default() -> Self {
         Simulators::new()
     }
+}
+
+/// Whether a request to a simulator may change what it exports. Reads never do: the
+/// e-Courier simulator's GetJsonOrder, QuoteOrder and RefreshGUID (which only renews a
+/// session), every other carrier's GETs, and the control API's GETs.
+fn may_change(carrier: &str, method: &axum::http::Method, path: &str) -> bool {
+    let read = matches!(*method, axum::http::Method::GET | axum::http::Method::HEAD);
+    if path.contains("/_sim/") || carrier != "ecourier" {
+        return !read;
+    }
+    path.ends_with("/SaveOrder") || path.ends_with("/Login")
+}
+
+/// A simulator's state is saved once no change came for [`SAVE_QUIET`], or at the latest
+/// [`SAVE_MAX_DELAY`] after its first unsaved change: a busy simulator (a benchmark
+/// sending thousands of orders a second) is not exported over and over while it works.
+pub const SAVE_QUIET: Duration = Duration::from_secs(2);
+/// See [`SAVE_QUIET`].
+pub const SAVE_MAX_DELAY: Duration = Duration::from_secs(30);
+/// How often the saver looks for simulators to save.
+const SAVE_TICK: Duration = Duration::from_secs(1);
+
+/// The carriers whose simulators keep state, as named in `<data_dir>/sims/<carrier>.json`.
+pub const SIM_CARRIERS: [&str; 4] = ["ecourier", "ecmr", "aftership", "ecomdash"];
+
+/// Per simulator, the first and the last change not saved yet.
+#[derive(Default)]
+struct Activity(std::sync::Mutex<BTreeMap<&'static str, (std::time::Instant, std::time::Instant)>>);
+
+impl Activity {
+    fn touch(&self, carrier: &'static str, at: std::time::Instant) {
+        let mut changes = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        changes.entry(carrier).and_modify(|(_, last)| *last = at).or_insert((at, at));
+    }
+
+    /// Whether `carrier` is due to be saved at `now`; if so, its changes count as saved
+    /// from here on (a change arriving while it is written makes it due again).
+    fn take_due(&self, carrier: &str, now: std::time::Instant) -> bool {
+        let mut changes = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let due = changes.get(carrier).is_some_and(|&(first, last)| {
+            now.saturating_duration_since(last) >= SAVE_QUIET || now.saturating_duration_since(first) >= SAVE_MAX_DELAY
+        });
+        if due {
+            changes.remove(carrier);
+        }
+        due
+    }
+
+    fn clear(&self) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+    }
+}
+
+impl Simulators {
+    /// One simulator's state as its `export_state` gives it.
+    pub fn export_state(&self, carrier: &str) -> Option<serde_json::Value> {
+        Some(match carrier {
+            "ecourier" => self.ecourier.export_state(),
+            "ecmr" => self.ecmr.export_state(),
+            "aftership" => self.aftership.export_state(),
+            "ecomdash" => self.ecomdash.export_state(),
+            _ => return None,
+        })
+    }
+
+    /// Replace one simulator's state with an exported one.
+    pub fn import_state(&self, carrier: &str, state: serde_json::Value) -> Result<(), String> {
+        match carrier {
+            "ecourier" => self.ecourier.import_state(state),
+            "ecmr" => self.ecmr.import_state(state),
+            "aftership" => self.aftership.import_state(state),
+            "ecomdash" => self.ecomdash.import_state(state),
+            other => Err(format!("no simulator for {other}")),
+        }
+    }
+}
+
+/// A fingerprint of a simulator's state that ignores what moves without anything
+/// happening: the e-Courier simulator exports how long each UserGUID has been idle.
+fn fingerprint(carrier: &str, state: &serde_json::Value) -> u64 {
+    let mut state = state.clone();
+    if carrier == "ecourier"
+        && let Some(tokens) = state.get_mut("tokens").and_then(serde_json::Value::as_array_mut)
+    {
+        for t in tokens.iter_mut().filter_map(serde_json::Value::as_object_mut) {
+            t.remove("idle_ms");
+        }
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    state.to_string().hash(&mut h);
+    h.finish()
+}
+
+/// `shipgate sandbox`'s simulator state on disk: `<dir>/<carrier>.json`, one per simulator.
+pub struct SimStateDir {
+    dir: PathBuf,
+    /// The fingerprint of what each file holds now (what was loaded or last saved).
+    saved: BTreeMap<&'static str, u64>,
+}
+
+impl SimStateDir {
+    pub fn new(dir: impl Into<PathBuf>) -> SimStateDir {
+        SimStateDir { dir: dir.into(), saved: BTreeMap::new() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn file(&self, carrier: &str) -> PathBuf {
+        self.dir.join(format!("{carrier}.json"))
+    }
+
+    /// Import every state file present into `sims`; returns what happened, one line per
+    /// carrier with a file. A file that cannot be read or imported is moved aside
+    /// (`<carrier>.json.unreadable`) rather than overwritten by the next save.
+    pub fn load(&mut self, sims: &Simulators) -> Vec<String> {
+        let mut report = Vec::new();
+        for carrier in SIM_CARRIERS {
+            let path = self.file(carrier);
+            let text = match std::fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    report.push(format!("{carrier}: {} unreadable ({e}); starting empty", path.display()));
+                    continue;
+                }
+            };
+            let imported = serde_json::from_str::<serde_json::Value>(&text)
+                .map_err(|e| e.to_string())
+                .and_then(|state| sims.import_state(carrier, state));
+            match imported {
+                Ok(()) => {
+                    if let Some(state) = sims.export_state(carrier) {
+                        self.saved.insert(carrier, fingerprint(carrier, &state));
+                    }
+                    report.push(format!("{carrier}: state restored from {}", path.display()));
+                }
+                Err(e) => {
+                    let aside = self.dir.join(format!("{carrier}.json.unreadable"));
+                    let moved = std::fs::rename(&path, &aside).is_ok();
+                    report.push(format!(
+                        "{carrier}: {} could not be imported ({e}); starting empty{}",
+                        path.display(),
+                        if moved { format!(", the file is kept as {}", aside.display()) } else { String::new() }
+                    ));
+                }
+            }
+        }
+        report
+    }
+
+    /// Save the simulators that changed and are due at `now` (see [`SAVE_QUIET`]); returns
+    /// the carriers written. A state equal to what the file holds is not written again.
+    pub fn save_due(&mut self, sims: &Simulators, now: std::time::Instant) -> std::io::Result<Vec<&'static str>> {
+        let due: Vec<&'static str> = SIM_CARRIERS.into_iter().filter(|c| sims.activity.take_due(c, now)).collect();
+        self.save(sims, &due, false)
+    }
+
+    /// Write every simulator's state (at shutdown); returns the carriers written.
+    pub fn save_all(&mut self, sims: &Simulators) -> std::io::Result<Vec<&'static str>> {
+        sims.activity.clear();
+        self.save(sims, &SIM_CARRIERS, true)
+    }
+
+    fn save(
+        &mut self,
+        sims: &Simulators,
+        carriers: &[&'static str],
+        force: bool,
+    ) -> std::io::Result<Vec<&'static str>> {
+        if carriers.is_empty() {
+            return Ok(Vec::new());
+        }
+        std::fs::create_dir_all(&self.dir)?;
+        let mut written = Vec::new();
+        for &carrier in carriers {
+            let Some(state) = sims.export_state(carrier) else { continue };
+            let print = fingerprint(carrier, &state);
+            if !force && self.saved.get(carrier) == Some(&print) {
+                continue;
+            }
+            write_atomically(&self.file(carrier), state.to_string().as_bytes())?;
+            self.saved.insert(carrier, print);
+            written.push(carrier);
+        }
+        Ok(written)
+    }
+}
+
+/// Write `bytes` to `path` so that a reader (or a crash) sees the old file or the new one,
+/// never half of one: a temp file in the same directory, synced, then renamed over it.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        // The e-Courier state holds the simulator's session GUIDs: owner only, like master.key.
+        options.mode(0o600);
+    }
+    let mut file = options.open(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, path)
+}
+
+/// Save `sims` into `state` as they change (see [`SAVE_QUIET`]), until aborted. With the
+/// e-Courier clock running, its orders move with no request: it counts as always changing.
+fn spawn_state_saver(
+    sims: Simulators,
+    state: std::sync::Arc<std::sync::Mutex<SimStateDir>>,
+    clock_running: bool,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SAVE_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = std::time::Instant::now();
+            if clock_running {
+                sims.activity.touch("ecourier", now);
+            }
+            let (sims, state) = (sims.clone(), state.clone());
+            let saved = tokio::task::spawn_blocking(move || {
+                state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).save_due(&sims, now)
+            })
+            .await;
+            match saved {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "the simulators' state could not be saved"),
+                Err(e) => tracing::warn!(error = %e, "the simulators' state saver failed"),
+            }
+        }
+    })
 }
 
 fn master_key(data_dir: &Path) -> anyhow::Result<String> {
@@ -262,12 +529,19 @@ pub async fn run(mut config: Config, data_dir: &Path, sim_clock_secs: u64) -> an
     let workers = app::spawn_workers(&state);
 
     let sims = Simulators::new();
+    let mut sim_state = SimStateDir::new(data_dir.join("sims"));
+    for line in sim_state.load(&sims) {
+        println!("simulators: {line}");
+    }
+    let sim_state = std::sync::Arc::new(std::sync::Mutex::new(sim_state));
+    let saver = spawn_state_saver(sims.clone(), sim_state.clone(), sim_clock_secs > 0);
     if sim_clock_secs > 0 {
         sims.ecourier.start_clock(Duration::from_secs(sim_clock_secs));
     }
     let base = format!("http://{addr}");
     let demo = create_demo(&state, &format!("Demo {}", chrono::Utc::now().format("%Y-%m-%d %H:%M:%S")), &base).await?;
     let router = sims.mount(http::router(state));
+    let sims_dir = data_dir.join("sims");
 
     let key = demo.api_key.expose_secret();
     println!(
@@ -280,7 +554,7 @@ shipgate sandbox is running on {base}
     ecourier   {conn}
     ecmr       {ecmr}
     aftership  {aftership}   (register: {{"connection_id":"…","tracking_number":"1234567890","service":"dhl"}})
-    ecomdash   {ecomdash}   (sink: add "channel":{{"ecomdash":{{"connection_id":"…","shipment_id":"28"}}}} to a booking)
+    ecomdash   {ecomdash}   (sink: add "channel":{{"ecomdash":{{"connection_id":"…","shipment_id":28}}}} to a booking)
     ecomexpress {ecom}   (inbound only)
 
 Ecom Express pushes scans to {base}/v1/inbound/ecomexpress/{ecom}
@@ -296,6 +570,7 @@ curl -s -X POST {base}/v1/shipments \
 
 Then POST /v1/shipments/{{id}}/refresh to see it move (the simulator advances orders every {clock}s;
 POST {base}{ECOURIER_MOUNT}/_sim/orders/{{carrier_reference}}/advance moves one at once).
+The simulators' orders and trackings are kept in {sims_dir} across restarts.
 Ctrl-C stops everything.
 "#,
         tenant = demo.tenant_id,
@@ -307,8 +582,15 @@ Ctrl-C stops everything.
         ecom_user = demo.ecomexpress_username,
         ecom_password = demo.ecomexpress_password.expose_secret(),
         clock = sim_clock_secs,
+        sims_dir = sims_dir.display(),
     );
     let served = app::serve(listener, router, workers).await;
+    saver.abort();
+    let _ = saver.await;
+    let saved = sim_state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).save_all(&sims);
+    if let Err(e) = saved {
+        eprintln!("the simulators' state could not be saved to {}: {e}", sims_dir.display());
+    }
     if let Some(pg) = private
         && pg.started_here()
     {
@@ -316,4 +598,181 @@ Ctrl-C stops everything.
         let _ = tokio::task::spawn_blocking(move || pg.stop()).await;
     }
     served
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// The simulators on a real port, as `shipgate sandbox` mounts them.
+    async fn serve(sims: &Simulators) -> String {
+        crate::app::install_crypto_provider();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let router = sims.mount(axum::Router::new());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        base
+    }
+
+    async fn post(url: String, headers: &[(&str, &str)], body: Value) -> (u16, Value) {
+        let mut request = reqwest::Client::new().post(url).json(&body);
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let response = request.send().await.expect("send");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// e-Courier: Login as the demo account; the UserGUID.
+    async fn ecourier_login(base: &str) -> String {
+        let account = &ecourier::EcourierSimConfig::default().accounts[0];
+        let (status, answer) = post(
+            format!("{base}{ECOURIER_MOUNT}/software/xml/ecJsonPost.asmx/Login"),
+            &[],
+            json!({"website": account.website, "username": account.username, "password": account.password}),
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+        answer["UserGUID"].as_str().expect("UserGUID").to_owned()
+    }
+
+    async fn ecourier_get(base: &str, guid: &str, number: &str) -> (u16, Value) {
+        post(
+            format!("{base}{ECOURIER_MOUNT}/software/xml/ecJsonPost.asmx/GetJsonOrder"),
+            &[("UserGUID", guid)],
+            json!({"OrderNumber": number}),
+        )
+        .await
+    }
+
+    /// Something in every simulator: an e-Courier order (the reference's SaveOrder example
+    /// for the demo customer), an AfterShip tracking, an eCMR shipment, an ecomdash item.
+    async fn fill(base: &str) -> String {
+        let guid = ecourier_login(base).await;
+        let mut order: Value =
+            serde_json::from_str(include_str!("../../../../contract/fixtures/ecourier/saveorder.request.json"))
+                .expect("fixture");
+        order["Order"]["CustomerCode"] = json!(ecourier::EcourierSimConfig::default().accounts[0].customer_code);
+        order["Order"]["OrderNumber"] = json!("SG-RESTART-1");
+        let (status, answer) = post(
+            format!("{base}{ECOURIER_MOUNT}/software/xml/ecJsonPost.asmx/SaveOrder"),
+            &[("UserGUID", &guid)],
+            order,
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+
+        let key = aftership::AftershipSimConfig::default().api_keys[0].clone();
+        let (status, answer) = post(
+            format!("{base}{AFTERSHIP_MOUNT}{AFTERSHIP_API}/trackings"),
+            &[("as-api-key", &key)],
+            json!({"tracking": {"tracking_number": "RESTART1234", "slug": "dhl"}}),
+        )
+        .await;
+        assert_eq!(status, 201, "{answer}");
+
+        let org = ecmr::EcmrSimConfig::default().organizations[0].clone();
+        let (_, token) = post(
+            format!("{base}{ECMR_MOUNT}/api/token"),
+            &[],
+            json!({"client_id": org.organization_id, "code": org.api_token}),
+        )
+        .await;
+        let bearer = format!("Bearer {}", token["access_token"].as_str().expect("access_token"));
+        let place = json!({"address": "Main 1", "postal_code": "1011 AB", "city": "Amsterdam", "country": "NL"});
+        let party = json!({"name": "Sender BV", "address": "Main 1", "postal_code": "1011 AB", "city": "Amsterdam", "country": "NL"});
+        let (status, answer) = post(
+            format!("{base}{ECMR_MOUNT}/api/shipments"),
+            &[("Authorization", &bearer)],
+            json!({"shipment": {"reference": "SO-RESTART", "consignor": party, "consignee": party,
+                "taking_over": {"place": place, "date": "2026-11-23T08:00:00+01:00"}, "delivery": {"place": place},
+                "goods": [{"packages": 1, "description": "Tiles"}]}}),
+        )
+        .await;
+        assert_eq!(status, 201, "{answer}");
+
+        let ed = ecomdash::EcomdashSimConfig::default();
+        let (status, answer) = post(
+            format!("{base}{ECOMDASH_MOUNT}/api/Shipments/submitTrackingInfo"),
+            &[
+                ("Ocp-Apim-Subscription-Key", &ed.subscription_keys[0]),
+                ("ecd-subscription-key", &ed.integration_keys[0]),
+            ],
+            json!([{"ShipmentId": 28, "TrackingNumber": "RESTART1234"}]),
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+        guid
+    }
+
+    /// Issue 9: after a restart, the sandbox's old demo shipments failed to refresh with
+    /// "Order Not Found": the database kept them, the simulators did not.
+    #[tokio::test]
+    async fn the_simulators_state_survives_a_restart() {
+        let dir = std::env::temp_dir().join(format!("shipgate-sims-{}", uuid::Uuid::new_v4().simple()));
+        let before = Simulators::new();
+        let base = serve(&before).await;
+        let session = fill(&base).await;
+        let mut saved = SimStateDir::new(&dir);
+        let now = std::time::Instant::now();
+        assert!(saved.save_due(&before, now).expect("saved").is_empty(), "not before things are quiet");
+        let later = now + SAVE_QUIET;
+        assert_eq!(saved.save_due(&before, later).expect("saved"), SIM_CARRIERS, "everything changed");
+        assert!(saved.save_due(&before, later).expect("saved").is_empty(), "nothing changed since");
+        // Reads change nothing.
+        let (status, _) = ecourier_get(&base, &session, "SG-RESTART-1").await;
+        assert_eq!(status, 200);
+        let much_later = later + SAVE_MAX_DELAY;
+        assert!(saved.save_due(&before, much_later).expect("saved").is_empty(), "a read is no change");
+        for carrier in SIM_CARRIERS {
+            assert!(dir.join(format!("{carrier}.json")).is_file(), "{carrier}");
+            assert!(!dir.join(format!("{carrier}.json.tmp")).exists(), "{carrier}: the temp file was renamed");
+        }
+
+        // A new process: fresh simulators, the same data directory.
+        let after = Simulators::new();
+        let base = serve(&after).await;
+        let fresh = ecourier_login(&base).await;
+        let (status, answer) = ecourier_get(&base, &fresh, "SG-RESTART-1").await;
+        assert_eq!(status, 500, "not there before the import: {answer}");
+        let mut loaded = SimStateDir::new(&dir);
+        let report = loaded.load(&after);
+        assert_eq!(report.len(), 4, "{report:?}");
+        assert!(report.iter().all(|l| l.contains("restored")), "{report:?}");
+        // The order is found again, with the session the gateway had cached before.
+        let (status, answer) = ecourier_get(&base, &session, "SG-RESTART-1").await;
+        assert_eq!(status, 200, "the order is found again: {answer}");
+        assert_eq!(answer["Order"]["@OrderNumber"], "SG-RESTART-1", "{answer}");
+        assert_eq!(
+            after.aftership.tracking_id("dhl", "RESTART1234"),
+            before.aftership.tracking_id("dhl", "RESTART1234")
+        );
+        assert!(after.ecmr.shipment_by_reference("org-demo", "SO-RESTART").is_some());
+        assert_eq!(after.ecomdash.submitted(), before.ecomdash.submitted());
+        // The login on `after` above happened before the import, which dropped its session:
+        // what is on disk is what was loaded.
+        let much_later = std::time::Instant::now() + SAVE_MAX_DELAY;
+        assert!(loaded.save_due(&after, much_later).expect("saved").is_empty(), "what was loaded is on disk");
+
+        // A change through the control API is saved; a file that cannot be imported is put
+        // aside, never overwritten.
+        let advanced = reqwest::Client::new()
+            .post(format!("{base}{ECOURIER_MOUNT}/_sim/orders/SG-RESTART-1/advance"))
+            .send()
+            .await
+            .expect("advance");
+        assert_eq!(advanced.status(), 200);
+        let much_later = std::time::Instant::now() + SAVE_MAX_DELAY;
+        assert_eq!(loaded.save_due(&after, much_later).expect("saved"), ["ecourier"]);
+        assert_eq!(loaded.save_all(&after).expect("saved"), SIM_CARRIERS, "at shutdown: everything");
+        std::fs::write(dir.join("ecmr.json"), "{\"version\": 99}").expect("write");
+        let report = SimStateDir::new(&dir).load(&Simulators::new());
+        assert!(report.iter().any(|l| l.starts_with("ecmr:") && l.contains("could not be imported")), "{report:?}");
+        assert!(dir.join("ecmr.json.unreadable").is_file());
+        assert!(!dir.join("ecmr.json").exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -28,8 +28,8 @@ async fn a_tracking_number_is_registered_refreshed_updated_and_deleted() {
     assert_eq!(created.body["tracking"]["tracking_number"], "1234567890", "wrapped in tracking");
     assert_eq!(created.body["tracking"]["slug"], "dhl");
 
-    app.aftership.advance(&as_id);
-    app.aftership.advance(&as_id);
+    app.aftership.advance(&as_id).expect("info received");
+    app.aftership.advance(&as_id).expect("in transit");
     let b = app.post(&format!("/v1/shipments/{id}/refresh"), &json!({})).await.json();
     assert_eq!(b["status"], "in_transit", "{b}");
     let events = app.get(&format!("/v1/shipments/{id}/events")).await.json();
@@ -160,7 +160,7 @@ async fn retrack_only_when_expired_and_complete_sets_the_outcome() {
     // Still active: AfterShip answers 4013 (only an inactive tracking can be retracked).
     let p = app.post(&format!("/v1/shipments/{id}/retrack"), &json!({})).await.problem(422, "carrier_rejected");
     assert!(p["detail"].as_str().is_some_and(|d| d.contains("4013") && d.contains("still active")), "{p}");
-    app.aftership.expire(as_id);
+    app.aftership.expire(as_id).expect("expire");
     let r = app.post(&format!("/v1/shipments/{id}/retrack"), &json!({})).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.bytes));
 
@@ -193,8 +193,16 @@ async fn delivery_dates_are_predicted_for_valid_items_only() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.bytes));
     let b = r.json();
     assert_eq!(b["data"].as_array().map(Vec::len), Some(1));
-    assert_eq!(b["data"][0]["estimated_delivery_date"], "2026-11-26", "{b}");
-    assert_eq!(b["data"][0]["confidence_code"], 0.8, "{b}");
+    // AfterShip's prediction passed through as it answered it (the dates come from the
+    // simulator's own model): after the pickup, inside its own window.
+    let day = |k: &str| {
+        chrono::NaiveDate::parse_from_str(b["data"][0][k].as_str().unwrap_or(""), "%Y-%m-%d")
+            .unwrap_or_else(|e| panic!("{k}: {e} in {b}"))
+    };
+    let date = day("estimated_delivery_date");
+    assert!(date > chrono::NaiveDate::from_ymd_opt(2026, 11, 23).expect("date"), "{b}");
+    assert!(day("estimated_delivery_date_min") <= date && date <= day("estimated_delivery_date_max"), "{b}");
+    assert_eq!(b["data"][0]["slug"], "fedex", "{b}");
     let sent = app.aftership.requests().into_iter().find(|r| r.op == "predict_batch").expect("sent");
     assert_eq!(sent.body["estimated_delivery_dates"][0]["origin_address"]["country"], "USA", "{}", sent.body);
     // The estimated_pickup form, with every 2024-04 field.
@@ -267,10 +275,10 @@ async fn the_account_rate_limit_is_never_exceeded() {
     let stats = app.aftership.stats();
     println!(
         "reliability 10 (AfterShip 10 req/s): 30 concurrent refreshes -> at most {} calls in one second, {} answered 429",
-        stats.max_requests_in_one_second, stats.rate_limited
+        stats.max_calls_per_second, stats.rate_limited
     );
     assert_eq!(stats.rate_limited, 0, "{stats:?}");
-    assert!(stats.max_requests_in_one_second <= 10, "{stats:?}");
+    assert!(stats.max_calls_per_second <= 10, "{stats:?}");
 }
 
 /// Duplicates registered before migration 20261130000005: the earliest keeps the

@@ -54,13 +54,65 @@ pub struct TestApp {
     pub tenant_id: String,
     pub connection_id: String,
     pub sim: EcourierSim,
-    pub ecomdash: shipgate::sandbox::ecomdash::EcomdashSim,
-    pub ecmr: shipgate::sandbox::ecmr::EcmrSim,
-    pub aftership: shipgate::sandbox::aftership::AftershipSim,
+    pub ecomdash: sims::ecomdash::EcomdashSim,
+    pub ecmr: sims::ecmr::EcmrSim,
+    pub aftership: sims::aftership::AftershipSim,
     pub db: PgPool,
     pub state: AppState,
+    /// Writes what the gateway sent the AfterShip and ecomdash simulators, for the
+    /// carriers' own judges (`contract/run.sh`), when the test app is dropped.
+    #[allow(dead_code, reason = "it works in its Drop")]
+    pub contract_log: ContractLog,
     /// Dropped last: drops the database.
     pub database: TestDatabase,
+}
+
+/// The directory named by this variable receives, as each test app is dropped, the
+/// AfterShip simulator's request log as `aftership-<uuid>.jsonl` (one `{"method", "path",
+/// "query", "body"}` per line, the path relative to the simulator's mount) and the
+/// ecomdash simulator's as `ecomdash-<uuid>.jsonl` (one request body per line).
+/// `contract/run.sh` has the official AfterShip SDK and ecomdash's JSON Schema judge them.
+pub const CONTRACT_LOG_DIR_VAR: &str = "SHIPGATE_CONTRACT_LOG_DIR";
+
+pub struct ContractLog {
+    pub aftership: sims::aftership::AftershipSim,
+    pub ecomdash: sims::ecomdash::EcomdashSim,
+}
+
+impl ContractLog {
+    fn write(&self, dir: &std::path::Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let id = uuid::Uuid::new_v4().simple();
+        let aftership: Vec<Value> = self
+            .aftership
+            .requests()
+            .into_iter()
+            .map(|r| json!({"method": r.method, "path": r.path, "query": r.query, "body": r.body}))
+            .collect();
+        let ecomdash: Vec<Value> = self.ecomdash.requests().into_iter().map(|r| r.body).collect();
+        for (carrier, lines) in [("aftership", aftership), ("ecomdash", ecomdash)] {
+            if lines.is_empty() {
+                continue;
+            }
+            let mut text = String::new();
+            for line in lines {
+                text.push_str(&line.to_string());
+                text.push('\n');
+            }
+            std::fs::write(dir.join(format!("{carrier}-{id}.jsonl")), text)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ContractLog {
+    fn drop(&mut self) {
+        let Some(dir) = std::env::var_os(CONTRACT_LOG_DIR_VAR) else { return };
+        // Never panic here: this may run while a failed test unwinds.
+        if let Err(e) = self.write(std::path::Path::new(&dir)) {
+            eprintln!("the simulators' request logs could not be written to {}: {e}", dir.to_string_lossy());
+        }
+    }
 }
 
 /// A test's own database, dropped when the test ends — passed, failed or panicked
@@ -141,19 +193,20 @@ pub async fn spawn_app_with(extra_config: &str) -> TestApp {
     let sim = EcourierSim::new(EcourierSimConfig::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let ecomdash = shipgate::sandbox::ecomdash::EcomdashSim::new(Default::default());
-    let ecmr = shipgate::sandbox::ecmr::EcmrSim::new(Default::default());
-    let aftership = shipgate::sandbox::aftership::AftershipSim::new(Default::default());
+    let ecomdash = sims::ecomdash::EcomdashSim::default();
+    let ecmr = sims::ecmr::EcmrSim::default();
+    let aftership = sims::aftership::AftershipSim::default();
     let router = shipgate::http::router(state.clone())
         .nest(shipgate::sandbox::ECOURIER_MOUNT, sim.router())
-        .nest("/sim/ecomdash", ecomdash.router())
-        .nest("/sim/ecmr", ecmr.router())
-        .nest("/sim/aftership", aftership.router());
+        .nest(shipgate::sandbox::ECOMDASH_MOUNT, ecomdash.router())
+        .nest(shipgate::sandbox::ECMR_MOUNT, ecmr.router())
+        .nest(shipgate::sandbox::AFTERSHIP_MOUNT, aftership.router());
     // The production server loop (timeouts, per-client limits, client addresses).
     let limits = shipgate::server::ServeLimits::from_config(&state.config);
     tokio::spawn(shipgate::server::serve(listener, router, limits, std::future::pending()));
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
     let (tenant_id, key) = new_tenant(&state, "Tenant A").await;
+    let contract_log = ContractLog { aftership: aftership.clone(), ecomdash: ecomdash.clone() };
     let mut app = TestApp {
         base,
         http,
@@ -163,6 +216,7 @@ pub async fn spawn_app_with(extra_config: &str) -> TestApp {
         sim,
         ecomdash,
         ecmr,
+        contract_log,
         aftership,
         db,
         state,
@@ -273,7 +327,7 @@ impl TestApp {
 
     pub async fn create_ecmr_connection(&self) -> String {
         self.create_connection(json!({
-            "carrier": "ecmr", "name": "eCMR sim", "base_url": format!("{}/sim/ecmr", self.base),
+            "carrier": "ecmr", "name": "eCMR sim", "base_url": format!("{}{}", self.base, shipgate::sandbox::ECMR_MOUNT),
             "credentials": {"organization_id": "org-demo", "api_token": "token-demo"}
         }))
         .await
@@ -281,7 +335,7 @@ impl TestApp {
 
     pub async fn create_aftership_connection(&self) -> String {
         self.create_connection(json!({
-            "carrier": "aftership", "name": "AfterShip sim", "base_url": format!("{}/sim/aftership", self.base),
+            "carrier": "aftership", "name": "AfterShip sim", "base_url": self.aftership_base_url(),
             "credentials": {"api_key": "as-demo-key"}
         }))
         .await
@@ -291,12 +345,17 @@ impl TestApp {
         let body = json!({
             "carrier": "ecomdash",
             "name": "ecomdash sim",
-            "base_url": format!("{}/sim/ecomdash", self.base),
+            "base_url": format!("{}{}", self.base, shipgate::sandbox::ECOMDASH_MOUNT),
             "credentials": {"subscription_key": "sub-demo", "integration_key": "ecd-demo"}
         });
         let r = self.post("/v1/connections", &body).await;
         assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.bytes));
         r.json()["id"].as_str().expect("id").to_owned()
+    }
+
+    /// The AfterShip simulator serves `/tracking/2024-04/...` under its mount point.
+    pub fn aftership_base_url(&self) -> String {
+        format!("{}{}{}", self.base, shipgate::sandbox::AFTERSHIP_MOUNT, shipgate::sandbox::AFTERSHIP_API)
     }
 
     pub fn shipment_body(&self, reference: &str) -> Value {

@@ -6,7 +6,7 @@ use chrono::{Duration, TimeZone, Utc};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use shipgate::sandbox::ecomexpress::{EcomPusher, Scan};
+use sims::ecomexpress::{EcomPusher, Scan};
 
 use crate::helpers::{TestApp, spawn_app};
 
@@ -248,8 +248,8 @@ async fn an_unknown_code_keeps_the_status_and_is_listed_as_unmapped() {
     let app = spawn_app().await;
     let ecom = ecom_connection(&app).await;
     assert!(ecom.pusher.push(&Scan::new("UNK1", "1", "002").at(t0())).await.expect("push").accepted());
-    let mut odd = Scan::new("UNK1", "2", "4242").at(t0() + Duration::hours(1));
-    odd.remark = "mystery".into();
+    let odd =
+        Scan::new("UNK1", "2", "4242").at(t0() + Duration::hours(1)).status("mystery").reason_code("4242 - mystery");
     assert!(ecom.pusher.push(&odd).await.expect("push").accepted(), "accepted and kept");
     let s = shipment_by_awb(&app, "UNK1").await;
     assert_eq!(s["status"], "in_transit", "not moved by an unmapped code");
@@ -432,7 +432,7 @@ async fn aftership_webhooks_are_verified_applied_and_deduplicated() {
     let app = spawn_app().await;
     let con = app
         .create_connection(json!({
-            "carrier": "aftership", "name": "AfterShip sim", "base_url": format!("{}/sim/aftership", app.base),
+            "carrier": "aftership", "name": "AfterShip sim", "base_url": app.aftership_base_url(),
             "credentials": {"api_key": "as-demo-key", "webhook_secret": "whsec-test-1234567"}
         }))
         .await;
@@ -447,10 +447,10 @@ async fn aftership_webhooks_are_verified_applied_and_deduplicated() {
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.bytes));
     let s = r.json();
     let as_id = s["carrier_reference"].as_str().expect("aftership id").to_owned();
-    app.aftership.advance(&as_id);
-    app.aftership.advance(&as_id);
-    let tracking = app.aftership.tracking(&as_id).expect("tracking");
-    let hook = json!({"ts": 1_700_000_000, "event": "tracking_update", "event_id": "evt-1", "is_tracking_first_tag": false, "msg": tracking});
+    app.aftership.advance(&as_id).expect("info received");
+    app.aftership.advance(&as_id).expect("in transit");
+    // The webhook as AfterShip sends it ({ts, event, event_id, is_tracking_first_tag, msg}).
+    let hook = app.aftership.webhook_body(&as_id, "tracking_update").expect("webhook body");
     let body = hook.to_string();
     let url = format!("{}/v1/inbound/aftership/{con}", app.base);
     let post = |sig: Option<String>, body: String| {

@@ -3,7 +3,7 @@
 //! in words (issue 9 "A 500 from input", "Error messages"; issue 10 items 3 and 8).
 
 use serde_json::{Value, json};
-use shipgate::sandbox::ecomexpress::{EcomPusher, Scan};
+use sims::ecomexpress::{EcomPusher, Scan};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::helpers::{Resp, TestApp, spawn_app};

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use shipgate::sandbox::ecomexpress::{EcomPusher, Scan};
+use sims::ecomexpress::{EcomPusher, Scan};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::{MASTER_KEY, TestApp, spawn_app, spawn_app_with};

@@ -2,8 +2,8 @@
 //! pending work kept in Postgres.
 
 use serde_json::json;
-use shipgate::sandbox::ecomdash::SimFault;
 use shipgate::service::sinks::run_once;
+use sims::ecomdash::SimFault;
 
 use crate::helpers::{TestApp, spawn_app};
 
@@ -30,11 +30,13 @@ async fn a_booked_shipments_tracking_number_reaches_ecomdash_once() {
     assert_eq!(run_once(&app.state).await.expect("round"), 1);
     let submitted = app.ecomdash.submitted();
     assert_eq!(submitted.len(), 1);
-    assert_eq!(submitted[0].shipment_id, "28");
+    assert_eq!(submitted[0].shipment_id, 28);
     assert_eq!(submitted[0].tracking_number.as_deref(), s["tracking_number"].as_str());
-    assert_eq!(submitted[0].carrier_id.as_deref(), Some("7"));
+    assert_eq!(submitted[0].carrier_id, Some(7));
+    // Both key headers went out; the simulator took them (it refuses unknown keys).
     let req = &app.ecomdash.requests()[0];
-    assert_eq!((req.subscription_key.as_deref(), req.integration_key.as_deref()), (Some("sub-demo"), Some("ecd-demo")));
+    assert_eq!(req.auth_headers, ["ecd-subscription-key", "ocp-apim-subscription-key"]);
+    assert_eq!(submitted[0].integration_key, "ecd-demo");
     let now = app.get(&format!("/v1/shipments/{}", s["id"].as_str().expect("id"))).await.json();
     assert_eq!(now["sinks"]["ecomdash"]["state"], "submitted");
     let history = app.get(&format!("/v1/shipments/{}/history", s["id"].as_str().expect("id"))).await.json();
@@ -47,7 +49,7 @@ async fn a_booked_shipments_tracking_number_reaches_ecomdash_once() {
     );
     // Nothing is sent twice.
     assert_eq!(run_once(&app.state).await.expect("round"), 0);
-    assert_eq!(app.ecomdash.stats().items, 1);
+    assert_eq!(app.ecomdash.stats().accepted_items, 1);
 }
 
 #[tokio::test]
@@ -56,7 +58,7 @@ async fn a_refused_item_is_marked_failed_with_ecomdashs_message_and_others_go_th
     let ed = app.create_ecomdash_connection().await;
     let bad = book_with_channel(&app, &ed, "404", "SINK-BAD").await;
     let good = book_with_channel(&app, &ed, "29", "SINK-GOOD").await;
-    app.ecomdash.fail_item("404", "Shipment 404 does not exist", 1);
+    app.ecomdash.fail_item(404, "Shipment 404 does not exist", 1);
     run_once(&app.state).await.expect("round");
     let b = app.get(&format!("/v1/shipments/{}", bad["id"].as_str().expect("id"))).await.json();
     assert_eq!(b["sinks"]["ecomdash"]["state"], "failed");
@@ -78,7 +80,7 @@ async fn a_transient_item_failure_is_retried_later() {
     let app = spawn_app().await;
     let ed = app.create_ecomdash_connection().await;
     let s = book_with_channel(&app, &ed, "30", "SINK-TRANSIENT").await;
-    app.ecomdash.fail_item("30", "Database busy, please try again", 1);
+    app.ecomdash.fail_item(30, "Database busy, please try again", 1);
     run_once(&app.state).await.expect("round");
     let now = app.get(&format!("/v1/shipments/{}", s["id"].as_str().expect("id"))).await.json();
     assert_eq!(now["sinks"]["ecomdash"]["state"], "pending");
@@ -95,7 +97,8 @@ async fn a_403_marks_the_connection_misconfigured_and_parks_the_work() {
     let app = spawn_app().await;
     let ed = app.create_ecomdash_connection().await;
     let s = book_with_channel(&app, &ed, "31", "SINK-403").await;
-    app.ecomdash.fail_next(1, SimFault::Forbidden);
+    // The seed's 403: the ecd-subscription-key is unknown or has no current subscription.
+    app.ecomdash.fail_next(1, SimFault::Http(403, json!({"Message": sims::ecomdash::FORBIDDEN_MESSAGE})));
     run_once(&app.state).await.expect("round");
     let c = app.get(&format!("/v1/connections/{ed}")).await.json();
     assert_eq!(c["status"], "misconfigured");
@@ -107,6 +110,34 @@ async fn a_403_marks_the_connection_misconfigured_and_parks_the_work() {
         app.request("PATCH", &format!("/v1/connections/{ed}"), Some(&app.key), Some(&fix), &[]).await.status,
         200
     );
+    sqlx::query("UPDATE sink_submissions SET next_attempt_at = now()").execute(&app.db).await.expect("due now");
+    run_once(&app.state).await.expect("round");
+    assert_eq!(app.ecomdash.submitted().len(), 1);
+}
+
+/// A wrong `Ocp-Apim-Subscription-Key` never reaches ecomdash: Azure API Management in
+/// front of it answers 401 (docs/carriers/ecomdash-simulator.md), not the seed's 403.
+/// Either way the connection is misconfigured and the work waits for a fix.
+#[tokio::test]
+async fn a_401_from_api_management_marks_the_connection_misconfigured_too() {
+    let app = spawn_app().await;
+    let ed = app
+        .create_connection(json!({
+            "carrier": "ecomdash", "name": "ecomdash, wrong developer key",
+            "base_url": format!("{}{}", app.base, shipgate::sandbox::ECOMDASH_MOUNT),
+            "credentials": {"subscription_key": "sub-wrong", "integration_key": "ecd-demo"}
+        }))
+        .await;
+    let s = book_with_channel(&app, &ed, "34", "SINK-401").await;
+    run_once(&app.state).await.expect("round");
+    assert_eq!(app.ecomdash.stats().unauthorized, 1);
+    let c = app.get(&format!("/v1/connections/{ed}")).await.json();
+    assert_eq!(c["status"], "misconfigured", "{c}");
+    let now = app.get(&format!("/v1/shipments/{}", s["id"].as_str().expect("id"))).await.json();
+    assert_eq!(now["sinks"]["ecomdash"]["state"], "pending", "kept, not lost: {now}");
+    let fix = json!({"credentials": {"subscription_key": "sub-demo", "integration_key": "ecd-demo"}});
+    let r = app.request("PATCH", &format!("/v1/connections/{ed}"), Some(&app.key), Some(&fix), &[]).await;
+    assert_eq!(r.status, 200);
     sqlx::query("UPDATE sink_submissions SET next_attempt_at = now()").execute(&app.db).await.expect("due now");
     run_once(&app.state).await.expect("round");
     assert_eq!(app.ecomdash.submitted().len(), 1);
@@ -146,7 +177,7 @@ async fn a_channel_must_name_an_ecomdash_connection() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.bytes));
     assert_eq!(r.json()["sinks"]["ecomdash"]["state"], "pending");
     run_once(&app.state).await.expect("round");
-    assert_eq!(app.ecomdash.submitted()[0].shipment_id, "33");
+    assert_eq!(app.ecomdash.submitted()[0].shipment_id, 33);
 }
 
 /// Issue 8: ecomdash's ids are integers (seed 004: ShipmentId, CarrierId, LineItemId);

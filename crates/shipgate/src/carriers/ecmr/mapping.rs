@@ -314,7 +314,12 @@ pub fn classify(status: u16, body: &[u8], retry_after: Option<std::time::Duratio
         }
         422 => failed(CarrierError::Rejected { message: text("shipment refused") }),
         408 => failed(CarrierError::Transient { message: "HTTP 408 from eCMR.services".into(), retry_after: None }),
-        429 => failed(CarrierError::Transient { message: "eCMR.services rate limit (HTTP 429)".into(), retry_after }),
+        // Without a Retry-After the exchange layer holds the connection for a second
+        // (`exchange::Wire::send`): tell the caller that wait rather than none.
+        429 => failed(CarrierError::Transient {
+            message: "eCMR.services rate limit (HTTP 429)".into(),
+            retry_after: retry_after.or(Some(std::time::Duration::from_secs(1))),
+        }),
         500..=599 => {
             failed(CarrierError::Transient { message: format!("HTTP {status} from eCMR.services"), retry_after })
         }

@@ -41,7 +41,7 @@ fn date(t: &DateTime<Utc>) -> String {
 /// unsendable: `Err` says which.
 pub fn tracking_info(item: &SinkItem) -> Result<wire::TrackingInfo, String> {
     let id = |name: &str, s: &str| {
-        wire::wire_id(s).ok_or_else(|| format!("{name} {s:?} is not an ecomdash id (a whole number); not sent"))
+        wire::wire_id(s).ok_or_else(|| format!("{name} {s:?} is not an ecomdash id (a whole number above 0); not sent"))
     };
     let shipment_id = id("ShipmentId", &item.sink_shipment_id)?;
     let carrier_id = item.carrier_id.as_deref().map(|c| id("CarrierId", c)).transpose()?;
@@ -73,8 +73,17 @@ pub fn tracking_info(item: &SinkItem) -> Result<wire::TrackingInfo, String> {
     })
 }
 
+/// `{"Message"}` (the seed's 403/500, ASP.NET's 415), `{"message"}` (API Management), or
+/// the answer envelope's `messages` (a refused body: 400 `{"status": "Failure", ...}`).
 fn error_message(body: &[u8]) -> Option<String> {
-    serde_json::from_slice::<wire::ErrorAnswer>(body).ok().and_then(|e| e.message).filter(|m| !m.is_empty())
+    serde_json::from_slice::<wire::ErrorAnswer>(body).ok().and_then(|e| e.message).filter(|m| !m.is_empty()).or_else(
+        || {
+            serde_json::from_slice::<wire::SubmitAnswer>(body)
+                .ok()
+                .map(|a| a.messages.join("; "))
+                .filter(|m| !m.is_empty())
+        },
+    )
 }
 
 /// Classify a non-200 answer.
@@ -205,6 +214,13 @@ mod tests {
         let e = classify_failure(429, b"", Some(Duration::from_secs(9)));
         assert!(matches!(e, CarrierError::Transient { retry_after: Some(d), .. } if d == Duration::from_secs(9)));
         assert!(matches!(classify_failure(400, b"x", None), CarrierError::Protocol { .. }));
+        // A refused body names what ecomdash refused (the answer envelope's messages).
+        let refused = br#"{"status": "Failure", "messages": ["[0].ShipmentId must be a number."], "pagination": null, "data": null}"#;
+        let e = classify_failure(400, refused, None);
+        assert!(
+            matches!(&e, CarrierError::Protocol { message } if message.contains("[0].ShipmentId must be a number.")),
+            "{e:?}"
+        );
     }
 
     #[test]
