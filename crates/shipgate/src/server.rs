@@ -171,6 +171,13 @@ fn refuse(stream: &tokio::net::TcpStream) {
 }
 
 async fn handle(router: Router, req: Request<Incoming>, peer: SocketAddr, body_timeout: Duration) -> Response {
+    // No allocation: a handful of lengths per request.
+    let head_bytes = req.uri().path().len()
+        + req.uri().query().map_or(0, str::len)
+        + req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum::<usize>();
+    if let Some(refused) = crate::http::wire::head_too_large(head_bytes) {
+        return refused;
+    }
     let (mut parts, body) = req.into_parts();
     parts.extensions.insert(ConnectInfo(peer));
     let late = Arc::new(AtomicBool::new(false));

@@ -20,7 +20,7 @@ use crate::error::Problem;
 /// problem details.
 const MAX_URI_BYTES: usize = 65_534;
 const MAX_HEADERS: usize = 100;
-const MAX_HEAD_BYTES: usize = 8192 + 4096 * 100;
+pub(crate) const MAX_HEAD_BYTES: usize = 8192 + 4096 * 100;
 
 /// A connection that replaces hyper's automatic, bodiless error answer with a
 /// problem+json one. Everything else passes through untouched.
@@ -191,6 +191,42 @@ fn replacement(buf: &[u8]) -> Option<Vec<u8>> {
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(&body);
     Some(out)
+}
+
+/// A request head larger than [`MAX_HEAD_BYTES`] that hyper still parsed: hyper tries
+/// to parse what one read brought before it checks the buffer's size, so a large head
+/// that arrives in one read (a busy server reads late) gets through. The server loop
+/// refuses it with the same 431 problem hyper's own refusal is turned into, so the limit
+/// does not depend on timing.
+pub(crate) fn head_too_large(head_bytes: usize) -> Option<axum::response::Response> {
+    use axum::response::IntoResponse as _;
+    if head_bytes <= MAX_HEAD_BYTES {
+        return None;
+    }
+    let request_id = uuid::Uuid::new_v4().simple().to_string();
+    tracing::info!(status = 431, request_id = %request_id, head_bytes, "request head larger than the limit refused");
+    let problem = Problem {
+        problem_type: "https://shipgate.dev/problems/headers_too_large".to_owned(),
+        title: "Request headers too large".to_owned(),
+        status: 431,
+        detail: format!(
+            "the request has more than {MAX_HEADERS} headers or a head larger than the {MAX_HEAD_BYTES} bytes this server reads"
+        ),
+        code: "headers_too_large".to_owned(),
+        errors: None,
+        request_id: Some(request_id.clone()),
+        shipment: None,
+    };
+    let body = serde_json::to_vec(&problem).ok()?;
+    Some(
+        (
+            axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            [("content-type", "application/problem+json"), ("connection", "close")],
+            [("x-request-id", request_id)],
+            body,
+        )
+            .into_response(),
+    )
 }
 
 #[cfg(test)]
