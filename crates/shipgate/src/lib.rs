@@ -10,6 +10,7 @@ pub mod error;
 pub mod http;
 pub mod ids;
 pub mod jobs;
+pub mod queue;
 pub mod sandbox;
 pub mod server;
 pub mod service;
