@@ -139,7 +139,10 @@ pub enum Hint {
     Notify(Arc<Notify>),
     /// Postgres LISTEN on `channel` (NOTIFY is sent when the enqueueing transaction
     /// commits). A broken listener is re-opened after a poll interval.
-    Listen { db: PgPool, channel: &'static str },
+    Listen {
+        db: PgPool,
+        channel: &'static str,
+    },
 }
 
 /// Where outcomes are written.
@@ -341,7 +344,11 @@ impl<Q: Queue> Worker<Q> {
                 Ok(Claimed { more: true, .. }) => continue,
                 Ok(_) => {}
                 Err(e) => {
-                    tracing::warn!(queue = Q::NAME, error = format!("{e:#}"), "claim failed; retrying after the poll interval");
+                    tracing::warn!(
+                        queue = Q::NAME,
+                        error = format!("{e:#}"),
+                        "claim failed; retrying after the poll interval"
+                    );
                     tokio::select! {
                         _ = stopped(&mut stop) => {}
                         _ = tokio::time::sleep(poll) => {}
