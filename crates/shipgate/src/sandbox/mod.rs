@@ -18,7 +18,7 @@ use base64::Engine as _;
 use rand::RngCore as _;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::app::{self, AppState};
+use crate::app::AppState;
 use crate::config::Config;
 use crate::crypto::Purpose;
 use crate::{http, ids, store};
@@ -258,8 +258,8 @@ pub async fn run(mut config: Config, data_dir: &Path, sim_clock_secs: u64) -> an
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let state = AppState::new(db, config)?;
-    app::spawn_housekeeping(state.clone());
-    let workers = app::spawn_workers(&state);
+    crate::runtime::spawn_housekeeping(state.clone());
+    let workers = crate::runtime::spawn_workers(&state);
 
     let sims = Simulators::new();
     if sim_clock_secs > 0 {
@@ -308,7 +308,7 @@ Ctrl-C stops everything.
         ecom_password = demo.ecomexpress_password.expose_secret(),
         clock = sim_clock_secs,
     );
-    let served = app::serve(listener, router, workers).await;
+    let served = crate::runtime::serve(listener, router, workers).await;
     if let Some(pg) = private
         && pg.started_here()
     {
