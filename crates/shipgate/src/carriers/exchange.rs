@@ -90,6 +90,12 @@ pub struct Wire<'a> {
 impl Wire<'_> {
     /// Send one request. Transport failures (connect, timeout) come back as
     /// `Transient`; any HTTP answer comes back as `Ok` for the adapter to classify.
+    ///
+    /// Every carrier call goes through here, so its span is the one place that names
+    /// the carrier, connection and operation (ARCHITECTURE rule 8); the tenant, request,
+    /// job or shipment come from the caller's span around it.
+    #[tracing::instrument(name = "carrier_call", skip_all,
+        fields(carrier = self.carrier, connection_id = %self.connection_id, operation, method = %method))]
     pub async fn send(
         &self,
         cx: &CallCx,
