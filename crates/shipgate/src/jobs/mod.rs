@@ -278,7 +278,10 @@ pub async fn execute(state: &AppState, claimed: ClaimedJob) {
 async fn record(state: &AppState, token: Uuid, policy: &Policy, job: &Job, outcome: &Outcome) -> sqlx::Result<bool> {
     let mut conn = state.db.acquire().await?;
     match outcome {
-        Outcome::Done => store::jobs::complete(&mut conn, job.id, token).await,
+        Outcome::Done => {
+            tracing::debug!("job done");
+            store::jobs::complete(&mut conn, job.id, token).await
+        }
         Outcome::Retry { error, .. } if job.is_last_attempt() => {
             tracing::warn!(%error, "job failed its last attempt; dead-lettered");
             store::jobs::bury(&mut conn, job.id, token, error).await

@@ -28,6 +28,15 @@ struct Inner {
     record_calls: AtomicUsize,
     released: Mutex<Vec<u32>>,
     beats: AtomicUsize,
+    /// The span each run and record happened in.
+    spans: Mutex<Vec<String>>,
+}
+
+impl Inner {
+    fn note_span(&self, step: &str) {
+        let name = tracing::Span::current().metadata().map_or("none", |m| m.name());
+        self.spans.lock().expect("spans").push(format!("{step} in {name}"));
+    }
 }
 
 #[derive(Clone)]
@@ -101,6 +110,7 @@ impl Queue for Fake {
         let now = self.0.running.fetch_add(1, Ordering::SeqCst) + 1;
         let _running = Running(&self.0.running);
         self.0.most_running.fetch_max(now, Ordering::SeqCst);
+        self.0.note_span("run");
         // Items take a little longer or shorter, so slots free up one by one.
         tokio::time::sleep(self.0.work + Duration::from_millis(u64::from(item.id % 7) * 13)).await;
         "done"
@@ -112,6 +122,7 @@ impl Queue for Fake {
 
     async fn record(&self, done: &[Done<Item, &'static str>]) -> anyhow::Result<usize> {
         self.0.record_calls.fetch_add(1, Ordering::SeqCst);
+        self.0.note_span("record");
         let mut lost = 0;
         let mut recorded = self.0.recorded.lock().expect("recorded");
         for d in done {
@@ -268,4 +279,20 @@ async fn batched_recording_writes_many_outcomes_per_call() {
     worker.await.expect("worker");
     let calls = fake.0.record_calls.load(Ordering::SeqCst);
     assert!(calls < 64, "{calls} writes for 64 outcomes");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_item_runs_and_is_recorded_in_its_span() {
+    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry());
+    // Other tests run on threads without a subscriber: a second live dispatcher makes
+    // tracing-core ask every registered one for a callsite's interest (see the carrier
+    // call span test in carriers/exchange.rs), then the cached interest is recomputed.
+    let _second = tracing::Dispatch::new(tracing_subscriber::registry());
+    tracing::callsite::rebuild_interest_cache();
+    let fake = Fake::new([1], Duration::from_millis(1), Duration::from_secs(60));
+    let (stop, worker) = spawn(&fake, settings(2));
+    fake.wait_recorded(1).await;
+    stop.send(true).expect("stop");
+    worker.await.expect("worker");
+    assert_eq!(*fake.0.spans.lock().expect("spans"), ["run in fake", "record in fake"]);
 }

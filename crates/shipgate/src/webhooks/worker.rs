@@ -394,6 +394,13 @@ fn decide(settings: &crate::config::WebhookSettings, d: &Delivery, a: Attempt) -
             }
         }
     };
+    tracing::debug!(
+        state = state_name,
+        status = a.status,
+        error_code = error_code.as_deref(),
+        ms = a.took.as_millis() as u64,
+        "webhook attempt"
+    );
     Recorded {
         outcome: Outcome {
             tenant_id: c.tenant_id.clone(),
