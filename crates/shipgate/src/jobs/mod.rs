@@ -36,7 +36,6 @@ use chrono::Utc;
 use rand::Rng as _;
 use serde_json::Value;
 use tokio::sync::watch;
-use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::queue::{Batch, Done, Hint, Queue, Recording, Settings, Worker};
@@ -216,11 +215,10 @@ impl Queue for JobQueue {
     async fn record(&self, done: &[Done<ClaimedJob, Outcome>]) -> anyhow::Result<usize> {
         let mut lost = 0;
         for d in done {
-            let job = job_of(&d.item);
-            let policy = kinds::policy(&job.kind);
+            let job = &d.item;
             let label = match &d.outcome {
                 Outcome::Done => "done",
-                Outcome::Retry { .. } if job.is_last_attempt() => "dead",
+                Outcome::Retry { .. } if is_last_attempt(job) => "dead",
                 Outcome::Retry { .. } => "retry",
                 Outcome::Postpone { .. } => "postponed",
                 Outcome::Repeat { .. } => "repeat",
@@ -229,7 +227,7 @@ impl Queue for JobQueue {
             metrics::counter!("shipgate_jobs_total", "kind" => job.kind.clone(), "outcome" => label).increment(1);
             metrics::histogram!("shipgate_job_duration_seconds", "kind" => job.kind.clone())
                 .record(d.took.as_secs_f64());
-            if !record(&self.state, d.item.claim_token, &policy, &job, &d.outcome).await? {
+            if !record(&self.state, job, &d.outcome).await? {
                 metrics::counter!("shipgate_jobs_lost_claims_total", "kind" => job.kind.clone()).increment(1);
                 lost += 1;
             }
@@ -272,37 +270,42 @@ pub async fn execute(state: &AppState, claimed: ClaimedJob) {
     crate::queue::run_one(&queue, claimed).await;
 }
 
+fn is_last_attempt(job: &ClaimedJob) -> bool {
+    job.attempts >= job.max_attempts
+}
+
 /// Write a run's outcome; false when the claim was lost (the lease expired and another
 /// worker took the job) and the result was not recorded. A failed write leaves the job
 /// to its lease: it runs again, and every job is written to be safe to repeat.
-async fn record(state: &AppState, token: Uuid, policy: &Policy, job: &Job, outcome: &Outcome) -> sqlx::Result<bool> {
+async fn record(state: &AppState, job: &ClaimedJob, outcome: &Outcome) -> sqlx::Result<bool> {
+    let (id, token) = (job.id, job.claim_token);
     let mut conn = state.db.acquire().await?;
     match outcome {
         Outcome::Done => {
             tracing::debug!("job done");
-            store::jobs::complete(&mut conn, job.id, token).await
+            store::jobs::complete(&mut conn, id, token).await
         }
-        Outcome::Retry { error, .. } if job.is_last_attempt() => {
+        Outcome::Retry { error, .. } if is_last_attempt(job) => {
             tracing::warn!(%error, "job failed its last attempt; dead-lettered");
-            store::jobs::bury(&mut conn, job.id, token, error).await
+            store::jobs::bury(&mut conn, id, token, error).await
         }
         Outcome::Retry { error, at_least } => {
-            let delay = backoff(policy, job.attempt).max(at_least.unwrap_or_default());
+            let delay = backoff(&kinds::policy(&job.kind), job.attempts).max(at_least.unwrap_or_default());
             tracing::info!(%error, retry_in_ms = delay.as_millis() as u64, "job will be retried");
             let at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
-            store::jobs::requeue(&mut conn, job.id, token, at, Some(error), true, false).await
+            store::jobs::requeue(&mut conn, id, token, at, Some(error), true, false).await
         }
         Outcome::Postpone { after } => {
             let at = Utc::now() + chrono::Duration::from_std(*after).unwrap_or_default();
-            store::jobs::requeue(&mut conn, job.id, token, at, None, false, false).await
+            store::jobs::requeue(&mut conn, id, token, at, None, false, false).await
         }
         Outcome::Repeat { after } => {
             let at = Utc::now() + chrono::Duration::from_std(*after).unwrap_or_default();
-            store::jobs::requeue(&mut conn, job.id, token, at, None, true, true).await
+            store::jobs::requeue(&mut conn, id, token, at, None, true, true).await
         }
         Outcome::Fail { error } => {
             tracing::warn!(%error, "job failed permanently; dead-lettered");
-            store::jobs::bury(&mut conn, job.id, token, error).await
+            store::jobs::bury(&mut conn, id, token, error).await
         }
     }
 }
