@@ -13,9 +13,9 @@ use secrecy::ExposeSecret;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions as _, Connection as _};
 
-use crate::app::{self, AppState};
+use crate::app::AppState;
 use crate::config::{Config, ConfigError};
-use crate::{http, ids, store, telemetry};
+use crate::{http, ids, runtime, store, telemetry};
 
 #[derive(Parser)]
 #[command(name = "shipgate", version, about = "Multi-carrier shipment integration gateway")]
@@ -210,10 +210,10 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             }
             let listener = tokio::net::TcpListener::bind(config.listen).await?;
             let state = AppState::new(db, config)?;
-            app::spawn_housekeeping(state.clone());
-            let workers = app::spawn_workers(&state);
+            runtime::spawn_housekeeping(state.clone());
+            let workers = runtime::spawn_workers(&state);
             tracing::info!(addr = %listener.local_addr()?, "shipgate listening");
-            app::serve(listener, http::router(state), workers).await
+            runtime::serve(listener, http::router(state), workers).await
         }
         Command::Sandbox { listen, data_dir, sim_clock_secs } => {
             if let Some(l) = listen {

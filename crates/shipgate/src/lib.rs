@@ -1,6 +1,7 @@
 //! shipgate: a multi-carrier shipment integration gateway. See README.md.
 
 pub mod app;
+pub mod cache;
 pub mod carriers;
 pub mod cli;
 pub mod config;
@@ -10,6 +11,8 @@ pub mod error;
 pub mod http;
 pub mod ids;
 pub mod jobs;
+pub mod queue;
+pub mod runtime;
 pub mod sandbox;
 pub mod server;
 pub mod service;

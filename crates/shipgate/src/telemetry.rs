@@ -14,7 +14,9 @@ pub fn init(format: LogFormat) {
     let registry = tracing_subscriber::registry().with(filter);
     // `try_init`: tests and the sandbox may call this more than once.
     let _ = match format {
-        LogFormat::Json => registry.with(fmt::layer().json().with_current_span(true).with_span_list(false)).try_init(),
+        // The span list: a line inside a carrier call or a job step carries the ids of
+        // every span around it (request, tenant, job, shipment), not only the innermost.
+        LogFormat::Json => registry.with(fmt::layer().json().with_current_span(true).with_span_list(true)).try_init(),
         LogFormat::Text => registry.with(fmt::layer().with_target(false)).try_init(),
     };
 }

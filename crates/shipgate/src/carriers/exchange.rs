@@ -90,6 +90,12 @@ pub struct Wire<'a> {
 impl Wire<'_> {
     /// Send one request. Transport failures (connect, timeout) come back as
     /// `Transient`; any HTTP answer comes back as `Ok` for the adapter to classify.
+    ///
+    /// Every carrier call goes through here, so its span is the one place that names
+    /// the carrier, connection and operation (ARCHITECTURE rule 8); the tenant, request,
+    /// job or shipment come from the caller's span around it.
+    #[tracing::instrument(name = "carrier_call", skip_all,
+        fields(carrier = self.carrier, connection_id = %self.connection_id, operation = operation, method = %method))]
     pub async fn send(
         &self,
         cx: &CallCx,
@@ -216,5 +222,78 @@ mod tests {
     fn long_bodies_are_capped() {
         let s = capped_text(&[b'a'; 100], 10, &[]);
         assert!(s.starts_with("aaaaaaaaaa…[truncated 90 bytes]"), "{s}");
+    }
+
+    /// A span's name and its fields as text.
+    type SeenSpan = (String, Vec<(String, String)>);
+
+    /// Collects every new span's name and fields.
+    #[derive(Clone, Default)]
+    struct Spans(std::sync::Arc<Mutex<Vec<SeenSpan>>>);
+
+    struct Fields(Vec<(String, String)>);
+
+    impl tracing::field::Visit for Fields {
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            self.0.push((field.name().to_owned(), format!("{value:?}")));
+        }
+        fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+            self.0.push((field.name().to_owned(), value.to_owned()));
+        }
+    }
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Spans {
+        fn on_new_span(
+            &self,
+            attrs: &tracing::span::Attributes<'_>,
+            _: &tracing::span::Id,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            let mut fields = Fields(Vec::new());
+            attrs.record(&mut fields);
+            if let Ok(mut v) = self.0.lock() {
+                v.push((attrs.metadata().name().to_owned(), fields.0));
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn every_call_runs_in_a_span_naming_carrier_connection_and_operation() {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        crate::app::install_crypto_provider();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/api", listener.local_addr().expect("addr"));
+        let carrier = axum::Router::new().fallback(|| async { "{}" });
+        tokio::spawn(async move { axum::serve(listener, carrier).await });
+        let spans = Spans::default();
+        let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(spans.clone()));
+        // Tests on other threads run without a subscriber. With a single registered
+        // dispatcher, tracing-core computes a callsite's interest from the default of
+        // whichever thread hits it first, and may cache "never" for ours; a second live
+        // dispatcher makes it ask every registered one. Then recompute what is cached.
+        let _second = tracing::Dispatch::new(tracing_subscriber::registry());
+        tracing::callsite::rebuild_interest_cache();
+
+        let http = reqwest::Client::new();
+        let limits = Limits::new(super::super::limits::LimitsConfig::default());
+        let wire = Wire {
+            http: &http,
+            limits: &limits,
+            carrier: "somecarrier",
+            connection_id: "con_1",
+            body_limit: 1024,
+            secret_keys: &[],
+        };
+        let answer = wire.send(&CallCx::new(), "SaveOrder", Method::POST, &url, &[], None).await.expect("answer");
+        assert_eq!(answer.status, 200);
+
+        let seen = spans.0.lock().expect("spans").clone();
+        let (_, fields) = seen
+            .iter()
+            .find(|(name, _)| name == "carrier_call")
+            .unwrap_or_else(|| panic!("no carrier_call span in {seen:?}"));
+        for (k, v) in [("carrier", "somecarrier"), ("connection_id", "con_1"), ("operation", "SaveOrder")] {
+            assert!(fields.iter().any(|(fk, fv)| fk == k && fv == v), "{k}={v} in {fields:?}");
+        }
     }
 }

@@ -2,25 +2,23 @@
 //! the primary key we look up by; the secret is checked as SHA-256 in constant time
 //! (`subtle`). Keys verified by a *successful* request are cached for a few seconds per
 //! instance so a hot GET costs one query, not two; revocation on this instance evicts
-//! at once, on other instances within `CACHE_TTL`.
+//! at once, on other instances within `cache::KEY_TTL` (the cache and the throttle
+//! live in [`crate::cache`], held by the state).
 //!
 //! Failed authentications (QUALITY.md security: "failures rate-limited", "without ever
 //! refusing valid credentials"):
 //! - every failure costs the same whether the key id exists or not: a presented key
 //!   that does not match the cache goes to the database, and an unknown id is compared
 //!   against a dummy hash, so timing does not tell which ids exist;
-//! - failures are counted per client address ([`client_ip`]) in a [`FailureThrottle`];
+//! - failures are counted per client address ([`client_ip`]) in a
+//!   [`FailureThrottle`](crate::cache::FailureThrottle);
 //!   past its limit the *failing* requests are answered 429 with `Retry-After`. The key
 //!   is always checked first, so a valid key is never refused by the throttle (a
 //!   client sharing an address with an attacker keeps working). Guessing is hopeless
 //!   anyway (190-bit secrets); the throttle bounds the work a guesser causes and tells
 //!   careless clients to stop.
 
-use std::collections::HashMap;
-use std::hash::Hash;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::AUTHORIZATION;
@@ -34,102 +32,17 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::app::AppState;
+use crate::cache::{VerifiedKey, throttle_bucket};
 use crate::error::ApiError;
 use crate::store;
 
-const CACHE_TTL: Duration = Duration::from_secs(5);
 const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-
-/// Failed API-key authentications allowed per client address and window.
-pub const KEY_FAILURE_LIMIT: u32 = 20;
-pub const KEY_FAILURE_WINDOW: Duration = Duration::from_secs(60);
-/// Most client addresses tracked at once (a few MB at most; see [`FailureThrottle`]).
-const KEY_FAILURE_ENTRIES: usize = 50_000;
 
 /// Who is calling: set by [`require_api_key`] on every `/v1` request.
 #[derive(Debug, Clone)]
 pub struct AuthContext {
     pub tenant_id: String,
     pub key_id: String,
-}
-
-/// Counts failed authentications per key (a client address, or a connection and
-/// address) in fixed windows, bounded in count: every entry goes away when its window
-/// ends (the whole table is dropped then, so its memory with it), and at most
-/// `max_entries` keys are tracked; a key that finds the table full is simply not
-/// counted (it is answered 401, never blocked) rather than evicting someone. Keys hold
-/// only validated data (addresses, ids of existing connections), never raw request
-/// text. Safe to lose (ARCHITECTURE rule 12): a restart only forgets counts.
-pub struct FailureThrottle<K> {
-    limit: u32,
-    window: Duration,
-    max_entries: usize,
-    inner: Mutex<(Instant, HashMap<K, u32>)>,
-}
-
-impl<K: Hash + Eq> FailureThrottle<K> {
-    pub fn new(limit: u32, window: Duration, max_entries: usize) -> Self {
-        FailureThrottle { limit, window, max_entries, inner: Mutex::new((Instant::now(), HashMap::new())) }
-    }
-
-    /// The table, emptied first when its window has ended.
-    fn current(&self) -> Option<std::sync::MutexGuard<'_, (Instant, HashMap<K, u32>)>> {
-        let mut g = self.inner.lock().ok()?;
-        if g.0.elapsed() >= self.window {
-            // A new map, not `clear()`: the old one's memory is released.
-            *g = (Instant::now(), HashMap::new());
-        }
-        Some(g)
-    }
-
-    /// Count one failure. Returns the seconds to wait when this key is now past the
-    /// limit (answer 429 with this `Retry-After`), None when it may simply be refused.
-    pub fn fail(&self, key: K) -> Option<u64> {
-        let mut g = self.current()?;
-        let left = self.window.saturating_sub(g.0.elapsed()).as_secs().max(1);
-        let full = g.1.len() >= self.max_entries;
-        let n = match g.1.get_mut(&key) {
-            Some(n) => {
-                *n = n.saturating_add(1);
-                *n
-            }
-            None if full => {
-                metrics::counter!("shipgate_auth_throttle_full_total").increment(1);
-                return None;
-            }
-            None => {
-                g.1.insert(key, 1);
-                1
-            }
-        };
-        (n > self.limit).then_some(left)
-    }
-
-    /// How many keys are tracked now (tests, the abuse run).
-    pub fn tracked(&self) -> usize {
-        self.current().map_or(0, |g| g.1.len())
-    }
-
-    /// Drop the table if its window ended (housekeeping; access does it too).
-    pub fn sweep(&self) {
-        drop(self.current());
-    }
-}
-
-/// The address failures are counted under: IPv4 as is (IPv4-mapped IPv6 unwrapped),
-/// IPv6 by its /64, the smallest prefix a single subscriber gets (RFC 6177), so one
-/// client cannot spread its failures over 2^64 addresses.
-pub fn throttle_bucket(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let s = v6.segments();
-                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-            }
-        },
-        v4 => v4,
-    }
 }
 
 /// The client's address: the connection's peer, or, when that peer is a configured
@@ -172,32 +85,6 @@ pub fn with_retry_after(mut resp: Response, secs: u64) -> Response {
         resp.headers_mut().insert(header::RETRY_AFTER, v);
     }
     resp
-}
-
-/// key id → (verified at, env, secret hash, tenant id).
-type CachedKey = (Instant, String, [u8; 32], String);
-
-/// Verified keys (bounded: only ids whose secret was just proven are kept) and the
-/// failed-authentication throttle.
-pub struct KeyCache {
-    keys: Mutex<HashMap<String, CachedKey>>,
-    pub failures: FailureThrottle<IpAddr>,
-}
-
-impl Default for KeyCache {
-    fn default() -> Self {
-        KeyCache {
-            keys: Mutex::new(HashMap::new()),
-            failures: FailureThrottle::new(KEY_FAILURE_LIMIT, KEY_FAILURE_WINDOW, KEY_FAILURE_ENTRIES),
-        }
-    }
-}
-impl KeyCache {
-    pub fn evict(&self, key_id: &str) {
-        if let Ok(mut m) = self.keys.lock() {
-            m.remove(key_id);
-        }
-    }
 }
 
 fn random_token(len: usize) -> String {
@@ -268,13 +155,11 @@ async fn authenticate(state: &AppState, header: Option<&str>) -> Result<AuthCont
     let presented = hash(secret);
     // Fast path: only a key that matches a cached, just-verified one in full (env, id
     // and secret) skips the database. Anything else takes the same path below.
-    let cached = state.key_cache.keys.lock().ok().and_then(|m| m.get(id).cloned());
-    if let Some((at, cached_env, h, tenant_id)) = cached
-        && at.elapsed() < CACHE_TTL
-        && cached_env == env
-        && bool::from(h.ct_eq(&presented))
+    if let Some(k) = state.key_cache.fresh(id)
+        && k.env == env
+        && bool::from(k.secret_hash.ct_eq(&presented))
     {
-        return Ok(AuthContext { tenant_id, key_id: id.to_owned() });
+        return Ok(AuthContext { tenant_id: k.tenant_id, key_id: id.to_owned() });
     }
     let row = async {
         let mut conn = state.db.acquire().await?;
@@ -290,12 +175,9 @@ async fn authenticate(state: &AppState, header: Option<&str>) -> Result<AuthCont
     let matches = bool::from(stored.ct_eq(&presented));
     match usable {
         Some((h, tenant_id)) if matches => {
-            if let Ok(mut m) = state.key_cache.keys.lock() {
-                if m.len() > 10_000 {
-                    m.clear();
-                }
-                m.insert(id.to_owned(), (Instant::now(), env.to_owned(), h, tenant_id.clone()));
-            }
+            state
+                .key_cache
+                .remember(id, VerifiedKey { env: env.to_owned(), secret_hash: h, tenant_id: tenant_id.clone() });
             Ok(AuthContext { tenant_id, key_id: id.to_owned() })
         }
         _ => Err(Failure::Refused),
@@ -353,42 +235,6 @@ mod tests {
         assert!(parse("sg_live_abc").is_none());
         assert!(parse("Bearer sg_live_a_b").is_none());
         assert!(parse("sg_live_a_b-c").is_none());
-    }
-
-    #[test]
-    fn the_throttle_counts_per_key_blocks_past_the_limit_and_stays_bounded() {
-        let t = FailureThrottle::new(3, Duration::from_secs(60), 100);
-        for _ in 0..3 {
-            assert_eq!(t.fail("a"), None);
-        }
-        let secs = t.fail("a").expect("past the limit");
-        assert!((1..=60).contains(&secs), "{secs}");
-        assert_eq!(t.fail("b"), None, "another key has its own count");
-        let t = FailureThrottle::new(0, Duration::from_secs(60), 10);
-        for i in 0..1000 {
-            t.fail(i);
-        }
-        assert_eq!(t.tracked(), 10, "never more than max_entries");
-    }
-
-    #[test]
-    fn throttle_entries_end_with_their_window() {
-        let t = FailureThrottle::new(1, Duration::from_millis(50), 100);
-        t.fail("a");
-        t.fail("a");
-        assert_eq!(t.tracked(), 1);
-        std::thread::sleep(Duration::from_millis(60));
-        assert_eq!(t.tracked(), 0);
-        assert_eq!(t.fail("a"), None, "a new window starts from zero");
-    }
-
-    #[test]
-    fn ipv6_clients_are_counted_by_their_64() {
-        let a = throttle_bucket("2001:db8:1:2:aaaa::1".parse().expect("ip"));
-        let b = throttle_bucket("2001:db8:1:2:bbbb::2".parse().expect("ip"));
-        assert_eq!(a, b);
-        assert_ne!(a, throttle_bucket("2001:db8:1:3::1".parse().expect("ip")));
-        assert_eq!(throttle_bucket("::ffff:1.2.3.4".parse().expect("ip")), "1.2.3.4".parse::<IpAddr>().expect("ip"));
     }
 
     fn client(peer: &str, xff: &[&str], trusted: &[&str]) -> String {

@@ -23,6 +23,7 @@ use crate::crypto::Purpose;
 use crate::domain::FieldError;
 use crate::error::{ApiError, ApiResult};
 use crate::ids;
+use crate::service::connections::note_connection_outcome;
 use crate::store;
 use crate::store::connections::{ConnectionRow, ConnectionUpdate, NewConnection};
 
@@ -441,33 +442,6 @@ pub(crate) fn carrier_error(e: &CarrierError, shipment: Option<Value>) -> ApiErr
         _ => None,
     };
     ApiError::Carrier { status, code, title, detail: e.message(), retry_after, shipment }
-}
-
-/// Mark the connection misconfigured when the carrier says so.
-pub(crate) async fn note_connection_outcome(state: &AppState, row: &ConnectionRow, e: Option<&CarrierError>) {
-    state.forget_connection(&row.id);
-    let result = async {
-        let mut conn = state.db.acquire().await?;
-        match e {
-            Some(CarrierError::Misconfigured { message }) => {
-                store::connections::set_status(
-                    &mut conn,
-                    &row.tenant_id,
-                    &row.id,
-                    "misconfigured",
-                    Some(message),
-                    false,
-                )
-                .await
-            }
-            None => store::connections::set_status(&mut conn, &row.tenant_id, &row.id, "active", None, true).await,
-            Some(_) => Ok(()),
-        }
-    }
-    .await;
-    if let Err(err) = result {
-        tracing::warn!(error = %err, "could not record connection status");
-    }
 }
 
 /// Verify a connection's credentials

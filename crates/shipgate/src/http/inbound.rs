@@ -11,7 +11,8 @@
 //! - nothing is kept for a connection id that is not ours: the id's shape is checked
 //!   first and the connection must exist, so request data never keys our memory;
 //! - failures are counted per (connection, client address) in a bounded
-//!   [`FailureThrottle`] whose entries end with their window;
+//!   [`FailureThrottle`](crate::cache::FailureThrottle) whose entries end with their
+//!   window;
 //! - the credentials are always checked first, and only a *failing* request is answered
 //!   429 once its (connection, address) is past the limit: the carrier's valid pushes
 //!   go through whatever anyone else sends from its address (issue: the inbound
@@ -20,11 +21,9 @@
 //!   [`weak_inbound_secrets`].
 //!
 //! Both caches are safe to lose (ARCHITECTURE rule 12): a restart only forgets them.
+//! They are defined in [`crate::cache`] (the state holds them).
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
@@ -32,7 +31,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -41,75 +40,20 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auth::{FailureThrottle, client_ip, throttle_bucket, with_retry_after};
+use super::auth::{client_ip, with_retry_after};
 use crate::app::AppState;
+use crate::cache::Verifier;
 use crate::domain::FieldError;
 use crate::error::{ApiError, Problem};
 use crate::http::extract;
 use crate::ids;
 use crate::service::inbound::{self as svc, PushOutcome, WebhookOutcome};
 use crate::store;
-use crate::store::connections::ConnectionRow;
 
 /// Largest inbound push body: one scan is well under 1 KiB (seed "Payload"); an
 /// AfterShip tracking with its checkpoints is larger, so webhooks get more room.
 pub const ECOM_BODY_LIMIT: usize = 16 * 1024;
 pub const AFTERSHIP_BODY_LIMIT: usize = 256 * 1024;
-
-/// How long a verifier is reused; a change on this instance evicts it at once
-/// (`AppState::forget_connection`), on other instances within this time.
-const VERIFIER_TTL: Duration = Duration::from_secs(5);
-/// Failed credential checks allowed per (connection, client address) and window.
-pub const MAX_FAILURES: u32 = 10;
-pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
-/// Most (connection, address) pairs tracked at once: ~100 bytes each, so a few MB at
-/// most however many addresses an attacker has.
-const MAX_TRACKED: usize = 50_000;
-
-/// What a connection accepts, derived once from its row and decrypted credentials.
-struct Verifier {
-    row: ConnectionRow,
-    /// SHA-256 of the Basic-Auth user and password (Ecom Express).
-    basic: Option<([u8; 32], [u8; 32])>,
-    /// The AfterShip webhook secret.
-    webhook_secret: Option<SecretString>,
-}
-
-pub struct InboundCache {
-    verifiers: Mutex<HashMap<String, (Instant, Arc<Verifier>)>>,
-    /// Failures per (existing connection id, client address bucket).
-    pub failures: FailureThrottle<(String, IpAddr)>,
-    /// Status mapping tables per tenant and carrier.
-    pub mappings: svc::MappingCache,
-}
-
-impl Default for InboundCache {
-    fn default() -> Self {
-        InboundCache {
-            verifiers: Mutex::new(HashMap::new()),
-            failures: FailureThrottle::new(MAX_FAILURES, FAILURE_WINDOW, MAX_TRACKED),
-            mappings: Default::default(),
-        }
-    }
-}
-
-impl InboundCache {
-    pub fn evict(&self, connection_id: &str) {
-        if let Ok(mut m) = self.verifiers.lock() {
-            m.remove(connection_id);
-        }
-    }
-
-    /// Count a failed check against an existing connection: the seconds to wait when
-    /// this (connection, address) is now past the limit.
-    fn note_failure(&self, connection_id: &str, ip: IpAddr) -> Option<u64> {
-        let secs = self.failures.fail((connection_id.to_owned(), throttle_bucket(ip)));
-        if secs.is_some() {
-            metrics::counter!("shipgate_auth_throttled_total", "kind" => "inbound").increment(1);
-        }
-        secs
-    }
-}
 
 fn sha(s: &[u8]) -> [u8; 32] {
     Sha256::digest(s).into()
@@ -121,11 +65,8 @@ async fn verifier(state: &AppState, id: &str) -> Result<Option<Arc<Verifier>>, s
     if !ids::is_id("con", id) {
         return Ok(None);
     }
-    if let Ok(m) = state.inbound.verifiers.lock()
-        && let Some((at, v)) = m.get(id)
-        && at.elapsed() < VERIFIER_TTL
-    {
-        return Ok(Some(v.clone()));
+    if let Some(v) = state.inbound.fresh(id) {
+        return Ok(Some(v));
     }
     let mut conn = state.db.acquire().await?;
     let Some(row) = store::inbound::connection_by_id(&mut conn, id).await? else { return Ok(None) };
@@ -142,12 +83,7 @@ async fn verifier(state: &AppState, id: &str) -> Result<Option<Arc<Verifier>>, s
         _ => None,
     };
     let v = Arc::new(Verifier { basic, webhook_secret: creds.get("webhook_secret").cloned(), row });
-    if let Ok(mut m) = state.inbound.verifiers.lock() {
-        if m.len() > 10_000 {
-            m.clear();
-        }
-        m.insert(id.to_owned(), (Instant::now(), v.clone()));
-    }
+    state.inbound.remember(id, v.clone());
     Ok(Some(v))
 }
 
@@ -508,18 +444,6 @@ mod tests {
         assert_eq!(basic_credentials(&h), Some(("u".into(), "p:q".into())));
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
         assert_eq!(basic_credentials(&h), None);
-    }
-
-    #[test]
-    fn failures_block_after_the_limit_per_connection_and_address() {
-        let c = InboundCache::default();
-        let ip: IpAddr = "1.2.3.4".parse().expect("ip");
-        for _ in 0..MAX_FAILURES {
-            assert_eq!(c.note_failure("con_x", ip), None);
-        }
-        assert!(c.note_failure("con_x", ip).is_some());
-        assert_eq!(c.note_failure("con_x", "5.6.7.8".parse().expect("ip")), None);
-        assert_eq!(c.note_failure("con_y", ip), None);
     }
 
     #[test]

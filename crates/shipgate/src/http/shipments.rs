@@ -13,7 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::AuthContext;
-use super::connections::{carrier_error, note_connection_outcome, require_capability};
+use super::connections::{carrier_error, require_capability};
 use super::extract::{Json, PathId, Query};
 use super::{decode_cursor, encode_cursor, page};
 use crate::app::AppState;
@@ -23,6 +23,7 @@ use crate::domain::{
 };
 use crate::error::{ApiError, ApiResult};
 use crate::ids;
+use crate::service::connections::note_connection_outcome;
 use crate::service::refresh::{self, RefreshError, Refreshed};
 use crate::service::shipments::{
     apply_snapshot, attempt_booking, order_number_for, order_request, plan_of, save_exchanges,

@@ -15,7 +15,10 @@
 //!   one that is running marks it to run once more, so work added meanwhile is not lost.
 //! - **Periodic jobs** are one row that re-queues itself ([`Outcome::Repeat`]).
 //! - Workers run inside `serve` (`workers_enabled`, `worker_concurrency`) and, on
-//!   shutdown, stop claiming and let in-flight jobs finish.
+//!   shutdown, stop claiming and let in-flight jobs finish. The claim/lease loop
+//!   itself (slots, wake-ups, cut-off, token-checked recording, reaping, heartbeat,
+//!   drain) is the one all queues share, [`crate::queue`]; this module is the job
+//!   queue's part: its policies, its outcomes and how they are written.
 //!
 //! Why written here rather than taken from a crate: the maintained Postgres queue for
 //! Rust, apalis (apalis-sql 0.7.3 and apalis-postgres 1.0 betas, per their Cargo.toml on
@@ -27,17 +30,15 @@
 
 pub mod kinds;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use rand::Rng as _;
 use serde_json::Value;
-use tokio::sync::{Semaphore, watch};
-use tokio::task::JoinSet;
-use tracing::Instrument as _;
+use tokio::sync::watch;
 
 use crate::app::AppState;
+use crate::queue::{Batch, Done, Hint, Queue, Recording, Settings, Worker};
 use crate::store;
 use crate::store::jobs::{ClaimedJob, NewJob};
 
@@ -48,11 +49,9 @@ pub struct Policy {
     /// First retry delay; doubled per attempt, up to `max_backoff`, with full jitter.
     pub base_backoff: Duration,
     pub max_backoff: Duration,
-    /// Claim lifetime; a run is cut off `LEASE_MARGIN` before it ends.
+    /// Claim lifetime; a run is cut off `queue::LEASE_MARGIN` before it ends.
     pub lease: Duration,
 }
-
-const LEASE_MARGIN: Duration = Duration::from_secs(5);
 
 /// The result of one run of a job.
 #[derive(Debug)]
@@ -152,191 +151,172 @@ fn hostname() -> String {
     std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "shipgate".to_owned())
 }
 
-/// Run the worker until `shutdown` turns true, then let in-flight jobs finish.
-pub async fn run_worker(state: AppState, cfg: WorkerConfig, mut shutdown: watch::Receiver<bool>) {
-    let permits = Arc::new(Semaphore::new(cfg.concurrency));
-    let mut running: JoinSet<()> = JoinSet::new();
-    let mut listener = listen(&state).await;
-    let mut last_reap = std::time::Instant::now() - Duration::from_secs(60);
-    let mut idle_tick = tokio::time::interval(cfg.poll_interval);
-    idle_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+/// How often expired leases are taken back (by any instance's worker).
+const REAP_EVERY: Duration = Duration::from_secs(5);
+
+/// Run the worker until `shutdown` turns true, then let in-flight jobs finish (the
+/// claim/lease loop is [`crate::queue::Worker`]).
+pub async fn run_worker(state: AppState, cfg: WorkerConfig, shutdown: watch::Receiver<bool>) {
     tracing::info!(worker = %cfg.name, concurrency = cfg.concurrency, "job worker started");
-    loop {
-        state.worker_heartbeat.store(Utc::now().timestamp_millis(), std::sync::atomic::Ordering::Relaxed);
-        if *shutdown.borrow() {
-            break;
-        }
-        if last_reap.elapsed() >= Duration::from_secs(5) {
-            last_reap = std::time::Instant::now();
-            reap(&state).await;
-        }
-        // Claim as many due jobs as there are free slots.
-        let free = permits.available_permits();
-        let mut claimed_full = false;
-        if free > 0 {
-            match claim(&state, &cfg, free).await {
-                Ok(jobs) => {
-                    claimed_full = jobs.len() == free;
-                    for job in jobs {
-                        let Ok(permit) = permits.clone().acquire_owned().await else { break };
-                        let state = state.clone();
-                        running.spawn(async move {
-                            execute(&state, job).await;
-                            drop(permit);
-                        });
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "claiming jobs failed; retrying after the poll interval");
-                }
+    let settings = Settings {
+        slots: cfg.concurrency,
+        batch: cfg.concurrency,
+        refill_at: 1,
+        poll: cfg.poll_interval,
+        hint: Hint::Listen { db: state.db.clone(), channel: store::jobs::CHANNEL },
+        maintain_every: REAP_EVERY,
+        recording: Recording::Inline,
+        drain: state.config.shutdown_drain,
+    };
+    let name = cfg.name.clone();
+    Worker::new(JobQueue { state, kinds: cfg.kinds, worker: cfg.name }, settings, shutdown).run().await;
+    tracing::info!(worker = %name, "job worker stopped");
+}
+
+/// The job queue as the claim/lease loop sees it; its statements are in `store::jobs`.
+struct JobQueue {
+    state: AppState,
+    /// Which kinds this worker claims.
+    kinds: Vec<String>,
+    /// `claimed_by` on the rows it claims.
+    worker: String,
+}
+
+impl Queue for JobQueue {
+    const NAME: &'static str = "jobs";
+    type Item = ClaimedJob;
+    type Outcome = Outcome;
+
+    async fn claim(&self, n: usize) -> anyhow::Result<Batch<ClaimedJob>> {
+        let mut conn = self.state.db.acquire().await?;
+        let jobs = store::jobs::claim(&mut conn, &self.kinds, n as i64, &self.worker).await?;
+        Ok(Batch { more: jobs.len() == n, items: jobs })
+    }
+
+    fn lease(&self, job: &ClaimedJob) -> Duration {
+        Duration::from_secs(u64::try_from(job.lease_secs).unwrap_or(0))
+    }
+
+    fn span(&self, job: &ClaimedJob) -> tracing::Span {
+        // The shipment a booking job is for, where the payload names it.
+        let shipment_id = job.payload.0.get("shipment_id").and_then(Value::as_str);
+        tracing::info_span!("job", job_id = job.id, kind = %job.kind, attempt = job.attempts,
+            tenant_id = job.tenant_id.as_deref(), shipment_id)
+    }
+
+    async fn run(&self, claimed: &ClaimedJob) -> Outcome {
+        kinds::run(&self.state, &job_of(claimed)).await
+    }
+
+    fn timed_out(&self, _: &ClaimedJob, budget: Duration) -> Outcome {
+        Outcome::Retry { error: format!("timed out after {} s", budget.as_secs()), at_least: None }
+    }
+
+    async fn record(&self, done: &[Done<ClaimedJob, Outcome>]) -> anyhow::Result<usize> {
+        let mut lost = 0;
+        for d in done {
+            let job = &d.item;
+            let label = match &d.outcome {
+                Outcome::Done => "done",
+                Outcome::Retry { .. } if is_last_attempt(job) => "dead",
+                Outcome::Retry { .. } => "retry",
+                Outcome::Postpone { .. } => "postponed",
+                Outcome::Repeat { .. } => "repeat",
+                Outcome::Fail { .. } => "dead",
+            };
+            metrics::counter!("shipgate_jobs_total", "kind" => job.kind.clone(), "outcome" => label).increment(1);
+            metrics::histogram!("shipgate_job_duration_seconds", "kind" => job.kind.clone())
+                .record(d.took.as_secs_f64());
+            if !record(&self.state, job, &d.outcome).await? {
+                metrics::counter!("shipgate_jobs_lost_claims_total", "kind" => job.kind.clone()).increment(1);
+                lost += 1;
             }
         }
-        while running.try_join_next().is_some() {}
-        if claimed_full && permits.available_permits() > 0 {
-            continue;
-        }
-        // Sleep until a notification, a finished job (a slot is free again), the poll
-        // interval, or shutdown.
-        tokio::select! {
-            _ = shutdown.changed() => {}
-            woke = next_notification(&mut listener) => {
-                if !woke {
-                    // The listener connection broke: poll, then try to listen again.
-                    tokio::time::sleep(cfg.poll_interval).await;
-                    listener = listen(&state).await;
-                }
-            }
-            Some(_) = running.join_next(), if !running.is_empty() && permits.available_permits() == 0 => {}
-            _ = idle_tick.tick() => {}
+        Ok(lost)
+    }
+
+    async fn maintain(&self) {
+        let Ok(mut conn) = self.state.db.acquire().await else { return };
+        match store::jobs::reap_expired(&mut conn).await {
+            Ok(n) if n > 0 => tracing::warn!(jobs = n, "took back jobs whose lease expired"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "reaping expired leases failed"),
         }
     }
-    let n = running.len();
-    if n > 0 {
-        tracing::info!(in_flight = n, "job worker draining");
-    }
-    while running.join_next().await.is_some() {}
-    state.worker_heartbeat.store(0, std::sync::atomic::Ordering::Relaxed);
-    tracing::info!(worker = %cfg.name, "job worker stopped");
-}
 
-async fn listen(state: &AppState) -> Option<sqlx::postgres::PgListener> {
-    let mut l = sqlx::postgres::PgListener::connect_with(&state.db).await.ok()?;
-    l.listen(store::jobs::CHANNEL).await.ok()?;
-    Some(l)
-}
-
-/// Wait for a notification; false when the listener is gone (the caller polls).
-async fn next_notification(listener: &mut Option<sqlx::postgres::PgListener>) -> bool {
-    match listener {
-        Some(l) => l.recv().await.is_ok(),
-        None => {
-            std::future::pending::<()>().await;
-            false
-        }
+    fn heartbeat(&self, alive: bool) {
+        // `/readyz` reports a worker that stopped going round its loop.
+        let at = if alive { Utc::now().timestamp_millis() } else { 0 };
+        self.state.worker_heartbeat.store(at, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
-async fn claim(state: &AppState, cfg: &WorkerConfig, n: usize) -> sqlx::Result<Vec<ClaimedJob>> {
-    let mut conn = state.db.acquire().await?;
-    store::jobs::claim(&mut conn, &cfg.kinds, n as i64, &cfg.name).await
-}
-
-async fn reap(state: &AppState) {
-    let Ok(mut conn) = state.db.acquire().await else { return };
-    match store::jobs::reap_expired(&mut conn).await {
-        Ok(n) if n > 0 => tracing::warn!(jobs = n, "took back jobs whose lease expired"),
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "reaping expired leases failed"),
-    }
-}
-
-/// Run one claimed job and record its outcome (directly callable from tests).
-pub async fn execute(state: &AppState, claimed: ClaimedJob) {
-    let policy = kinds::policy(&claimed.kind);
-    let lease = Duration::from_secs(u64::try_from(claimed.lease_secs).unwrap_or(0));
-    let budget = lease.saturating_sub(LEASE_MARGIN).max(Duration::from_secs(1));
-    let job = Job {
+/// A claimed job as handlers see it.
+fn job_of(claimed: &ClaimedJob) -> Job {
+    Job {
         id: claimed.id,
         tenant_id: claimed.tenant_id.clone(),
         kind: claimed.kind.clone(),
         payload: claimed.payload.0.clone(),
         attempt: claimed.attempts,
         max_attempts: claimed.max_attempts,
-    };
-    let started = std::time::Instant::now();
-    let span = tracing::info_span!("job", job_id = job.id, kind = %job.kind, attempt = job.attempt);
-    let outcome = match tokio::time::timeout(budget, kinds::run(state, &job).instrument(span)).await {
-        Ok(o) => o,
-        Err(_) => Outcome::Retry { error: format!("timed out after {} s", budget.as_secs()), at_least: None },
-    };
-    let label = match &outcome {
-        Outcome::Done => "done",
-        Outcome::Retry { .. } if job.is_last_attempt() => "dead",
-        Outcome::Retry { .. } => "retry",
-        Outcome::Postpone { .. } => "postponed",
-        Outcome::Repeat { .. } => "repeat",
-        Outcome::Fail { .. } => "dead",
-    };
-    metrics::counter!("shipgate_jobs_total", "kind" => job.kind.clone(), "outcome" => label).increment(1);
-    metrics::histogram!("shipgate_job_duration_seconds", "kind" => job.kind.clone())
-        .record(started.elapsed().as_secs_f64());
-    if let Err(e) = record(state, &claimed, &policy, &job, outcome).await {
-        // The lease will expire and the job will run again: every job is written to be
-        // safe to repeat.
-        tracing::warn!(job_id = job.id, kind = %job.kind, error = %e, "could not record a job's outcome");
     }
 }
 
-async fn record(
-    state: &AppState,
-    claimed: &ClaimedJob,
-    policy: &Policy,
-    job: &Job,
-    outcome: Outcome,
-) -> sqlx::Result<()> {
+/// Run one claimed job under its lease and record its outcome, in this task (directly
+/// callable from tests).
+pub async fn execute(state: &AppState, claimed: ClaimedJob) {
+    let queue = JobQueue { state: state.clone(), kinds: Vec::new(), worker: String::new() };
+    crate::queue::run_one(&queue, claimed).await;
+}
+
+fn is_last_attempt(job: &ClaimedJob) -> bool {
+    job.attempts >= job.max_attempts
+}
+
+/// Write a run's outcome; false when the claim was lost (the lease expired and another
+/// worker took the job) and the result was not recorded. A failed write leaves the job
+/// to its lease: it runs again, and every job is written to be safe to repeat.
+async fn record(state: &AppState, job: &ClaimedJob, outcome: &Outcome) -> sqlx::Result<bool> {
+    let (id, token) = (job.id, job.claim_token);
     let mut conn = state.db.acquire().await?;
-    let token = claimed.claim_token;
-    let kept = match outcome {
-        Outcome::Done => store::jobs::complete(&mut conn, job.id, token).await?,
-        Outcome::Retry { error, .. } if job.is_last_attempt() => {
-            tracing::warn!(job_id = job.id, kind = %job.kind, %error, "job failed its last attempt; dead-lettered");
-            store::jobs::bury(&mut conn, job.id, token, &error).await?
+    match outcome {
+        Outcome::Done => {
+            tracing::debug!("job done");
+            store::jobs::complete(&mut conn, id, token).await
+        }
+        Outcome::Retry { error, .. } if is_last_attempt(job) => {
+            tracing::warn!(%error, "job failed its last attempt; dead-lettered");
+            store::jobs::bury(&mut conn, id, token, error).await
         }
         Outcome::Retry { error, at_least } => {
-            let delay = backoff(policy, job.attempt).max(at_least.unwrap_or_default());
-            tracing::info!(job_id = job.id, kind = %job.kind, %error, retry_in_ms = delay.as_millis() as u64, "job will be retried");
+            let delay = backoff(&kinds::policy(&job.kind), job.attempts).max(at_least.unwrap_or_default());
+            tracing::info!(%error, retry_in_ms = delay.as_millis() as u64, "job will be retried");
             let at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
-            store::jobs::requeue(&mut conn, job.id, token, at, Some(&error), true, false).await?
+            store::jobs::requeue(&mut conn, id, token, at, Some(error), true, false).await
         }
         Outcome::Postpone { after } => {
-            let at = Utc::now() + chrono::Duration::from_std(after).unwrap_or_default();
-            store::jobs::requeue(&mut conn, job.id, token, at, None, false, false).await?
+            let at = Utc::now() + chrono::Duration::from_std(*after).unwrap_or_default();
+            store::jobs::requeue(&mut conn, id, token, at, None, false, false).await
         }
         Outcome::Repeat { after } => {
-            let at = Utc::now() + chrono::Duration::from_std(after).unwrap_or_default();
-            store::jobs::requeue(&mut conn, job.id, token, at, None, true, true).await?
+            let at = Utc::now() + chrono::Duration::from_std(*after).unwrap_or_default();
+            store::jobs::requeue(&mut conn, id, token, at, None, true, true).await
         }
         Outcome::Fail { error } => {
-            tracing::warn!(job_id = job.id, kind = %job.kind, %error, "job failed permanently; dead-lettered");
-            store::jobs::bury(&mut conn, job.id, token, &error).await?
+            tracing::warn!(%error, "job failed permanently; dead-lettered");
+            store::jobs::bury(&mut conn, id, token, error).await
         }
-    };
-    if !kept {
-        tracing::warn!(job_id = job.id, kind = %job.kind, "lost the claim on a job before recording it; result dropped");
-        metrics::counter!("shipgate_jobs_lost_claims_total", "kind" => job.kind.clone()).increment(1);
     }
-    Ok(())
 }
 
 /// Claim and run every due job of `kinds` once, in this task (tests and tools).
 pub async fn run_due(state: &AppState, kinds: &[&str]) -> sqlx::Result<usize> {
-    let cfg = WorkerConfig {
-        concurrency: 64,
-        poll_interval: Duration::from_secs(1),
-        kinds: kinds.iter().map(|k| (*k).to_owned()).collect(),
-        name: "inline".to_owned(),
+    let jobs = {
+        let mut conn = state.db.acquire().await?;
+        let kinds: Vec<String> = kinds.iter().map(|k| (*k).to_owned()).collect();
+        store::jobs::claim(&mut conn, &kinds, 64, "inline").await?
     };
-    let jobs = claim(state, &cfg, 64).await?;
     let n = jobs.len();
     futures::future::join_all(jobs.into_iter().map(|j| execute(state, j))).await;
     Ok(n)

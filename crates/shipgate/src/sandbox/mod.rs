@@ -26,7 +26,7 @@ use base64::Engine as _;
 use rand::RngCore as _;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::app::{self, AppState};
+use crate::app::AppState;
 use crate::config::Config;
 use crate::crypto::Purpose;
 use crate::{http, ids, store};
@@ -525,8 +525,8 @@ pub async fn run(mut config: Config, data_dir: &Path, sim_clock_secs: u64) -> an
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let state = AppState::new(db, config)?;
-    app::spawn_housekeeping(state.clone());
-    let workers = app::spawn_workers(&state);
+    crate::runtime::spawn_housekeeping(state.clone());
+    let workers = crate::runtime::spawn_workers(&state);
 
     let sims = Simulators::new();
     let mut sim_state = SimStateDir::new(data_dir.join("sims"));
@@ -584,7 +584,7 @@ Ctrl-C stops everything.
         clock = sim_clock_secs,
         sims_dir = sims_dir.display(),
     );
-    let served = app::serve(listener, router, workers).await;
+    let served = crate::runtime::serve(listener, router, workers).await;
     saver.abort();
     let _ = saver.await;
     let saved = sim_state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).save_all(&sims);

@@ -185,7 +185,7 @@ fn is_latest(row: &ShipmentRow, at: DateTime<Utc>) -> bool {
 ///
 /// Round trips for a scan of a known shipment: BEGIN, the shipment row (locked), one
 /// statement for raw push + event + status + history, the outbound events, COMMIT.
-/// The mapping comes from [`MappingCache`]; only a code with an "after" rule costs one
+/// The mapping comes from [`MappingCache`](crate::cache::MappingCache); only a code with an "after" rule costs one
 /// more query.
 pub async fn ingest_ecom_push(
     state: &AppState,
@@ -195,7 +195,7 @@ pub async fn ingest_ecom_push(
 ) -> sqlx::Result<PushOutcome> {
     let tenant = connection.tenant_id.as_str();
     let raw = Value::Object(raw.clone());
-    let mappings = state.inbound.mappings.get(state, tenant, ECOM).await?;
+    let mappings = state.inbound.mappings.get(&state.db, tenant, ECOM).await?;
     let mut tx = state.db.begin().await?;
     let mut found = store::shipments::get_by_tracking_for_update(&mut tx, tenant, &push.awb, &connection.id).await?;
     if found.is_none() {
@@ -349,83 +349,6 @@ pub async fn ingest_ecom_push(
     Ok(PushOutcome::Stored { shipment_id: row.id, created, status_changed: moves.is_some(), mapped: mapping.is_some() })
 }
 
-/// How long a tenant's merged mapping table is reused; `PUT /v1/status-mappings` on
-/// this instance evicts it at once, other instances pick a change up within this time
-/// (like the API-key and connection caches: safe to lose, ARCHITECTURE rule 12).
-const MAPPING_TTL: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// One mapping row: (after_code, status, subtag); after_code "" applies always.
-type MappingEntry = (String, Option<Status>, Option<String>);
-
-/// One tenant's mapping table for one carrier (defaults merged with overrides).
-#[derive(Debug, Default)]
-pub struct Mappings {
-    by_code: std::collections::HashMap<String, Vec<MappingEntry>>,
-}
-
-impl Mappings {
-    pub fn from_rows(rows: Vec<store::inbound::MappingRow>) -> Mappings {
-        let mut by_code: std::collections::HashMap<String, Vec<_>> = std::collections::HashMap::new();
-        for r in rows {
-            by_code.entry(r.code).or_default().push((r.after_code, Status::parse(&r.tag), r.subtag));
-        }
-        Mappings { by_code }
-    }
-
-    /// The codes that rows for `code` depend on having been seen before.
-    pub fn after_codes(&self, code: &str) -> Vec<&str> {
-        self.by_code
-            .get(code)
-            .map(|rows| rows.iter().map(|r| r.0.as_str()).filter(|a| !a.is_empty()).collect())
-            .unwrap_or_default()
-    }
-
-    /// The status for `code`, given the after-codes the shipment has seen: a matching
-    /// "after" row wins over the plain row. None when unmapped (or mapped to a tag
-    /// this version does not know, which is kept raw the same way).
-    pub fn resolve(&self, code: &str, seen: &[String]) -> Option<(Status, Option<String>)> {
-        let rows = self.by_code.get(code)?;
-        let pick = rows
-            .iter()
-            .find(|r| !r.0.is_empty() && seen.contains(&r.0))
-            .or_else(|| rows.iter().find(|r| r.0.is_empty()))?;
-        Some((pick.1?, pick.2.clone()))
-    }
-}
-
-type CachedMappings = (std::time::Instant, std::sync::Arc<Mappings>);
-
-#[derive(Default)]
-pub struct MappingCache(std::sync::Mutex<std::collections::HashMap<(String, String), CachedMappings>>);
-
-impl MappingCache {
-    pub async fn get(&self, state: &AppState, tenant: &str, carrier: &str) -> sqlx::Result<std::sync::Arc<Mappings>> {
-        let key = (tenant.to_owned(), carrier.to_owned());
-        if let Ok(m) = self.0.lock()
-            && let Some((at, v)) = m.get(&key)
-            && at.elapsed() < MAPPING_TTL
-        {
-            return Ok(v.clone());
-        }
-        let mut conn = state.db.acquire().await?;
-        let rows = store::inbound::list_mappings(&mut conn, tenant, Some(carrier)).await?;
-        let v = std::sync::Arc::new(Mappings::from_rows(rows));
-        if let Ok(mut m) = self.0.lock() {
-            if m.len() > 10_000 {
-                m.clear();
-            }
-            m.insert(key, (std::time::Instant::now(), v.clone()));
-        }
-        Ok(v)
-    }
-
-    pub fn evict_tenant(&self, tenant: &str) {
-        if let Ok(mut m) = self.0.lock() {
-            m.retain(|(t, _), _| t != tenant);
-        }
-    }
-}
-
 /// An AfterShip webhook body (CARRIERS.md "Inbound webhooks").
 #[derive(Debug, serde::Deserialize)]
 pub struct AftershipWebhook {
@@ -497,31 +420,6 @@ pub async fn ingest_aftership_webhook(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn row(code: &str, after: &str, tag: &str, subtag: &str) -> store::inbound::MappingRow {
-        store::inbound::MappingRow {
-            carrier: ECOM.into(),
-            code: code.into(),
-            after_code: after.into(),
-            tag: tag.into(),
-            subtag: Some(subtag.into()),
-            description: String::new(),
-            source: "default".into(),
-            updated_at: None,
-        }
-    }
-
-    #[test]
-    fn an_after_rule_wins_only_when_its_code_was_seen() {
-        let m = Mappings::from_rows(vec![
-            row("999", "", "delivered", "Delivered_001"),
-            row("999", "777", "exception", "Exception_011"),
-        ]);
-        assert_eq!(m.after_codes("999"), ["777"]);
-        assert_eq!(m.resolve("999", &[]), Some((Status::Delivered, Some("Delivered_001".into()))));
-        assert_eq!(m.resolve("999", &["777".into()]), Some((Status::Exception, Some("Exception_011".into()))));
-        assert_eq!(m.resolve("4242", &[]), None);
-    }
 
     #[test]
     fn datetime_is_india_time() {

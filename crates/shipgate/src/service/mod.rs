@@ -4,6 +4,7 @@
 //! history in one transaction.
 
 pub mod booking;
+pub mod connections;
 pub mod events;
 pub mod inbound;
 pub mod keepalive;

@@ -10,6 +10,9 @@
 //!   `FOR UPDATE SKIP LOCKED`, moving their `poll_next_at` to the end of a lease and
 //!   stamping a claim token in the same statement: no other instance takes them, and a
 //!   dead instance's claims are due again when the lease ends (ARCHITECTURE rule 6).
+//!   A poll's result is written only while the token is still on the row. The loop
+//!   (rounds, slots, cut-off before the lease ends, drain) is the one every queue runs,
+//!   [`crate::queue`]; the pacing and the horizon are this engine's claim.
 //! - **Pace across instances.** A connection's calls are spaced `cost / rate` seconds
 //!   apart through one Postgres row per connection holding the next free call slot (a
 //!   GCRA): a claim takes consecutive slots under the row lock, at most `horizon` ahead,
@@ -26,19 +29,19 @@
 
 pub mod schedule;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::carriers::{self, CarrierError};
 use crate::config::TrackingConfig;
 use crate::domain::Status;
+use crate::queue::{Batch, Done, Hint, Queue, Recording, Settings, Worker};
+use crate::service::connections::note_connection_outcome;
 use crate::service::refresh::{self, RefreshError, Refreshed};
 use crate::store::connections::ConnectionRow;
 use crate::store::tracking::Claimed;
@@ -77,14 +80,9 @@ pub struct Round {
     pub expired: usize,
 }
 
+/// The tracking engine: the claim/lease loop ([`crate::queue`]) over the poll schedule.
 pub struct Engine {
-    state: AppState,
-    cfg: TrackingConfig,
-    tasks: JoinSet<()>,
-    outstanding: Arc<AtomicUsize>,
-    shutdown: watch::Receiver<bool>,
-    last_housekeeping: Option<Instant>,
-    last_gauge: Option<Instant>,
+    worker: Worker<Polls>,
 }
 
 impl Engine {
@@ -95,57 +93,117 @@ impl Engine {
         let mut conn = state.db.acquire().await?;
         store::tracking::save_settings(&mut conn, cfg.first_poll.as_secs_f64(), cfg.jitter).await?;
         drop(conn);
-        Ok(Engine {
-            state,
-            cfg,
-            tasks: JoinSet::new(),
-            outstanding: Arc::new(AtomicUsize::new(0)),
-            shutdown,
-            last_housekeeping: None,
-            last_gauge: None,
-        })
+        let slots = cfg.max_outstanding as usize;
+        let settings = Settings {
+            slots,
+            batch: slots,
+            refill_at: 1,
+            // One claim per round: the pace, not free slots, decides how much is claimed.
+            poll: cfg.round,
+            hint: Hint::None,
+            maintain_every: Duration::ZERO,
+            recording: Recording::Inline,
+            drain: state.config.shutdown_drain,
+        };
+        let polls = Polls { state, cfg, shutdown: shutdown.clone(), housekeeping: Mutex::new(Housekeeping::default()) };
+        Ok(Engine { worker: Worker::new(polls, settings, shutdown) })
     }
 
     /// Claims held by this instance (waiting for their slot or in flight).
     pub fn outstanding(&self) -> usize {
-        self.outstanding.load(Ordering::Relaxed)
+        self.worker.in_flight()
     }
 
     /// One round: expire stale shipments (at most once a minute), then claim due
     /// shipments of every connection within its pace and start their refreshes.
     pub async fn run_round(&mut self) -> anyhow::Result<Round> {
-        while self.tasks.try_join_next().is_some() {}
-        let mut round = Round::default();
-        if self.last_housekeeping.is_none_or(|t| t.elapsed() >= HOUSEKEEPING_EVERY) {
-            self.last_housekeeping = Some(Instant::now());
-            round.expired = expire_stale(&self.state, &self.cfg).await?;
+        let expired = self.worker.queue().housekeeping().await?;
+        let claimed = self.worker.claim_once().await?.count;
+        Ok(Round { claimed, expired })
+    }
+
+    /// Wait until every claimed refresh has finished (tests; shutdown drain).
+    pub async fn settle(&mut self) {
+        self.worker.settle().await;
+    }
+
+    /// Rounds until shutdown, then drain: refreshes in flight finish, claims still
+    /// waiting for their slot are given back.
+    pub async fn run(self) {
+        self.worker.run().await;
+    }
+}
+
+/// Start the engine on its own task.
+pub fn spawn(state: AppState, shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        match Engine::new(state, shutdown).await {
+            Ok(engine) => engine.run().await,
+            Err(e) => tracing::error!(error = format!("{e:#}"), "tracking engine could not start"),
         }
-        if self.last_gauge.is_none_or(|t| t.elapsed() >= GAUGE_EVERY) {
-            self.last_gauge = Some(Instant::now());
+    })
+}
+
+/// When expiry and the backlog gauge last ran.
+#[derive(Default)]
+struct Housekeeping {
+    expired_at: Option<Instant>,
+    gauged_at: Option<Instant>,
+}
+
+/// The poll schedule as the claim/lease loop sees it; its statements are in
+/// `store::tracking`.
+struct Polls {
+    state: AppState,
+    cfg: TrackingConfig,
+    shutdown: watch::Receiver<bool>,
+    housekeeping: Mutex<Housekeeping>,
+}
+
+/// One claimed shipment: its connection, the claim, and its call slot.
+struct Poll {
+    connection: Arc<ConnectionRow>,
+    claimed: Claimed,
+    token: Uuid,
+    starts_at: tokio::time::Instant,
+}
+
+/// What a refresh decided: when to poll next and the failures so far. Nothing to write
+/// (the shipment is gone) and an error both leave the claim to its lease.
+type PollOutcome = anyhow::Result<Option<Next>>;
+
+struct Next {
+    after: Duration,
+    failures: i32,
+}
+
+impl Polls {
+    /// Expire stale shipments (at most once a minute) and update the backlog gauge (at
+    /// most every 5 s); both scan more than the due index. Returns how many expired.
+    async fn housekeeping(&self) -> anyhow::Result<usize> {
+        let (expire, gauge) = {
+            let mut h = self.housekeeping.lock().map_err(|_| anyhow::anyhow!("housekeeping lock poisoned"))?;
+            let expire = h.expired_at.is_none_or(|t| t.elapsed() >= HOUSEKEEPING_EVERY);
+            let gauge = h.gauged_at.is_none_or(|t| t.elapsed() >= GAUGE_EVERY);
+            if expire {
+                h.expired_at = Some(Instant::now());
+            }
+            if gauge {
+                h.gauged_at = Some(Instant::now());
+            }
+            (expire, gauge)
+        };
+        let expired = if expire { expire_stale(&self.state, &self.cfg).await? } else { 0 };
+        if gauge {
             let mut conn = self.state.db.acquire().await?;
             let due = store::tracking::due_count(&mut conn).await?;
             metrics::gauge!("shipgate_tracking_due_backlog").set(due as f64);
         }
-        let connections = {
-            let mut conn = self.state.db.acquire().await?;
-            store::tracking::due_connections(&mut conn).await?
-        };
-        for connection in connections {
-            if *self.shutdown.borrow() {
-                break;
-            }
-            round.claimed += self.claim_connection(Arc::new(connection)).await?;
-        }
-        metrics::gauge!("shipgate_tracking_outstanding").set(self.outstanding() as f64);
-        Ok(round)
+        Ok(expired)
     }
 
-    /// Claim what the connection's pace allows and start those refreshes, each at its slot.
-    async fn claim_connection(&mut self, connection: Arc<ConnectionRow>) -> anyhow::Result<usize> {
-        let room = (self.cfg.max_outstanding as usize).saturating_sub(self.outstanding());
-        if room == 0 {
-            return Ok(0);
-        }
+    /// Claim what the connection's pace allows (at most `room`), each with its slot.
+    async fn claim_connection(&self, connection: Arc<ConnectionRow>, room: usize) -> anyhow::Result<Vec<Poll>> {
         let slot = f64::from(calls_per_refresh(&connection.carrier)) / pace_of(&self.cfg, &connection);
         let mut tx = self.state.db.begin().await?;
         let (start, db_now) = store::tracking::lock_pace(&mut tx, &connection.tenant_id, &connection.id).await?;
@@ -154,7 +212,7 @@ impl Engine {
         let limit = (free.floor() as usize).min(room).min(self.cfg.batch_size as usize);
         if limit == 0 {
             tx.rollback().await?;
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let token = Uuid::new_v4();
         let lease = (self.cfg.horizon + self.cfg.lease).as_secs_f64();
@@ -170,131 +228,124 @@ impl Engine {
         )
         .await?;
         tx.commit().await?;
-        let n = claimed.len();
-        for c in claimed {
-            let delay = ahead + Duration::from_secs_f64(slot * c.ord as f64);
-            let job = Poll {
-                state: self.state.clone(),
-                cfg: self.cfg.clone(),
+        let now = tokio::time::Instant::now();
+        Ok(claimed
+            .into_iter()
+            .map(|c| Poll {
+                starts_at: now + ahead + Duration::from_secs_f64(slot * c.ord as f64),
                 connection: connection.clone(),
                 claimed: c,
                 token,
-                delay,
-            };
-            let guard = Outstanding::new(self.outstanding.clone());
-            let shutdown = self.shutdown.clone();
-            self.tasks.spawn(async move {
-                job.run(shutdown).await;
-                drop(guard);
-            });
-        }
-        Ok(n)
+            })
+            .collect())
     }
+}
 
-    /// Wait until every claimed refresh has finished (tests; shutdown drain).
-    pub async fn settle(&mut self) {
-        while self.tasks.join_next().await.is_some() {}
-    }
+impl Queue for Polls {
+    const NAME: &'static str = "tracking";
+    type Item = Poll;
+    type Outcome = PollOutcome;
 
-    /// Rounds until shutdown, then drain: refreshes in flight finish, claims still
-    /// waiting for their slot are given back.
-    pub async fn run(mut self) {
-        tracing::info!("tracking engine started");
-        loop {
-            if *self.shutdown.borrow() {
+    /// Due shipments of every connection, each connection within its pace.
+    async fn claim(&self, n: usize) -> anyhow::Result<Batch<Poll>> {
+        let connections = {
+            let mut conn = self.state.db.acquire().await?;
+            store::tracking::due_connections(&mut conn).await?
+        };
+        let mut polls = Vec::new();
+        for connection in connections {
+            if *self.shutdown.borrow() || polls.len() >= n {
                 break;
             }
-            if let Err(e) = self.run_round().await {
-                tracing::warn!(error = format!("{e:#}"), "tracking round failed");
-            }
-            let mut shutdown = self.shutdown.clone();
-            tokio::select! {
-                _ = tokio::time::sleep(self.cfg.round) => {}
-                _ = stopped(&mut shutdown) => {}
-            }
+            polls.extend(self.claim_connection(Arc::new(connection), n - polls.len()).await?);
         }
-        tracing::info!(outstanding = self.outstanding(), "tracking engine draining");
-        self.settle().await;
-        tracing::info!("tracking engine stopped");
+        // Outstanding claims: those held before this round (slots not free) and these.
+        let outstanding = (self.cfg.max_outstanding as usize).saturating_sub(n) + polls.len();
+        metrics::gauge!("shipgate_tracking_outstanding").set(outstanding as f64);
+        // Rounds, not a refill on every free slot: the pace decides what is due.
+        Ok(Batch { items: polls, more: false })
     }
-}
 
-/// Resolves when the shutdown flag turns true (the flag's guard is not held across awaits).
-async fn stopped(shutdown: &mut watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|stop| *stop).await;
-}
-
-/// Start the engine on its own task.
-pub fn spawn(state: AppState, shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        match Engine::new(state, shutdown).await {
-            Ok(engine) => engine.run().await,
-            Err(e) => tracing::error!(error = format!("{e:#}"), "tracking engine could not start"),
-        }
-    })
-}
-
-/// Counts a claim as outstanding for as long as its task lives.
-struct Outstanding(Arc<AtomicUsize>);
-
-impl Outstanding {
-    fn new(n: Arc<AtomicUsize>) -> Outstanding {
-        n.fetch_add(1, Ordering::Relaxed);
-        Outstanding(n)
+    fn lease(&self, _: &Poll) -> Duration {
+        self.cfg.horizon + self.cfg.lease
     }
-}
 
-impl Drop for Outstanding {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+    fn starts_at(&self, p: &Poll) -> Option<tokio::time::Instant> {
+        Some(p.starts_at)
     }
-}
 
-/// One claimed shipment's refresh.
-struct Poll {
-    state: AppState,
-    cfg: TrackingConfig,
-    connection: Arc<ConnectionRow>,
-    claimed: Claimed,
-    token: Uuid,
-    delay: Duration,
-}
+    fn span(&self, p: &Poll) -> tracing::Span {
+        tracing::info_span!("tracking_refresh", tenant_id = %p.claimed.tenant_id, shipment_id = %p.claimed.id,
+            connection_id = %p.connection.id, carrier = %p.connection.carrier)
+    }
 
-impl Poll {
-    async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let c = &self.claimed;
-        tokio::select! {
-            _ = tokio::time::sleep(self.delay) => {}
-            _ = stopped(&mut shutdown) => {
-                // Not started: give it back so another instance polls it now.
-                if let Err(e) = self.release().await {
-                    tracing::warn!(shipment_id = %c.id, error = %e, "could not release tracking claim");
+    async fn run(&self, p: &Poll) -> PollOutcome {
+        self.refresh(p).await
+    }
+
+    fn timed_out(&self, _: &Poll, budget: Duration) -> PollOutcome {
+        Err(anyhow::anyhow!("refresh cut off after {} s, before its lease ends", budget.as_secs()))
+    }
+
+    async fn record(&self, done: &[Done<Poll, PollOutcome>]) -> anyhow::Result<usize> {
+        let mut lost = 0;
+        for d in done {
+            let c = &d.item.claimed;
+            match &d.outcome {
+                Ok(None) => {}
+                Ok(Some(next)) => {
+                    let mut conn = self.state.db.acquire().await?;
+                    let kept = store::tracking::finish(
+                        &mut conn,
+                        &c.tenant_id,
+                        &c.id,
+                        d.item.token,
+                        next.after.as_secs_f64(),
+                        next.failures,
+                    )
+                    .await?;
+                    lost += usize::from(!kept);
                 }
-                return;
+                Err(e) => {
+                    metrics::counter!("shipgate_tracking_polls_total", "outcome" => "error").increment(1);
+                    // The claim stays until its lease ends, then the shipment is due again.
+                    tracing::warn!(error = format!("{e:#}"), "tracking poll failed");
+                }
             }
         }
-        if let Err(e) = self.poll().await {
-            metrics::counter!("shipgate_tracking_polls_total", "outcome" => "error").increment(1);
-            // The claim stays until its lease ends, then the shipment is due again.
-            tracing::warn!(shipment_id = %c.id, error = format!("{e:#}"), "tracking poll failed");
+        Ok(lost)
+    }
+
+    /// Not started (shutdown before its slot): give it back so another instance polls
+    /// it now.
+    async fn release(&self, p: &Poll) {
+        let released = async {
+            let mut conn = self.state.db.acquire().await?;
+            store::tracking::release(&mut conn, &p.claimed.tenant_id, &p.claimed.id, p.token).await
+        };
+        if let Err(e) = released.await {
+            tracing::warn!(error = %e, "could not release tracking claim");
         }
     }
 
-    async fn release(&self) -> sqlx::Result<()> {
-        let mut conn = self.state.db.acquire().await?;
-        store::tracking::release(&mut conn, &self.claimed.tenant_id, &self.claimed.id, self.token).await
+    async fn maintain(&self) {
+        if let Err(e) = self.housekeeping().await {
+            tracing::warn!(error = format!("{e:#}"), "tracking housekeeping failed");
+        }
     }
+}
 
-    #[tracing::instrument(skip_all, fields(shipment_id = %self.claimed.id, connection_id = %self.connection.id))]
-    async fn poll(&self) -> anyhow::Result<()> {
-        let c = &self.claimed;
+impl Polls {
+    /// Refresh one shipment and decide when it is polled next.
+    async fn refresh(&self, p: &Poll) -> PollOutcome {
+        let c = &p.claimed;
         let row = {
             let mut conn = self.state.db.acquire().await?;
             store::shipments::get(&mut conn, &c.tenant_id, &c.id).await?
         };
-        let Some(row) = row else { return Ok(()) };
+        let Some(row) = row else { return Ok(None) };
         let before = (row.status.clone(), row.subtag.clone());
-        let result = refresh::refresh(&self.state, &self.connection, &row, &Actor::Poller).await;
+        let result = refresh::refresh(&self.state, &p.connection, &row, &Actor::Poller).await;
         let (outcome, after, failures, retry_after) = match &result {
             Ok(r) => {
                 let now = r.row();
@@ -309,7 +360,7 @@ impl Poll {
             Err(RefreshError::Carrier(e)) => {
                 if matches!(e, CarrierError::Misconfigured { .. }) {
                     // Stop polling the connection until someone fixes it (as the API does).
-                    crate::http::connections::note_connection_outcome(&self.state, &self.connection, Some(e)).await;
+                    note_connection_outcome(&self.state, &p.connection, Some(e)).await;
                 }
                 let retry_after = match e {
                     CarrierError::Transient { retry_after, .. } => *retry_after,
@@ -331,9 +382,7 @@ impl Poll {
         };
         let status = Status::parse(&after).unwrap_or(Status::Pending);
         let next = next_poll(&self.cfg, &PollState { status, idle, failures, retry_after }, rand::random::<f64>());
-        let mut conn = self.state.db.acquire().await?;
-        store::tracking::finish(&mut conn, &c.tenant_id, &c.id, self.token, next.as_secs_f64(), failures).await?;
-        Ok(())
+        Ok(Some(Next { after: next, failures }))
     }
 }
 

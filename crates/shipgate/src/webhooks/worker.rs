@@ -10,20 +10,25 @@
 //!   sends each with at most `webhook_concurrency` in flight, and hands results to a
 //!   recorder that writes them in batches. No transaction is open across an HTTP call:
 //!   the claim commits before sending, the record is a separate statement that only
-//!   lands while the claim token still matches.
-//! - Shutdown: stop claiming, let in-flight attempts finish, flush their results.
+//!   lands while the claim token still matches. The loop is the one every queue runs
+//!   ([`crate::queue`]); what is the delivery queue's own is here: the claim in order
+//!   of due time, the idle wait until the next delivery is due, the signed send, the
+//!   retry schedule, and the batched write of attempts.
+//! - Shutdown: stop claiming, let in-flight attempts finish (up to the drain time),
+//!   flush their results.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use tokio::sync::{Notify, Semaphore, mpsc, watch};
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use super::ssrf::SsrfBlocked;
 use crate::app::AppState;
 use crate::crypto::Purpose;
+use crate::queue::{Batch, Done, Hint, Queue, Recording, Settings, Worker, stopped};
 use crate::store;
 use crate::store::webhooks::{Claimed, Outcome};
 
@@ -58,14 +63,6 @@ pub fn spawn(state: AppState) -> anyhow::Result<Workers> {
         tokio::spawn(delivery_worker(state, client, wake, stop_rx)),
     ];
     Ok(Workers { stop, handles })
-}
-
-/// Resolves when shutdown is requested; never when the `Workers` handle was merely
-/// dropped (callers that do not keep it want the workers to run for the process).
-async fn until_stopped(stop: &mut watch::Receiver<bool>) {
-    if stop.wait_for(|s| *s).await.is_err() {
-        std::future::pending::<()>().await;
-    }
 }
 
 /// Fan out one batch of undispatched events. Returns (events, deliveries created).
@@ -104,7 +101,9 @@ async fn dispatcher(state: AppState, wake: Arc<Notify>, mut stop: watch::Receive
             Err(e) => tracing::warn!(error = format!("{e:#}"), "webhook dispatch failed"),
         }
         tokio::select! {
-            _ = until_stopped(&mut stop) => break,
+            // A dropped `Workers` handle does not stop it: callers that do not keep it
+            // want the workers to run for the process.
+            _ = stopped(&mut stop) => break,
             _ = tokio::time::sleep(poll) => {}
         }
     }
@@ -113,81 +112,108 @@ async fn dispatcher(state: AppState, wake: Arc<Notify>, mut stop: watch::Receive
 /// What the recorder needs besides the row update.
 struct Recorded {
     outcome: Outcome,
-    endpoint_id: String,
     /// 410 Gone: disable the endpoint.
     gone: bool,
 }
 
-async fn delivery_worker(state: AppState, client: reqwest::Client, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
-    let settings = state.config.webhooks.clone();
-    let concurrency = settings.concurrency;
-    // A claim must outlive the request and the recorder's batching delay.
-    let lease = settings.request_timeout + settings.connect_timeout + Duration::from_secs(30);
-    let sem = Arc::new(Semaphore::new(concurrency));
-    let (tx, rx) = mpsc::channel::<Recorded>(concurrency * 4);
-    let recorder = tokio::spawn(recorder(state.clone(), rx));
-    let client = Arc::new(client);
-    let guard = super::ssrf::Guard::new(settings.allow_networks.clone());
-    loop {
-        if *stop.borrow() {
-            break;
-        }
-        // Claim in batches: with every slot busy, wait until a quarter of them are free
-        // rather than claiming one row per finished request.
-        let free = sem.available_permits();
-        let threshold = (concurrency.min(settings.batch_size as usize) / 4).max(1);
-        if free < threshold {
-            tokio::select! {
-                p = sem.clone().acquire_many_owned(threshold as u32) => drop(p),
-                _ = until_stopped(&mut stop) => break,
-            }
-            continue;
-        }
-        let n = free.min(settings.batch_size as usize) as i64;
+/// A claimed delivery and the claim's token.
+struct Delivery {
+    row: Claimed,
+    token: Uuid,
+}
+
+/// The delivery queue as the claim/lease loop ([`crate::queue`]) sees it; its
+/// statements are in `store::webhooks`.
+struct Deliveries {
+    state: AppState,
+    client: reqwest::Client,
+    guard: super::ssrf::Guard,
+    lease: Duration,
+}
+
+impl Queue for Deliveries {
+    const NAME: &'static str = "webhooks";
+    type Item = Delivery;
+    type Outcome = Recorded;
+
+    async fn claim(&self, n: usize) -> anyhow::Result<Batch<Delivery>> {
         let token = Uuid::new_v4();
-        let claimed = async {
-            let mut conn = state.db.acquire().await?;
-            store::webhooks::claim_due(&mut conn, n, lease.as_secs_f64() * 1e3, token).await
-        }
-        .await;
-        let mut claimed = match claimed {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e, "webhook claim failed");
-                tokio::select! {
-                    _ = until_stopped(&mut stop) => break,
-                    _ = tokio::time::sleep(settings.poll_interval) => {}
-                }
-                continue;
-            }
-        };
-        if claimed.is_empty() {
-            let wait = next_due_in(&state).await.unwrap_or(settings.poll_interval).min(settings.poll_interval);
-            tokio::select! {
-                _ = until_stopped(&mut stop) => break,
-                _ = wake.notified() => {}
-                _ = tokio::time::sleep(wait) => {}
-            }
-            continue;
-        }
+        let mut conn = self.state.db.acquire().await?;
+        let mut claimed =
+            store::webhooks::claim_due(&mut conn, n as i64, self.lease.as_secs_f64() * 1e3, token).await?;
+        drop(conn);
         // RETURNING has no order: send in order of due time.
         claimed.sort_by_key(|c| (c.due_at, c.seq));
-        for c in claimed {
-            let Ok(permit) = sem.clone().acquire_owned().await else { break };
-            let (state, client, tx, guard) = (state.clone(), client.clone(), tx.clone(), guard.clone());
-            tokio::spawn(async move {
-                let r = attempt(&state, &client, &guard, c, token).await;
-                let _ = tx.send(r).await;
-                drop(permit);
-            });
-        }
+        // Claim again at once after any delivery: more may have become due meanwhile.
+        let more = !claimed.is_empty();
+        Ok(Batch { items: claimed.into_iter().map(|row| Delivery { row, token }).collect(), more })
     }
-    // Drain: every in-flight attempt holds a permit until its result is queued.
-    let _ = sem.acquire_many(concurrency as u32).await;
-    drop(tx);
-    let _ = recorder.await;
-    tracing::info!("webhook delivery worker stopped");
+
+    fn lease(&self, _: &Delivery) -> Duration {
+        self.lease
+    }
+
+    fn span(&self, d: &Delivery) -> tracing::Span {
+        let c = &d.row;
+        tracing::info_span!("webhook_attempt", tenant_id = %c.tenant_id, delivery_id = %c.id,
+            endpoint_id = %c.endpoint_id, event_type = %c.event_type, attempt = c.attempt)
+    }
+
+    async fn run(&self, d: &Delivery) -> Recorded {
+        attempt(&self.state, &self.client, &self.guard, d).await
+    }
+
+    fn timed_out(&self, d: &Delivery, budget: Duration) -> Recorded {
+        // Only a send that outlives its own timeouts gets here: count it as one.
+        let started_at = Utc::now() - chrono::Duration::from_std(budget).unwrap_or_default();
+        let attempt = Attempt {
+            result: Err("timeout".to_owned()),
+            started_at,
+            took: budget,
+            status: None,
+            excerpt: None,
+            retry_after: None,
+            gone: false,
+        };
+        decide(&self.state.config.webhooks, d, attempt)
+    }
+
+    async fn record(&self, done: &[Done<Delivery, Recorded>]) -> anyhow::Result<usize> {
+        Ok(flush(&self.state, done).await?)
+    }
+
+    async fn idle_wait(&self, poll: Duration) -> Duration {
+        next_due_in(&self.state).await.unwrap_or(poll).min(poll)
+    }
 }
+
+async fn delivery_worker(state: AppState, client: reqwest::Client, wake: Arc<Notify>, stop: watch::Receiver<bool>) {
+    let settings = state.config.webhooks.clone();
+    let concurrency = settings.concurrency;
+    let worker = Settings {
+        slots: concurrency,
+        batch: settings.batch_size as usize,
+        // Claim in batches: with every slot busy, wait until a quarter of them are free
+        // rather than claiming one row per finished request.
+        refill_at: (concurrency.min(settings.batch_size as usize) / 4).max(1),
+        poll: settings.poll_interval,
+        hint: Hint::Notify(wake),
+        maintain_every: Duration::MAX,
+        recording: Recording::Batched { max: RECORD_BATCH },
+        drain: state.config.shutdown_drain,
+    };
+    let queue = Deliveries {
+        guard: super::ssrf::Guard::new(settings.allow_networks.clone()),
+        // A claim must outlive the request and the recorder's batching delay.
+        lease: settings.request_timeout + settings.connect_timeout + Duration::from_secs(30),
+        state,
+        client,
+    };
+    Worker::new(queue, worker, stop).run().await;
+}
+
+/// Most attempts written per statement.
+const RECORD_BATCH: usize = 1000;
 
 /// How long until the next pending delivery is due (None: nothing pending).
 async fn next_due_in(state: &AppState) -> Option<Duration> {
@@ -196,54 +222,31 @@ async fn next_due_in(state: &AppState) -> Option<Duration> {
     Some((at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
 }
 
-async fn recorder(state: AppState, mut rx: mpsc::Receiver<Recorded>) {
-    let mut buf: Vec<Recorded> = Vec::new();
-    while let Some(r) = rx.recv().await {
-        buf.push(r);
-        while buf.len() < 1000 {
-            match rx.try_recv() {
-                Ok(r) => buf.push(r),
-                Err(_) => break,
-            }
-        }
-        // A failed write is retried a few times; after that the claims expire and the
-        // deliveries are sent again (at-least-once).
-        for round in 0..5 {
-            match flush(&state, &buf).await {
-                Ok(()) => break,
-                Err(e) => {
-                    tracing::warn!(error = %e, round, "recording webhook attempts failed");
-                    tokio::time::sleep(Duration::from_millis(200 << round)).await;
-                }
-            }
-        }
-        buf.clear();
-    }
-}
-
-async fn flush(state: &AppState, buf: &[Recorded]) -> sqlx::Result<()> {
-    let outcomes: Vec<Outcome> = buf.iter().map(|r| r.outcome.clone()).collect();
+/// Write a batch of attempts (and disable endpoints that answered 410) in one
+/// transaction. Returns how many were dropped because their claim was lost.
+async fn flush(state: &AppState, done: &[Done<Delivery, Recorded>]) -> sqlx::Result<usize> {
+    let outcomes: Vec<Outcome> = done.iter().map(|d| d.outcome.outcome.clone()).collect();
     let mut tx = state.db.begin().await?;
-    store::webhooks::record(&mut tx, &outcomes).await?;
-    for r in buf.iter().filter(|r| r.gone) {
+    let recorded = store::webhooks::record(&mut tx, &outcomes).await?;
+    for d in done.iter().filter(|d| d.outcome.gone) {
         store::webhooks::disable_endpoint(
             &mut tx,
-            &r.outcome.tenant_id,
-            &r.endpoint_id,
+            &d.item.row.tenant_id,
+            &d.item.row.endpoint_id,
             "the endpoint answered 410 Gone",
         )
         .await?;
-        tracing::info!(endpoint_id = %r.endpoint_id, "webhook endpoint disabled after 410 Gone");
+        tracing::info!(endpoint_id = %d.item.row.endpoint_id, "webhook endpoint disabled after 410 Gone");
     }
     tx.commit().await?;
-    for r in buf {
-        let outcome = match r.outcome.state {
+    for o in &outcomes {
+        let outcome = match o.state {
             "pending" => "retry",
             other => other,
         };
         metrics::counter!("shipgate_webhook_deliveries_total", "outcome" => outcome).increment(1);
     }
-    Ok(())
+    Ok(outcomes.len().saturating_sub(usize::try_from(recorded).unwrap_or(usize::MAX)))
 }
 
 /// The error code stored for a transport failure.
@@ -285,15 +288,21 @@ async fn excerpt(mut resp: reqwest::Response) -> Option<String> {
     Some(s.replace('\0', ""))
 }
 
+/// What one send came to, before deciding what happens next.
+struct Attempt {
+    result: Result<(), String>,
+    started_at: chrono::DateTime<Utc>,
+    took: Duration,
+    status: Option<i32>,
+    excerpt: Option<String>,
+    retry_after: Option<Duration>,
+    /// 410 Gone.
+    gone: bool,
+}
+
 /// Send one claimed delivery and decide what happens next.
-async fn attempt(
-    state: &AppState,
-    client: &reqwest::Client,
-    guard: &super::ssrf::Guard,
-    c: Claimed,
-    token: Uuid,
-) -> Recorded {
-    let settings = &state.config.webhooks;
+async fn attempt(state: &AppState, client: &reqwest::Client, guard: &super::ssrf::Guard, d: &Delivery) -> Recorded {
+    let c = &d.row;
     let started_at = Utc::now();
     let t0 = Instant::now();
     let mut status = None;
@@ -355,43 +364,57 @@ async fn attempt(
         Err(format!("http_{code}"))
     }
     .await;
-    let elapsed = t0.elapsed();
+    let took = t0.elapsed();
     metrics::histogram!("shipgate_webhook_attempt_duration_seconds", "result" => if result.is_ok() { "success" } else { "failure" })
-        .record(elapsed.as_secs_f64());
-    let (state_name, next_attempt_at, error_code) = match result {
+        .record(took.as_secs_f64());
+    let attempt = Attempt { result, started_at, took, status, excerpt: excerpt_text, retry_after, gone };
+    decide(&state.config.webhooks, d, attempt)
+}
+
+/// Succeeded, cancelled (endpoint disabled), failed (410 Gone, or the schedule is
+/// exhausted) or pending again after the schedule's next delay.
+fn decide(settings: &crate::config::WebhookSettings, d: &Delivery, a: Attempt) -> Recorded {
+    let c = &d.row;
+    let (state_name, next_attempt_at, error_code) = match a.result {
         Ok(()) => ("succeeded", None, None),
         Err(code) if code == "endpoint_disabled" => ("cancelled", None, Some(code)),
-        Err(code) if gone => ("failed", None, Some(code)),
+        Err(code) if a.gone => ("failed", None, Some(code)),
         Err(code) => {
             let delay = (c.attempt < c.max_attempts)
                 .then(|| super::retry_delay(&settings.retry_schedule, settings.retry_jitter, c.attempt))
                 .flatten();
             match delay {
-                Some(d) => {
+                Some(delay) => {
                     // Never earlier than the subscriber's Retry-After.
-                    let d = retry_after.map_or(d, |ra| d.max(ra));
-                    let at = Utc::now() + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::days(1));
+                    let delay = a.retry_after.map_or(delay, |ra| delay.max(ra));
+                    let at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::days(1));
                     ("pending", Some(at), Some(code))
                 }
                 None => ("failed", None, Some(code)),
             }
         }
     };
+    tracing::debug!(
+        state = state_name,
+        status = a.status,
+        error_code = error_code.as_deref(),
+        ms = a.took.as_millis() as u64,
+        "webhook attempt"
+    );
     Recorded {
         outcome: Outcome {
-            tenant_id: c.tenant_id,
-            delivery_id: c.id,
-            claim_token: token,
+            tenant_id: c.tenant_id.clone(),
+            delivery_id: c.id.clone(),
+            claim_token: d.token,
             attempt: c.attempt,
             state: state_name,
             next_attempt_at,
-            started_at,
-            duration_ms: i32::try_from(elapsed.as_millis()).unwrap_or(i32::MAX),
-            response_status: status,
+            started_at: a.started_at,
+            duration_ms: i32::try_from(a.took.as_millis()).unwrap_or(i32::MAX),
+            response_status: a.status,
             error_code,
-            response_excerpt: excerpt_text,
+            response_excerpt: a.excerpt,
         },
-        endpoint_id: c.endpoint_id,
-        gone,
+        gone: a.gone,
     }
 }

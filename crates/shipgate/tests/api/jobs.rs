@@ -271,7 +271,7 @@ async fn readiness_reports_whether_the_job_worker_runs_and_shutdown_drains_it() 
     let r = app.get("/readyz").await;
     assert_eq!(r.status, 503);
     assert_eq!(r.json()["workers"], "stopped");
-    let workers = shipgate::app::spawn_workers(&app.state);
+    let workers = shipgate::runtime::spawn_workers(&app.state);
     let mut ready = false;
     for _ in 0..40 {
         let r = app.get("/readyz").await;
