@@ -51,14 +51,10 @@ const GAUGE_EVERY: Duration = Duration::from_secs(5);
 /// Most shipments expired per statement batch.
 const EXPIRE_BATCH: i64 = 500;
 
-/// HTTP calls one refresh makes, which is what a carrier's rate limit counts: AfterShip
-/// reads the tracking and its last checkpoint (src/carriers/aftership `track`); e-Courier
-/// GetJsonOrder and eCMR shipment details are one call each.
+/// HTTP calls one refresh makes, which is what a carrier's rate limit counts (its
+/// descriptor's `polling`; e.g. a read of the tracking and of its last checkpoint).
 pub fn calls_per_refresh(carrier: &str) -> u32 {
-    match carrier {
-        "aftership" => 2,
-        _ => 1,
-    }
+    carriers::get(carrier).and_then(|c| c.polling).map_or(1, |p| p.calls_per_refresh)
 }
 
 /// The polling pace of a connection, calls per second: its configured or documented rate

@@ -10,6 +10,8 @@
 //! is retried (it was not processed) at most [`MAX_429_RETRIES`] times when the wait is
 //! short, else it fails `Transient` with the carrier's `retry_after`.
 
+mod descriptor;
+pub mod inbound;
 pub mod mapping;
 pub mod wire;
 
@@ -30,6 +32,7 @@ use super::{
     TrackRequest, TrackingSnapshot,
 };
 use crate::domain::FieldError;
+pub use descriptor::DESCRIPTOR;
 pub use mapping::validate_estimate_items;
 
 const CARRIER: &str = "aftership";

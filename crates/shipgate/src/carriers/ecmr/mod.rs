@@ -9,6 +9,7 @@
 //! "store shipment" keyed by a stable `reference`, which makes a repeated store an update
 //! (ours) and therefore safe to repeat after an ambiguous timeout.
 
+mod descriptor;
 pub mod mapping;
 pub mod wire;
 
@@ -27,6 +28,7 @@ use super::{
     TrackRequest, TrackingSnapshot,
 };
 use crate::domain::FieldError;
+pub use descriptor::DESCRIPTOR;
 use mapping::{Op, Outcome, Paths};
 
 const CARRIER: &str = "ecmr";

@@ -115,7 +115,7 @@ fn normalize_numeric(s: &str) -> String {
 /// Our stored id as it goes on the wire: ecomdash's integer, or `None` when the text is
 /// not a whole number (the seed types every id "Integer": nothing else may be sent).
 pub fn wire_id(s: &str) -> Option<u64> {
-    crate::domain::EcomdashId::parse(s).map(|id| id.0)
+    super::EcomdashId::parse(s).map(|id| id.0)
 }
 
 fn id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
