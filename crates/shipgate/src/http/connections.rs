@@ -244,6 +244,8 @@ async fn create_connection(
     let id = ids::new_id("con");
     let (enc, fields) = seal(&state, &auth.tenant_id, &id, &body.credentials)?;
     let mut conn = state.db.acquire().await?;
+    // The SQL knows the registry's carriers before this connection's first shipment.
+    crate::service::registry::publish(&mut conn).await?;
     let row = store::connections::insert(
         &mut conn,
         &NewConnection {

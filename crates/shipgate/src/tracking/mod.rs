@@ -90,6 +90,8 @@ impl Engine {
         let cfg = state.config.tracking.clone();
         let mut conn = state.db.acquire().await?;
         store::tracking::save_settings(&mut conn, cfg.first_poll.as_secs_f64(), cfg.jitter).await?;
+        // Which carriers are polled, from the registry (their shipments follow a change).
+        crate::service::registry::publish(&mut conn).await?;
         drop(conn);
         Ok(Engine {
             state,
