@@ -176,10 +176,10 @@ impl KeyCache {
 /// credentials.
 pub struct Verifier {
     pub row: ConnectionRow,
-    /// SHA-256 of the Basic-Auth user and password (Ecom Express).
+    /// SHA-256 of the Basic-Auth user and password (carriers with `InboundAuth::Basic`).
     pub basic: Option<([u8; 32], [u8; 32])>,
-    /// The AfterShip webhook secret.
-    pub webhook_secret: Option<SecretString>,
+    /// The HMAC secret (carriers with `InboundAuth::HmacSha256`).
+    pub hmac_secret: Option<SecretString>,
 }
 
 /// Inbound push verifiers, failed-check counts and status-mapping tables.

@@ -189,8 +189,8 @@ fn validate(
     creds: &BTreeMap<String, String>,
     settings: &Map<String, Value>,
 ) -> ApiResult<()> {
-    let info = carriers::info(carrier).ok_or_else(|| {
-        let known: Vec<_> = carriers::catalog().iter().map(|c| c.slug).collect();
+    let info = carriers::get(carrier).ok_or_else(|| {
+        let known: Vec<_> = carriers::all().iter().map(|c| c.slug).collect();
         ApiError::field("carrier", format!("unknown carrier; one of {}", known.join(", ")))
     })?;
     if !info.available {
@@ -203,21 +203,8 @@ fn validate(
     }
     let mut errors: Vec<FieldError> = check_name(name).into_iter().collect();
     errors.extend(check_sizes(creds, settings));
-    // Ecom Express sends both as HTTP Basic Auth (seed "Authentication"): both or none
-    // (none = generated), and a user without ':' (it ends the user in Basic Auth).
-    if carrier == "ecomexpress" && !creds.is_empty() {
-        if !(creds.contains_key("username") && creds.contains_key("password")) {
-            errors.push(FieldError::new(
-                "credentials",
-                "give both username and password, or neither to have them generated",
-            ));
-        }
-        if creds.get("username").is_some_and(|u| u.contains(':')) {
-            errors.push(FieldError::new("credentials.username", "must not contain ':'"));
-        }
-    }
-    errors.extend(carriers::validate_connection(&info, creds, settings, base_url));
-    errors.extend(super::inbound::weak_inbound_secrets(carrier, creds));
+    // The carrier's fields and rules, the base URL, and an inbound secret's strength.
+    errors.extend(info.validate_connection(creds, settings, base_url));
     if errors.is_empty() { Ok(()) } else { Err(ApiError::validation(errors)) }
 }
 
@@ -247,10 +234,10 @@ async fn create_connection(
     auth: AuthContext,
     Json(mut body): Json<ConnectionIn>,
 ) -> ApiResult<impl IntoResponse> {
-    let generated = (body.carrier == "ecomexpress" && body.credentials.is_empty()).then(|| {
-        let (username, password) = super::inbound::generate_basic_credentials();
-        BTreeMap::from([("username".to_owned(), username), ("password".to_owned(), password)])
-    });
+    // A carrier whose credentials are ours to choose (an inbound-only one) gets strong
+    // ones when none are given.
+    let generate = carriers::get(&body.carrier).and_then(|c| c.generate_credentials);
+    let generated = generate.filter(|_| body.credentials.is_empty()).map(|g| g());
     if let Some(g) = &generated {
         body.credentials = g.clone();
     }
@@ -258,6 +245,8 @@ async fn create_connection(
     let id = ids::new_id("con");
     let (enc, fields) = seal(&state, &auth.tenant_id, &id, &body.credentials)?;
     let mut conn = state.db.acquire().await?;
+    // The SQL knows the registry's carriers before this connection's first shipment.
+    crate::service::registry::publish(&mut conn).await?;
     let row = store::connections::insert(
         &mut conn,
         &NewConnection {
@@ -459,8 +448,9 @@ async fn verify_connection(
     PathId(id): PathId,
 ) -> ApiResult<axum::Json<ConnectionOut>> {
     let row = load(&state, &auth.tenant_id, &id).await?;
-    if row.carrier == "ecomexpress" {
-        // Inbound only: the credentials are ours, there is nothing at the carrier to prove.
+    if carriers::get(&row.carrier).is_some_and(|c| c.client.is_none()) {
+        // Never called (inbound only): the credentials are ours, there is nothing at the
+        // carrier to prove.
         return Ok(axum::Json(out(&state, row)));
     }
     let cx = CallCx::new();

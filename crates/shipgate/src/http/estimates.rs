@@ -283,7 +283,9 @@ async fn estimate(
         .map_err(|_| ApiError::field("connection_id", "no such connection"))?;
     require_capability(&connection.carrier, Capability::EstimatedDeliveryDates)?;
     let items: Vec<Value> = body.items.iter().map(|i| serde_json::to_value(i).unwrap_or(Value::Null)).collect();
-    let errors: Vec<FieldError> = carriers::aftership::mapping::validate_estimate_items(&items);
+    // The carrier's own contract for the items, checked before any call.
+    let check = carriers::get(&connection.carrier).and_then(|c| c.check_estimate_items);
+    let errors: Vec<FieldError> = check.map(|check| check(&items)).unwrap_or_default();
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }

@@ -180,7 +180,7 @@ fn scan(bytes: &[u8]) -> Result<bool, ApiError> {
 
 /// serde's error at `path` as a field error a person reads: the field that is missing,
 /// unknown or repeated is named itself, and Rust type names become words.
-fn field_error(path: &str, raw: &str, root: &str) -> FieldError {
+pub(crate) fn field_error(path: &str, raw: &str, root: &str) -> FieldError {
     let msg = strip_position(raw);
     let join = |name: &str| if path == "." || path.is_empty() { name.to_owned() } else { format!("{path}.{name}") };
     if let Some(name) = backticked(msg, "missing field `") {

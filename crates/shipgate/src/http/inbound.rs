@@ -1,6 +1,10 @@
-//! Inbound carrier pushes, authenticated by the connection, not by an API key:
-//! Ecom Express (Basic Auth, seed `003_22468744d4026f76.txt`) and AfterShip webhooks
-//! (HMAC-SHA256 of the raw body, CARRIERS.md "Inbound webhooks").
+//! Inbound carrier pushes, authenticated by the connection, not by an API key. Every
+//! carrier whose descriptor has an [`Inbound`] (`carriers::inbound`) is served at
+//! `POST /v1/inbound/<slug>/{connection_id}` by one handler, [`receive`], and documented
+//! from its descriptor: the operation its folder writes, plus the tag and the security
+//! scheme its [`InboundAuth`] implies. The handler authenticates, hands the body to the
+//! carrier's parser, stores the push through `service::inbound` and answers the way the
+//! carrier wants to be answered ([`Replies`]).
 //!
 //! Credential checks run in constant time against a per-connection verifier kept in
 //! memory for a few seconds (SHA-256 of the Basic-Auth user and password, or the HMAC
@@ -12,16 +16,15 @@
 //!   first and the connection must exist, so request data never keys our memory;
 //! - failures are counted per (connection, client address) in a bounded
 //!   [`FailureThrottle`](crate::cache::FailureThrottle) whose entries end with their
-//!   window;
+//!   window (defined in [`crate::cache`]: the state holds them);
 //! - the credentials are always checked first, and only a *failing* request is answered
 //!   429 once its (connection, address) is past the limit: the carrier's valid pushes
 //!   go through whatever anyone else sends from its address (issue: the inbound
 //!   lock-out). What makes guessing hopeless is the secret's strength: generated
 //!   credentials are 190-bit random, customer-chosen ones must pass
-//!   [`weak_inbound_secrets`].
+//!   `carriers::inbound::secret_weakness`.
 //!
 //! Both caches are safe to lose (ARCHITECTURE rule 12): a restart only forgets them.
-//! They are defined in [`crate::cache`] (the state holds them).
 
 use std::sync::Arc;
 
@@ -29,31 +32,26 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::post;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use secrecy::ExposeSecret;
-use serde::Serialize;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use utoipa::ToSchema;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::auth::{client_ip, with_retry_after};
 use crate::app::AppState;
 use crate::cache::Verifier;
-use crate::domain::FieldError;
-use crate::error::{ApiError, Problem};
+use crate::carriers::inbound::{Inbound, InboundAuth, Push, Refusal, Replies, Reply, random_token};
+use crate::carriers::{self, Carrier};
+use crate::error::ApiError;
 use crate::http::extract;
 use crate::ids;
-use crate::service::inbound::{self as svc, PushOutcome, WebhookOutcome};
+use crate::service::inbound as svc;
 use crate::store;
-
-/// Largest inbound push body: one scan is well under 1 KiB (seed "Payload"); an
-/// AfterShip tracking with its checkpoints is larger, so webhooks get more room.
-pub const ECOM_BODY_LIMIT: usize = 16 * 1024;
-pub const AFTERSHIP_BODY_LIMIT: usize = 256 * 1024;
 
 fn sha(s: &[u8]) -> [u8; 32] {
     Sha256::digest(s).into()
@@ -78,11 +76,15 @@ async fn verifier(state: &AppState, id: &str) -> Result<Option<Arc<Verifier>>, s
             return Ok(None);
         }
     };
-    let basic = match (creds.get("username"), creds.get("password")) {
-        (Some(u), Some(p)) => Some((sha(u.expose_secret().as_bytes()), sha(p.expose_secret().as_bytes()))),
-        _ => None,
+    let (basic, hmac_secret) = match carriers::get(&row.carrier).and_then(|c| c.inbound).map(|i| i.auth) {
+        Some(InboundAuth::Basic { user, password }) => match (creds.get(user), creds.get(password)) {
+            (Some(u), Some(p)) => (Some((sha(u.expose_secret().as_bytes()), sha(p.expose_secret().as_bytes()))), None),
+            _ => (None, None),
+        },
+        Some(InboundAuth::HmacSha256 { secret, .. }) => (None, creds.get(secret).cloned()),
+        None => (None, None),
     };
-    let v = Arc::new(Verifier { basic, webhook_secret: creds.get("webhook_secret").cloned(), row });
+    let v = Arc::new(Verifier { basic, hmac_secret, row });
     state.inbound.remember(id, v.clone());
     Ok(Some(v))
 }
@@ -100,56 +102,14 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((u.to_owned(), p.to_owned()))
 }
 
-/// The Ecom Express acknowledgement (seed "Sample Response" / "Failure Responses"):
-/// `awb` and `status_update_number` are echoed exactly as pushed.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PushAck {
-    #[schema(example = "AWB_NUMBER")]
-    pub awb: Value,
-    /// True only once the scan is committed.
-    pub status: bool,
-    /// Why the push was not accepted (failures only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    #[schema(example = "44591782")]
-    pub status_update_number: Value,
-}
-
-/// One Ecom Express scan as pushed (all values strings; unknown fields accepted).
-#[derive(Debug, serde::Deserialize, ToSchema)]
-#[allow(dead_code)]
-#[schema(example = json!({
-    "awb": "AWB_NUMBER", "datetime": "2026-11-22 10:30:00", "status": "remark",
-    "reason_code": "777 - RTS - Return To Shipper", "reason_code_number": "777", "location": "JRD",
-    "Employee": "Name of Employee", "status_update_number": "44591782", "order_number": "ORDER_NUMBER",
-    "city": "Vadodara", "ref_awb": ""
-}))]
-pub struct EcomPushIn {
-    awb: String,
-    /// "YYYY-mm-dd H:M:S", India time (+05:30).
-    datetime: String,
-    status: Option<String>,
-    reason_code: Option<String>,
-    reason_code_number: String,
-    /// Takes priority over `reason_code_number` when present.
-    child_reason_code_number: Option<String>,
-    location: Option<String>,
-    #[serde(rename = "Employee")]
-    #[schema(rename = "Employee")]
-    employee: Option<String>,
-    /// Unique id of this scan; a repeated one is acknowledged and stored once.
-    status_update_number: String,
-    order_number: Option<String>,
-    city: Option<String>,
-    ref_awb: Option<String>,
-}
-
-fn ack(status: StatusCode, awb: Value, ok: bool, reason: Option<String>, sun: Value) -> Response {
-    (status, axum::Json(PushAck { awb, status: ok, reason, status_update_number: sun })).into_response()
-}
-
-fn retry_after(resp: Response, secs: u64) -> Response {
-    with_retry_after(resp, secs)
+/// Whether `signature` is base64(HMAC-SHA256(body, secret)), compared in constant time.
+fn hmac_matches(secret: Option<&SecretString>, signature: Option<&str>, body: &[u8]) -> bool {
+    let (Some(secret), Some(sig)) = (secret, signature) else { return false };
+    let Ok(sig) = base64::engine::general_purpose::STANDARD.decode(sig.trim()) else { return false };
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes()) else { return false };
+    mac.update(body);
+    // verify_slice compares in constant time.
+    mac.verify_slice(&sig).is_ok()
 }
 
 async fn read_body(req: Request, limit: usize) -> Result<Bytes, Response> {
@@ -165,271 +125,257 @@ fn database_unavailable(e: &sqlx::Error) -> bool {
     }
 }
 
-/// Receive an Ecom Express scan
-///
-/// Authenticated with the connection's Basic-Auth credentials (shown once when the connection was created). `status:true` is answered
-/// only after the scan is committed; a repeated `status_update_number` is acknowledged
-/// `true` again and stored once. Malformed pushes are answered 400 with `status:false`
-/// and a `reason` naming the field; nothing is stored. The database being unavailable
-/// is answered 503 with `status:false` (retry later).
-#[utoipa::path(post, path = "/v1/inbound/ecomexpress/{connection_id}", tag = "inbound",
-    operation_id = "ecomexpress_push", security(("inbound_ecomexpress_basic" = [])),
-    params(("connection_id" = String, Path, description = "The ecomexpress connection")),
-    request_body = EcomPushIn,
-    responses(
-        (status = 200, body = PushAck, description = "Committed (or already stored): `status:true`"),
-        (status = 400, body = PushAck, description = "Malformed push: `status:false` with a reason; nothing stored"),
-        (status = 401, body = PushAck, description = "Wrong or missing credentials (`WWW-Authenticate: Basic`)"),
-        (status = 413, body = Problem, content_type = "application/problem+json"),
-        (status = 429, body = PushAck, description = "Too many failed authentications; see Retry-After"),
-        (status = 503, body = PushAck, description = "Not stored (database unavailable): `status:false`, retry")))]
-async fn ecomexpress_push(State(state): State<AppState>, Path(connection_id): Path<String>, req: Request) -> Response {
-    if connection_id.contains('\0') {
-        let reason = format!("connection_id {}", extract::NUL_MESSAGE);
-        return ack(StatusCode::BAD_REQUEST, Value::Null, false, Some(reason), Value::Null);
-    }
-    let ip = client_ip(req.extensions(), req.headers(), &state.config.trusted_proxies);
-    let headers = req.headers().clone();
-    let body = match read_body(req, ECOM_BODY_LIMIT).await {
-        Ok(b) => b,
-        Err(resp) => return resp,
-    };
-    let (awb, sun) = svc::echo_fields(&body);
-    let verifier = match verifier(&state, &connection_id).await {
-        Ok(v) => v,
-        Err(e) => return store_failed(&e, awb, sun),
-    };
-    let known = verifier.is_some();
-    let verifier = verifier.filter(|v| v.row.carrier == svc::ECOM);
-    // Compared in full and in constant time (no early exit on the user), against a
-    // dummy pair when the connection is unknown so that path costs the same.
-    let expected = verifier.as_ref().and_then(|v| v.basic).unwrap_or_else(|| *dummy_pair());
-    let (gu, gp) = basic_credentials(&headers).unwrap_or_default();
-    let matches = bool::from(sha(gu.as_bytes()).ct_eq(&expected.0) & sha(gp.as_bytes()).ct_eq(&expected.1));
-    let authorized = verifier.filter(|v| matches && v.basic.is_some());
-    let Some(v) = authorized else {
-        // Counted only against a connection that exists; an unknown id keeps nothing.
-        if known && let Some(secs) = state.inbound.note_failure(&connection_id, ip) {
-            let resp =
-                ack(StatusCode::TOO_MANY_REQUESTS, awb, false, Some("too many failed authentications".into()), sun);
-            return retry_after(resp, secs);
-        }
-        let mut resp = ack(StatusCode::UNAUTHORIZED, awb, false, Some("unauthorized".into()), sun);
-        resp.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"shipgate inbound\""));
-        return resp;
-    };
-    // A NUL anywhere, extra fields and their names included, would fail the insert
-    // (Postgres refuses U+0000) and be answered "retry" forever: it is malformed.
-    if let Some(reason) = nul_reason(&body) {
-        return ack(StatusCode::BAD_REQUEST, awb, false, Some(reason), sun);
-    }
-    let (push, raw) = match svc::parse_push(&body) {
-        Ok(p) => p,
-        Err(m) => return ack(StatusCode::BAD_REQUEST, m.awb, false, Some(m.reason), m.status_update_number),
-    };
-    if !crate::domain::time::in_range(&push.occurred_at) {
-        let reason = format!("datetime {}", crate::domain::time::RANGE_MESSAGE);
-        return ack(StatusCode::BAD_REQUEST, awb, false, Some(reason), sun);
-    }
-    match svc::ingest_ecom_push(&state, &v.row, &push, &raw).await {
-        Ok(PushOutcome::Stored { .. } | PushOutcome::Duplicate) => ack(StatusCode::OK, awb, true, None, sun),
-        Err(e) => store_failed(&e, awb, sun),
-    }
-}
-
-/// Stands in for a connection's credentials when the id is unknown.
-fn dummy_pair() -> &'static ([u8; 32], [u8; 32]) {
-    static DUMMY: std::sync::OnceLock<([u8; 32], [u8; 32])> = std::sync::OnceLock::new();
-    DUMMY.get_or_init(|| {
-        let (u, p) = generate_basic_credentials();
-        (sha(u.as_bytes()), sha(p.as_bytes()))
-    })
-}
-
-/// Where a push holds a NUL, as the ack's `reason` (None: nowhere, or not JSON, which
-/// the parser reports).
-fn nul_reason(body: &[u8]) -> Option<String> {
-    let v: Value = serde_json::from_slice(body).ok()?;
-    let at = extract::find_nul(&v)?;
+/// Where a push holds a NUL, as a refusal's reason (None: nowhere).
+fn nul_reason(v: &Value) -> Option<String> {
+    let at = extract::find_nul(v)?;
     Some(match (at.in_key, at.field.as_str()) {
         (true, "body") => "field names must not contain the NUL character (U+0000)".to_owned(),
         (_, field) => format!("{field}: {}", at.message()),
     })
 }
 
-/// Never `status:true` for anything not committed.
-fn store_failed(e: &sqlx::Error, awb: Value, sun: Value) -> Response {
-    if database_unavailable(e) {
-        let resp =
-            ack(StatusCode::SERVICE_UNAVAILABLE, awb, false, Some("temporarily unable to store; retry".into()), sun);
-        return retry_after(resp, 5);
+/// Stands in for a connection's credentials when the id is unknown.
+fn dummy_pair() -> &'static ([u8; 32], [u8; 32]) {
+    static DUMMY: std::sync::OnceLock<([u8; 32], [u8; 32])> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| (sha(random_token(16).as_bytes()), sha(random_token(32).as_bytes())))
+}
+
+/// One carrier's pushes.
+#[derive(Clone, Copy)]
+struct Receiver {
+    carrier: &'static Carrier,
+    inbound: &'static Inbound,
+}
+
+impl Receiver {
+    fn acknowledges(self) -> bool {
+        matches!(self.inbound.replies, Replies::Acknowledgement(_))
     }
-    tracing::error!(error = %e, "inbound push could not be stored");
-    ack(StatusCode::INTERNAL_SERVER_ERROR, awb, false, Some("internal error; retry".into()), sun)
-}
 
-/// What an AfterShip webhook did.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct WebhookAck {
-    /// `applied`, `unknown_tracking` (payload kept; no shipment has this number on the
-    /// connection) or `duplicate` (event_id seen before).
-    #[schema(example = "applied")]
-    pub outcome: &'static str,
-    pub shipment_id: Option<String>,
-}
+    /// The answer to a push; `pushed` is the body as JSON (`Null` when it is not).
+    fn reply(self, reply: Reply<'_>, pushed: &Value) -> Response {
+        let status = match reply {
+            Reply::Accepted(_) => StatusCode::OK,
+            Reply::Refused(_) => StatusCode::BAD_REQUEST,
+            Reply::Unauthorized => StatusCode::UNAUTHORIZED,
+            Reply::Throttled => StatusCode::TOO_MANY_REQUESTS,
+            Reply::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Reply::Failed => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let mut resp = match (self.inbound.replies, reply) {
+            (Replies::Acknowledgement(ack), _) => (status, axum::Json(ack(&reply, pushed))).into_response(),
+            (Replies::Problem(accepted), Reply::Accepted(outcome)) => axum::Json(accepted(outcome)).into_response(),
+            (Replies::Problem(_), _) => self.problem(status, &reply).into_response(),
+        };
+        if let (Reply::Unauthorized, InboundAuth::Basic { .. }) = (reply, self.inbound.auth) {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"shipgate inbound\""));
+        }
+        resp
+    }
 
-/// Receive an AfterShip webhook
-///
-/// `aftership-hmac-sha256` must be the base64 HMAC-SHA256 of the raw body under the connection's `webhook_secret`. Deduplicated on `event_id`;
-/// `msg` (the tracking) is applied to the connection's shipment with that tracking
-/// number (events deduplicated, status forward-only).
-#[utoipa::path(post, path = "/v1/inbound/aftership/{connection_id}", tag = "inbound",
-    operation_id = "aftership_webhook", security(("inbound_aftership_hmac" = [])),
-    params(("connection_id" = String, Path, description = "The aftership connection (with a webhook_secret)")),
-    request_body(content = Object, description = "`{ts, event, event_id, is_tracking_first_tag, msg: <tracking>}`"),
-    responses(
-        (status = 200, body = WebhookAck, description = "Applied, kept for an unknown tracking, or a duplicate"),
-        (status = 400, body = Problem, content_type = "application/problem+json", description = "The body is not JSON"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "Missing or wrong signature"),
-        (status = 413, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 429, body = Problem, content_type = "application/problem+json"),
-        (status = 503, body = Problem, content_type = "application/problem+json")))]
-async fn aftership_webhook(
-    State(state): State<AppState>,
-    Path(connection_id): Path<String>,
-    req: Request,
-) -> Result<axum::Json<WebhookAck>, Response> {
-    extract::check_path_text("connection_id", &connection_id).map_err(IntoResponse::into_response)?;
-    let ip = client_ip(req.extensions(), req.headers(), &state.config.trusted_proxies);
-    let signature = req.headers().get("aftership-hmac-sha256").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let body = read_body(req, AFTERSHIP_BODY_LIMIT).await?;
-    let v = verifier(&state, &connection_id).await.map_err(|e| ApiError::from(e).into_response())?;
-    let known = v.is_some();
-    let verified = v.filter(|v| v.row.carrier == "aftership").filter(|v| {
-        let (Some(secret), Some(sig)) = (&v.webhook_secret, &signature) else { return false };
-        let Ok(sig) = base64::engine::general_purpose::STANDARD.decode(sig.trim()) else { return false };
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes()) else { return false };
-        mac.update(&body);
-        // verify_slice compares in constant time.
-        mac.verify_slice(&sig).is_ok()
-    });
-    let Some(v) = verified else {
-        // Counted only against a connection that exists; an unknown id keeps nothing.
-        if known && let Some(secs) = state.inbound.note_failure(&connection_id, ip) {
-            let e = ApiError::client(
-                StatusCode::TOO_MANY_REQUESTS,
+    /// A refusal in the gateway's words (carriers answered with problems).
+    fn problem(self, status: StatusCode, reply: &Reply<'_>) -> ApiError {
+        let basic = matches!(self.inbound.auth, InboundAuth::Basic { .. });
+        match (reply, self.inbound.auth) {
+            (Reply::Unauthorized, InboundAuth::HmacSha256 { header, .. }) => ApiError::client(
+                status,
+                "invalid_signature",
+                "Invalid webhook signature",
+                format!("{header} is missing or does not match the body"),
+            ),
+            (Reply::Unauthorized, _) => {
+                ApiError::client(status, "unauthorized", "Authentication required", "missing or wrong credentials")
+            }
+            (Reply::Throttled, _) if basic => ApiError::client(
+                status,
+                "rate_limited",
+                "Too many failed authentications",
+                "too many failed authentications from this address; retry later with valid credentials",
+            ),
+            (Reply::Throttled, _) => ApiError::client(
+                status,
                 "rate_limited",
                 "Too many failed signatures",
                 "too many failed signature checks from this address; retry later with a valid signature",
-            );
-            return Err(retry_after(e.into_response(), secs));
+            ),
+            (Reply::Refused(reason), _) => ApiError::field("body", *reason),
+            (Reply::Unavailable, _) => ApiError::DatabaseUnavailable,
+            (Reply::Accepted(_) | Reply::Failed, _) => ApiError::Internal(anyhow::anyhow!("inbound push not stored")),
         }
-        return Err(ApiError::client(
-            StatusCode::UNAUTHORIZED,
-            "invalid_signature",
-            "Invalid webhook signature",
-            "aftership-hmac-sha256 is missing or does not match the body",
-        )
-        .into_response());
+    }
+
+    /// A body the carrier's parser refused; nothing is stored.
+    fn refused(self, refusal: Refusal, pushed: &Value) -> Response {
+        match (self.acknowledges(), refusal) {
+            (true, Refusal::Reason(reason)) => self.reply(Reply::Refused(&reason), pushed),
+            (true, Refusal::Json { path, error }) => self.reply(Reply::Refused(&format!("{path}: {error}")), pushed),
+            (false, Refusal::Reason(reason)) => ApiError::field("body", reason).into_response(),
+            (false, Refusal::Json { path, error }) => {
+                ApiError::validation(vec![extract::field_error(&path, &error, "body")]).into_response()
+            }
+        }
+    }
+
+    /// Never an acceptance for anything not committed.
+    fn store_failed(self, e: sqlx::Error, pushed: &Value) -> Response {
+        if !self.acknowledges() {
+            return ApiError::from(e).into_response();
+        }
+        if database_unavailable(&e) {
+            return with_retry_after(self.reply(Reply::Unavailable, pushed), 5);
+        }
+        tracing::error!(error = %e, carrier = self.carrier.slug, "inbound push could not be stored");
+        self.reply(Reply::Failed, pushed)
+    }
+}
+
+/// Receive one push for `connection_id` (see the module doc). A carrier that reads our
+/// answers gets its acknowledgement for everything, refusals included; the others get
+/// the gateway's problems.
+async fn receive(rx: Receiver, state: AppState, connection_id: String, req: Request) -> Response {
+    if let Err(e) = extract::check_path_text("connection_id", &connection_id) {
+        if rx.acknowledges() {
+            let reason = format!("connection_id {}", extract::NUL_MESSAGE);
+            return rx.reply(Reply::Refused(&reason), &Value::Null);
+        }
+        return e.into_response();
+    }
+    let ip = client_ip(req.extensions(), req.headers(), &state.config.trusted_proxies);
+    let headers = req.headers().clone();
+    let body = match read_body(req, rx.inbound.body_limit).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
     };
-    let raw: Value = extract::parse_json(&body).map_err(IntoResponse::into_response)?;
-    let hook: svc::AftershipWebhook = extract::parse_json(&body).map_err(IntoResponse::into_response)?;
-    let outcome = svc::ingest_aftership_webhook(&state, &v.row, &hook, &raw)
-        .await
-        .map_err(|e| ApiError::from(e).into_response())?;
-    Ok(axum::Json(match outcome {
-        WebhookOutcome::Applied { shipment_id } => WebhookAck { outcome: "applied", shipment_id: Some(shipment_id) },
-        WebhookOutcome::UnknownTracking => WebhookAck { outcome: "unknown_tracking", shipment_id: None },
-        WebhookOutcome::Duplicate => WebhookAck { outcome: "duplicate", shipment_id: None },
-    }))
+    // A carrier that reads our answers is echoed its push, whatever becomes of it.
+    let pushed = if rx.acknowledges() { serde_json::from_slice::<Value>(&body) } else { Ok(Value::Null) };
+    let echo = pushed.as_ref().unwrap_or(&Value::Null);
+    let verifier = match verifier(&state, &connection_id).await {
+        Ok(v) => v,
+        Err(e) => return rx.store_failed(e, echo),
+    };
+    let known = verifier.is_some();
+    let verifier = verifier.filter(|v| v.row.carrier == rx.carrier.slug);
+    let authentic = match rx.inbound.auth {
+        InboundAuth::Basic { .. } => {
+            // Compared in full and in constant time (no early exit on the user), against
+            // a dummy pair when the connection is unknown so that path costs the same.
+            let expected = verifier.as_ref().and_then(|v| v.basic).unwrap_or_else(|| *dummy_pair());
+            let (gu, gp) = basic_credentials(&headers).unwrap_or_default();
+            let matches = bool::from(sha(gu.as_bytes()).ct_eq(&expected.0) & sha(gp.as_bytes()).ct_eq(&expected.1));
+            matches && verifier.as_ref().is_some_and(|v| v.basic.is_some())
+        }
+        InboundAuth::HmacSha256 { header, .. } => {
+            let signature = headers.get(header).and_then(|v| v.to_str().ok());
+            verifier.as_ref().is_some_and(|v| hmac_matches(v.hmac_secret.as_ref(), signature, &body))
+        }
+    };
+    let Some(v) = verifier.filter(|_| authentic) else {
+        // Counted only against a connection that exists; an unknown id keeps nothing.
+        if known && let Some(secs) = state.inbound.note_failure(&connection_id, ip) {
+            return with_retry_after(rx.reply(Reply::Throttled, echo), secs);
+        }
+        return rx.reply(Reply::Unauthorized, echo);
+    };
+    // The body as JSON: an object without a NUL anywhere, keys included (Postgres
+    // refuses U+0000, so a NUL would fail the insert and be answered "retry" forever).
+    let raw = if rx.acknowledges() {
+        let raw = match pushed {
+            Ok(v) => v,
+            Err(e) => return rx.reply(Reply::Refused(&format!("body is not valid JSON: {e}")), &Value::Null),
+        };
+        if let Some(reason) = nul_reason(&raw) {
+            return rx.reply(Reply::Refused(&reason), &raw);
+        }
+        raw
+    } else {
+        match extract::parse_json::<Value>(&body) {
+            Ok(v) => v,
+            Err(e) => return e.into_response(),
+        }
+    };
+    let push = match (rx.inbound.parse)(&raw) {
+        Ok(p) => p,
+        Err(refusal) => return rx.refused(refusal, &raw),
+    };
+    let stored = match &push {
+        Push::Scan(scan) => svc::ingest_scan(&state, &v.row, scan, &raw).await,
+        Push::Tracking(update) => svc::ingest_tracking(&state, &v.row, update, &raw).await,
+    };
+    match stored {
+        Ok(outcome) => rx.reply(Reply::Accepted(&outcome), &raw),
+        Err(e) => rx.store_failed(e, &raw),
+    }
+}
+
+/// Where a carrier pushes to.
+fn inbound_path(slug: &str) -> String {
+    format!("/v1/inbound/{slug}/{{connection_id}}")
 }
 
 /// The inbound URL of a connection: `public_base_url` + path when configured, else the
-/// path alone.
+/// path alone. None for a carrier that does not push.
 pub fn inbound_url(state: &AppState, carrier: &str, connection_id: &str) -> Option<String> {
-    if !matches!(carrier, "ecomexpress" | "aftership") {
-        return None;
-    }
-    let path = format!("/v1/inbound/{carrier}/{connection_id}");
+    let carrier = carriers::get(carrier).filter(|c| c.inbound.is_some())?;
+    let path = format!("/v1/inbound/{}/{connection_id}", carrier.slug);
     Some(match &state.config.public_base_url {
         Some(base) => format!("{}{path}", base.trim_end_matches('/')),
         None => path,
     })
 }
 
-/// A strong generated Basic-Auth pair for an ecomexpress connection.
-pub fn generate_basic_credentials() -> (String, String) {
-    use rand::Rng as _;
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    let mut rng = rand::rng();
-    let mut token =
-        |n: usize| -> String { (0..n).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect() };
-    // 12 lowercase-or-digit-ish characters for the user, 32 from 62 symbols (≈190 bits) for the password.
-    (format!("ecom_{}", token(12).to_ascii_lowercase()), token(32))
-}
-
-/// Shortest customer-chosen inbound secret, and the least estimated strength.
-pub const MIN_SECRET_LEN: usize = 16;
-const MIN_SECRET_BITS: f64 = 80.0;
-const MIN_DISTINCT_CHARS: usize = 8;
-
-/// Customer-chosen inbound secrets that are too weak to stand against online guessing
-/// (the throttle never refuses valid credentials, so the secret's strength is the
-/// defence): the Ecom Express Basic-Auth `password` and the AfterShip `webhook_secret`.
-/// At least 16 characters, 8 of them distinct, and ≥ 80 bits estimated as length ×
-/// log2(size of the character classes used), the usual charset estimate (NIST SP
-/// 800-63B asks for length over composition; this adds a floor on repetition). A
-/// 16-letter lowercase word is refused (75 bits); generated credentials (32 characters
-/// of 62 symbols, ≈ 190 bits) always pass.
-pub fn weak_inbound_secrets(carrier: &str, creds: &std::collections::BTreeMap<String, String>) -> Vec<FieldError> {
-    let field = match carrier {
-        "ecomexpress" => "password",
-        "aftership" => "webhook_secret",
-        _ => return Vec::new(),
-    };
-    let Some(secret) = creds.get(field) else { return Vec::new() };
-    match secret_weakness(secret) {
-        Some(why) => vec![FieldError::new(format!("credentials.{field}"), why)],
-        None => Vec::new(),
+/// The security scheme a carrier's pushes are documented with, and its name.
+fn security_scheme(carrier: &Carrier, auth: InboundAuth) -> (String, SecurityScheme) {
+    let slug = carrier.slug;
+    let only = format!("Only for `POST {}`", inbound_path(slug));
+    match auth {
+        InboundAuth::Basic { .. } => {
+            let mut basic = Http::new(HttpAuthScheme::Basic);
+            let shown = if carrier.generate_credentials.is_some() { " (shown once at creation)" } else { "" };
+            basic.description = Some(format!("{only}: the {slug} connection's inbound user and password{shown}."));
+            (format!("inbound_{slug}_basic"), SecurityScheme::Http(basic))
+        }
+        InboundAuth::HmacSha256 { header, secret } => (
+            format!("inbound_{slug}_hmac"),
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                header.to_owned(),
+                format!("{only}: base64(HMAC-SHA256(raw body, the connection's {secret}))."),
+            ))),
+        ),
     }
 }
 
-/// Why `secret` is too weak, if it is.
-fn secret_weakness(secret: &str) -> Option<String> {
-    let len = secret.chars().count();
-    if len < MIN_SECRET_LEN {
-        return Some(format!("must be at least {MIN_SECRET_LEN} characters (a long random secret)"));
+/// A carrier's push operation as the carrier documents it, at the path the gateway
+/// serves it, tagged `inbound` and secured by its scheme.
+fn document(carrier: &Carrier, inbound: &Inbound) -> utoipa::openapi::OpenApi {
+    let mut doc = (inbound.openapi)();
+    let (scheme_name, scheme) = security_scheme(carrier, inbound.auth);
+    let items = std::mem::take(&mut doc.paths.paths);
+    for (_, mut item) in items {
+        if let Some(op) = item.post.as_mut() {
+            op.tags = Some(vec!["inbound".to_owned()]);
+            op.security = Some(vec![SecurityRequirement::new(scheme_name.clone(), Vec::<String>::new())]);
+        }
+        doc.paths.paths.insert(inbound_path(carrier.slug), item);
     }
-    let distinct = secret.chars().collect::<std::collections::HashSet<_>>().len();
-    if distinct < MIN_DISTINCT_CHARS {
-        return Some(format!("must use at least {MIN_DISTINCT_CHARS} different characters"));
-    }
-    // Character classes used and their sizes (33 printable ASCII symbols, space included).
-    let has = |f: fn(&char) -> bool| secret.chars().any(|c| f(&c));
-    let pool: f64 = [
-        (has(char::is_ascii_lowercase), 26.0),
-        (has(char::is_ascii_uppercase), 26.0),
-        (has(char::is_ascii_digit), 10.0),
-        (has(|c| !c.is_ascii_alphanumeric()), 33.0),
-    ]
-    .iter()
-    .filter(|(used, _)| *used)
-    .map(|(_, n)| n)
-    .sum();
-    let bits = len as f64 * pool.log2();
-    (bits < MIN_SECRET_BITS).then(|| {
-        format!("is too guessable (about {bits:.0} bits; at least {MIN_SECRET_BITS:.0}): make it longer or mix letter cases, digits and symbols")
-    })
+    doc.components.get_or_insert_with(Default::default).add_security_scheme(scheme_name, scheme);
+    doc
 }
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(ecomexpress_push))
-        .routes(routes!(aftership_webhook))
-        // The handlers read the body themselves under their own (tighter) limits.
-        .layer(DefaultBodyLimit::disable())
+    let mut router = OpenApiRouter::new();
+    for carrier in carriers::all() {
+        let Some(inbound) = carrier.inbound else { continue };
+        let rx = Receiver { carrier, inbound };
+        let handler = move |State(state): State<AppState>, Path(connection_id): Path<String>, req: Request| {
+            receive(rx, state, connection_id, req)
+        };
+        router = router.merge(
+            OpenApiRouter::with_openapi(document(carrier, inbound)).route(&inbound_path(carrier.slug), post(handler)),
+        );
+    }
+    // The handler reads the body itself under the carrier's (tighter) limit.
+    router.layer(DefaultBodyLimit::disable())
 }
 
 #[cfg(test)]
@@ -447,28 +393,34 @@ mod tests {
     }
 
     #[test]
-    fn weak_secrets_are_named_and_strong_ones_pass() {
-        let weak = |carrier: &str, field: &str, v: &str| {
-            let creds = std::collections::BTreeMap::from([(field.to_owned(), v.to_owned())]);
-            weak_inbound_secrets(carrier, &creds)
-        };
-        for bad in ["short", "passwordpassword", "aaaaaaaaaaaaaaaaaaaaaaaaaa", "1234567812345678"] {
-            let e = weak("ecomexpress", "password", bad);
-            assert_eq!(e.len(), 1, "{bad} must be refused");
-            assert_eq!(e[0].field, "credentials.password");
+    fn every_pushing_carrier_is_served_and_documented_where_its_connections_say() {
+        let doc = router().split_for_parts().1;
+        let pushing: Vec<&Carrier> = carriers::all().iter().copied().filter(|c| c.inbound.is_some()).collect();
+        assert!(!pushing.is_empty());
+        for c in pushing {
+            let path = inbound_path(c.slug);
+            let op = doc.paths.paths.get(&path).and_then(|i| i.post.as_ref());
+            let op = op.unwrap_or_else(|| panic!("{path} is documented"));
+            assert_eq!(op.tags.as_deref(), Some(&["inbound".to_owned()][..]));
+            let security = serde_json::to_value(&op.security).expect("json");
+            let (name, _) = security_scheme(c, c.inbound.map(|i| i.auth).expect("inbound"));
+            assert_eq!(security, serde_json::json!([{ name.clone(): [] }]), "{path}");
+            let schemes = doc.components.as_ref().map(|c| &c.security_schemes);
+            assert!(schemes.is_some_and(|s| s.contains_key(&name)), "{name} is defined");
+            assert!(op.operation_id.is_some() && op.summary.is_some(), "{path}");
         }
-        assert_eq!(weak("aftership", "webhook_secret", "secret")[0].field, "credentials.webhook_secret");
-        for good in ["a-long-secret-123", "Tr0ub4dor&3-horse-battery", &generate_basic_credentials().1] {
-            assert!(weak("ecomexpress", "password", good).is_empty(), "{good} must pass");
-        }
-        assert!(weak("ecourier", "password", "x").is_empty(), "outbound credentials are the carrier's business");
     }
 
     #[test]
-    fn generated_credentials_differ() {
-        let (u1, p1) = generate_basic_credentials();
-        let (u2, p2) = generate_basic_credentials();
-        assert_ne!((u1, p1.clone()), (u2, p2));
-        assert_eq!(p1.len(), 32);
+    fn a_nul_is_located_for_the_acknowledgement() {
+        assert_eq!(
+            nul_reason(&serde_json::json!({"awb": "a\u{0}"})).as_deref(),
+            Some("awb: must not contain the NUL character (U+0000)")
+        );
+        assert_eq!(
+            nul_reason(&serde_json::json!({"a\u{0}": 1})).as_deref(),
+            Some("field names must not contain the NUL character (U+0000)")
+        );
+        assert_eq!(nul_reason(&serde_json::json!({"awb": "a"})), None);
     }
 }

@@ -69,22 +69,11 @@ impl Modify for SecurityAddon {
         let mut scheme = Http::new(HttpAuthScheme::Bearer);
         scheme.bearer_format = Some("sg_<env>_<id>_<secret>".into());
         scheme.description = Some("API key created with `shipgate api-key create --tenant ID`.".into());
+        // Each pushing carrier's scheme (`inbound_<slug>_basic` or `_hmac`) comes with its
+        // operation, from the registry (`inbound::router`). Swagger UI's Authorize dialog
+        // lists the schemes in name order: the API key, which every /v1 operation but the
+        // inbound routes takes, sorts first.
         components.add_security_scheme("api_key", SecurityScheme::Http(scheme));
-        let mut basic = Http::new(HttpAuthScheme::Basic);
-        basic.description =
-            Some("Only for `POST /v1/inbound/ecomexpress/{connection_id}`: the ecomexpress connection's inbound user and password (shown once at creation).".into());
-        // Swagger UI's Authorize dialog lists the schemes in name order: the API key, which
-        // every /v1 operation but the two inbound routes takes, sorts first.
-        components.add_security_scheme("inbound_ecomexpress_basic", SecurityScheme::Http(basic));
-        components.add_security_scheme(
-            "inbound_aftership_hmac",
-            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Header(
-                utoipa::openapi::security::ApiKeyValue::with_description(
-                    "aftership-hmac-sha256",
-                    "Only for `POST /v1/inbound/aftership/{connection_id}`: base64(HMAC-SHA256(raw body, the connection's webhook_secret)).",
-                ),
-            )),
-        );
     }
 }
 

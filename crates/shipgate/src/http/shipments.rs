@@ -17,10 +17,8 @@ use super::connections::{carrier_error, require_capability};
 use super::extract::{Json, PathId, Query};
 use super::{decode_cursor, encode_cursor, page};
 use crate::app::AppState;
-use crate::carriers::{self, CallCx, Capability, CarrierError, CompleteReason, DocumentLink};
-use crate::domain::{
-    Channel, FieldError, Metadata, Money, Parcel, ShipmentPlan, Status, Stop, check_plan, may_transition,
-};
+use crate::carriers::{self, CallCx, Capability, CarrierError, Channel, CompleteReason, DocumentLink, ShipmentSinks};
+use crate::domain::{FieldError, Metadata, Money, Parcel, ShipmentPlan, Status, Stop, check_plan, may_transition};
 use crate::error::{ApiError, ApiResult};
 use crate::ids;
 use crate::service::connections::note_connection_outcome;
@@ -273,28 +271,6 @@ pub struct BookingError {
     at: Option<DateTime<Utc>>,
 }
 
-/// Each sink a shipment reports to (its `channel`), with what it made of the shipment.
-#[derive(ToSchema)]
-#[allow(dead_code)] // the schema of a JSON value the store keeps; never built in Rust
-pub struct ShipmentSinks {
-    ecomdash: Option<SinkStatus>,
-}
-
-/// One sink's handling of the shipment's tracking number.
-#[derive(ToSchema)]
-#[allow(dead_code)] // the schema of a JSON value the store keeps; never built in Rust
-pub struct SinkStatus {
-    /// `pending`, `submitted` or `failed`.
-    #[schema(example = "submitted")]
-    state: String,
-    /// The tracking number submitted.
-    tracking_number: Option<String>,
-    attempts: i32,
-    last_error: Option<String>,
-    #[schema(value_type = Option<String>, format = DateTime)]
-    submitted_at: Option<DateTime<Utc>>,
-}
-
 /// One tracking event of a shipment: a scan or status the carrier reported.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TrackingEventOut {
@@ -421,21 +397,20 @@ fn check_texts(reference: Option<&str>, notes: Option<&str>, metadata: &Metadata
     }
 }
 
-/// A channel must name one of the tenant's ecomdash connections.
+/// Each sink a channel names must be one of the tenant's connections to that sink.
 async fn check_channel(
     state: &AppState,
     tenant: &str,
     channel: Option<&Channel>,
     errors: &mut Vec<FieldError>,
 ) -> ApiResult<()> {
-    if let Some(e) = channel.and_then(|c| c.ecomdash.as_ref()) {
+    for (sink, target) in channel.map(Channel::targets).unwrap_or_default() {
+        let id = target.connection_id();
         let mut conn = state.db.acquire().await?;
-        let ok = ids::is_id("con", &e.connection_id)
-            && store::connections::get(&mut conn, tenant, &e.connection_id)
-                .await?
-                .is_some_and(|c| c.carrier == "ecomdash");
+        let ok = ids::is_id("con", id)
+            && store::connections::get(&mut conn, tenant, id).await?.is_some_and(|c| c.carrier == sink);
         if !ok {
-            errors.push(FieldError::new("channel.ecomdash.connection_id", "no such ecomdash connection"));
+            errors.push(FieldError::new(format!("channel.{sink}.connection_id"), format!("no such {sink} connection")));
         }
     }
     Ok(())

@@ -145,11 +145,16 @@ pub struct UnmappedList {
 fn check_carrier_filter(q: &MappingParams) -> ApiResult<()> {
     match &q.carrier {
         Some(c) if crate::carriers::info(c).is_none() => {
-            let known: Vec<&str> = crate::carriers::catalog().into_iter().map(|c| c.slug).collect();
+            let known: Vec<&str> = crate::carriers::all().iter().map(|c| c.slug).collect();
             Err(ApiError::query_field("carrier", format!("must be one of {}", known.join(", "))))
         }
         _ => Ok(()),
     }
+}
+
+/// The carriers whose pushed codes go through this table.
+fn mapped_carriers() -> Vec<&'static str> {
+    crate::carriers::all().iter().filter(|c| c.available && c.status_mappings).map(|c| c.slug).collect()
 }
 
 fn code_ok(s: &str) -> bool {
@@ -173,8 +178,11 @@ fn validate(body: &StatusMappingsPut) -> Vec<FieldError> {
     }
     for (i, m) in body.mappings.iter().enumerate() {
         let f = |name: &str| format!("mappings[{i}].{name}");
-        if !crate::carriers::supports(&m.carrier, crate::carriers::Capability::ReceivePushes) {
-            errors.push(FieldError::new(f("carrier"), "must be a carrier that pushes status codes (ecomexpress)"));
+        if !crate::carriers::get(&m.carrier).is_some_and(|c| c.available && c.status_mappings) {
+            errors.push(FieldError::new(
+                f("carrier"),
+                format!("must be a carrier that pushes status codes ({})", mapped_carriers().join(", ")),
+            ));
         }
         if !code_ok(&m.code) {
             errors.push(FieldError::new(f("code"), "must be 1-64 letters, digits, '-', '_' or '.'"));

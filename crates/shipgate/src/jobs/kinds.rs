@@ -4,8 +4,9 @@
 //!   Exactly once at the carrier: a shipment that was already attempted is looked up
 //!   first, and every carrier's create is idempotent on our side's key anyway
 //!   (e-Courier OrderNumber, eCMR reference, AfterShip 4003 adoption).
-//! - `sink_flush`: hand queued tracking numbers to ecomdash (`service::sinks`).
-//! - `keepalive`: e-Courier RefreshGUID keep-alive, a periodic job (`service::keepalive`).
+//! - `sink_flush`: hand queued tracking numbers to the sinks (`service::sinks`).
+//! - `keepalive`: renew credentials that expire when idle (e-Courier UserGUIDs), a
+//!   periodic job (`service::keepalive`).
 
 use std::time::Duration;
 

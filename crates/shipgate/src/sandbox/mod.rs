@@ -149,7 +149,8 @@ pub async fn create_demo(state: &AppState, name: &str, base: &str) -> anyhow::Re
         serde_json::Map::new(),
     )
     .await?;
-    let (ecom_user, ecom_password) = http::inbound::generate_basic_credentials();
+    let generated = crate::carriers::ecomexpress::generate_credentials();
+    let (ecom_user, ecom_password) = (generated["username"].clone(), generated["password"].clone());
     let ecom_creds = BTreeMap::from([("username", ecom_user.as_str()), ("password", ecom_password.as_str())]);
     let ecomexpress_connection_id = ids::new_id("con");
     let enc = state.crypto.encrypt(

@@ -1,172 +1,42 @@
-//! Inbound carrier pushes: Ecom Express scans (seed `003_22468744d4026f76.txt`,
-//! CARRIERS.md "ecomexpress") and AfterShip webhooks (CARRIERS.md "Inbound webhooks").
+//! Storing carrier pushes, whatever the carrier: a push arrives parsed into the
+//! gateway's vocabulary by its carrier's folder (`carriers::inbound::Push`; the HTTP
+//! side is `http::inbound`).
 //!
-//! An Ecom Express scan is written in one transaction: the raw push (deduplicated on
-//! connection, awb, status_update_number), the shipment (found by AWB or created), the
-//! normalized tracking event, the forward-only status, history and outbound events.
-//! The caller acknowledges `status:true` only after [`ingest_ecom_push`] returned Ok,
-//! that is after COMMIT.
+//! - A **scan** (a raw status code on one tracking number) is written in one
+//!   transaction: the raw push (deduplicated on connection, tracking number and scan
+//!   id), the shipment (found by tracking number or created), the tracking event with
+//!   the status the carrier's status-mapping table gives the code, the forward-only
+//!   status, history and outbound events. The caller acknowledges only after
+//!   [`ingest_scan`] returned Ok, that is after COMMIT.
+//! - A **tracking update** (the carrier's whole view) is applied like a refresh's
+//!   snapshot to the connection's shipment with that number, then its event id is
+//!   recorded ([`ingest_tracking`]).
+//!
+//! The scans' table keeps the first pushing carrier's column names (`awb`,
+//! `status_update_number`): they hold the tracking number and the scan id.
 
-use chrono::{DateTime, FixedOffset, NaiveDateTime, Utc};
-use serde_json::{Map, Value, json};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
 
 use crate::app::AppState;
-use crate::carriers::aftership::{mapping as as_mapping, wire as as_wire};
+use crate::carriers::inbound::{Ingested, Scan, TrackingUpdate};
 use crate::domain::{Status, may_transition};
 use crate::service::events::shipment_event;
 use crate::store::connections::ConnectionRow;
 use crate::store::shipments::{NewEvent, NewShipment, ShipmentRow};
 use crate::store::{self, Actor};
 
-pub const ECOM: &str = "ecomexpress";
-
-/// Longest AWB / status_update_number / code we accept (Ecom AWBs are ~10-12 digits).
-const MAX_KEY_LEN: usize = 64;
-/// Longest free-text field we keep from a push.
-const MAX_TEXT_LEN: usize = 1000;
-
-/// One Ecom Express scan, parsed. All values arrive as strings (seed "Payload").
-#[derive(Debug, Clone)]
-pub struct EcomPush {
-    pub awb: String,
-    pub occurred_at: DateTime<Utc>,
-    /// `child_reason_code_number` when present (it is the more precise code), else
-    /// `reason_code_number` (CARRIERS.md "ecomexpress").
-    pub code: String,
-    /// `reason_code`, e.g. "777 - RTS - Return To Shipper".
-    pub reason_text: Option<String>,
-    /// `status`: the free-text remark.
-    pub remark: Option<String>,
-    pub location: Option<String>,
-    pub city: Option<String>,
-    pub employee: Option<String>,
-    pub status_update_number: String,
-    pub order_number: Option<String>,
-    pub ref_awb: Option<String>,
-}
-
-/// Why a push was refused: the reason names the field; the echo values are the ones
-/// the push sent (so Ecom can match the failure to its scan).
-#[derive(Debug, Clone)]
-pub struct Malformed {
-    pub awb: Value,
-    pub status_update_number: Value,
-    pub reason: String,
-}
-
-/// `awb` and `status_update_number` exactly as pushed (for the acknowledgement echo).
-pub fn echo_fields(body: &[u8]) -> (Value, Value) {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(m)) => (
-            m.get("awb").cloned().unwrap_or(Value::Null),
-            m.get("status_update_number").cloned().unwrap_or(Value::Null),
-        ),
-        _ => (Value::Null, Value::Null),
-    }
-}
-
-/// India Standard Time: Ecom's `datetime` carries no offset and is local time in India
-/// (CARRIERS.md "ecomexpress": "YYYY-mm-dd H:M:S", India time).
-fn ist() -> FixedOffset {
-    FixedOffset::east_opt(5 * 3600 + 30 * 60).unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset"))
-}
-
-pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
-    let s = s.trim();
-    ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
-        .and_then(|n| n.and_local_timezone(ist()).single())
-        .map(|d| d.with_timezone(&Utc))
-}
-
-/// Parse a push body. Unknown extra fields are accepted (public receivers see
-/// `received_by`, `EDD`, ...) and kept in the raw payload.
-pub fn parse_push(body: &[u8]) -> Result<(EcomPush, Map<String, Value>), Malformed> {
-    let (awb_echo, sun_echo) = echo_fields(body);
-    let fail = |reason: String| Malformed { awb: awb_echo.clone(), status_update_number: sun_echo.clone(), reason };
-    let map = match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(m)) => m,
-        Ok(_) => return Err(fail("body must be a JSON object".into())),
-        Err(e) => return Err(fail(format!("body is not valid JSON: {e}"))),
-    };
-    // Every value is a string (seed); null or "" count as absent for optional fields.
-    let text = |name: &str, max: usize| -> Result<Option<String>, String> {
-        match map.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) if s.contains('\0') => Err(format!("{name} must not contain NUL")),
-            Some(Value::String(s)) if s.chars().count() > max => Err(format!("{name} is longer than {max} characters")),
-            Some(Value::String(s)) => Ok(Some(s.trim().to_owned()).filter(|s| !s.is_empty())),
-            Some(_) => Err(format!("{name} must be a string")),
-        }
-    };
-    let required = |name: &str| -> Result<String, String> {
-        text(name, MAX_KEY_LEN)?.ok_or_else(|| format!("{name} is required"))
-    };
-    let parsed = (|| -> Result<EcomPush, String> {
-        let awb = required("awb")?;
-        let status_update_number = required("status_update_number")?;
-        let datetime = required("datetime")?;
-        let occurred_at =
-            parse_datetime(&datetime).ok_or_else(|| format!("datetime {datetime:?} is not \"YYYY-mm-dd H:M:S\""))?;
-        let code = match text("child_reason_code_number", MAX_KEY_LEN)? {
-            Some(c) => c,
-            None => {
-                text("reason_code_number", MAX_KEY_LEN)?.ok_or_else(|| "reason_code_number is required".to_owned())?
-            }
-        };
-        Ok(EcomPush {
-            awb,
-            occurred_at,
-            code,
-            reason_text: text("reason_code", MAX_TEXT_LEN)?,
-            remark: text("status", MAX_TEXT_LEN)?,
-            location: text("location", MAX_TEXT_LEN)?,
-            city: text("city", MAX_TEXT_LEN)?,
-            employee: text("Employee", MAX_TEXT_LEN)?,
-            status_update_number,
-            order_number: text("order_number", MAX_TEXT_LEN)?,
-            ref_awb: text("ref_awb", MAX_TEXT_LEN)?,
-        })
-    })();
-    match parsed {
-        Ok(p) => Ok((p, map)),
-        Err(reason) => Err(fail(reason)),
-    }
-}
-
-/// What a stored push did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PushOutcome {
-    /// Committed. `mapped` is false for a code without a mapping.
-    Stored { shipment_id: String, created: bool, status_changed: bool, mapped: bool },
-    /// This scan was stored before; nothing changed.
-    Duplicate,
-}
-
-fn event_json(p: &EcomPush, status: Option<&str>, subtag: Option<&str>, dedup_key: &str) -> Value {
+fn event_json(
+    s: &Scan,
+    status: Option<&str>,
+    subtag: Option<&str>,
+    location: Option<&Value>,
+    dedup_key: &str,
+) -> Value {
     json!({
-        "occurred_at": crate::domain::time::format(&p.occurred_at), "status": status, "subtag": subtag, "message": message(p),
-        "location": location(p), "raw_code": p.code, "raw_text": p.reason_text, "actor": p.employee,
+        "occurred_at": crate::domain::time::format(&s.occurred_at), "status": status, "subtag": subtag, "message": s.message,
+        "location": location, "raw_code": s.code, "raw_text": s.code_text, "actor": s.actor,
         "source": "push", "dedup_key": dedup_key,
-    })
-}
-
-fn message(p: &EcomPush) -> Option<String> {
-    p.remark.clone().or_else(|| p.reason_text.clone())
-}
-
-fn location(p: &EcomPush) -> Option<Value> {
-    (p.location.is_some() || p.city.is_some()).then(|| {
-        let mut m = Map::new();
-        if let Some(c) = &p.location {
-            m.insert("code".into(), c.clone().into());
-        }
-        if let Some(c) = &p.city {
-            m.insert("city".into(), c.clone().into());
-        }
-        m.insert("country".into(), "IN".into());
-        Value::Object(m)
     })
 }
 
@@ -181,55 +51,50 @@ fn is_latest(row: &ShipmentRow, at: DateTime<Utc>) -> bool {
         .is_none_or(|last| at >= last.with_timezone(&Utc))
 }
 
-/// Store one scan (see the module doc). Returns after COMMIT.
+/// Store one scan (see the module doc); `raw` is the push as received. Returns after
+/// COMMIT.
 ///
 /// Round trips for a scan of a known shipment: BEGIN, the shipment row (locked), one
 /// statement for raw push + event + status + history, the outbound events, COMMIT.
 /// The mapping comes from [`MappingCache`](crate::cache::MappingCache); only a code with an "after" rule costs one
 /// more query.
-pub async fn ingest_ecom_push(
+pub async fn ingest_scan(
     state: &AppState,
     connection: &ConnectionRow,
-    push: &EcomPush,
-    raw: &Map<String, Value>,
-) -> sqlx::Result<PushOutcome> {
+    scan: &Scan,
+    raw: &Value,
+) -> sqlx::Result<Ingested> {
     let tenant = connection.tenant_id.as_str();
-    let raw = Value::Object(raw.clone());
-    let mappings = state.inbound.mappings.get(&state.db, tenant, ECOM).await?;
+    let carrier = connection.carrier.as_str();
+    let number = scan.tracking_number.as_str();
+    let mappings = state.inbound.mappings.get(&state.db, tenant, carrier).await?;
     let mut tx = state.db.begin().await?;
-    let mut found = store::shipments::get_by_tracking_for_update(&mut tx, tenant, &push.awb, &connection.id).await?;
+    let mut found = store::shipments::get_by_tracking_for_update(&mut tx, tenant, number, &connection.id).await?;
     if found.is_none() {
-        store::inbound::lock_awb(&mut tx, tenant, &push.awb).await?;
-        found = store::shipments::get_by_tracking_for_update(&mut tx, tenant, &push.awb, &connection.id).await?;
+        store::inbound::lock_awb(&mut tx, tenant, number).await?;
+        found = store::shipments::get_by_tracking_for_update(&mut tx, tenant, number, &connection.id).await?;
     }
     let (row, created) = match found {
         Some(row) => (row, false),
         None => {
-            // Unknown AWB: accepted and kept as a shipment of this connection (CARRIERS.md:
-            // "the shipment may be registered later").
-            let mut metadata = crate::domain::Metadata::new();
-            if let Some(o) = &push.order_number {
-                metadata.insert("order_number".into(), o.clone());
-            }
-            if let Some(r) = &push.ref_awb {
-                metadata.insert("ref_awb".into(), r.clone());
-            }
+            // Unknown tracking number: accepted and kept as a shipment of this connection
+            // (CARRIERS.md: "the shipment may be registered later").
             let id = crate::ids::new_id("shp");
             let new = NewShipment {
                 tenant_id: tenant,
                 id: &id,
                 reference: None,
                 connection_id: &connection.id,
-                carrier: ECOM,
+                carrier,
                 carrier_reference: None,
-                tracking_number: Some(&push.awb),
+                tracking_number: Some(number),
                 service: None,
                 stops: &[],
                 parcels: &[],
                 declared_value: None,
                 cod_amount: None,
                 notes: None,
-                metadata: &metadata,
+                metadata: &scan.metadata,
                 channel: None,
                 booking_state: None,
             };
@@ -238,13 +103,17 @@ pub async fn ingest_ecom_push(
                 .unwrap_or_else(|_| chrono::Utc::now());
             let event_id = crate::ids::new_id("evt");
             let created_event = shipment_event("shipment.created", &new.as_row(at), Value::Null).data;
+            let mut detail = serde_json::Map::new();
+            detail.insert("source".into(), format!("{carrier}_push").into());
+            detail.insert(scan.names.tracking_number.into(), number.into());
+            detail.insert(scan.names.scan_id.into(), scan.scan_id.clone().into());
             let row = store::shipments::insert_with_history(
                 &mut tx,
                 &new,
                 &store::shipments::Creation {
                     actor: &Actor::CarrierPush,
                     action: "created",
-                    detail: &json!({"source": "ecomexpress_push", "awb": push.awb, "status_update_number": push.status_update_number}),
+                    detail: &Value::Object(detail),
                     at,
                     event: (&event_id, &created_event),
                     booking_job: None,
@@ -254,37 +123,36 @@ pub async fn ingest_ecom_push(
             (row, true)
         }
     };
-    let after_codes = mappings.after_codes(&push.code);
+    let after_codes = mappings.after_codes(&scan.code);
     let seen = if after_codes.is_empty() || created {
         Vec::new()
     } else {
         store::inbound::seen_codes(&mut tx, tenant, &row.id, &after_codes).await?
     };
-    let mapping = mappings.resolve(&push.code, &seen);
+    let mapping = mappings.resolve(&scan.code, &seen);
     let before = (Status::parse(&row.status).unwrap_or(Status::Pending), row.subtag.clone());
     let moves = mapping.as_ref().filter(|(s, t)| may_transition(before.0, before.1.as_deref(), *s, t.as_deref()));
-    let dedup_key = format!("{ECOM}:{}", push.status_update_number);
+    let dedup_key = format!("{carrier}:{}", scan.scan_id);
     let (status_str, subtag) = (mapping.as_ref().map(|m| m.0.as_str()), mapping.as_ref().and_then(|m| m.1.as_deref()));
-    let ev_json = event_json(push, status_str, subtag, &dedup_key);
-    let latest = is_latest(&row, push.occurred_at);
+    let location = scan.location.as_ref().and_then(|l| serde_json::to_value(l).ok());
+    let ev_json = event_json(scan, status_str, subtag, location.as_ref(), &dedup_key);
+    let latest = is_latest(&row, scan.occurred_at);
     let mut history = vec![("events_added", json!({"count": 1, "events": [ev_json.clone()]}))];
     if let Some((s, t)) = moves {
         history.push((
             "status_changed",
-            json!({"from": before.0, "from_subtag": before.1, "to": s, "to_subtag": t, "carrier_status": push.code}),
+            json!({"from": before.0, "from_subtag": before.1, "to": s, "to_subtag": t, "carrier_status": scan.code}),
         ));
     }
-    let location = location(push);
-    let message = message(push);
     let event = NewEvent {
-        occurred_at: push.occurred_at,
+        occurred_at: scan.occurred_at,
         status: status_str,
         subtag,
-        message: message.as_deref(),
+        message: scan.message.as_deref(),
         location: location.as_ref(),
-        raw_code: Some(&push.code),
-        raw_text: push.reason_text.as_deref(),
-        actor: push.employee.as_deref(),
+        raw_code: Some(&scan.code),
+        raw_text: scan.code_text.as_deref(),
+        actor: scan.actor.as_deref(),
         source: "push",
         dedup_key: &dedup_key,
     };
@@ -293,13 +161,13 @@ pub async fn ingest_ecom_push(
         &store::inbound::PushWrite {
             tenant_id: tenant,
             connection_id: &connection.id,
-            awb: &push.awb,
-            status_update_number: &push.status_update_number,
+            awb: number,
+            status_update_number: &scan.scan_id,
             shipment_id: &row.id,
-            payload: &raw,
+            payload: raw,
             event: &event,
             status: moves.map(|(s, t)| (s.as_str(), t.as_deref())),
-            carrier_status: latest.then_some(push.code.as_str()),
+            carrier_status: latest.then_some(scan.code.as_str()),
             last_event: latest.then_some(&ev_json),
             history: &history,
         },
@@ -312,21 +180,12 @@ pub async fn ingest_ecom_push(
         // The first payload stays the one applied; a changed one is kept and counted
         // so ops see a carrier resending changed scans (issue 10).
         let mut conn = state.db.acquire().await?;
-        if store::inbound::record_changed_repush(
-            &mut conn,
-            tenant,
-            &connection.id,
-            &push.awb,
-            &push.status_update_number,
-            &raw,
-        )
-        .await?
-        {
-            metrics::counter!("shipgate_inbound_changed_repushes_total", "carrier" => ECOM).increment(1);
-            tracing::warn!(connection_id = %connection.id, awb = %push.awb, status_update_number = %push.status_update_number,
-                "repeated status_update_number with a different payload; the first one stays applied");
+        if store::inbound::record_changed_repush(&mut conn, tenant, &connection.id, number, &scan.scan_id, raw).await? {
+            metrics::counter!("shipgate_inbound_changed_repushes_total", "carrier" => carrier.to_owned()).increment(1);
+            tracing::warn!(connection_id = %connection.id, tracking_number = %number, scan_id = %scan.scan_id,
+                "repeated scan id with a different payload; the first one stays applied");
         }
-        return Ok(PushOutcome::Duplicate);
+        return Ok(Ingested::Duplicate);
     };
     // shipment.created, if it was created here, was written with the row.
     let mut events = Vec::new();
@@ -340,109 +199,64 @@ pub async fn ingest_ecom_push(
     }
     store::events::emit(&mut tx, tenant, &row.id, &events).await?;
     if mapping.is_none() {
-        store::inbound::note_unmapped(&mut tx, tenant, ECOM, &push.code, push.reason_text.as_deref()).await?;
+        store::inbound::note_unmapped(&mut tx, tenant, carrier, &scan.code, scan.code_text.as_deref()).await?;
     }
     tx.commit().await?;
     if mapping.is_none() {
-        metrics::counter!("shipgate_unmapped_codes_total", "carrier" => ECOM).increment(1);
+        metrics::counter!("shipgate_unmapped_codes_total", "carrier" => carrier.to_owned()).increment(1);
     }
-    Ok(PushOutcome::Stored { shipment_id: row.id, created, status_changed: moves.is_some(), mapped: mapping.is_some() })
+    Ok(Ingested::Applied { shipment_id: row.id })
 }
 
-/// An AfterShip webhook body (CARRIERS.md "Inbound webhooks").
-#[derive(Debug, serde::Deserialize)]
-pub struct AftershipWebhook {
-    #[serde(default)]
-    pub ts: Option<i64>,
-    #[serde(default)]
-    pub event: Option<String>,
-    pub event_id: String,
-    #[serde(default)]
-    pub is_tracking_first_tag: Option<bool>,
-    pub msg: as_wire::Tracking,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WebhookOutcome {
-    Applied {
-        shipment_id: String,
-    },
-    /// No shipment with this tracking number on the connection: the payload is kept.
-    UnknownTracking,
-    Duplicate,
-}
-
-/// Apply an AfterShip webhook: skip a seen event_id; apply `msg` through the AfterShip
-/// mapping and `apply_snapshot` (idempotent: events deduplicated, status forward-only),
-/// then record the event_id. Recording after applying means a failure in between is
-/// retried by AfterShip and applied again harmlessly, never lost.
-pub async fn ingest_aftership_webhook(
+/// Apply a tracking update: skip a seen event id; apply the snapshot to the
+/// connection's shipment with its number through `apply_snapshot` (idempotent: events
+/// deduplicated, status forward-only), then record the event id with the push. Recording
+/// after applying means a failure in between is retried by the carrier and applied
+/// again harmlessly, never lost.
+pub async fn ingest_tracking(
     state: &AppState,
     connection: &ConnectionRow,
-    hook: &AftershipWebhook,
+    update: &TrackingUpdate,
     raw: &Value,
-) -> sqlx::Result<WebhookOutcome> {
+) -> sqlx::Result<Ingested> {
     let tenant = connection.tenant_id.as_str();
     let mut conn = state.db.acquire().await?;
-    if store::inbound::webhook_seen(&mut conn, tenant, &connection.id, &hook.event_id).await? {
-        return Ok(WebhookOutcome::Duplicate);
+    if store::inbound::webhook_seen(&mut conn, tenant, &connection.id, &update.event_id).await? {
+        return Ok(Ingested::Duplicate);
     }
-    let number = hook.msg.tracking_number.as_deref().map(str::trim).filter(|n| !n.is_empty());
+    let number = update.tracking_number.as_deref();
     let shipment = match number {
         Some(n) => store::inbound::shipment_on_connection(&mut conn, tenant, &connection.id, n).await?,
         None => None,
     };
     drop(conn);
     if let Some(id) = &shipment {
-        let snap = as_mapping::snapshot_from(&hook.msg, None);
-        crate::service::shipments::apply_snapshot(state, tenant, id, &snap, "push", &Actor::CarrierPush, Vec::new())
-            .await?;
+        crate::service::shipments::apply_snapshot(
+            state,
+            tenant,
+            id,
+            &update.snapshot,
+            "push",
+            &Actor::CarrierPush,
+            Vec::new(),
+        )
+        .await?;
     }
     let mut conn = state.db.acquire().await?;
     let fresh = store::inbound::keep_webhook(
         &mut conn,
         tenant,
         &connection.id,
-        &hook.event_id,
-        hook.event.as_deref(),
+        &update.event_id,
+        update.event.as_deref(),
         number,
         shipment.as_deref(),
         raw,
     )
     .await?;
     Ok(match (fresh, shipment) {
-        (false, _) => WebhookOutcome::Duplicate,
-        (true, Some(shipment_id)) => WebhookOutcome::Applied { shipment_id },
-        (true, None) => WebhookOutcome::UnknownTracking,
+        (false, _) => Ingested::Duplicate,
+        (true, Some(shipment_id)) => Ingested::Applied { shipment_id },
+        (true, None) => Ingested::Unapplied,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn datetime_is_india_time() {
-        let t = parse_datetime("2026-11-22 10:30:00").expect("parse");
-        assert_eq!(t.to_rfc3339(), "2026-11-22T05:00:00+00:00");
-        assert!(parse_datetime("22-11-2026 10:30").is_none());
-    }
-
-    #[test]
-    fn child_code_takes_priority_and_extra_fields_are_accepted() {
-        let body = br#"{"awb":"A1","datetime":"2026-11-22 10:30:00","reason_code_number":"777",
-            "child_reason_code_number":"999","status_update_number":"5","EDD":"x","received_by":"me"}"#;
-        let (p, raw) = parse_push(body).expect("valid");
-        assert_eq!(p.code, "999");
-        assert_eq!(raw["EDD"], "x");
-    }
-
-    #[test]
-    fn malformed_names_the_field_and_echoes_the_keys() {
-        let m = parse_push(br#"{"awb":"A1","datetime":"2026-11-22 10:30:00","status_update_number":7}"#)
-            .expect_err("number is not a string");
-        assert_eq!(m.reason, "status_update_number must be a string");
-        assert_eq!(m.status_update_number, json!(7));
-        assert_eq!(m.awb, json!("A1"));
-    }
 }

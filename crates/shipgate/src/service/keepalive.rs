@@ -1,23 +1,30 @@
-//! e-Courier RefreshGUID keep-alive (seed: a UserGUID expires after 20 idle days; "the
-//! RefreshGUID endpoint can be used to ensure an access token does not expire"). A
-//! connection holding a directly issued GUID that has not been renewed for a week is
-//! refreshed, well inside the 20 days. Repeats are harmless, so every instance may run it.
+//! Keep-alive: some carriers' credentials expire when idle (e-Courier: a directly issued
+//! UserGUID expires after 20 idle days, and "the RefreshGUID endpoint can be used to
+//! ensure an access token does not expire", seed 001). A carrier says so in its
+//! descriptor's `keep_alive`: a connection holding that credential whose token was not
+//! renewed for its `idle_days` is verified again, which renews it (e-Courier's verify of
+//! such a connection is RefreshGUID). Repeats are harmless, so every instance may run it.
 //! The periodic `keepalive` job (src/jobs) drives [`run_once`] hourly.
 
 use std::time::Duration;
 
 use crate::app::AppState;
-use crate::carriers::CallCx;
+use crate::carriers::{self, CallCx};
 use crate::service::shipments::save_exchanges;
 use crate::store;
 
-pub const IDLE_DAYS: i32 = 7;
-
 pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
-    let due = {
+    let mut due = Vec::new();
+    {
         let mut conn = state.db.acquire().await?;
-        store::connections::ecourier_guids_to_keep_alive(&mut conn, IDLE_DAYS).await?
-    };
+        for carrier in carriers::all() {
+            if let Some(k) = carrier.keep_alive {
+                due.extend(
+                    store::connections::due_for_keep_alive(&mut conn, carrier.slug, k.credential, k.idle_days).await?,
+                );
+            }
+        }
+    }
     for row in &due {
         let cx = CallCx::new();
         let outcome = match state.client(row) {
@@ -39,7 +46,8 @@ pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
                 )
                 .await?
             }
-            Err(e) => tracing::warn!(connection_id = %row.id, error = %e, "RefreshGUID keep-alive failed; will retry"),
+            Err(e) => tracing::warn!(connection_id = %row.id, carrier = %row.carrier, error = %e,
+                "keep-alive failed; will retry"),
         }
     }
     Ok(due.len())

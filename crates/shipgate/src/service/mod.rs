@@ -9,6 +9,7 @@ pub mod events;
 pub mod inbound;
 pub mod keepalive;
 pub mod refresh;
+pub mod registry;
 pub mod rotation;
 pub mod shipments;
 pub mod sinks;

@@ -219,7 +219,7 @@ fn event_json(e: &CarrierEvent) -> Value {
     })
 }
 
-/// Queue the shipment's tracking number for its sinks (ecomdash), in the caller's
+/// Queue the shipment's tracking number for the sinks its channel names, in the caller's
 /// transaction: submitted once it has a number, again when the number changes.
 pub async fn enqueue_sinks(
     conn: &mut sqlx::PgConnection,
@@ -230,18 +230,18 @@ pub async fn enqueue_sinks(
     else {
         return Ok(());
     };
-    if let Some(ecomdash) = &channel.0.ecomdash
-        && store::sinks::enqueue(conn, &row.tenant_id, &row.id, "ecomdash", &ecomdash.connection_id, number).await?
-    {
-        crate::jobs::enqueue(conn, None, crate::jobs::kinds::SINK_FLUSH, &Value::Null, Some("all"), None).await?;
-        store::sinks::set_shipment_sink_status(
-            conn,
-            &row.tenant_id,
-            &row.id,
-            "ecomdash",
-            &json!({"state": "pending", "tracking_number": number, "attempts": 0}),
-        )
-        .await?;
+    for (sink, target) in channel.0.targets() {
+        if store::sinks::enqueue(conn, &row.tenant_id, &row.id, sink, target.connection_id(), number).await? {
+            crate::jobs::enqueue(conn, None, crate::jobs::kinds::SINK_FLUSH, &Value::Null, Some("all"), None).await?;
+            store::sinks::set_shipment_sink_status(
+                conn,
+                &row.tenant_id,
+                &row.id,
+                sink,
+                &json!({"state": "pending", "tracking_number": number, "attempts": 0}),
+            )
+            .await?;
+        }
     }
     Ok(())
 }

@@ -1,11 +1,13 @@
-//! The sink worker: hands tracking numbers to ecomdash (CARRIERS.md "ecomdash").
+//! The sink worker: hands tracking numbers to the sinks a shipment's `channel` names
+//! (carriers with the `Sink` capability, e.g. ecomdash, CARRIERS.md "ecomdash").
 //!
 //! Due submissions are claimed from Postgres under a lease (`FOR UPDATE SKIP LOCKED`),
-//! grouped per sink connection and sent in batches (the adapter splits at 50, the
-//! connection's limits keep 3 calls in flight). Each item's verdict is checked: a
-//! success is recorded, a transient failure retried with backoff, a permanent one
-//! marked failed with ecomdash's message, visible in the shipment's `sinks` and
-//! history. A 403 marks the connection misconfigured and parks its items.
+//! grouped per sink connection and sent in batches (the adapter splits as the sink
+//! needs, the connection's limits keep its calls in flight in check). Each item's
+//! verdict is checked: a success is recorded, a transient failure retried with backoff,
+//! a permanent one marked failed with the sink's message, visible in the shipment's
+//! `sinks` and history. A refused account marks the connection misconfigured and parks
+//! its items.
 //! A `sink_flush` job (src/jobs) drives [`run_once`]; it is enqueued with the item.
 
 use std::collections::BTreeMap;
@@ -15,7 +17,7 @@ use chrono::Utc;
 use serde_json::json;
 
 use crate::app::AppState;
-use crate::carriers::{CallCx, CarrierError, SinkItem};
+use crate::carriers::{CallCx, CarrierError};
 use crate::service::shipments::save_exchanges;
 use crate::store::sinks::Claimed;
 use crate::store::{self, Actor};
@@ -51,13 +53,15 @@ pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
 
 async fn process_group(state: &AppState, rows: Vec<Claimed>) -> anyhow::Result<()> {
     let Some(first) = rows.first() else { return Ok(()) };
-    let (tenant, connection_id) = (first.tenant_id.clone(), first.connection_id.clone());
+    let (tenant, connection_id, sink) = (first.tenant_id.clone(), first.connection_id.clone(), first.sink.clone());
     let mut conn = state.db.acquire().await?;
     let connection = store::connections::get(&mut conn, &tenant, &connection_id).await?;
-    let Some(connection) = connection.filter(|c| c.carrier == "ecomdash") else {
+    // The connection must be one to the sink itself (the group shares one connection).
+    let Some(connection) = connection.filter(|c| c.carrier == sink) else {
+        let missing = format!("the {sink} connection does not exist");
         for r in &rows {
-            store::sinks::mark_failed(&mut conn, &tenant, r.id, "the ecomdash connection does not exist").await?;
-            sink_status(&mut conn, r, "failed", Some("the ecomdash connection does not exist")).await?;
+            store::sinks::mark_failed(&mut conn, &tenant, r.id, &missing).await?;
+            sink_status(&mut conn, r, "failed", Some(&missing)).await?;
         }
         return Ok(());
     };
@@ -79,21 +83,12 @@ async fn process_group(state: &AppState, rows: Vec<Claimed>) -> anyhow::Result<(
     let mut items = Vec::new();
     for r in &rows {
         let Some(s) = store::shipments::get(&mut conn, &tenant, &r.shipment_id).await? else { continue };
-        let Some(ch) = s.channel.as_ref().and_then(|c| c.0.ecomdash.clone()) else {
-            store::sinks::mark_failed(&mut conn, &tenant, r.id, "the shipment no longer has an ecomdash channel")
-                .await?;
+        let Some(target) = s.channel.as_ref().and_then(|c| c.0.target(&r.sink)) else {
+            let gone = format!("the shipment's channel no longer names {}", r.sink);
+            store::sinks::mark_failed(&mut conn, &tenant, r.id, &gone).await?;
             continue;
         };
-        items.push(SinkItem {
-            key: r.id.to_string(),
-            sink_shipment_id: ch.shipment_id.to_string(),
-            carrier_id: ch.carrier_id.map(|c| c.to_string()),
-            tracking_number: r.tracking_number.clone(),
-            tracking_url: None,
-            shipped_at: s.booked_at,
-            estimated_delivery: s.estimated_delivery,
-            line_item_ids: ch.line_item_ids.map(|ids| ids.iter().map(ToString::to_string).collect()),
-        });
+        items.push(target.item(r.id.to_string(), r.tracking_number.clone(), s.booked_at, s.estimated_delivery));
     }
     drop(conn);
     if items.is_empty() {
@@ -128,7 +123,7 @@ async fn process_group(state: &AppState, rows: Vec<Claimed>) -> anyhow::Result<(
                     .await?;
                     sink_status(&mut tx, r, "pending", Some(&msg)).await?;
                 } else {
-                    let msg = res.message.clone().unwrap_or_else(|| "ecomdash refused the item".into());
+                    let msg = res.message.clone().unwrap_or_else(|| format!("{sink} refused the item"));
                     store::sinks::mark_failed(&mut tx, &tenant, r.id, &msg).await?;
                     sink_status(&mut tx, r, "failed", Some(&msg)).await?;
                     history(&mut tx, r, "sink_failed", Some(&msg)).await?;

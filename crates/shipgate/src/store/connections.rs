@@ -201,18 +201,25 @@ pub async fn unlock_token(conn: &mut PgConnection, id: &str) -> sqlx::Result<()>
     Ok(())
 }
 
-/// e-Courier connections holding a directly issued UserGUID whose token was not
-/// renewed for `idle_days` (RefreshGUID keep-alive; the GUID expires after 20 idle days).
-pub async fn ecourier_guids_to_keep_alive(conn: &mut PgConnection, idle_days: i32) -> sqlx::Result<Vec<ConnectionRow>> {
+/// Connections of `carrier` holding the credential `credential` whose token was not
+/// renewed for `idle_days` (a carrier's keep-alive, `carriers::descriptor::KeepAlive`).
+pub async fn due_for_keep_alive(
+    conn: &mut PgConnection,
+    carrier: &str,
+    credential: &str,
+    idle_days: i32,
+) -> sqlx::Result<Vec<ConnectionRow>> {
     sqlx::query_as!(
         ConnectionRow,
         r#"SELECT tenant_id, id, carrier, name, base_url, credentials_enc, credential_fields,
                   settings AS "settings: Json<serde_json::Map<String, serde_json::Value>>",
                   status, status_detail, verified_at, created_at, updated_at
            FROM connections
-           WHERE carrier = 'ecourier' AND deleted_at IS NULL AND 'user_guid' = ANY(credential_fields)
-             AND (token_updated_at IS NULL OR token_updated_at < now() - make_interval(days => $1))
+           WHERE carrier = $1 AND deleted_at IS NULL AND $2 = ANY(credential_fields)
+             AND (token_updated_at IS NULL OR token_updated_at < now() - make_interval(days => $3))
            ORDER BY token_updated_at NULLS FIRST LIMIT 100"#,
+        carrier,
+        credential,
         idle_days
     )
     .fetch_all(conn)

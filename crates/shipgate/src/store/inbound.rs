@@ -9,8 +9,9 @@ use sqlx::types::Json;
 use super::Actor;
 use super::connections::ConnectionRow;
 use super::shipments::ShipmentRow;
+use crate::carriers::Channel;
 use crate::carriers::DocumentLink;
-use crate::domain::{Channel, Metadata, Money, Parcel, Stop};
+use crate::domain::{Metadata, Money, Parcel, Stop};
 
 /// A connection by id alone: inbound pushes carry only the id in their URL (the
 /// tenant follows from the connection).

@@ -2,6 +2,7 @@
 //! (`query!`/`query_as!`, offline data in `.sqlx/`). Functions take `&mut PgConnection`
 //! so the caller owns the transaction (zero2prod, hook0).
 
+pub mod carriers;
 pub mod connections;
 pub mod events;
 pub mod exchanges;

@@ -4,8 +4,9 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use sqlx::types::Json;
 
+use crate::carriers::Channel;
 use crate::carriers::DocumentLink;
-use crate::domain::{Channel, Metadata, Money, Parcel, Stop};
+use crate::domain::{Metadata, Money, Parcel, Stop};
 
 use super::Actor;
 

@@ -1,4 +1,5 @@
-//! Sink submissions (ecomdash): the durable to-do list of tracking numbers to hand over.
+//! Sink submissions: the durable to-do list of tracking numbers to hand to sinks
+//! (`sink` is the sink carrier's slug, e.g. ecomdash).
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;

@@ -54,14 +54,10 @@ const GAUGE_EVERY: Duration = Duration::from_secs(5);
 /// Most shipments expired per statement batch.
 const EXPIRE_BATCH: i64 = 500;
 
-/// HTTP calls one refresh makes, which is what a carrier's rate limit counts: AfterShip
-/// reads the tracking and its last checkpoint (src/carriers/aftership `track`); e-Courier
-/// GetJsonOrder and eCMR shipment details are one call each.
+/// HTTP calls one refresh makes, which is what a carrier's rate limit counts (its
+/// descriptor's `polling`; e.g. a read of the tracking and of its last checkpoint).
 pub fn calls_per_refresh(carrier: &str) -> u32 {
-    match carrier {
-        "aftership" => 2,
-        _ => 1,
-    }
+    carriers::get(carrier).and_then(|c| c.polling).map_or(1, |p| p.calls_per_refresh)
 }
 
 /// The polling pace of a connection, calls per second: its configured or documented rate
@@ -92,6 +88,8 @@ impl Engine {
         let cfg = state.config.tracking.clone();
         let mut conn = state.db.acquire().await?;
         store::tracking::save_settings(&mut conn, cfg.first_poll.as_secs_f64(), cfg.jitter).await?;
+        // Which carriers are polled, from the registry (their shipments follow a change).
+        crate::service::registry::publish(&mut conn).await?;
         drop(conn);
         let slots = cfg.max_outstanding as usize;
         let settings = Settings {

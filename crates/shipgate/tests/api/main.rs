@@ -4,6 +4,7 @@
 mod aftership;
 mod booking;
 mod breaker;
+mod carrier_sql;
 mod cli;
 mod connections;
 mod ecmr;

@@ -8,6 +8,8 @@
 //! `submit_tracking` run concurrently; the connection's [`Limits`] keep at most
 //! `max_concurrency` (default 3) calls in flight.
 
+mod channel;
+mod descriptor;
 pub mod mapping;
 pub mod schema;
 pub mod wire;
@@ -23,6 +25,8 @@ use super::exchange::Wire;
 use super::limits::Limits;
 use super::{CallCx, CarrierClient, CarrierError, ConnectionConfig, FieldSpec, Shared, SinkItem, SinkResult};
 use crate::domain::FieldError;
+pub use channel::{ECOMDASH_ID_MAX, EcomdashChannel, EcomdashId};
+pub use descriptor::DESCRIPTOR;
 
 const CARRIER: &str = "ecomdash";
 pub const DEFAULT_BASE_URL: &str = "https://ecomdash.azure-api.net";
@@ -589,12 +593,12 @@ mod tests {
             m.insert("max_concurrency".into(), bad);
             assert_eq!(validate_settings(&m).len(), 1);
         }
-        let info = crate::carriers::info(CARRIER).expect("catalogued");
-        assert!(info.available);
+        let carrier = crate::carriers::get(CARRIER).expect("catalogued");
+        assert!(carrier.available);
         let creds = [("subscription_key", "a"), ("integration_key", "b")]
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
-        assert!(crate::carriers::validate_connection(&info, &creds, &ok, None).is_empty());
+        assert!(carrier.validate_connection(&creds, &ok, None).is_empty());
     }
 }

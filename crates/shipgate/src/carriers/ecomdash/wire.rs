@@ -118,7 +118,7 @@ fn normalize_numeric(s: &str) -> String {
 /// /shipments/create call"), and ecomdash refuses 0 with a 400 that fails the whole
 /// batch (docs/carriers/ecomdash-simulator.md), so such an item fails on its own.
 pub fn wire_id(s: &str) -> Option<u64> {
-    crate::domain::EcomdashId::parse(s).map(|id| id.0).filter(|id| *id > 0)
+    super::EcomdashId::parse(s).map(|id| id.0).filter(|id| *id > 0)
 }
 
 fn id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {

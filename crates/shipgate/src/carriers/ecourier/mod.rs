@@ -12,6 +12,7 @@
 
 #[cfg(test)]
 mod contract_tests;
+mod descriptor;
 pub mod mapping;
 pub mod wire;
 
@@ -31,6 +32,7 @@ use super::{
     TrackRequest, TrackingSnapshot,
 };
 use crate::domain::{FieldError, ShipmentPlan};
+pub use descriptor::DESCRIPTOR;
 use mapping::{Outcome, Settings};
 
 const CARRIER: &str = "ecourier";
