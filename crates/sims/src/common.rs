@@ -1,6 +1,7 @@
 //! What every simulator shares: a bounded request log and a queue of injected faults.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Most requests a simulator remembers for `requests()` by default; the oldest are
@@ -61,6 +62,20 @@ impl<F: Clone> Faults<F> {
 
     pub fn is_empty(&self) -> bool {
         self.queue.is_empty()
+    }
+}
+
+/// A latency knob shared by a simulator's handle and its handlers without a lock.
+#[derive(Debug, Default)]
+pub struct Latency(AtomicU64);
+
+impl Latency {
+    pub fn set(&self, latency: Duration) {
+        self.0.store(u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> Duration {
+        Duration::from_nanos(self.0.load(Ordering::Relaxed))
     }
 }
 

@@ -34,7 +34,6 @@ mod state;
 mod validate;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -155,7 +154,7 @@ pub struct EcmrSim {
 struct Inner {
     config: EcmrSimConfig,
     state: Mutex<state::State>,
-    latency_ns: AtomicU64,
+    latency: crate::common::Latency,
 }
 
 impl Default for EcmrSim {
@@ -167,7 +166,7 @@ impl Default for EcmrSim {
 impl EcmrSim {
     pub fn new(config: EcmrSimConfig) -> Self {
         let state = state::State::new();
-        Self { inner: Arc::new(Inner { config, state: Mutex::new(state), latency_ns: AtomicU64::new(0) }) }
+        Self { inner: Arc::new(Inner { config, state: Mutex::new(state), latency: crate::common::Latency::default() }) }
     }
 
     /// The carrier API (`/api/...`) and the control API (`/_sim/...`), relative to the mount.
@@ -184,11 +183,11 @@ impl EcmrSim {
 
     /// Added to every carrier call before it is answered (not to `/_sim`).
     pub fn set_latency(&self, latency: Duration) {
-        self.inner.latency_ns.store(latency.as_nanos().min(u64::MAX as u128) as u64, Ordering::Relaxed);
+        self.inner.latency.set(latency);
     }
 
     pub(crate) fn latency(&self) -> Duration {
-        Duration::from_nanos(self.inner.latency_ns.load(Ordering::Relaxed))
+        self.inner.latency.get()
     }
 
     /// The next `count` calls of `op` (one of [`OPS`]; `None` = any operation) get `fault`.

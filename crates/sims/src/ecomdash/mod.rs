@@ -35,7 +35,6 @@ mod state;
 mod validate;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -192,7 +191,7 @@ pub struct EcomdashSim {
 struct Inner {
     config: EcomdashSimConfig,
     state: Mutex<state::State>,
-    latency_ns: AtomicU64,
+    latency: crate::common::Latency,
 }
 
 impl Default for EcomdashSim {
@@ -207,7 +206,7 @@ impl EcomdashSim {
             inner: Arc::new(Inner {
                 config,
                 state: Mutex::new(state::State::default()),
-                latency_ns: AtomicU64::new(0),
+                latency: crate::common::Latency::default(),
             }),
         }
     }
@@ -227,11 +226,11 @@ impl EcomdashSim {
 
     /// Processing time of every call (spent while counting as in flight).
     pub fn set_latency(&self, latency: Duration) {
-        self.inner.latency_ns.store(latency.as_nanos().min(u64::MAX as u128) as u64, Ordering::Relaxed);
+        self.inner.latency.set(latency);
     }
 
     pub(crate) fn latency(&self) -> Duration {
-        Duration::from_nanos(self.inner.latency_ns.load(Ordering::Relaxed))
+        self.inner.latency.get()
     }
 
     /// The next `count` calls that pass API Management's checks get `fault`, in queue order.
