@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, DurationRound as _, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -18,13 +19,15 @@ use super::extract::{Json, PathId, Query};
 use super::{decode_cursor, encode_cursor, page};
 use crate::app::AppState;
 use crate::carriers::{self, CallCx, Capability, CarrierError, Channel, CompleteReason, DocumentLink, ShipmentSinks};
-use crate::domain::{FieldError, Metadata, Money, Parcel, ShipmentPlan, Status, Stop, check_plan, may_transition};
+use crate::domain::{
+    BookingState, FieldError, Metadata, Money, Parcel, ShipmentPlan, Status, Stop, check_plan, may_transition,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::ids;
 use crate::service::connections::note_connection_outcome;
 use crate::service::refresh::{self, RefreshError, Refreshed};
 use crate::service::shipments::{
-    apply_snapshot, attempt_booking, order_number_for, order_request, plan_of, save_exchanges,
+    apply_snapshot, attempt_booking, channel_json, channel_of, order_number_for, order_request, plan_of, save_exchanges,
 };
 use crate::store::connections::ConnectionRow;
 use crate::store::shipments::{BookingJob, Creation, DetailsUpdate, NewEvent, NewShipment, ShipmentRow};
@@ -136,8 +139,8 @@ pub struct ShipmentPatch {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Booking {
     /// pending | booked | failed | cancelled
-    #[schema(example = "booked")]
-    pub state: String,
+    #[schema(value_type = String, example = "booked")]
+    pub state: BookingState,
     /// Attempts made so far.
     pub attempts: i32,
     /// The carrier's last refusal or failure; null once booked.
@@ -167,7 +170,9 @@ pub struct ShipmentOut {
     pub notes: Option<String>,
     #[schema(value_type = super::openapi::Metadata)]
     pub metadata: Metadata,
-    pub channel: Option<Channel>,
+    /// As the shipment's `channel` was given (the store keeps its JSON).
+    #[schema(value_type = Option<Channel>)]
+    pub channel: Option<Box<RawValue>>,
     /// The booking (or, for a registered tracking number, the registration) with the
     /// carrier. Null only for a shipment a carrier's push created for an unknown AWB:
     /// nothing was booked or registered through the gateway.
@@ -205,7 +210,7 @@ impl From<ShipmentRow> for ShipmentOut {
                 last_error: r.booking_last_error.map(|j| j.0),
                 booked_at: r.booked_at,
             }),
-            status: Status::parse(&r.status).unwrap_or(Status::Pending),
+            status: r.status,
             id: r.id,
             reference: r.reference,
             connection_id: r.connection_id,
@@ -278,7 +283,8 @@ pub struct TrackingEventOut {
     #[schema(value_type = String, format = DateTime)]
     #[serde(serialize_with = "crate::domain::time::micros")]
     pub occurred_at: DateTime<Utc>,
-    pub status: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub status: Option<Status>,
     pub subtag: Option<String>,
     pub message: Option<String>,
     #[schema(value_type = Option<crate::carriers::Location>)]
@@ -528,6 +534,7 @@ async fn create_shipment(
 
     let id = ids::new_id("shp");
     let order_number = order_number_for(&id);
+    let channel = body.channel.as_ref().map(channel_json).transpose()?;
     let new = NewShipment {
         tenant_id: &auth.tenant_id,
         id: &id,
@@ -543,8 +550,8 @@ async fn create_shipment(
         cod_amount: body.cod_amount.as_ref(),
         notes: body.notes.as_deref(),
         metadata: &body.metadata,
-        channel: body.channel.as_ref(),
-        booking_state: Some("pending"),
+        channel: channel.as_deref(),
+        booking_state: Some(BookingState::Pending),
     };
     // Postgres keeps microseconds: the event shows the same created_at as the row.
     let at = Utc::now().duration_trunc(chrono::Duration::microseconds(1)).unwrap_or_else(|_| Utc::now());
@@ -684,7 +691,7 @@ async fn list_shipments(
         return Err(ApiError::invalid(crate::error::Location::Query, errors));
     }
     let filter = store::shipments::ListFilter {
-        status: q.status.as_deref(),
+        status: q.status.as_deref().and_then(Status::parse),
         carrier: q.carrier.as_deref(),
         connection_id: q.connection_id.as_deref(),
         reference: q.reference.as_deref(),
@@ -732,7 +739,7 @@ async fn update_shipment(
     Json(patch): Json<ShipmentPatch>,
 ) -> ApiResult<AxumJson<ShipmentOut>> {
     let row = load(&state, &auth.tenant_id, &id).await?;
-    if row.booking_state.as_deref() == Some("cancelled") {
+    if row.booking_state == Some(BookingState::Cancelled) {
         return Err(ApiError::client(
             StatusCode::CONFLICT,
             "shipment_cancelled",
@@ -759,7 +766,7 @@ async fn update_shipment(
     apply!(notes, plan.notes);
     let mut metadata = row.metadata.0.clone();
     apply!(metadata, metadata);
-    let mut channel = row.channel.as_ref().map(|c| c.0.clone());
+    let mut channel = channel_of(&row)?;
     apply!(channel, channel);
     let mut errors = Vec::new();
     check_texts(plan.reference.as_deref(), plan.notes.as_deref(), &metadata, &mut errors);
@@ -774,7 +781,7 @@ async fn update_shipment(
         ["service", "stops", "parcels", "declared_value", "cod_amount", "notes", "reference", "metadata"];
     let can_update = carriers::supports(&row.carrier, Capability::Update);
     let forward = can_update
-        && row.booking_state.as_deref() == Some("booked")
+        && row.booking_state == Some(BookingState::Booked)
         && changed.iter().any(|f| carrier_fields.contains(f));
     let cx = CallCx::new();
     let mut outcome = Ok(());
@@ -802,6 +809,7 @@ async fn update_shipment(
         tx.commit().await?;
         return Err(carrier_error(e, None));
     }
+    let channel_stored = channel.as_ref().map(channel_json).transpose()?;
     store::shipments::set_details(
         &mut tx,
         &auth.tenant_id,
@@ -815,7 +823,7 @@ async fn update_shipment(
             cod_amount: plan.cod_amount.as_ref(),
             notes: plan.notes.as_deref(),
             metadata: &metadata,
-            channel: channel.as_ref(),
+            channel: channel_stored.as_deref(),
         },
     )
     .await?;
@@ -828,7 +836,7 @@ async fn update_shipment(
         &json!({"fields": changed, "forwarded_to_carrier": forward}),
     )
     .await?;
-    if changed.contains(&"channel") && row.booking_state.as_deref() == Some("booked") {
+    if changed.contains(&"channel") && row.booking_state == Some(BookingState::Booked) {
         let fresh =
             store::shipments::get(&mut tx, &auth.tenant_id, &id).await?.ok_or(ApiError::NotFound("shipment"))?;
         crate::service::shipments::enqueue_sinks(&mut tx, &fresh, None).await?;
@@ -854,14 +862,14 @@ async fn cancel_shipment(
     PathId(id): PathId,
 ) -> ApiResult<AxumJson<ShipmentOut>> {
     let row = load(&state, &auth.tenant_id, &id).await?;
-    if row.booking_state.as_deref() == Some("cancelled") {
+    if row.booking_state == Some(BookingState::Cancelled) {
         return Ok(AxumJson(row.into()));
     }
     require_capability(&row.carrier, Capability::Cancel)?;
     let cx = CallCx::new();
     // A failed booking left nothing at the carrier; a pending one may have (ambiguous
     // timeout), so it is cancelled there too.
-    let outcome = if row.booking_state.as_deref() == Some("failed") {
+    let outcome = if row.booking_state == Some(BookingState::Failed) {
         Ok(())
     } else {
         let connection = connection_of(&state, &row).await?;
@@ -899,7 +907,7 @@ async fn cancel_shipment(
         &auth.tenant_id,
         &id,
         &store::shipments::BookingUpdate {
-            state: "cancelled",
+            state: BookingState::Cancelled,
             last_error: None,
             booked: false,
             tracking_number: None,
@@ -908,7 +916,7 @@ async fn cancel_shipment(
         },
     )
     .await?;
-    let current = Status::parse(&locked.status).unwrap_or(Status::Pending);
+    let current = locked.status;
     let subtag = "Exception_020";
     let event = json!({"occurred_at": crate::domain::time::format(&Utc::now()), "status": Status::Exception, "subtag": subtag, "message": "Cancelled via API"});
     store::shipments::insert_event(
@@ -917,7 +925,7 @@ async fn cancel_shipment(
         &id,
         &NewEvent {
             occurred_at: Utc::now(),
-            status: Some(Status::Exception.as_str()),
+            status: Some(Status::Exception),
             subtag: Some(subtag),
             message: Some("Cancelled via API"),
             location: None,
@@ -934,7 +942,7 @@ async fn cancel_shipment(
             &mut tx,
             &auth.tenant_id,
             &id,
-            Status::Exception.as_str(),
+            Status::Exception,
             Some(subtag),
             None,
             Some(&event),
@@ -956,7 +964,7 @@ async fn cancel_shipment(
         &updated,
         json!({"previous_booking_state": locked.booking_state}),
     )];
-    if (updated.status.as_str(), updated.subtag.as_deref()) != (locked.status.as_str(), locked.subtag.as_deref()) {
+    if (updated.status, updated.subtag.as_deref()) != (locked.status, locked.subtag.as_deref()) {
         outbound.push(service::events::shipment_event(
             "shipment.status_changed",
             &updated,
@@ -982,7 +990,7 @@ async fn cancel_shipment(
 async fn refresh_shipment(State(state): State<AppState>, auth: AuthContext, PathId(id): PathId) -> ApiResult<Response> {
     let row = load(&state, &auth.tenant_id, &id).await?;
     require_capability(&row.carrier, Capability::Refresh)?;
-    if row.booking_state.as_deref() == Some("failed") {
+    if row.booking_state == Some(BookingState::Failed) {
         return Err(booking_failed(row));
     }
     let connection = connection_of(&state, &row).await?;

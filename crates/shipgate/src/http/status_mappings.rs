@@ -43,7 +43,7 @@ pub struct StatusMappingOut {
 impl From<MappingRow> for StatusMappingOut {
     fn from(r: MappingRow) -> Self {
         StatusMappingOut {
-            status: Status::parse(&r.tag).unwrap_or(Status::Pending),
+            status: r.tag,
             carrier: r.carrier,
             code: r.code,
             after_code: r.after_code,
@@ -254,6 +254,8 @@ async fn put_status_mappings(
     }
     let mut tx = state.db.begin().await?;
     for m in &body.mappings {
+        // Checked by `validate`.
+        let Some(status) = Status::parse(&m.status) else { continue };
         store::inbound::upsert_override(
             &mut tx,
             &auth.tenant_id,
@@ -261,7 +263,7 @@ async fn put_status_mappings(
                 carrier: &m.carrier,
                 code: &m.code,
                 after_code: &m.after_code,
-                tag: &m.status,
+                tag: status,
                 subtag: m.subtag.as_deref(),
                 description: &m.description,
             },

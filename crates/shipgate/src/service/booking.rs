@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::carriers::{CallCx, Capability, CarrierError};
+use crate::domain::BookingState;
 use crate::jobs::{Job, Outcome};
 use crate::service::events::shipment_event;
 use crate::service::shipments::{apply_snapshot, attempt_booking, save_exchanges};
@@ -34,10 +35,10 @@ pub async fn run_job(state: &AppState, job: &Job) -> anyhow::Result<Outcome> {
     // nothing left to do. This is also the normal end of the safety-net job of a
     // shipment booked on its first attempt.
     // A dead booking job re-run from the dead letter revives the booking it gave up.
-    let revived = row.booking_state.as_deref() == Some("failed")
+    let revived = row.booking_state == Some(BookingState::Failed)
         && row.booking_last_error.as_ref().and_then(|e| e.0.get("code")).and_then(Value::as_str)
             == Some("retries_exhausted");
-    if row.booking_state.as_deref() != Some("pending") && !revived {
+    if row.booking_state != Some(BookingState::Pending) && !revived {
         return Ok(Outcome::Done);
     }
     let connection = {
@@ -107,7 +108,7 @@ pub async fn mark_found(state: &AppState, row: &ShipmentRow, actor: &Actor) -> s
     let Some(locked) = store::shipments::get_for_update(&mut tx, &row.tenant_id, &row.id).await? else {
         return Ok(());
     };
-    if locked.booking_state.as_deref() != Some("pending") {
+    if locked.booking_state != Some(BookingState::Pending) {
         return Ok(());
     }
     store::shipments::set_booking(
@@ -115,7 +116,7 @@ pub async fn mark_found(state: &AppState, row: &ShipmentRow, actor: &Actor) -> s
         &row.tenant_id,
         &row.id,
         &BookingUpdate {
-            state: "booked",
+            state: BookingState::Booked,
             last_error: None,
             booked: true,
             tracking_number: row.tracking_number.as_deref().or(row.carrier_reference.as_deref()),
@@ -148,7 +149,7 @@ async fn give_up(state: &AppState, row: &ShipmentRow, reason: &str) -> sqlx::Res
     let Some(locked) = store::shipments::get_for_update(&mut tx, &row.tenant_id, &row.id).await? else {
         return Ok(());
     };
-    if locked.booking_state.as_deref() != Some("pending") {
+    if locked.booking_state != Some(BookingState::Pending) {
         return Ok(());
     }
     store::shipments::set_booking(
@@ -156,7 +157,7 @@ async fn give_up(state: &AppState, row: &ShipmentRow, reason: &str) -> sqlx::Res
         &row.tenant_id,
         &row.id,
         &BookingUpdate {
-            state: "failed",
+            state: BookingState::Failed,
             last_error: Some(&err),
             booked: false,
             tracking_number: None,

@@ -28,7 +28,7 @@ use crate::store::{self, Actor};
 
 fn event_json(
     s: &Scan,
-    status: Option<&str>,
+    status: Option<Status>,
     subtag: Option<&str>,
     location: Option<&Value>,
     dedup_key: &str,
@@ -130,12 +130,12 @@ pub async fn ingest_scan(
         store::inbound::seen_codes(&mut tx, tenant, &row.id, &after_codes).await?
     };
     let mapping = mappings.resolve(&scan.code, &seen);
-    let before = (Status::parse(&row.status).unwrap_or(Status::Pending), row.subtag.clone());
+    let before = (row.status, row.subtag.clone());
     let moves = mapping.as_ref().filter(|(s, t)| may_transition(before.0, before.1.as_deref(), *s, t.as_deref()));
     let dedup_key = format!("{carrier}:{}", scan.scan_id);
-    let (status_str, subtag) = (mapping.as_ref().map(|m| m.0.as_str()), mapping.as_ref().and_then(|m| m.1.as_deref()));
+    let (status, subtag) = (mapping.as_ref().map(|m| m.0), mapping.as_ref().and_then(|m| m.1.as_deref()));
     let location = scan.location.as_ref().and_then(|l| serde_json::to_value(l).ok());
-    let ev_json = event_json(scan, status_str, subtag, location.as_ref(), &dedup_key);
+    let ev_json = event_json(scan, status, subtag, location.as_ref(), &dedup_key);
     let latest = is_latest(&row, scan.occurred_at);
     let mut history = vec![("events_added", json!({"count": 1, "events": [ev_json.clone()]}))];
     if let Some((s, t)) = moves {
@@ -146,7 +146,7 @@ pub async fn ingest_scan(
     }
     let event = NewEvent {
         occurred_at: scan.occurred_at,
-        status: status_str,
+        status,
         subtag,
         message: scan.message.as_deref(),
         location: location.as_ref(),
@@ -166,7 +166,7 @@ pub async fn ingest_scan(
             shipment_id: &row.id,
             payload: raw,
             event: &event,
-            status: moves.map(|(s, t)| (s.as_str(), t.as_deref())),
+            status: moves.map(|(s, t)| (*s, t.as_deref())),
             carrier_status: latest.then_some(scan.code.as_str()),
             last_event: latest.then_some(&ev_json),
             history: &history,

@@ -9,6 +9,7 @@
 
 use crate::app::AppState;
 use crate::carriers::{CallCx, CarrierError};
+use crate::domain::BookingState;
 use crate::service::shipments::{apply_snapshot, attempt_booking, save_exchanges};
 use crate::store::Actor;
 use crate::store::connections::ConnectionRow;
@@ -53,7 +54,7 @@ pub async fn refresh(
     row: &ShipmentRow,
     actor: &Actor,
 ) -> Result<Refreshed, RefreshError> {
-    if row.booking_state.as_deref() == Some("failed") {
+    if row.booking_state == Some(BookingState::Failed) {
         return Err(RefreshError::BookingFailed(Box::new(row.clone())));
     }
     let client = state.client(connection).map_err(RefreshError::Carrier)?;
@@ -62,14 +63,14 @@ pub async fn refresh(
     let tenant = row.tenant_id.as_str();
     match snapshot {
         Ok(snap) => {
-            if row.booking_state.as_deref() == Some("pending") {
+            if row.booking_state == Some(BookingState::Pending) {
                 // The carrier has it: the earlier attempt succeeded but its answer was lost.
                 crate::service::booking::mark_found(state, row, actor).await?;
             }
             let updated = apply_snapshot(state, tenant, &row.id, &snap, "poll", actor, cx.take()).await?;
             Ok(Refreshed::Tracked(updated))
         }
-        Err(CarrierError::NotFound { .. }) if row.booking_state.as_deref() == Some("pending") => {
+        Err(CarrierError::NotFound { .. }) if row.booking_state == Some(BookingState::Pending) => {
             // Lookup says the carrier never got it: book it now.
             let mut conn = state.db.acquire().await?;
             save_exchanges(&mut conn, tenant, Some(&row.id), cx.take()).await?;

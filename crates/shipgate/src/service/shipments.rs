@@ -4,11 +4,12 @@ use chrono::Utc;
 use serde_json::{Value, json};
 
 use crate::app::AppState;
+use crate::carriers::Channel;
 use crate::carriers::{CallCx, CarrierError, CarrierEvent, OrderRequest, TrackingSnapshot};
-use crate::domain::{ShipmentPlan, Status, may_transition};
+use crate::domain::Exchange;
+use crate::domain::{BookingState, ShipmentPlan, Status, may_transition};
 use crate::service::events::shipment_event;
 use crate::store::connections::ConnectionRow;
-use crate::store::exchanges::Exchange;
 use crate::store::shipments::{BookingUpdate, NewEvent, ShipmentRow};
 use crate::store::{self, Actor};
 
@@ -50,6 +51,20 @@ pub fn plan_of(row: &ShipmentRow) -> ShipmentPlan {
         cod_amount: row.cod_amount.as_ref().map(|m| m.0.clone()),
         notes: row.notes.clone(),
     }
+}
+
+/// The shipment's channel, read from the JSON the store keeps (the store does not know
+/// the carrier registry's `Channel`).
+pub fn channel_of(row: &ShipmentRow) -> sqlx::Result<Option<Channel>> {
+    row.channel
+        .as_ref()
+        .map(|c| serde_json::from_str(c.0.get()).map_err(|e| sqlx::Error::Decode(Box::new(e))))
+        .transpose()
+}
+
+/// A channel as the store keeps it.
+pub fn channel_json(channel: &Channel) -> sqlx::Result<Box<serde_json::value::RawValue>> {
+    serde_json::value::to_raw_value(channel).map_err(|e| sqlx::Error::Encode(Box::new(e)))
 }
 
 pub async fn save_exchanges(
@@ -121,8 +136,11 @@ async fn record_failure(
     exchanges: Vec<Exchange>,
 ) -> sqlx::Result<(ShipmentRow, Option<CarrierError>)> {
     let err = error_json(e);
-    let (state_name, action) =
-        if e.is_transient() { ("pending", "booking_pending") } else { ("failed", "booking_failed") };
+    let (state_name, action) = if e.is_transient() {
+        (BookingState::Pending, "booking_pending")
+    } else {
+        (BookingState::Failed, "booking_failed")
+    };
     let mut tx = state.db.begin().await?;
     save_exchanges(&mut tx, &row.tenant_id, Some(&row.id), exchanges).await?;
     store::shipments::set_booking(
@@ -141,7 +159,7 @@ async fn record_failure(
     .await?;
     store::shipments::insert_history(&mut tx, &row.tenant_id, &row.id, actor, action, &err).await?;
     let updated = store::shipments::get(&mut tx, &row.tenant_id, &row.id).await?.ok_or(sqlx::Error::RowNotFound)?;
-    if state_name == "failed" {
+    if state_name == BookingState::Failed {
         crate::store::jobs::drop_queued_booking(&mut tx, &row.tenant_id, &row.id).await?;
         store::events::emit(
             &mut tx,
@@ -174,14 +192,14 @@ async fn record_booked(
     // it will be; with one, after the sink hand-over has changed the row.
     let event = row.channel.is_none().then(|| {
         let mut will_be = row.clone();
-        will_be.booking_state = Some("booked".into());
+        will_be.booking_state = Some(BookingState::Booked);
         will_be.booking_last_error = None;
         will_be.booking_attempts += 1;
         will_be.booked_at = will_be.booked_at.or(Some(at));
         will_be.tracking_number = booked.tracking_number.clone().or(will_be.tracking_number);
         will_be.carrier_reference = Some(booked.carrier_reference.clone());
-        if will_be.status == "pending" {
-            will_be.status = "info_received".into();
+        if will_be.status == Status::Pending {
+            will_be.status = Status::InfoReceived;
         }
         will_be.updated_at = at;
         (crate::ids::new_id("evt"), shipment_event("shipment.booked", &will_be, Value::Null).data)
@@ -226,11 +244,9 @@ pub async fn enqueue_sinks(
     row: &ShipmentRow,
     tracking_number: Option<&str>,
 ) -> sqlx::Result<()> {
-    let (Some(number), Some(channel)) = (tracking_number.or(row.tracking_number.as_deref()), row.channel.as_ref())
-    else {
-        return Ok(());
-    };
-    for (sink, target) in channel.0.targets() {
+    let Some(number) = tracking_number.or(row.tracking_number.as_deref()) else { return Ok(()) };
+    let Some(channel) = channel_of(row)? else { return Ok(()) };
+    for (sink, target) in channel.targets() {
         if store::sinks::enqueue(conn, &row.tenant_id, &row.id, sink, target.connection_id(), number).await? {
             crate::jobs::enqueue(conn, None, crate::jobs::kinds::SINK_FLUSH, &Value::Null, Some("all"), None).await?;
             store::sinks::set_shipment_sink_status(
@@ -260,7 +276,7 @@ pub async fn apply_snapshot(
     let mut tx = state.db.begin().await?;
     save_exchanges(&mut tx, tenant, Some(shipment_id), exchanges).await?;
     let row = store::shipments::get_for_update(&mut tx, tenant, shipment_id).await?.ok_or(sqlx::Error::RowNotFound)?;
-    let before = (Status::parse(&row.status).unwrap_or(Status::Pending), row.subtag.clone());
+    let before = (row.status, row.subtag.clone());
     let (mut status, mut subtag) = before.clone();
 
     let mut events: Vec<&CarrierEvent> = snap.events.iter().collect();
@@ -274,7 +290,7 @@ pub async fn apply_snapshot(
             shipment_id,
             &NewEvent {
                 occurred_at: e.occurred_at,
-                status: e.status.map(Status::as_str),
+                status: e.status,
                 subtag: e.subtag.as_deref(),
                 message: e.message.as_deref(),
                 location: location.as_ref(),
@@ -333,7 +349,7 @@ pub async fn apply_snapshot(
             &mut tx,
             tenant,
             shipment_id,
-            status.as_str(),
+            status,
             subtag.as_deref(),
             snap.carrier_status.as_deref(),
             last_event.as_ref(),

@@ -83,7 +83,8 @@ async fn process_group(state: &AppState, rows: Vec<Claimed>) -> anyhow::Result<(
     let mut items = Vec::new();
     for r in &rows {
         let Some(s) = store::shipments::get(&mut conn, &tenant, &r.shipment_id).await? else { continue };
-        let Some(target) = s.channel.as_ref().and_then(|c| c.0.target(&r.sink)) else {
+        let channel = crate::service::shipments::channel_of(&s)?;
+        let Some(target) = channel.as_ref().and_then(|c| c.target(&r.sink)) else {
             let gone = format!("the shipment's channel no longer names {}", r.sink);
             store::sinks::mark_failed(&mut conn, &tenant, r.id, &gone).await?;
             continue;

@@ -1,12 +1,11 @@
 //! Shipments, their tracking events and their audit history.
 
 use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
 use sqlx::PgConnection;
 use sqlx::types::Json;
 
-use crate::carriers::Channel;
-use crate::carriers::DocumentLink;
-use crate::domain::{Metadata, Money, Parcel, Stop};
+use crate::domain::{BookingState, DocumentLink, Exchange, Metadata, Money, Parcel, Status, Stop};
 
 use super::Actor;
 
@@ -26,12 +25,14 @@ pub struct ShipmentRow {
     pub cod_amount: Option<Json<Money>>,
     pub notes: Option<String>,
     pub metadata: Json<Metadata>,
-    pub channel: Option<Json<Channel>>,
-    pub booking_state: Option<String>,
+    /// The sinks the shipment reports to, as the carrier registry's `Channel` wrote it:
+    /// the store does not know the carriers, the service reads it where it needs it.
+    pub channel: Option<Json<Box<RawValue>>>,
+    pub booking_state: Option<BookingState>,
     pub booking_attempts: i32,
     pub booking_last_error: Option<Json<serde_json::Value>>,
     pub booked_at: Option<DateTime<Utc>>,
-    pub status: String,
+    pub status: Status,
     pub subtag: Option<String>,
     pub carrier_status: Option<String>,
     pub last_event: Option<Json<serde_json::Value>>,
@@ -51,9 +52,10 @@ macro_rules! query_shipment {
             $prefix + r#" tenant_id, id, reference, connection_id, carrier, carrier_reference, tracking_number, service,
                stops AS "stops!: Json<Vec<Stop>>", parcels AS "parcels!: Json<Vec<Parcel>>",
                declared_value AS "declared_value: Json<Money>", cod_amount AS "cod_amount: Json<Money>",
-               notes, metadata AS "metadata!: Json<Metadata>", channel AS "channel: Json<Channel>",
-               booking_state, booking_attempts, booking_last_error AS "booking_last_error: Json<serde_json::Value>",
-               booked_at, status, subtag, carrier_status, last_event AS "last_event: Json<serde_json::Value>",
+               notes, metadata AS "metadata!: Json<Metadata>", channel AS "channel: Json<Box<RawValue>>",
+               booking_state AS "booking_state: BookingState", booking_attempts,
+               booking_last_error AS "booking_last_error: Json<serde_json::Value>",
+               booked_at, status AS "status!: Status", subtag, carrier_status, last_event AS "last_event: Json<serde_json::Value>",
                estimated_delivery, sinks AS "sinks!: Json<serde_json::Map<String, serde_json::Value>>",
                documents AS "documents!: Json<Vec<DocumentLink>>", created_at, updated_at "# + $suffix
             $(, $arg)*
@@ -79,8 +81,8 @@ pub struct NewShipment<'a> {
     pub cod_amount: Option<&'a Money>,
     pub notes: Option<&'a str>,
     pub metadata: &'a Metadata,
-    pub channel: Option<&'a Channel>,
-    pub booking_state: Option<&'a str>,
+    pub channel: Option<&'a RawValue>,
+    pub booking_state: Option<BookingState>,
 }
 
 /// What is written with a new shipment besides the row itself.
@@ -149,7 +151,7 @@ pub async fn insert_with_history(
         s.notes,
         Json(s.metadata) as _,
         s.channel.map(Json) as _,
-        s.booking_state,
+        s.booking_state.map(BookingState::as_str),
         actor_type,
         actor_id,
         c.action,
@@ -184,12 +186,12 @@ impl NewShipment<'_> {
             cod_amount: self.cod_amount.cloned().map(Json),
             notes: self.notes.map(str::to_owned),
             metadata: Json(self.metadata.clone()),
-            channel: self.channel.cloned().map(Json),
-            booking_state: self.booking_state.map(str::to_owned),
+            channel: self.channel.map(|c| Json(c.to_owned())),
+            booking_state: self.booking_state,
             booking_attempts: 0,
             booking_last_error: None,
             booked_at: None,
-            status: "pending".to_owned(),
+            status: Status::Pending,
             subtag: None,
             carrier_status: None,
             last_event: None,
@@ -214,7 +216,7 @@ pub async fn mark_booked(
     carrier_reference: Option<&str>,
     actor: &Actor,
     detail: &serde_json::Value,
-    exchange: Option<&crate::store::exchanges::Exchange>,
+    exchange: Option<&Exchange>,
     booked: &BookedEvent<'_>,
 ) -> sqlx::Result<ShipmentRow> {
     let (actor_type, actor_id) = actor.parts();
@@ -339,7 +341,7 @@ pub async fn get_by_tracking_for_update(
 
 #[derive(Debug, Default)]
 pub struct ListFilter<'a> {
-    pub status: Option<&'a str>,
+    pub status: Option<Status>,
     pub carrier: Option<&'a str>,
     pub connection_id: Option<&'a str>,
     pub reference: Option<&'a str>,
@@ -370,7 +372,7 @@ pub async fn list(
     );
     q.push_bind(tenant_id);
     let text_filters = [
-        (" AND status = ", f.status),
+        (" AND status = ", f.status.map(Status::as_str)),
         (" AND carrier = ", f.carrier),
         (" AND connection_id = ", f.connection_id),
         (" AND reference = ", f.reference),
@@ -396,7 +398,7 @@ pub async fn list(
 
 /// The booking outcome fields, written together.
 pub struct BookingUpdate<'a> {
-    pub state: &'a str,
+    pub state: BookingState,
     pub last_error: Option<&'a serde_json::Value>,
     pub booked: bool,
     pub tracking_number: Option<&'a str>,
@@ -419,7 +421,7 @@ pub async fn set_booking(
            WHERE tenant_id = $1 AND id = $2"#,
         tenant_id,
         id,
-        b.state,
+        b.state.as_str(),
         b.last_error.map(Json) as _,
         b.booked,
         b.tracking_number,
@@ -440,7 +442,7 @@ pub struct DetailsUpdate<'a> {
     pub cod_amount: Option<&'a Money>,
     pub notes: Option<&'a str>,
     pub metadata: &'a Metadata,
-    pub channel: Option<&'a Channel>,
+    pub channel: Option<&'a RawValue>,
 }
 
 pub async fn set_details(
@@ -474,7 +476,7 @@ pub async fn set_status(
     conn: &mut PgConnection,
     tenant_id: &str,
     id: &str,
-    status: &str,
+    status: Status,
     subtag: Option<&str>,
     carrier_status: Option<&str>,
     last_event: Option<&serde_json::Value>,
@@ -485,7 +487,7 @@ pub async fn set_status(
            WHERE tenant_id = $1 AND id = $2"#,
         tenant_id,
         id,
-        status,
+        status.as_str(),
         subtag,
         carrier_status,
         last_event.map(Json) as _,
@@ -551,7 +553,7 @@ pub async fn touch_carrier_status(
 pub struct EventRow {
     pub id: i64,
     pub occurred_at: DateTime<Utc>,
-    pub status: Option<String>,
+    pub status: Option<Status>,
     pub subtag: Option<String>,
     pub message: Option<String>,
     pub location: Option<Json<serde_json::Value>>,
@@ -565,7 +567,7 @@ pub struct EventRow {
 
 pub struct NewEvent<'a> {
     pub occurred_at: DateTime<Utc>,
-    pub status: Option<&'a str>,
+    pub status: Option<Status>,
     pub subtag: Option<&'a str>,
     pub message: Option<&'a str>,
     pub location: Option<&'a serde_json::Value>,
@@ -592,7 +594,7 @@ pub async fn insert_event(
         tenant_id,
         shipment_id,
         e.occurred_at,
-        e.status,
+        e.status.map(Status::as_str),
         e.subtag,
         e.message,
         e.location.map(Json) as _,
@@ -609,7 +611,8 @@ pub async fn insert_event(
 pub async fn list_events(conn: &mut PgConnection, tenant_id: &str, shipment_id: &str) -> sqlx::Result<Vec<EventRow>> {
     sqlx::query_as!(
         EventRow,
-        r#"SELECT id, occurred_at, status, subtag, message, location AS "location: Json<serde_json::Value>",
+        r#"SELECT id, occurred_at, status AS "status: Status", subtag, message,
+                  location AS "location: Json<serde_json::Value>",
                   raw_code, raw_text, actor, source, dedup_key, created_at
            FROM tracking_events WHERE tenant_id = $1 AND shipment_id = $2
            ORDER BY occurred_at, id"#,

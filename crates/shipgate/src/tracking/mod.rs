@@ -342,18 +342,18 @@ impl Polls {
             store::shipments::get(&mut conn, &c.tenant_id, &c.id).await?
         };
         let Some(row) = row else { return Ok(None) };
-        let before = (row.status.clone(), row.subtag.clone());
+        let before = (row.status, row.subtag.clone());
         let result = refresh::refresh(&self.state, &p.connection, &row, &Actor::Poller).await;
         let (outcome, after, failures, retry_after) = match &result {
             Ok(r) => {
                 let now = r.row();
-                let changed = (now.status.clone(), now.subtag.clone()) != before;
+                let changed = (now.status, now.subtag.clone()) != before;
                 let outcome = match r {
                     Refreshed::Booked(..) => "booked",
                     Refreshed::Tracked(_) if changed => "changed",
                     Refreshed::Tracked(_) => "unchanged",
                 };
-                (outcome, now.status.clone(), 0, None)
+                (outcome, now.status, 0, None)
             }
             Err(RefreshError::Carrier(e)) => {
                 if matches!(e, CarrierError::Misconfigured { .. }) {
@@ -365,11 +365,9 @@ impl Polls {
                     _ => None,
                 };
                 let outcome = if e.is_transient() { "transient" } else { "failed" };
-                (outcome, row.status.clone(), c.poll_failures.saturating_add(1), retry_after)
+                (outcome, row.status, c.poll_failures.saturating_add(1), retry_after)
             }
-            Err(RefreshError::BookingFailed(_)) => {
-                ("failed", row.status.clone(), c.poll_failures.saturating_add(1), None)
-            }
+            Err(RefreshError::BookingFailed(_)) => ("failed", row.status, c.poll_failures.saturating_add(1), None),
             Err(RefreshError::Db(e)) => return Err(anyhow::anyhow!("database: {e}")),
         };
         metrics::counter!("shipgate_tracking_polls_total", "outcome" => outcome).increment(1);
@@ -378,8 +376,8 @@ impl Polls {
         } else {
             (chrono::Utc::now() - c.status_changed_at).to_std().unwrap_or_default()
         };
-        let status = Status::parse(&after).unwrap_or(Status::Pending);
-        let next = next_poll(&self.cfg, &PollState { status, idle, failures, retry_after }, rand::random::<f64>());
+        let next =
+            next_poll(&self.cfg, &PollState { status: after, idle, failures, retry_after }, rand::random::<f64>());
         Ok(Some(Next { after: next, failures }))
     }
 }
@@ -399,8 +397,7 @@ pub async fn expire_stale(state: &AppState, cfg: &TrackingConfig) -> anyhow::Res
         for (tenant, id) in &stale {
             let Some(before) = store::shipments::get(&mut tx, tenant, id).await? else { continue };
             let subtag = "Expired_001";
-            store::shipments::set_status(&mut tx, tenant, id, Status::Expired.as_str(), Some(subtag), None, None)
-                .await?;
+            store::shipments::set_status(&mut tx, tenant, id, Status::Expired, Some(subtag), None, None).await?;
             store::shipments::insert_history(
                 &mut tx,
                 tenant,
