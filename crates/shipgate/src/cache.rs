@@ -1,6 +1,6 @@
 //! What one instance keeps in memory for the request path, held by `AppState`: verified
-//! API keys and the failed-authentication throttle (used by `http::auth`), inbound push
-//! verifiers, their throttle and the status-mapping tables (used by `http::inbound` and
+//! API keys and the failed-authentication throttle (used by `service::auth`), inbound
+//! push verifiers, their throttle and the status-mapping tables (used by
 //! `service::inbound`). Every entry expires within seconds and all of it is safe to
 //! lose (ARCHITECTURE rule 12): a restart only forgets it.
 //!

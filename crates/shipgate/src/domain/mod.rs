@@ -2,10 +2,12 @@
 
 pub mod exchange;
 pub mod limits;
+pub mod plan;
 pub mod shipment;
 pub mod status;
 pub mod time;
 
 pub use exchange::{DocumentLink, Exchange};
+pub use plan::*;
 pub use shipment::*;
 pub use status::*;

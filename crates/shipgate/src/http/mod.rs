@@ -9,6 +9,7 @@ pub mod connections;
 pub mod estimates;
 pub mod events;
 pub mod extract;
+pub mod flat;
 pub mod idempotency;
 pub mod inbound;
 pub mod jobs;
@@ -19,6 +20,9 @@ pub mod shipments;
 pub mod status_mappings;
 pub mod webhooks;
 pub mod wire;
+
+#[cfg(test)]
+mod limits_tests;
 
 use std::time::Instant;
 

@@ -42,7 +42,8 @@ use crate::config::TrackingConfig;
 use crate::domain::Status;
 use crate::queue::{Batch, Done, Hint, Queue, Recording, Settings, Worker};
 use crate::service::connections::note_connection_outcome;
-use crate::service::refresh::{self, RefreshError, Refreshed};
+use crate::service::refresh::{self, Refreshed};
+use crate::service::{Error, Refusal};
 use crate::store::connections::ConnectionRow;
 use crate::store::tracking::Claimed;
 use crate::store::{self, Actor};
@@ -355,7 +356,7 @@ impl Polls {
                 };
                 (outcome, now.status, 0, None)
             }
-            Err(RefreshError::Carrier(e)) => {
+            Err(Error::Carrier { error: e, .. }) => {
                 if matches!(e, CarrierError::Misconfigured { .. }) {
                     // Stop polling the connection until someone fixes it (as the API does).
                     note_connection_outcome(&self.state, &p.connection, Some(e)).await;
@@ -367,8 +368,10 @@ impl Polls {
                 let outcome = if e.is_transient() { "transient" } else { "failed" };
                 (outcome, row.status, c.poll_failures.saturating_add(1), retry_after)
             }
-            Err(RefreshError::BookingFailed(_)) => ("failed", row.status, c.poll_failures.saturating_add(1), None),
-            Err(RefreshError::Db(e)) => return Err(anyhow::anyhow!("database: {e}")),
+            Err(Error::Refused { refusal: Refusal::BookingFailed, .. }) => {
+                ("failed", row.status, c.poll_failures.saturating_add(1), None)
+            }
+            Err(e) => return Err(anyhow::anyhow!("refresh: {e}")),
         };
         metrics::counter!("shipgate_tracking_polls_total", "outcome" => outcome).increment(1);
         let idle = if after != before.0 {
@@ -414,7 +417,7 @@ pub async fn expire_stale(state: &AppState, cfg: &TrackingConfig) -> anyhow::Res
                 "shipment.status_changed",
                 &after,
                 json!({"previous_status": before.status, "previous_subtag": before.subtag}),
-            );
+            )?;
             store::events::emit(&mut tx, tenant, id, &[event]).await?;
         }
         tx.commit().await?;

@@ -1,6 +1,5 @@
 //! Storing carrier pushes, whatever the carrier: a push arrives parsed into the
-//! gateway's vocabulary by its carrier's folder (`carriers::inbound::Push`; the HTTP
-//! side is `http::inbound`).
+//! gateway's vocabulary by its carrier's folder (`carriers::inbound::Push`).
 //!
 //! - A **scan** (a raw status code on one tracking number) is written in one
 //!   transaction: the raw push (deduplicated on connection, tracking number and scan
@@ -20,7 +19,8 @@ use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::carriers::inbound::{Ingested, Scan, TrackingUpdate};
-use crate::domain::{Status, may_transition};
+use crate::domain::{ShipmentPlan, Status, may_transition};
+use crate::service::Result;
 use crate::service::events::shipment_event;
 use crate::store::connections::ConnectionRow;
 use crate::store::shipments::{NewEvent, NewShipment, ShipmentRow};
@@ -58,12 +58,12 @@ fn is_latest(row: &ShipmentRow, at: DateTime<Utc>) -> bool {
 /// statement for raw push + event + status + history, the outbound events, COMMIT.
 /// The mapping comes from [`MappingCache`](crate::cache::MappingCache); only a code with an "after" rule costs one
 /// more query.
-pub async fn ingest_scan(
+pub(super) async fn ingest_scan(
     state: &AppState,
     connection: &ConnectionRow,
     scan: &Scan,
     raw: &Value,
-) -> sqlx::Result<Ingested> {
+) -> Result<Ingested> {
     let tenant = connection.tenant_id.as_str();
     let carrier = connection.carrier.as_str();
     let number = scan.tracking_number.as_str();
@@ -83,17 +83,11 @@ pub async fn ingest_scan(
             let new = NewShipment {
                 tenant_id: tenant,
                 id: &id,
-                reference: None,
                 connection_id: &connection.id,
                 carrier,
                 carrier_reference: None,
                 tracking_number: Some(number),
-                service: None,
-                stops: &[],
-                parcels: &[],
-                declared_value: None,
-                cod_amount: None,
-                notes: None,
+                plan: &ShipmentPlan::default(),
                 metadata: &scan.metadata,
                 channel: None,
                 booking_state: None,
@@ -102,7 +96,7 @@ pub async fn ingest_scan(
             let at = chrono::DurationRound::duration_trunc(chrono::Utc::now(), chrono::Duration::microseconds(1))
                 .unwrap_or_else(|_| chrono::Utc::now());
             let event_id = crate::ids::new_id("evt");
-            let created_event = shipment_event("shipment.created", &new.as_row(at), Value::Null).data;
+            let created_event = shipment_event("shipment.created", &new.as_row(at), Value::Null)?.data;
             let mut detail = serde_json::Map::new();
             detail.insert("source".into(), format!("{carrier}_push").into());
             detail.insert(scan.names.tracking_number.into(), number.into());
@@ -189,13 +183,13 @@ pub async fn ingest_scan(
     };
     // shipment.created, if it was created here, was written with the row.
     let mut events = Vec::new();
-    events.push(shipment_event("shipment.event_added", &updated, json!({"event": ev_json})));
+    events.push(shipment_event("shipment.event_added", &updated, json!({"event": ev_json}))?);
     if moves.is_some() {
         events.push(shipment_event(
             "shipment.status_changed",
             &updated,
             json!({"previous_status": before.0, "previous_subtag": before.1}),
-        ));
+        )?);
     }
     store::events::emit(&mut tx, tenant, &row.id, &events).await?;
     if mapping.is_none() {
@@ -213,12 +207,12 @@ pub async fn ingest_scan(
 /// deduplicated, status forward-only), then record the event id with the push. Recording
 /// after applying means a failure in between is retried by the carrier and applied
 /// again harmlessly, never lost.
-pub async fn ingest_tracking(
+pub(super) async fn ingest_tracking(
     state: &AppState,
     connection: &ConnectionRow,
     update: &TrackingUpdate,
     raw: &Value,
-) -> sqlx::Result<Ingested> {
+) -> Result<Ingested> {
     let tenant = connection.tenant_id.as_str();
     let mut conn = state.db.acquire().await?;
     if store::inbound::webhook_seen(&mut conn, tenant, &connection.id, &update.event_id).await? {
