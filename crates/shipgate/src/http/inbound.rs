@@ -24,7 +24,7 @@ use crate::error::ApiError;
 use crate::http::extract;
 use crate::service;
 use crate::service::inbound::{
-    Authenticated, InboundAuth, Presented, Receiver, Refusal, Replies, Reply, inbound_path, receivers,
+    Authenticated, InboundAuth, Presented, Received, Receiver, Refusal, Replies, Reply, inbound_path, receivers,
 };
 
 /// `(user, password)` from `Authorization: Basic ...`.
@@ -177,12 +177,9 @@ async fn receive(rx: Receiver, state: AppState, connection_id: String, req: Requ
             Err(e) => return e.into_response(),
         }
     };
-    let push = match rx.parse(&raw) {
-        Ok(p) => p,
-        Err(refusal) => return refused(rx, refusal, &raw),
-    };
-    match service::inbound::ingest(&state, &sender, &push, &raw).await {
-        Ok(outcome) => reply(rx, Reply::Accepted(&outcome), &raw),
+    match service::inbound::ingest(&state, rx, &sender, &raw).await {
+        Ok(Received::Stored(outcome)) => reply(rx, Reply::Accepted(&outcome), &raw),
+        Ok(Received::Refused(refusal)) => refused(rx, refusal, &raw),
         Err(e) => store_failed(rx, e, &raw),
     }
 }

@@ -53,15 +53,17 @@ pub async fn run_job(state: &AppState, job: &Job) -> Result<Outcome> {
         give_up(state, &row, "the shipment's connection no longer exists").await?;
         return Ok(Outcome::Done);
     };
-    match book_pending(state, &connection, &row, &Actor::System).await? {
-        Attempt::Booked(_) => Ok(Outcome::Done),
-        // Refused: `attempt_booking` marked it failed and emitted booking_failed.
-        Attempt::Failed(..) => Ok(Outcome::Done),
-        Attempt::Pending(updated, e) => {
+    let attempt = book_pending(state, &connection, &row, &Actor::System).await?;
+    match attempt.error() {
+        None => Ok(Outcome::Done),
+        // Refused: `attempt_booking` marked it failed and emitted booking_failed (a
+        // refused lookup is left to a refresh or a cancel).
+        Some(e) if !e.is_transient() => Ok(Outcome::Done),
+        Some(e) => {
             let error = format!("{}: {}", e.kind(), e.message());
             if job.is_last_attempt() {
-                give_up(state, &updated, &format!("gave up after {} attempts; last error: {error}", job.attempt))
-                    .await?;
+                let reason = format!("gave up after {} attempts; last error: {error}", job.attempt);
+                give_up(state, attempt.row(), &reason).await?;
             }
             Ok(Outcome::Retry { error, at_least: e.retry_after() })
         }
@@ -69,8 +71,8 @@ pub async fn run_job(state: &AppState, job: &Job) -> Result<Outcome> {
 }
 
 /// Book a pending shipment: look it up first when an earlier attempt may have reached
-/// the carrier, then create it only if the carrier does not have it. A failed lookup is
-/// a pending attempt (the job tries again).
+/// the carrier, then create it only if the carrier does not have it. A lookup that fails
+/// leaves the shipment as it was: a pending attempt with the carrier's error.
 pub async fn book_pending(
     state: &AppState,
     connection: &ConnectionRow,

@@ -1,8 +1,8 @@
 //! Carrier pushes: who may push (every carrier whose descriptor has an `Inbound`,
 //! as a [`Receiver`]), how a push proves it is the connection's own
-//! ([`Receiver::authenticate`]), and storing it whatever the carrier ([`ingest`]). The
-//! front end (`http::inbound`) reads the request, hands it over and answers the way
-//! the carrier wants to be answered.
+//! ([`Receiver::authenticate`]), and reading and storing it whatever the carrier
+//! ([`ingest`]). The front end (`http::inbound`) reads the request, hands it over and
+//! answers the way the carrier wants to be answered.
 //!
 //! Credential checks run in constant time against a per-connection verifier kept in
 //! memory for a few seconds (SHA-256 of the Basic-Auth user and password, or the HMAC
@@ -134,12 +134,6 @@ impl Receiver {
         (self.inbound.openapi)()
     }
 
-    /// An authenticated body (a JSON object free of NUL characters) in the gateway's
-    /// vocabulary, or why the carrier's parser refuses it.
-    pub fn parse(self, body: &Value) -> Result<Push, Refusal> {
-        (self.inbound.parse)(body)
-    }
-
     /// Judge a push for `connection_id`: its credentials against the connection's own,
     /// in constant time, whether the connection exists or not (see the module doc).
     pub async fn authenticate(
@@ -178,13 +172,28 @@ impl Receiver {
     }
 }
 
-/// Store a push from `sender` (`raw`: the body as received). Returns after COMMIT: the
-/// carrier may be told it was accepted.
-pub async fn ingest(state: &AppState, sender: &Sender, push: &Push, raw: &Value) -> Result<Ingested> {
-    match push {
-        Push::Scan(scan) => ingest::ingest_scan(state, &sender.0.row, scan, raw).await,
-        Push::Tracking(update) => ingest::ingest_tracking(state, &sender.0.row, update, raw).await,
-    }
+/// What came of an authenticated push.
+#[derive(Debug)]
+pub enum Received {
+    /// Stored (or a duplicate): the carrier may forget it.
+    Stored(Ingested),
+    /// The carrier's parser refused the body; nothing is stored.
+    Refused(Refusal),
+}
+
+/// Read an authenticated push from `sender` with its carrier's parser (`raw`: the body
+/// as received, a JSON object free of NUL characters) and store it. Returns after
+/// COMMIT: the carrier may be told it was accepted.
+pub async fn ingest(state: &AppState, rx: Receiver, sender: &Sender, raw: &Value) -> Result<Received> {
+    let push = match (rx.inbound.parse)(raw) {
+        Ok(push) => push,
+        Err(refusal) => return Ok(Received::Refused(refusal)),
+    };
+    let row = &sender.0.row;
+    Ok(Received::Stored(match &push {
+        Push::Scan(scan) => ingest::ingest_scan(state, row, scan, raw).await?,
+        Push::Tracking(update) => ingest::ingest_tracking(state, row, update, raw).await?,
+    }))
 }
 
 fn sha(s: &[u8]) -> [u8; 32] {

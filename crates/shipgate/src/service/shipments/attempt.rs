@@ -21,7 +21,9 @@ use crate::store::{self, Actor};
 pub enum Attempt {
     /// Booked (or registered): the shipment as recorded.
     Booked(ShipmentRow),
-    /// The carrier is down or slow: kept `pending` (a job books it later), with its error.
+    /// Not booked and still `pending`, with the carrier's error: the carrier is down or
+    /// slow (a job books it later), or, in the booking job, the lookup before a second
+    /// create failed.
     Pending(ShipmentRow, CarrierError),
     /// The carrier refused: kept `failed`, with its error.
     Failed(ShipmentRow, CarrierError),
