@@ -9,9 +9,9 @@ use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::Schema;
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
-use super::super::flat::{self, OptText, OwnFields, Text};
-use super::super::page;
 use crate::domain::{Metadata, PlanPatch, ShipmentPlan};
+use crate::http::flat::{self, OptText, OwnFields, Text};
+use crate::http::page;
 use crate::service::shipments::{CreateShipment, ShipmentChanges};
 use crate::service::views::schema::Metadata as MetadataSchema;
 use crate::service::views::{CarrierExchange, Channel, CompleteReason, HistoryEntry, Shipment, TrackingEvent};
