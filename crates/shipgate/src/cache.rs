@@ -1,6 +1,6 @@
 //! What one instance keeps in memory for the request path, held by `AppState`: verified
-//! API keys and the failed-authentication throttle (used by `http::auth`), inbound push
-//! verifiers, their throttle and the status-mapping tables (used by `http::inbound` and
+//! API keys and the failed-authentication throttle (used by `service::auth`), inbound
+//! push verifiers, their throttle and the status-mapping tables (used by
 //! `service::inbound`). Every entry expires within seconds and all of it is safe to
 //! lose (ARCHITECTURE rule 12): a restart only forgets it.
 //!
@@ -248,7 +248,7 @@ impl Mappings {
     pub fn from_rows(rows: Vec<store::inbound::MappingRow>) -> Mappings {
         let mut by_code: HashMap<String, Vec<_>> = HashMap::new();
         for r in rows {
-            by_code.entry(r.code).or_default().push((r.after_code, Status::parse(&r.tag), r.subtag));
+            by_code.entry(r.code).or_default().push((r.after_code, Some(r.tag), r.subtag));
         }
         Mappings { by_code }
     }
@@ -365,7 +365,7 @@ mod tests {
             carrier: "any".into(),
             code: code.into(),
             after_code: after.into(),
-            tag: tag.into(),
+            tag: Status::parse(tag).expect("a status"),
             subtag: Some(subtag.into()),
             description: String::new(),
             source: "default".into(),

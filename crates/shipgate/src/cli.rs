@@ -241,7 +241,8 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
         }
         Command::ApiKey { command: ApiKeyCommand::Create { tenant, name } } => {
             let db = pool(&config).await?;
-            let (id, key) = http::auth::create_key(&db, &tenant, &config.api_key_env, name.as_deref()).await?;
+            let (id, key) =
+                crate::service::auth::create_key(&db, &tenant, &config.api_key_env, name.as_deref()).await?;
             println!("api key {id} created for tenant {tenant}; it is shown only once");
             println!("{}", key.expose_secret());
             Ok(())

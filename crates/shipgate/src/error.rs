@@ -2,13 +2,20 @@
 //! problem+json response in exactly one place (`IntoResponse`), with a stable `code`
 //! per kind (hook0 `problems.rs`, realworld-axum-sqlx `http/error.rs`). 5xx log their
 //! cause chain and answer a generic body; database text never reaches a client.
+//!
+//! The service layer's [`service::Error`] becomes an `ApiError` here too (`From`), so
+//! every status, code and title the API answers is decided in this file: the
+//! refusals' ([`refusal_problem`]) and the carriers' ([`carrier_problem`]).
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::carriers::CarrierError;
 use crate::domain::FieldError;
+use crate::service::views::Shipment;
+use crate::service::{self, Refusal};
 
 tokio::task_local! {
     /// The current request's id, set by the request-id middleware so every problem
@@ -47,8 +54,8 @@ pub struct Problem {
     pub request_id: Option<String>,
     /// The shipment a refused or postponed booking left behind, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<crate::http::shipments::ShipmentOut>)]
-    pub shipment: Option<serde_json::Value>,
+    #[schema(value_type = Option<Shipment>)]
+    pub shipment: Option<Box<Shipment>>,
 }
 
 /// Where in the request a refused value was: the problem's title says it.
@@ -78,18 +85,16 @@ pub enum ApiError {
     NoRoute(String),
     #[error("method not allowed")]
     MethodNotAllowed,
-    /// A client error with its own code (409, 422, ...).
+    /// An error with its own code (409, 422, a carrier's 502/503, ...), with when to
+    /// retry and the shipment it left behind where the answer shows them.
     #[error("{detail}")]
-    Client { status: StatusCode, code: &'static str, title: &'static str, detail: String },
-    /// A carrier answered (or failed to) and the shipment records the outcome.
-    #[error("{detail}")]
-    Carrier {
+    Client {
         status: StatusCode,
         code: &'static str,
         title: &'static str,
         detail: String,
         retry_after: Option<u64>,
-        shipment: Option<serde_json::Value>,
+        shipment: Option<Box<Shipment>>,
     },
     #[error("database unavailable")]
     DatabaseUnavailable,
@@ -122,7 +127,7 @@ impl ApiError {
     }
 
     pub fn client(status: StatusCode, code: &'static str, title: &'static str, detail: impl Into<String>) -> ApiError {
-        ApiError::Client { status, code, title, detail: detail.into() }
+        ApiError::Client { status, code, title, detail: detail.into(), retry_after: None, shipment: None }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -134,7 +139,7 @@ impl ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Client { status, .. } | ApiError::Carrier { status, .. } => *status,
+            ApiError::Client { status, .. } => *status,
             ApiError::DatabaseUnavailable | ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -159,7 +164,7 @@ impl ApiError {
             ApiError::NotFound(_) => ("not_found", "Not found"),
             ApiError::NoRoute(_) => ("route_not_found", "No such route"),
             ApiError::MethodNotAllowed => ("method_not_allowed", "Method not allowed"),
-            ApiError::Client { code, title, .. } | ApiError::Carrier { code, title, .. } => (code, title),
+            ApiError::Client { code, title, .. } => (code, title),
             ApiError::DatabaseUnavailable => ("database_unavailable", "Service temporarily unavailable"),
             ApiError::Timeout => ("timeout", "Request timed out"),
             ApiError::Internal(_) => ("internal_error", "Internal server error"),
@@ -167,38 +172,68 @@ impl ApiError {
     }
 }
 
-impl From<sqlx::Error> for ApiError {
-    fn from(e: sqlx::Error) -> ApiError {
-        match &e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                tracing::warn!(error = %e, "database unavailable");
-                ApiError::DatabaseUnavailable
+impl From<service::Error> for ApiError {
+    fn from(e: service::Error) -> ApiError {
+        match e {
+            service::Error::NotFound(what) => ApiError::NotFound(what),
+            service::Error::Invalid(errors) => ApiError::validation(errors),
+            service::Error::Refused { refusal, detail, shipment } => {
+                let (status, title) = refusal_problem(refusal);
+                ApiError::Client { status, code: refusal.code(), title, detail, retry_after: None, shipment }
             }
-            sqlx::Error::Database(db) => match (db.code().as_deref(), db.constraint()) {
-                (Some("23505"), Some("shipments_reference_uq")) => ApiError::client(
-                    StatusCode::CONFLICT,
-                    "reference_taken",
-                    "Reference already used",
-                    "another shipment of this tenant already has this reference",
-                ),
-                // 57P01 admin shutdown, 08xxx connection exceptions: the server went away.
-                (Some(code), _) if code == "57P01" || code.starts_with("08") => ApiError::DatabaseUnavailable,
-                // A value Postgres cannot store got past the edge checks (src/http/extract.rs):
-                // 22P05/22021 a NUL in text or jsonb, 22008 a time out of its range (PostgreSQL
-                // errcodes appendix). The client sent it, so it is a 422, not a 500; the log
-                // says which check is missing.
-                (Some(code @ ("22P05" | "22021" | "22008")), _) => {
-                    tracing::error!(error = %e, "a value the database refuses passed input validation");
-                    let message = if code == "22008" {
-                        format!("a time in this request {}", crate::domain::time::RANGE_MESSAGE)
-                    } else {
-                        "text must not contain the NUL character (U+0000)".to_owned()
-                    };
-                    ApiError::field("request", message)
-                }
-                _ => ApiError::Internal(e.into()),
-            },
-            _ => ApiError::Internal(e.into()),
+            service::Error::Carrier { error, shipment } => {
+                let (status, code, title) = carrier_problem(&error);
+                let retry_after = match &error {
+                    CarrierError::Transient { retry_after, .. } => {
+                        Some(retry_after.map(|d| d.as_secs().max(1)).unwrap_or(30))
+                    }
+                    _ => None,
+                };
+                ApiError::Client { status, code, title, detail: error.message(), retry_after, shipment }
+            }
+            service::Error::DatabaseUnavailable => ApiError::DatabaseUnavailable,
+            service::Error::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+/// A refusal's status and title (its code is the service's, [`Refusal::code`]).
+pub fn refusal_problem(refusal: Refusal) -> (StatusCode, &'static str) {
+    match refusal {
+        Refusal::ReferenceTaken => (StatusCode::CONFLICT, "Reference already used"),
+        Refusal::ShipmentCancelled => (StatusCode::CONFLICT, "Shipment cancelled"),
+        Refusal::BookingFailed => (StatusCode::CONFLICT, "Booking failed"),
+        Refusal::JobNotDead => (StatusCode::CONFLICT, "Job not in the dead letter"),
+        Refusal::EndpointDisabled => (StatusCode::CONFLICT, "Webhook endpoint disabled"),
+        Refusal::IdempotencyKeyInUse => (StatusCode::CONFLICT, "Idempotency-Key in use"),
+        Refusal::IdempotencyKeyReused => (StatusCode::UNPROCESSABLE_ENTITY, "Idempotency-Key reused"),
+        Refusal::CapabilityNotSupported => (StatusCode::UNPROCESSABLE_ENTITY, "Capability not supported"),
+        Refusal::CarrierNotAvailable => (StatusCode::UNPROCESSABLE_ENTITY, "Carrier not available yet"),
+        Refusal::ConnectionDeleted => (StatusCode::UNPROCESSABLE_ENTITY, "Connection deleted"),
+    }
+}
+
+/// A carrier failure's status, code and title (shared by every resource).
+pub fn carrier_problem(e: &CarrierError) -> (StatusCode, &'static str, &'static str) {
+    match e {
+        CarrierError::Transient { .. } => {
+            (StatusCode::SERVICE_UNAVAILABLE, "carrier_unavailable", "Carrier temporarily unavailable")
+        }
+        CarrierError::Rejected { .. } => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "carrier_rejected", "Carrier rejected the request")
+        }
+        CarrierError::Conflict { .. } => (StatusCode::CONFLICT, "carrier_conflict", "Carrier refused the change"),
+        CarrierError::NotFound { .. } => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "carrier_not_found", "Carrier does not know this shipment")
+        }
+        CarrierError::Misconfigured { .. } => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "connection_misconfigured", "Connection misconfigured")
+        }
+        CarrierError::Protocol { .. } => {
+            (StatusCode::BAD_GATEWAY, "carrier_protocol_error", "Unexpected answer from the carrier")
+        }
+        CarrierError::Unsupported(_) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "capability_not_supported", "Capability not supported")
         }
     }
 }
@@ -213,7 +248,7 @@ impl IntoResponse for ApiError {
             ApiError::MalformedJson(ref m) => {
                 (self.to_string(), Some(vec![FieldError::new("body", m.clone())]), None, None)
             }
-            ApiError::Carrier { detail, retry_after, shipment, .. } => (detail, None, shipment, retry_after),
+            ApiError::Client { detail, retry_after, shipment, .. } => (detail, None, shipment, retry_after),
             ApiError::Internal(ref e) => {
                 tracing::error!(error = format!("{e:#}"), "internal error");
                 ("an unexpected error occurred; quote the request_id when reporting it".to_owned(), None, None, None)

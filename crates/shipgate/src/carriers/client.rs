@@ -95,13 +95,9 @@ pub struct CarrierEvent {
     pub dedup_key: String,
 }
 
-/// A document the carrier holds for the shipment (eCMR's CMR PDF).
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, ToSchema)]
-pub struct DocumentLink {
-    #[schema(example = "cmr")]
-    pub kind: String,
-    pub url: String,
-}
+/// A document the carrier holds for the shipment: the domain's type (stored by the
+/// store, filled in by the carriers), named here too for the adapters.
+pub use crate::domain::DocumentLink;
 
 /// A carrier's current view of a shipment.
 #[derive(Debug, Clone, Default)]

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::CarrierError;
 use super::limits::Limits;
-use crate::store::exchanges::Exchange;
+use crate::domain::Exchange;
 
 /// Collects the exchanges made while serving one API call.
 #[derive(Default)]

@@ -1,9 +1,13 @@
 //! The gateway's own vocabulary. Nothing here knows HTTP, SQL or any carrier.
 
+pub mod exchange;
 pub mod limits;
+pub mod plan;
 pub mod shipment;
 pub mod status;
 pub mod time;
 
+pub use exchange::{DocumentLink, Exchange};
+pub use plan::*;
 pub use shipment::*;
 pub use status::*;

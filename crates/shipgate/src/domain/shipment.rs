@@ -1,6 +1,7 @@
 //! Shipment value objects, parsed once at the edge ("parse, don't validate"): a
 //! country is a known ISO 3166 alpha-2 shape, money is a decimal string with an ISO
-//! 4217 currency, times carry an offset. Cross-field rules live in [`check_plan`].
+//! 4217 currency, times carry an offset. What a booking is made of, and the rules that
+//! span its fields, are in [`super::plan`].
 
 use std::collections::BTreeMap;
 
@@ -272,131 +273,9 @@ fn one() -> u32 {
 
 pub type Metadata = BTreeMap<String, String>;
 
-/// What a carrier needs to book or quote: the route and its goods.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ShipmentPlan {
-    pub reference: Option<String>,
-    pub service: Option<String>,
-    pub stops: Vec<Stop>,
-    pub parcels: Vec<Parcel>,
-    pub declared_value: Option<Money>,
-    pub cod_amount: Option<Money>,
-    pub notes: Option<String>,
-}
-
-impl ShipmentPlan {
-    /// The stop a parcel is picked up at: its own, else the first pickup stop.
-    pub fn pickup_stop_of(&self, parcel: &Parcel) -> Option<u32> {
-        parcel.pickup_stop.or_else(|| self.stops.iter().find(|s| s.stop_type.picks_up()).map(|s| s.sequence))
-    }
-    /// The stop a parcel is delivered at: its own, else the last delivery stop.
-    pub fn delivery_stop_of(&self, parcel: &Parcel) -> Option<u32> {
-        parcel.delivery_stop.or_else(|| self.stops.iter().rev().find(|s| s.stop_type.delivers()).map(|s| s.sequence))
-    }
-}
-
-/// Most stops and parcel lines a shipment takes.
-pub const MAX_STOPS: usize = 50;
-pub const MAX_PARCELS: usize = 100;
-
-/// Rules that span fields: what a booking needs to make sense at any carrier.
-pub fn check_plan(plan: &ShipmentPlan) -> Vec<FieldError> {
-    let mut errors = Vec::new();
-    // The published `maxItems` of ShipmentIn (src/http/shipments.rs).
-    if plan.stops.len() > MAX_STOPS {
-        errors.push(FieldError::new("stops", format!("at most {MAX_STOPS} stops")));
-    }
-    if plan.parcels.len() > MAX_PARCELS {
-        errors.push(FieldError::new("parcels", format!("at most {MAX_PARCELS} parcel lines")));
-    }
-    if plan.stops.is_empty() {
-        errors.push(FieldError::new("stops", "at least a pickup and a delivery stop are required"));
-    } else {
-        if !plan.stops.iter().any(|s| s.stop_type.picks_up()) {
-            errors.push(FieldError::new("stops", "no stop of type pickup or both"));
-        }
-        if !plan.stops.iter().any(|s| s.stop_type.delivers()) {
-            errors.push(FieldError::new("stops", "no stop of type delivery or both"));
-        }
-    }
-    let mut seen = std::collections::BTreeSet::new();
-    for (i, s) in plan.stops.iter().enumerate() {
-        if s.sequence == 0 {
-            errors.push(FieldError::new(format!("stops[{i}].sequence"), "must be at least 1"));
-        }
-        if !seen.insert(s.sequence) {
-            errors.push(FieldError::new(
-                format!("stops[{i}].sequence"),
-                format!("sequence {} appears twice", s.sequence),
-            ));
-        }
-        if s.address.line1.trim().is_empty() {
-            errors.push(FieldError::new(format!("stops[{i}].address.line1"), "must not be empty"));
-        }
-        if s.address.city.trim().is_empty() {
-            errors.push(FieldError::new(format!("stops[{i}].address.city"), "must not be empty"));
-        }
-        for (name, t) in
-            [("scheduled_at", s.scheduled_at), ("window_start", s.window_start), ("window_end", s.window_end)]
-        {
-            if t.is_some_and(|t| !super::time::in_range(&t)) {
-                errors.push(FieldError::new(format!("stops[{i}].{name}"), super::time::RANGE_MESSAGE));
-            }
-        }
-        if let (Some(a), Some(b)) = (s.window_start, s.window_end)
-            && b < a
-        {
-            errors.push(FieldError::new(format!("stops[{i}].window_end"), "is before window_start"));
-        }
-    }
-    for (i, p) in plan.parcels.iter().enumerate() {
-        if p.quantity == 0 {
-            errors.push(FieldError::new(format!("parcels[{i}].quantity"), "must be at least 1"));
-        }
-        if let Some(w) = &p.weight
-            && !(w.value.is_finite() && w.value > 0.0)
-        {
-            errors.push(FieldError::new(format!("parcels[{i}].weight.value"), "must be a positive number"));
-        }
-        if let Some(d) = &p.dimensions
-            && ![d.length, d.width, d.height].iter().all(|v| v.is_finite() && *v > 0.0)
-        {
-            errors
-                .push(FieldError::new(format!("parcels[{i}].dimensions"), "length, width and height must be positive"));
-        }
-        for (field, seq, want_pickup) in
-            [("pickup_stop", p.pickup_stop, true), ("delivery_stop", p.delivery_stop, false)]
-        {
-            if let Some(seq) = seq {
-                match plan.stops.iter().find(|s| s.sequence == seq) {
-                    None => errors
-                        .push(FieldError::new(format!("parcels[{i}].{field}"), format!("no stop with sequence {seq}"))),
-                    Some(s) if want_pickup && !s.stop_type.picks_up() => errors.push(FieldError::new(
-                        format!("parcels[{i}].{field}"),
-                        format!("stop {seq} is not a pickup stop"),
-                    )),
-                    Some(s) if !want_pickup && !s.stop_type.delivers() => errors.push(FieldError::new(
-                        format!("parcels[{i}].{field}"),
-                        format!("stop {seq} is not a delivery stop"),
-                    )),
-                    Some(_) => {}
-                }
-            }
-        }
-    }
-    errors
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn stop(seq: u32, t: StopType) -> Stop {
-        serde_json::from_value(serde_json::json!({
-            "sequence": seq, "type": t, "address": {"line1": "1 Main St", "city": "Orlando", "country": "US"}
-        }))
-        .expect("stop")
-    }
 
     #[test]
     fn money_and_codes_are_parsed_at_the_edge() {
@@ -409,34 +288,5 @@ mod tests {
             assert!(serde_json::from_str::<Money>(bad).is_err(), "{bad}");
         }
         assert!(serde_json::from_str::<CountryCode>("\"USA\"").is_err());
-    }
-
-    #[test]
-    fn a_plan_needs_pickup_and_delivery_and_valid_references() {
-        let mut plan = ShipmentPlan {
-            reference: None,
-            service: None,
-            stops: vec![stop(1, StopType::Pickup), stop(2, StopType::Delivery)],
-            parcels: vec![],
-            declared_value: None,
-            cod_amount: None,
-            notes: None,
-        };
-        assert!(check_plan(&plan).is_empty());
-        plan.parcels.push(Parcel {
-            reference: None,
-            quantity: 1,
-            weight: None,
-            dimensions: None,
-            description: None,
-            pickup_stop: Some(2),
-            delivery_stop: Some(9),
-        });
-        let errs = check_plan(&plan);
-        assert_eq!(errs.len(), 2, "{errs:?}");
-        assert_eq!(errs[0].field, "parcels[0].pickup_stop");
-        plan.stops.pop();
-        plan.parcels.clear();
-        assert_eq!(check_plan(&plan)[0].message, "no stop of type delivery or both");
     }
 }

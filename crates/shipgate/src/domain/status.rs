@@ -63,6 +63,39 @@ impl Status {
     }
 }
 
+/// Where a shipment's booking (or, for a registered tracking number, its registration)
+/// with the carrier stands (PRODUCT.md "Booking semantics"). A shipment a carrier's push
+/// created for an unknown AWB has none: nothing was booked through the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BookingState {
+    /// Not yet accepted: the first attempt is running, or the carrier was down or slow
+    /// and a job books it later.
+    Pending,
+    Booked,
+    /// Refused by the carrier, or given up: nothing to track.
+    Failed,
+    Cancelled,
+}
+
+impl BookingState {
+    pub const ALL: [BookingState; 4] =
+        [BookingState::Pending, BookingState::Booked, BookingState::Failed, BookingState::Cancelled];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BookingState::Pending => "pending",
+            BookingState::Booked => "booked",
+            BookingState::Failed => "failed",
+            BookingState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<BookingState> {
+        BookingState::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
 /// Subtags that make an exception final: returned to sender, lost, cancelled
 /// (AfterShip subtags Exception_011, Exception_013; Exception_020 is our
 /// "cancelled" per CARRIERS.md e-Courier `X`).
@@ -118,5 +151,11 @@ mod tests {
             assert_eq!(Status::parse(s.as_str()), Some(s));
             assert_eq!(serde_json::to_value(s).expect("json"), serde_json::json!(s.as_str()));
         }
+        for b in BookingState::ALL {
+            assert_eq!(BookingState::parse(b.as_str()), Some(b));
+            assert_eq!(serde_json::to_value(b).expect("json"), serde_json::json!(b.as_str()));
+        }
+        assert_eq!(Status::parse("Pending"), None);
+        assert_eq!(BookingState::parse("done"), None);
     }
 }

@@ -5,7 +5,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::AppState;
-use crate::carriers::{CarrierInfo, catalog};
+use crate::service;
+use crate::service::views::CarrierInfo;
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct CarrierList {
@@ -20,7 +21,7 @@ pub struct CarrierList {
     security(("api_key" = [])),
     responses((status = 200, body = CarrierList, description = "Every carrier")))]
 async fn list_carriers() -> Json<CarrierList> {
-    Json(CarrierList { data: catalog() })
+    Json(CarrierList { data: service::carriers::catalog() })
 }
 
 pub fn router() -> OpenApiRouter<AppState> {

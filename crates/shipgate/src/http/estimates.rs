@@ -1,5 +1,6 @@
 //! `POST /v1/estimated-delivery-dates`: AfterShip's delivery-date predictions
-//! (predict-batch, API 2024-04), 1-5 items validated here before any call.
+//! (predict-batch, API 2024-04): 1-5 items, checked against the carrier's own contract
+//! before any call (`service::quotes::estimate`).
 //!
 //! The item and answer shapes are AfterShip 2024-04's own (aftership-tracking-sdk 2.0.2
 //! `EstimatedDeliveryDateRequest` / `EstimatedDeliveryDateResponse`), so an integrator
@@ -14,14 +15,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auth::AuthContext;
-use super::connections::{carrier_error, load as load_connection, require_capability};
 use super::extract::Json;
 use crate::app::AppState;
-use crate::carriers::{self, CallCx, Capability, CarrierError};
-use crate::domain::FieldError;
-use crate::error::{ApiError, ApiResult};
-use crate::service::shipments::save_exchanges;
+use crate::error::ApiResult;
+use crate::service::views::Estimate;
+use crate::service::{Caller, quotes};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -220,51 +218,6 @@ pub struct OrderProcessingTime {
     pub value: Option<u32>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EstimateOut {
-    pub connection_id: String,
-    pub carrier: String,
-    /// The carrier's predictions, one per item, in order.
-    pub data: Vec<EstimateResult>,
-}
-
-/// One prediction as AfterShip 2024-04 answers it (`EstimatedDeliveryDateResponse`): the
-/// request echoed, and the dates (`YYYY-MM-DD`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
-pub struct EstimateResult {
-    #[serde(default)]
-    pub slug: Option<String>,
-    #[serde(default)]
-    pub service_type_name: Option<String>,
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pub origin_address: Option<Value>,
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pub destination_address: Option<Value>,
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pub weight: Option<Value>,
-    #[serde(default)]
-    pub package_count: Option<i64>,
-    #[serde(default)]
-    pub pickup_time: Option<String>,
-    /// As sent, plus the `pickup_time` AfterShip derived from it.
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pub estimated_pickup: Option<Value>,
-    #[serde(default)]
-    #[schema(example = "2026-11-26")]
-    pub estimated_delivery_date: Option<String>,
-    /// AfterShip's confidence in the prediction.
-    #[serde(default)]
-    pub confidence_code: Option<f64>,
-    #[serde(default)]
-    pub estimated_delivery_date_min: Option<String>,
-    #[serde(default)]
-    pub estimated_delivery_date_max: Option<String>,
-}
-
 /// Predict delivery dates
 ///
 /// AfterShip predict-batch (API 2024-04): 1-5 items, validated before the call; an
@@ -272,43 +225,14 @@ pub struct EstimateResult {
 /// ISO 3166-1 alpha-3).
 #[utoipa::path(post, path = "/v1/estimated-delivery-dates", tag = "quotes", operation_id = "estimate_delivery_dates",
     security(("api_key" = [])), request_body = EstimateIn, extensions(("x-carrier-call" = json!(true))),
-    responses((status = 200, body = EstimateOut, description = "One prediction per item, in order")))]
+    responses((status = 200, body = Estimate, description = "One prediction per item, in order")))]
 async fn estimate(
     State(state): State<AppState>,
-    auth: AuthContext,
+    caller: Caller,
     Json(body): Json<EstimateIn>,
-) -> ApiResult<AxumJson<EstimateOut>> {
-    let connection = load_connection(&state, &auth.tenant_id, &body.connection_id)
-        .await
-        .map_err(|_| ApiError::field("connection_id", "no such connection"))?;
-    require_capability(&connection.carrier, Capability::EstimatedDeliveryDates)?;
+) -> ApiResult<AxumJson<Estimate>> {
     let items: Vec<Value> = body.items.iter().map(|i| serde_json::to_value(i).unwrap_or(Value::Null)).collect();
-    // The carrier's own contract for the items, checked before any call.
-    let check = carriers::get(&connection.carrier).and_then(|c| c.check_estimate_items);
-    let errors: Vec<FieldError> = check.map(|check| check(&items)).unwrap_or_default();
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
-    let cx = CallCx::new();
-    let result = match state.client(&connection) {
-        Ok(client) => client.estimate_delivery(&cx, &items).await,
-        Err(e) => Err(e),
-    };
-    let mut conn = state.db.acquire().await?;
-    save_exchanges(&mut conn, &auth.tenant_id, None, cx.take()).await?;
-    let data = result.and_then(read_predictions).map_err(|e| carrier_error(&e, None))?;
-    Ok(AxumJson(EstimateOut { connection_id: connection.id, carrier: connection.carrier, data }))
-}
-
-fn read_predictions(answers: Vec<Value>) -> Result<Vec<EstimateResult>, CarrierError> {
-    answers
-        .into_iter()
-        .map(|a| {
-            serde_json::from_value(a).map_err(|e| CarrierError::Protocol {
-                message: format!("predict-batch: unexpected AfterShip prediction: {e}"),
-            })
-        })
-        .collect()
+    Ok(AxumJson(quotes::estimate(&state, &caller, &body.connection_id, &items).await?))
 }
 
 pub fn router() -> OpenApiRouter<AppState> {

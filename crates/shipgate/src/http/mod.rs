@@ -2,6 +2,11 @@
 //! `OpenApiRouter`, so routes and the OpenAPI document cannot drift apart), plus the
 //! cross-cutting layers: request id + span, metrics, auth, idempotency, body limit,
 //! panic → problem.
+//!
+//! A handler parses the request into a service input (the extractors refuse what does
+//! not parse, naming the field), calls one `service` function with the `Caller`, and
+//! maps the answer: a view as JSON, or a `service::Error` through `error.rs`. This layer
+//! names no module below the service layer (`tests/layers.rs`).
 
 pub mod auth;
 pub mod carriers;
@@ -9,6 +14,7 @@ pub mod connections;
 pub mod estimates;
 pub mod events;
 pub mod extract;
+pub mod flat;
 pub mod idempotency;
 pub mod inbound;
 pub mod jobs;
@@ -19,6 +25,9 @@ pub mod shipments;
 pub mod status_mappings;
 pub mod webhooks;
 pub mod wire;
+
+#[cfg(test)]
+mod limits_tests;
 
 use std::time::Instant;
 

@@ -1,7 +1,5 @@
 //! Liveness, readiness and metrics.
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -12,6 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::AppState;
+use crate::service;
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {
@@ -40,25 +39,12 @@ async fn healthz() -> Json<Health> {
 #[utoipa::path(get, path = "/readyz", tag = "ops", operation_id = "readyz",
     responses((status = 200, description = "Ready", body = Health), (status = 503, description = "Database unreachable or workers not running", body = Health)))]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    let db_ok = tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(&state.db))
-        .await
-        .is_ok_and(|r| r.is_ok());
-    // The worker goes round its loop at least every poll interval; a claim waits at most
-    // the pool's acquire timeout (3 s) when the database is away.
-    let workers = state.config.workers_enabled.then(|| {
-        let beat = state.worker_heartbeat.load(std::sync::atomic::Ordering::Relaxed);
-        let limit = 30_000 + 3 * state.config.jobs_poll_interval.as_millis() as i64;
-        match beat {
-            0 => "stopped",
-            b if chrono::Utc::now().timestamp_millis() - b > limit => "stalled",
-            _ => "ok",
-        }
-    });
-    let database = Some(if db_ok { "ok" } else { "unreachable" });
-    if db_ok && workers.is_none_or(|w| w == "ok") {
-        (StatusCode::OK, Json(Health { status: "ok", database, workers }))
+    let r = service::ops::readiness(&state).await;
+    let database = Some(if r.database { "ok" } else { "unreachable" });
+    if r.ready() {
+        (StatusCode::OK, Json(Health { status: "ok", database, workers: r.workers }))
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "unavailable", database, workers }))
+        (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "unavailable", database, workers: r.workers }))
     }
 }
 

@@ -95,7 +95,7 @@ pub async fn create_demo(state: &AppState, name: &str, base: &str) -> anyhow::Re
     let mut conn = state.db.acquire().await?;
     store::tenants::insert_tenant(&mut conn, &tenant_id, name).await?;
     drop(conn);
-    let (_, api_key) = http::auth::create_key(&state.db, &tenant_id, "test", Some("sandbox")).await?;
+    let (_, api_key) = crate::service::auth::create_key(&state.db, &tenant_id, "test", Some("sandbox")).await?;
     let ec = ecourier::EcourierSimConfig::default();
     let account = ec.accounts.first().ok_or_else(|| anyhow::anyhow!("simulator has no account"))?;
     let mut settings = serde_json::Map::new();

@@ -12,14 +12,19 @@ use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::carriers::{CallCx, Capability, CarrierError};
+use crate::domain::BookingState;
 use crate::jobs::{Job, Outcome};
 use crate::service::events::shipment_event;
-use crate::service::shipments::{apply_snapshot, attempt_booking, save_exchanges};
+use crate::service::shipments::{
+    Attempt, apply_snapshot, attempt_booking, enqueue_sinks, save_exchanges, track_request,
+};
+use crate::service::{Error, Result};
+use crate::store::connections::ConnectionRow;
 use crate::store::shipments::{BookingUpdate, ShipmentRow};
 use crate::store::{self, Actor};
 
 /// One run of a `booking` job.
-pub async fn run_job(state: &AppState, job: &Job) -> anyhow::Result<Outcome> {
+pub async fn run_job(state: &AppState, job: &Job) -> Result<Outcome> {
     let (Some(tenant), Some(shipment_id)) =
         (job.tenant_id.as_deref(), job.payload.get("shipment_id").and_then(Value::as_str))
     else {
@@ -34,10 +39,10 @@ pub async fn run_job(state: &AppState, job: &Job) -> anyhow::Result<Outcome> {
     // nothing left to do. This is also the normal end of the safety-net job of a
     // shipment booked on its first attempt.
     // A dead booking job re-run from the dead letter revives the booking it gave up.
-    let revived = row.booking_state.as_deref() == Some("failed")
+    let revived = row.booking_state == Some(BookingState::Failed)
         && row.booking_last_error.as_ref().and_then(|e| e.0.get("code")).and_then(Value::as_str)
             == Some("retries_exhausted");
-    if row.booking_state.as_deref() != Some("pending") && !revived {
+    if row.booking_state != Some(BookingState::Pending) && !revived {
         return Ok(Outcome::Done);
     }
     let connection = {
@@ -48,16 +53,17 @@ pub async fn run_job(state: &AppState, job: &Job) -> anyhow::Result<Outcome> {
         give_up(state, &row, "the shipment's connection no longer exists").await?;
         return Ok(Outcome::Done);
     };
-    let (updated, error) = book_pending(state, &connection, &row, &Actor::System).await?;
-    match error {
+    let attempt = book_pending(state, &connection, &row, &Actor::System).await?;
+    match attempt.error() {
         None => Ok(Outcome::Done),
-        // Refused: `attempt_booking` marked it failed and emitted booking_failed.
+        // Refused: `attempt_booking` marked it failed and emitted booking_failed (a
+        // refused lookup is left to a refresh or a cancel).
         Some(e) if !e.is_transient() => Ok(Outcome::Done),
         Some(e) => {
             let error = format!("{}: {}", e.kind(), e.message());
             if job.is_last_attempt() {
-                give_up(state, &updated, &format!("gave up after {} attempts; last error: {error}", job.attempt))
-                    .await?;
+                let reason = format!("gave up after {} attempts; last error: {error}", job.attempt);
+                give_up(state, attempt.row(), &reason).await?;
             }
             Ok(Outcome::Retry { error, at_least: e.retry_after() })
         }
@@ -65,27 +71,28 @@ pub async fn run_job(state: &AppState, job: &Job) -> anyhow::Result<Outcome> {
 }
 
 /// Book a pending shipment: look it up first when an earlier attempt may have reached
-/// the carrier, then create it only if the carrier does not have it.
+/// the carrier, then create it only if the carrier does not have it. A lookup that fails
+/// leaves the shipment as it was: a pending attempt with the carrier's error.
 pub async fn book_pending(
     state: &AppState,
-    connection: &crate::store::connections::ConnectionRow,
+    connection: &ConnectionRow,
     row: &ShipmentRow,
     actor: &Actor,
-) -> anyhow::Result<(ShipmentRow, Option<CarrierError>)> {
+) -> Result<Attempt> {
     let may_exist = row.booking_attempts > 0;
     if may_exist && crate::carriers::supports(&row.carrier, Capability::Refresh) {
         let client = match state.client(connection) {
             Ok(c) => c,
-            Err(e) => return Ok((row.clone(), Some(e))),
+            Err(e) => return Ok(Attempt::Pending(row.clone(), e)),
         };
         let cx = CallCx::new();
-        let found = client.track(&cx, &crate::service::shipments::track_request(row)).await;
+        let found = client.track(&cx, &track_request(row)).await;
         match found {
             Ok(snap) => {
                 // The carrier has it: an earlier attempt succeeded but its answer was lost.
                 mark_found(state, row, actor).await?;
                 let updated = apply_snapshot(state, &row.tenant_id, &row.id, &snap, "poll", actor, cx.take()).await?;
-                return Ok((updated, None));
+                return Ok(Attempt::Booked(updated));
             }
             Err(CarrierError::NotFound { .. }) => {
                 let mut conn = state.db.acquire().await?;
@@ -94,20 +101,20 @@ pub async fn book_pending(
             Err(e) => {
                 let mut conn = state.db.acquire().await?;
                 save_exchanges(&mut conn, &row.tenant_id, Some(&row.id), cx.take()).await?;
-                return Ok((row.clone(), Some(e)));
+                return Ok(Attempt::Pending(row.clone(), e));
             }
         }
     }
-    Ok(attempt_booking(state, connection, row, actor).await?)
+    attempt_booking(state, connection, row, actor).await
 }
 
 /// The lookup found the order: booked, with the history saying how, and `shipment.booked`.
-pub async fn mark_found(state: &AppState, row: &ShipmentRow, actor: &Actor) -> sqlx::Result<()> {
+pub async fn mark_found(state: &AppState, row: &ShipmentRow, actor: &Actor) -> Result<()> {
     let mut tx = state.db.begin().await?;
     let Some(locked) = store::shipments::get_for_update(&mut tx, &row.tenant_id, &row.id).await? else {
         return Ok(());
     };
-    if locked.booking_state.as_deref() != Some("pending") {
+    if locked.booking_state != Some(BookingState::Pending) {
         return Ok(());
     }
     store::shipments::set_booking(
@@ -115,7 +122,7 @@ pub async fn mark_found(state: &AppState, row: &ShipmentRow, actor: &Actor) -> s
         &row.tenant_id,
         &row.id,
         &BookingUpdate {
-            state: "booked",
+            state: BookingState::Booked,
             last_error: None,
             booked: true,
             tracking_number: row.tracking_number.as_deref().or(row.carrier_reference.as_deref()),
@@ -133,22 +140,22 @@ pub async fn mark_found(state: &AppState, row: &ShipmentRow, actor: &Actor) -> s
         &json!({"found_by_lookup": true, "carrier_reference": row.carrier_reference}),
     )
     .await?;
-    let updated = store::shipments::get(&mut tx, &row.tenant_id, &row.id).await?.ok_or(sqlx::Error::RowNotFound)?;
-    store::events::emit(&mut tx, &row.tenant_id, &row.id, &[shipment_event("shipment.booked", &updated, Value::Null)])
+    let updated = store::shipments::get(&mut tx, &row.tenant_id, &row.id).await?.ok_or(Error::NotFound("shipment"))?;
+    store::events::emit(&mut tx, &row.tenant_id, &row.id, &[shipment_event("shipment.booked", &updated, Value::Null)?])
         .await?;
-    crate::service::shipments::enqueue_sinks(&mut tx, &updated, None).await?;
-    tx.commit().await
+    enqueue_sinks(&mut tx, &updated, None).await?;
+    Ok(tx.commit().await?)
 }
 
 /// Stop trying: the booking is `failed` with the reason, and `shipment.booking_failed`.
-async fn give_up(state: &AppState, row: &ShipmentRow, reason: &str) -> sqlx::Result<()> {
+async fn give_up(state: &AppState, row: &ShipmentRow, reason: &str) -> Result<()> {
     let err =
         json!({"code": "retries_exhausted", "message": reason, "at": crate::domain::time::format(&chrono::Utc::now())});
     let mut tx = state.db.begin().await?;
     let Some(locked) = store::shipments::get_for_update(&mut tx, &row.tenant_id, &row.id).await? else {
         return Ok(());
     };
-    if locked.booking_state.as_deref() != Some("pending") {
+    if locked.booking_state != Some(BookingState::Pending) {
         return Ok(());
     }
     store::shipments::set_booking(
@@ -156,7 +163,7 @@ async fn give_up(state: &AppState, row: &ShipmentRow, reason: &str) -> sqlx::Res
         &row.tenant_id,
         &row.id,
         &BookingUpdate {
-            state: "failed",
+            state: BookingState::Failed,
             last_error: Some(&err),
             booked: false,
             tracking_number: None,
@@ -166,13 +173,13 @@ async fn give_up(state: &AppState, row: &ShipmentRow, reason: &str) -> sqlx::Res
     )
     .await?;
     store::shipments::insert_history(&mut tx, &row.tenant_id, &row.id, &Actor::System, "booking_failed", &err).await?;
-    let updated = store::shipments::get(&mut tx, &row.tenant_id, &row.id).await?.ok_or(sqlx::Error::RowNotFound)?;
+    let updated = store::shipments::get(&mut tx, &row.tenant_id, &row.id).await?.ok_or(Error::NotFound("shipment"))?;
     store::events::emit(
         &mut tx,
         &row.tenant_id,
         &row.id,
-        &[shipment_event("shipment.booking_failed", &updated, json!({"error": err}))],
+        &[shipment_event("shipment.booking_failed", &updated, json!({"error": err}))?],
     )
     .await?;
-    tx.commit().await
+    Ok(tx.commit().await?)
 }

@@ -1,21 +1,58 @@
-//! Building outbound events (PRODUCT.md "Webhook endpoint"): every event's `data`
-//! carries the shipment as the API shows it after the change, plus what changed.
+//! Outbound events (PRODUCT.md "Webhook endpoint"): every event's `data` carries the
+//! shipment as the API shows it after the change ([`views::Shipment`]), plus what
+//! changed; and the tenant's event log (`GET /v1/events`).
 
 use serde_json::{Value, json};
 
+use crate::app::AppState;
+use crate::service::views::{self, Event};
+use crate::service::{Caller, Error, Page, PageRequest, Result};
+use crate::store;
 use crate::store::events::NewEvent;
 use crate::store::shipments::ShipmentRow;
 
+/// The event types a subscriber can filter on.
+pub use crate::store::events::EVENT_TYPES;
+
 /// The shipment as `GET /v1/shipments/{id}` shows it.
-pub fn shipment_json(row: &ShipmentRow) -> Value {
-    serde_json::to_value(crate::http::shipments::ShipmentOut::from(row.clone())).unwrap_or(Value::Null)
+pub fn shipment_json(row: &ShipmentRow) -> Result<Value> {
+    serde_json::to_value(views::Shipment::try_from(row.clone())?).map_err(Error::internal)
 }
 
 /// An event about `row`: `{shipment, ...extra}` (`extra` must be an object or null).
-pub fn shipment_event(event_type: &'static str, row: &ShipmentRow, extra: Value) -> NewEvent {
-    let mut data = json!({"shipment": shipment_json(row)});
+pub fn shipment_event(event_type: &'static str, row: &ShipmentRow, extra: Value) -> Result<NewEvent> {
+    let mut data = json!({"shipment": shipment_json(row)?});
     if let (Some(map), Value::Object(extra)) = (data.as_object_mut(), extra) {
         map.extend(extra);
     }
-    NewEvent { event_type, data }
+    Ok(NewEvent { event_type, data })
+}
+
+/// Which events a list shows.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct EventFilter<'a> {
+    pub shipment_id: Option<&'a str>,
+    /// One of [`EVENT_TYPES`].
+    pub event_type: Option<&'a str>,
+}
+
+/// The tenant's events in the order they were written, after the sequence number
+/// `page.after` (the key is the last event's sequence number).
+pub async fn list(
+    state: &AppState,
+    caller: &Caller,
+    filter: EventFilter<'_>,
+    page: &PageRequest<i64>,
+) -> Result<Page<Event, i64>> {
+    let mut conn = state.db.acquire().await?;
+    let rows = store::events::list(
+        &mut conn,
+        &caller.tenant_id,
+        page.after.unwrap_or(0),
+        filter.shipment_id,
+        filter.event_type,
+        page.limit + 1,
+    )
+    .await?;
+    Ok(Page::of(rows, page.limit, |r| r.seq, Event::from))
 }

@@ -10,10 +10,11 @@ use std::time::Duration;
 
 use crate::app::AppState;
 use crate::carriers::{self, CallCx};
+use crate::service::Result;
 use crate::service::shipments::save_exchanges;
 use crate::store;
 
-pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
+pub async fn run_once(state: &AppState) -> Result<usize> {
     let mut due = Vec::new();
     {
         let mut conn = state.db.acquire().await?;
@@ -54,7 +55,7 @@ pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
 }
 
 /// One run of the periodic `keepalive` job: renew what is due, come back in an hour.
-pub async fn run_job(state: &AppState) -> anyhow::Result<crate::jobs::Outcome> {
+pub async fn run_job(state: &AppState) -> Result<crate::jobs::Outcome> {
     run_once(state).await?;
     Ok(crate::jobs::Outcome::Repeat { after: Duration::from_secs(3600) })
 }

@@ -9,7 +9,10 @@
 
 use crate::app::AppState;
 use crate::carriers::{CallCx, CarrierError};
-use crate::service::shipments::{apply_snapshot, attempt_booking, save_exchanges};
+use crate::domain::BookingState;
+use crate::service::shipments::lifecycle::booking_failed;
+use crate::service::shipments::{Attempt, apply_snapshot, attempt_booking, save_exchanges, track_request};
+use crate::service::{Error, Result};
 use crate::store::Actor;
 use crate::store::connections::ConnectionRow;
 use crate::store::shipments::ShipmentRow;
@@ -19,68 +22,57 @@ use crate::store::shipments::ShipmentRow;
 pub enum Refreshed {
     /// The carrier's view was applied.
     Tracked(ShipmentRow),
-    /// The carrier never got the pending booking: it was booked now, with the carrier's
-    /// error when that attempt failed too.
-    Booked(ShipmentRow, Option<CarrierError>),
+    /// The carrier never got the pending booking: it was booked now (or the attempt
+    /// failed again, with the carrier's error).
+    Booked(Attempt),
 }
 
 impl Refreshed {
     pub fn row(&self) -> &ShipmentRow {
         match self {
-            Refreshed::Tracked(r) | Refreshed::Booked(r, _) => r,
+            Refreshed::Tracked(r) => r,
+            Refreshed::Booked(a) => a.row(),
         }
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum RefreshError {
-    /// The booking failed for good: there is nothing at the carrier to track.
-    #[error("the booking failed; nothing to track")]
-    BookingFailed(Box<ShipmentRow>),
-    /// The carrier could not answer (outage, unknown number, bad credentials ...).
-    #[error(transparent)]
-    Carrier(CarrierError),
-    #[error(transparent)]
-    Db(#[from] sqlx::Error),
-}
-
 /// Refresh `row` through `connection`'s client. Exchanges are always kept; a carrier
-/// failure is reported, not recorded on the shipment (the caller decides: the API answers
-/// it, the engine backs off).
+/// failure is reported ([`Error::Carrier`]), not recorded on the shipment (the caller
+/// decides: the API answers it, the engine backs off). A failed booking is refused
+/// ([`crate::service::Refusal::BookingFailed`]): there is nothing at the carrier to track.
 pub async fn refresh(
     state: &AppState,
     connection: &ConnectionRow,
     row: &ShipmentRow,
     actor: &Actor,
-) -> Result<Refreshed, RefreshError> {
-    if row.booking_state.as_deref() == Some("failed") {
-        return Err(RefreshError::BookingFailed(Box::new(row.clone())));
+) -> Result<Refreshed> {
+    if row.booking_state == Some(BookingState::Failed) {
+        return Err(booking_failed(row.clone()));
     }
-    let client = state.client(connection).map_err(RefreshError::Carrier)?;
+    let client = state.client(connection)?;
     let cx = CallCx::new();
-    let snapshot = client.track(&cx, &crate::service::shipments::track_request(row)).await;
+    let snapshot = client.track(&cx, &track_request(row)).await;
     let tenant = row.tenant_id.as_str();
     match snapshot {
         Ok(snap) => {
-            if row.booking_state.as_deref() == Some("pending") {
+            if row.booking_state == Some(BookingState::Pending) {
                 // The carrier has it: the earlier attempt succeeded but its answer was lost.
                 crate::service::booking::mark_found(state, row, actor).await?;
             }
             let updated = apply_snapshot(state, tenant, &row.id, &snap, "poll", actor, cx.take()).await?;
             Ok(Refreshed::Tracked(updated))
         }
-        Err(CarrierError::NotFound { .. }) if row.booking_state.as_deref() == Some("pending") => {
+        Err(CarrierError::NotFound { .. }) if row.booking_state == Some(BookingState::Pending) => {
             // Lookup says the carrier never got it: book it now.
             let mut conn = state.db.acquire().await?;
             save_exchanges(&mut conn, tenant, Some(&row.id), cx.take()).await?;
             drop(conn);
-            let (row, error) = attempt_booking(state, connection, row, actor).await?;
-            Ok(Refreshed::Booked(row, error))
+            Ok(Refreshed::Booked(attempt_booking(state, connection, row, actor).await?))
         }
         Err(e) => {
             let mut conn = state.db.acquire().await?;
             save_exchanges(&mut conn, tenant, Some(&row.id), cx.take()).await?;
-            Err(RefreshError::Carrier(e))
+            Err(Error::from(e))
         }
     }
 }

@@ -6,6 +6,7 @@
 use sqlx::PgConnection;
 
 use crate::carriers;
+use crate::service::Result;
 use crate::store::carriers::{CarrierTraits, save_traits};
 
 /// Every registered carrier's traits, as the SQL sees them.
@@ -17,7 +18,7 @@ pub fn traits() -> Vec<CarrierTraits<'static>> {
 }
 
 /// Write the registry's traits (one read when nothing changed).
-pub async fn publish(conn: &mut PgConnection) -> sqlx::Result<()> {
+pub async fn publish(conn: &mut PgConnection) -> Result<()> {
     let changed = save_traits(conn, &traits()).await?;
     if !changed.is_empty() {
         tracing::info!(carriers = ?changed, "carrier polling changed; their shipments' schedule follows");

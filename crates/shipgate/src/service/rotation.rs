@@ -9,6 +9,7 @@
 
 use crate::app::AppState;
 use crate::crypto::Purpose;
+use crate::service::Result;
 use crate::store;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -21,7 +22,7 @@ pub struct Rotated {
 }
 
 /// Re-encrypt every stored ciphertext that is not under the current key.
-pub async fn rotate_all(state: &AppState) -> anyhow::Result<Rotated> {
+pub async fn rotate_all(state: &AppState) -> Result<Rotated> {
     let mut total = Rotated::default();
     let current = state.crypto.current_id();
     let mut after = String::new();
@@ -86,7 +87,7 @@ pub async fn rotate_all(state: &AppState) -> anyhow::Result<Rotated> {
         }
     }
     // Responses kept for Idempotency-Key replays (AAD binds tenant and key).
-    let (rewritten, skipped, undecryptable) = crate::http::idempotency::reencrypt_responses(state).await?;
+    let (rewritten, skipped, undecryptable) = super::idempotency::reencrypt_responses(state).await?;
     total.rewritten += rewritten;
     total.skipped += skipped;
     total.undecryptable += undecryptable;

@@ -18,7 +18,8 @@ use serde_json::json;
 
 use crate::app::AppState;
 use crate::carriers::{CallCx, CarrierError};
-use crate::service::shipments::save_exchanges;
+use crate::service::Result;
+use crate::service::shipments::{channel_of, save_exchanges};
 use crate::store::sinks::Claimed;
 use crate::store::{self, Actor};
 
@@ -32,7 +33,7 @@ fn backoff(attempts: i32) -> Duration {
 }
 
 /// Claim and process one round of due submissions; returns how many were handled.
-pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
+pub async fn run_once(state: &AppState) -> Result<usize> {
     let claimed = {
         let mut conn = state.db.acquire().await?;
         store::sinks::claim_due(&mut conn, 500, LEASE_SECS).await?
@@ -51,7 +52,7 @@ pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
     Ok(n)
 }
 
-async fn process_group(state: &AppState, rows: Vec<Claimed>) -> anyhow::Result<()> {
+async fn process_group(state: &AppState, rows: Vec<Claimed>) -> Result<()> {
     let Some(first) = rows.first() else { return Ok(()) };
     let (tenant, connection_id, sink) = (first.tenant_id.clone(), first.connection_id.clone(), first.sink.clone());
     let mut conn = state.db.acquire().await?;
@@ -83,7 +84,8 @@ async fn process_group(state: &AppState, rows: Vec<Claimed>) -> anyhow::Result<(
     let mut items = Vec::new();
     for r in &rows {
         let Some(s) = store::shipments::get(&mut conn, &tenant, &r.shipment_id).await? else { continue };
-        let Some(target) = s.channel.as_ref().and_then(|c| c.0.target(&r.sink)) else {
+        let channel = channel_of(&s)?;
+        let Some(target) = channel.as_ref().and_then(|c| c.target(&r.sink)) else {
             let gone = format!("the shipment's channel no longer names {}", r.sink);
             store::sinks::mark_failed(&mut conn, &tenant, r.id, &gone).await?;
             continue;
@@ -172,17 +174,17 @@ async fn process_group(state: &AppState, rows: Vec<Claimed>) -> anyhow::Result<(
     Ok(())
 }
 
-async fn sink_status(conn: &mut sqlx::PgConnection, r: &Claimed, state: &str, error: Option<&str>) -> sqlx::Result<()> {
+async fn sink_status(conn: &mut sqlx::PgConnection, r: &Claimed, state: &str, error: Option<&str>) -> Result<()> {
     let mut v =
         json!({"state": state, "tracking_number": r.tracking_number, "attempts": r.attempts, "last_error": error});
     if state == "submitted" {
         v["submitted_at"] = json!(crate::domain::time::format(&Utc::now()));
     }
-    store::sinks::set_shipment_sink_status(conn, &r.tenant_id, &r.shipment_id, &r.sink, &v).await
+    Ok(store::sinks::set_shipment_sink_status(conn, &r.tenant_id, &r.shipment_id, &r.sink, &v).await?)
 }
 
-async fn history(conn: &mut sqlx::PgConnection, r: &Claimed, action: &str, error: Option<&str>) -> sqlx::Result<()> {
-    store::shipments::insert_history(
+async fn history(conn: &mut sqlx::PgConnection, r: &Claimed, action: &str, error: Option<&str>) -> Result<()> {
+    Ok(store::shipments::insert_history(
         conn,
         &r.tenant_id,
         &r.shipment_id,
@@ -190,12 +192,12 @@ async fn history(conn: &mut sqlx::PgConnection, r: &Claimed, action: &str, error
         action,
         &json!({"sink": r.sink, "connection_id": r.connection_id, "tracking_number": r.tracking_number, "error": error}),
     )
-    .await
+    .await?)
 }
 
 /// One run of the `sink_flush` job: submit everything due, then come back when the
 /// next pending item is due (retries, parked items), or finish when none is left.
-pub async fn run_job(state: &AppState) -> anyhow::Result<crate::jobs::Outcome> {
+pub async fn run_job(state: &AppState) -> Result<crate::jobs::Outcome> {
     // Bounded: items that fail go back with a later due time, so this ends quickly.
     for _ in 0..20 {
         if run_once(state).await? == 0 {

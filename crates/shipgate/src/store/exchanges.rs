@@ -3,21 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-/// One recorded exchange, already redacted and size-capped by the carrier layer.
-#[derive(Debug, Clone)]
-pub struct Exchange {
-    pub connection_id: String,
-    pub carrier: &'static str,
-    pub operation: &'static str,
-    pub method: String,
-    pub url: String,
-    pub request_body: Option<String>,
-    pub response_status: Option<i32>,
-    pub response_body: Option<String>,
-    pub duration_ms: i32,
-    pub error: Option<String>,
-    pub at: DateTime<Utc>,
-}
+use crate::domain::Exchange;
 
 pub async fn insert(
     conn: &mut PgConnection,

@@ -1,4 +1,4 @@
-//! Idempotency-Key records; the protocol is in `http::idempotency`.
+//! Idempotency-Key records; the protocol is in `service::idempotency`.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;

@@ -9,9 +9,9 @@ use sqlx::types::Json;
 use super::Actor;
 use super::connections::ConnectionRow;
 use super::shipments::ShipmentRow;
-use crate::carriers::Channel;
-use crate::carriers::DocumentLink;
-use crate::domain::{Metadata, Money, Parcel, Stop};
+use serde_json::value::RawValue;
+
+use crate::domain::{BookingState, DocumentLink, Metadata, Money, Parcel, Status, Stop};
 
 /// A connection by id alone: inbound pushes carry only the id in their URL (the
 /// tenant follows from the connection).
@@ -52,7 +52,7 @@ pub struct PushWrite<'a> {
     pub shipment_id: &'a str,
     pub payload: &'a Value,
     pub event: &'a super::shipments::NewEvent<'a>,
-    pub status: Option<(&'a str, Option<&'a str>)>,
+    pub status: Option<(Status, Option<&'a str>)>,
     pub carrier_status: Option<&'a str>,
     pub last_event: Option<&'a Value>,
     pub history: &'a [(&'a str, Value)],
@@ -93,7 +93,7 @@ pub async fn record_push(conn: &mut PgConnection, w: &PushWrite<'_>) -> sqlx::Re
         w.tenant_id,
         w.shipment_id,
         e.occurred_at,
-        e.status,
+        e.status.map(Status::as_str),
         e.subtag,
         e.message,
         e.location.map(Json) as _,
@@ -101,7 +101,7 @@ pub async fn record_push(conn: &mut PgConnection, w: &PushWrite<'_>) -> sqlx::Re
         e.raw_text,
         e.source,
         e.dedup_key,
-        w.status.map(|s| s.0),
+        w.status.map(|s| s.0.as_str()),
         w.status.and_then(|s| s.1),
         w.carrier_status,
         w.last_event.map(Json) as _,
@@ -242,7 +242,8 @@ pub struct MappingRow {
     pub carrier: String,
     pub code: String,
     pub after_code: String,
-    pub tag: String,
+    /// The normalized status the code maps to (the `tag` column).
+    pub tag: Status,
     pub subtag: Option<String>,
     pub description: String,
     /// "default" or "tenant".
@@ -259,7 +260,7 @@ pub async fn list_mappings(
 ) -> sqlx::Result<Vec<MappingRow>> {
     sqlx::query_as!(
         MappingRow,
-        r#"SELECT carrier AS "carrier!", code AS "code!", after_code AS "after_code!", tag AS "tag!", subtag,
+        r#"SELECT carrier AS "carrier!", code AS "code!", after_code AS "after_code!", tag AS "tag!: Status", subtag,
                   description AS "description!", source AS "source!", updated_at
            FROM (
                SELECT carrier, code, after_code, tag, subtag, description, 'tenant' AS source, updated_at
@@ -283,7 +284,7 @@ pub struct MappingIn<'a> {
     pub carrier: &'a str,
     pub code: &'a str,
     pub after_code: &'a str,
-    pub tag: &'a str,
+    pub tag: Status,
     pub subtag: Option<&'a str>,
     pub description: &'a str,
 }
@@ -299,7 +300,7 @@ pub async fn upsert_override(conn: &mut PgConnection, tenant_id: &str, m: &Mappi
         m.carrier,
         m.code,
         m.after_code,
-        m.tag,
+        m.tag.as_str(),
         m.subtag,
         m.description,
     )

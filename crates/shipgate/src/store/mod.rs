@@ -13,6 +13,7 @@ pub mod shipments;
 pub mod sinks;
 pub mod tenants;
 pub mod tracking;
+pub mod types;
 pub mod webhooks;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

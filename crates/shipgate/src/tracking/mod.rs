@@ -42,7 +42,8 @@ use crate::config::TrackingConfig;
 use crate::domain::Status;
 use crate::queue::{Batch, Done, Hint, Queue, Recording, Settings, Worker};
 use crate::service::connections::note_connection_outcome;
-use crate::service::refresh::{self, RefreshError, Refreshed};
+use crate::service::refresh::{self, Refreshed};
+use crate::service::{Error, Refusal};
 use crate::store::connections::ConnectionRow;
 use crate::store::tracking::Claimed;
 use crate::store::{self, Actor};
@@ -342,20 +343,20 @@ impl Polls {
             store::shipments::get(&mut conn, &c.tenant_id, &c.id).await?
         };
         let Some(row) = row else { return Ok(None) };
-        let before = (row.status.clone(), row.subtag.clone());
+        let before = (row.status, row.subtag.clone());
         let result = refresh::refresh(&self.state, &p.connection, &row, &Actor::Poller).await;
         let (outcome, after, failures, retry_after) = match &result {
             Ok(r) => {
                 let now = r.row();
-                let changed = (now.status.clone(), now.subtag.clone()) != before;
+                let changed = (now.status, now.subtag.clone()) != before;
                 let outcome = match r {
                     Refreshed::Booked(..) => "booked",
                     Refreshed::Tracked(_) if changed => "changed",
                     Refreshed::Tracked(_) => "unchanged",
                 };
-                (outcome, now.status.clone(), 0, None)
+                (outcome, now.status, 0, None)
             }
-            Err(RefreshError::Carrier(e)) => {
+            Err(Error::Carrier { error: e, .. }) => {
                 if matches!(e, CarrierError::Misconfigured { .. }) {
                     // Stop polling the connection until someone fixes it (as the API does).
                     note_connection_outcome(&self.state, &p.connection, Some(e)).await;
@@ -365,12 +366,12 @@ impl Polls {
                     _ => None,
                 };
                 let outcome = if e.is_transient() { "transient" } else { "failed" };
-                (outcome, row.status.clone(), c.poll_failures.saturating_add(1), retry_after)
+                (outcome, row.status, c.poll_failures.saturating_add(1), retry_after)
             }
-            Err(RefreshError::BookingFailed(_)) => {
-                ("failed", row.status.clone(), c.poll_failures.saturating_add(1), None)
+            Err(Error::Refused { refusal: Refusal::BookingFailed, .. }) => {
+                ("failed", row.status, c.poll_failures.saturating_add(1), None)
             }
-            Err(RefreshError::Db(e)) => return Err(anyhow::anyhow!("database: {e}")),
+            Err(e) => return Err(anyhow::anyhow!("refresh: {e}")),
         };
         metrics::counter!("shipgate_tracking_polls_total", "outcome" => outcome).increment(1);
         let idle = if after != before.0 {
@@ -378,8 +379,8 @@ impl Polls {
         } else {
             (chrono::Utc::now() - c.status_changed_at).to_std().unwrap_or_default()
         };
-        let status = Status::parse(&after).unwrap_or(Status::Pending);
-        let next = next_poll(&self.cfg, &PollState { status, idle, failures, retry_after }, rand::random::<f64>());
+        let next =
+            next_poll(&self.cfg, &PollState { status: after, idle, failures, retry_after }, rand::random::<f64>());
         Ok(Some(Next { after: next, failures }))
     }
 }
@@ -399,8 +400,7 @@ pub async fn expire_stale(state: &AppState, cfg: &TrackingConfig) -> anyhow::Res
         for (tenant, id) in &stale {
             let Some(before) = store::shipments::get(&mut tx, tenant, id).await? else { continue };
             let subtag = "Expired_001";
-            store::shipments::set_status(&mut tx, tenant, id, Status::Expired.as_str(), Some(subtag), None, None)
-                .await?;
+            store::shipments::set_status(&mut tx, tenant, id, Status::Expired, Some(subtag), None, None).await?;
             store::shipments::insert_history(
                 &mut tx,
                 tenant,
@@ -417,7 +417,7 @@ pub async fn expire_stale(state: &AppState, cfg: &TrackingConfig) -> anyhow::Res
                 "shipment.status_changed",
                 &after,
                 json!({"previous_status": before.status, "previous_subtag": before.subtag}),
-            );
+            )?;
             store::events::emit(&mut tx, tenant, id, &[event]).await?;
         }
         tx.commit().await?;

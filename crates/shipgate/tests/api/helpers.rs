@@ -231,7 +231,7 @@ pub async fn new_tenant(state: &AppState, name: &str) -> (String, String) {
     let tenant_id = shipgate::ids::new_id("ten");
     let mut conn = state.db.acquire().await.expect("conn");
     shipgate::store::tenants::insert_tenant(&mut conn, &tenant_id, name).await.expect("tenant");
-    let (_, key) = shipgate::http::auth::create_key(&state.db, &tenant_id, "test", None).await.expect("key");
+    let (_, key) = shipgate::service::auth::create_key(&state.db, &tenant_id, "test", None).await.expect("key");
     (tenant_id, secrecy::ExposeSecret::expose_secret(&key).to_owned())
 }
 

@@ -315,7 +315,7 @@ async fn rotate_keys_re_encrypts_kept_responses() {
     .expect("config");
     let rotating = shipgate::app::AppState::new(app.db.clone(), both).expect("state");
     let (rewritten, skipped, bad) =
-        shipgate::http::idempotency::reencrypt_responses(&rotating).await.expect("rotate responses");
+        shipgate::service::idempotency::reencrypt_responses(&rotating).await.expect("rotate responses");
     assert_eq!((rewritten, skipped, bad), (1, 0, 0));
     let key_id: i32 = sqlx::query_scalar("SELECT get_byte(response_enc, 0) FROM idempotency_keys")
         .fetch_one(&app.db)

@@ -1,6 +1,5 @@
 //! Storing carrier pushes, whatever the carrier: a push arrives parsed into the
-//! gateway's vocabulary by its carrier's folder (`carriers::inbound::Push`; the HTTP
-//! side is `http::inbound`).
+//! gateway's vocabulary by its carrier's folder (`carriers::inbound::Push`).
 //!
 //! - A **scan** (a raw status code on one tracking number) is written in one
 //!   transaction: the raw push (deduplicated on connection, tracking number and scan
@@ -20,7 +19,8 @@ use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::carriers::inbound::{Ingested, Scan, TrackingUpdate};
-use crate::domain::{Status, may_transition};
+use crate::domain::{ShipmentPlan, Status, may_transition};
+use crate::service::Result;
 use crate::service::events::shipment_event;
 use crate::store::connections::ConnectionRow;
 use crate::store::shipments::{NewEvent, NewShipment, ShipmentRow};
@@ -28,7 +28,7 @@ use crate::store::{self, Actor};
 
 fn event_json(
     s: &Scan,
-    status: Option<&str>,
+    status: Option<Status>,
     subtag: Option<&str>,
     location: Option<&Value>,
     dedup_key: &str,
@@ -58,12 +58,12 @@ fn is_latest(row: &ShipmentRow, at: DateTime<Utc>) -> bool {
 /// statement for raw push + event + status + history, the outbound events, COMMIT.
 /// The mapping comes from [`MappingCache`](crate::cache::MappingCache); only a code with an "after" rule costs one
 /// more query.
-pub async fn ingest_scan(
+pub(super) async fn ingest_scan(
     state: &AppState,
     connection: &ConnectionRow,
     scan: &Scan,
     raw: &Value,
-) -> sqlx::Result<Ingested> {
+) -> Result<Ingested> {
     let tenant = connection.tenant_id.as_str();
     let carrier = connection.carrier.as_str();
     let number = scan.tracking_number.as_str();
@@ -83,17 +83,11 @@ pub async fn ingest_scan(
             let new = NewShipment {
                 tenant_id: tenant,
                 id: &id,
-                reference: None,
                 connection_id: &connection.id,
                 carrier,
                 carrier_reference: None,
                 tracking_number: Some(number),
-                service: None,
-                stops: &[],
-                parcels: &[],
-                declared_value: None,
-                cod_amount: None,
-                notes: None,
+                plan: &ShipmentPlan::default(),
                 metadata: &scan.metadata,
                 channel: None,
                 booking_state: None,
@@ -102,7 +96,7 @@ pub async fn ingest_scan(
             let at = chrono::DurationRound::duration_trunc(chrono::Utc::now(), chrono::Duration::microseconds(1))
                 .unwrap_or_else(|_| chrono::Utc::now());
             let event_id = crate::ids::new_id("evt");
-            let created_event = shipment_event("shipment.created", &new.as_row(at), Value::Null).data;
+            let created_event = shipment_event("shipment.created", &new.as_row(at), Value::Null)?.data;
             let mut detail = serde_json::Map::new();
             detail.insert("source".into(), format!("{carrier}_push").into());
             detail.insert(scan.names.tracking_number.into(), number.into());
@@ -130,12 +124,12 @@ pub async fn ingest_scan(
         store::inbound::seen_codes(&mut tx, tenant, &row.id, &after_codes).await?
     };
     let mapping = mappings.resolve(&scan.code, &seen);
-    let before = (Status::parse(&row.status).unwrap_or(Status::Pending), row.subtag.clone());
+    let before = (row.status, row.subtag.clone());
     let moves = mapping.as_ref().filter(|(s, t)| may_transition(before.0, before.1.as_deref(), *s, t.as_deref()));
     let dedup_key = format!("{carrier}:{}", scan.scan_id);
-    let (status_str, subtag) = (mapping.as_ref().map(|m| m.0.as_str()), mapping.as_ref().and_then(|m| m.1.as_deref()));
+    let (status, subtag) = (mapping.as_ref().map(|m| m.0), mapping.as_ref().and_then(|m| m.1.as_deref()));
     let location = scan.location.as_ref().and_then(|l| serde_json::to_value(l).ok());
-    let ev_json = event_json(scan, status_str, subtag, location.as_ref(), &dedup_key);
+    let ev_json = event_json(scan, status, subtag, location.as_ref(), &dedup_key);
     let latest = is_latest(&row, scan.occurred_at);
     let mut history = vec![("events_added", json!({"count": 1, "events": [ev_json.clone()]}))];
     if let Some((s, t)) = moves {
@@ -146,7 +140,7 @@ pub async fn ingest_scan(
     }
     let event = NewEvent {
         occurred_at: scan.occurred_at,
-        status: status_str,
+        status,
         subtag,
         message: scan.message.as_deref(),
         location: location.as_ref(),
@@ -166,7 +160,7 @@ pub async fn ingest_scan(
             shipment_id: &row.id,
             payload: raw,
             event: &event,
-            status: moves.map(|(s, t)| (s.as_str(), t.as_deref())),
+            status: moves.map(|(s, t)| (*s, t.as_deref())),
             carrier_status: latest.then_some(scan.code.as_str()),
             last_event: latest.then_some(&ev_json),
             history: &history,
@@ -189,13 +183,13 @@ pub async fn ingest_scan(
     };
     // shipment.created, if it was created here, was written with the row.
     let mut events = Vec::new();
-    events.push(shipment_event("shipment.event_added", &updated, json!({"event": ev_json})));
+    events.push(shipment_event("shipment.event_added", &updated, json!({"event": ev_json}))?);
     if moves.is_some() {
         events.push(shipment_event(
             "shipment.status_changed",
             &updated,
             json!({"previous_status": before.0, "previous_subtag": before.1}),
-        ));
+        )?);
     }
     store::events::emit(&mut tx, tenant, &row.id, &events).await?;
     if mapping.is_none() {
@@ -213,12 +207,12 @@ pub async fn ingest_scan(
 /// deduplicated, status forward-only), then record the event id with the push. Recording
 /// after applying means a failure in between is retried by the carrier and applied
 /// again harmlessly, never lost.
-pub async fn ingest_tracking(
+pub(super) async fn ingest_tracking(
     state: &AppState,
     connection: &ConnectionRow,
     update: &TrackingUpdate,
     raw: &Value,
-) -> sqlx::Result<Ingested> {
+) -> Result<Ingested> {
     let tenant = connection.tenant_id.as_str();
     let mut conn = state.db.acquire().await?;
     if store::inbound::webhook_seen(&mut conn, tenant, &connection.id, &update.event_id).await? {

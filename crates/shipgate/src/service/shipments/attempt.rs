@@ -1,0 +1,225 @@
+//! One booking attempt: the carrier is called with no transaction open, then the
+//! outcome is recorded. Booked: in one statement with its exchange, history and
+//! `shipment.booked` event (QUALITY P3). Refused or failed: the booking state, the
+//! carrier's error, the exchanges and the history in one transaction.
+
+use chrono::Utc;
+use serde_json::{Value, json};
+
+use super::{apply_snapshot, channel_of, order_number_for, order_request, save_exchanges};
+use crate::app::AppState;
+use crate::carriers::{CallCx, CarrierError};
+use crate::domain::{BookingState, Exchange, Status};
+use crate::service::events::shipment_event;
+use crate::service::{Error, Result};
+use crate::store::connections::ConnectionRow;
+use crate::store::shipments::{BookingUpdate, ShipmentRow};
+use crate::store::{self, Actor};
+
+/// What a booking attempt left behind.
+#[derive(Debug)]
+pub enum Attempt {
+    /// Booked (or registered): the shipment as recorded.
+    Booked(ShipmentRow),
+    /// Not booked and still `pending`, with the carrier's error: the carrier is down or
+    /// slow (a job books it later), or, in the booking job, the lookup before a second
+    /// create failed.
+    Pending(ShipmentRow, CarrierError),
+    /// The carrier refused: kept `failed`, with its error.
+    Failed(ShipmentRow, CarrierError),
+}
+
+impl Attempt {
+    /// The shipment as recorded, whatever came of the attempt.
+    pub fn row(&self) -> &ShipmentRow {
+        match self {
+            Attempt::Booked(r) | Attempt::Pending(r, _) | Attempt::Failed(r, _) => r,
+        }
+    }
+
+    /// The carrier's error, when the attempt did not book.
+    pub fn error(&self) -> Option<&CarrierError> {
+        match self {
+            Attempt::Booked(_) => None,
+            Attempt::Pending(_, e) | Attempt::Failed(_, e) => Some(e),
+        }
+    }
+}
+
+fn error_json(e: &CarrierError) -> Value {
+    json!({"code": e.kind(), "message": e.message(), "at": crate::domain::time::format(&Utc::now())})
+}
+
+/// Try to book a shipment whose booking is pending (or register its tracking number).
+/// Exchanges, outcome and history commit together.
+pub async fn attempt_booking(
+    state: &AppState,
+    connection: &ConnectionRow,
+    row: &ShipmentRow,
+    actor: &Actor,
+) -> Result<Attempt> {
+    let cx = CallCx::new();
+    let plan = row.plan();
+    let order_number = order_number_for(&row.id);
+    let outcome = match state.client(connection) {
+        // A tracking number the client already has is registered (AfterShip), not booked.
+        Ok(client) if row.tracking_number.is_some() && registers(&row.carrier) => {
+            client.register(&cx, &order_request(row, &order_number, &plan)).await
+        }
+        Ok(client) => client.book(&cx, &order_request(row, &order_number, &plan)).await,
+        Err(e) => Err(e),
+    };
+    let exchanges = cx.take();
+    let booked = match outcome {
+        Ok(booked) => booked,
+        Err(e) => return record_failure(state, row, actor, e, exchanges).await,
+    };
+    // The common case (one exchange, no sink) is one statement and one commit (QUALITY
+    // P3): the booked row, its exchange, history and shipment.booked event together.
+    let updated = if exchanges.len() <= 1 && row.channel.is_none() {
+        let mut conn = state.db.acquire().await?;
+        record_booked(&mut conn, row, &booked, actor, exchanges).await?
+    } else {
+        let mut tx = state.db.begin().await?;
+        let updated = record_booked(&mut tx, row, &booked, actor, exchanges).await?;
+        tx.commit().await?;
+        updated
+    };
+    if let Some(snap) = &booked.snapshot {
+        // The carrier answered with its view of the shipment (AfterShip's tracking).
+        let updated = apply_snapshot(state, &row.tenant_id, &row.id, snap, "poll", actor, Vec::new()).await?;
+        return Ok(Attempt::Booked(updated));
+    }
+    Ok(Attempt::Booked(updated))
+}
+
+/// Write a failed attempt: `pending` when the carrier may succeed later, else `failed`,
+/// with the carrier's error and the exchanges, in one transaction.
+async fn record_failure(
+    state: &AppState,
+    row: &ShipmentRow,
+    actor: &Actor,
+    e: CarrierError,
+    exchanges: Vec<Exchange>,
+) -> Result<Attempt> {
+    let err = error_json(&e);
+    let (state_name, action) = if e.is_transient() {
+        (BookingState::Pending, "booking_pending")
+    } else {
+        (BookingState::Failed, "booking_failed")
+    };
+    let mut tx = state.db.begin().await?;
+    save_exchanges(&mut tx, &row.tenant_id, Some(&row.id), exchanges).await?;
+    store::shipments::set_booking(
+        &mut tx,
+        &row.tenant_id,
+        &row.id,
+        &BookingUpdate {
+            state: state_name,
+            last_error: Some(&err),
+            booked: false,
+            tracking_number: None,
+            carrier_reference: None,
+            count_attempt: true,
+        },
+    )
+    .await?;
+    store::shipments::insert_history(&mut tx, &row.tenant_id, &row.id, actor, action, &err).await?;
+    let updated = store::shipments::get(&mut tx, &row.tenant_id, &row.id).await?.ok_or(Error::NotFound("shipment"))?;
+    if state_name == BookingState::Failed {
+        crate::store::jobs::drop_queued_booking(&mut tx, &row.tenant_id, &row.id).await?;
+        store::events::emit(
+            &mut tx,
+            &row.tenant_id,
+            &row.id,
+            &[shipment_event("shipment.booking_failed", &updated, json!({"error": err}))?],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(if state_name == BookingState::Failed { Attempt::Failed(updated, e) } else { Attempt::Pending(updated, e) })
+}
+
+/// Write a successful booking: its exchanges (the last one in the same statement), the
+/// outcome and history, and the sink hand-over when the shipment has a channel.
+async fn record_booked(
+    conn: &mut sqlx::PgConnection,
+    row: &ShipmentRow,
+    booked: &crate::carriers::Booked,
+    actor: &Actor,
+    mut exchanges: Vec<Exchange>,
+) -> Result<ShipmentRow> {
+    let last = exchanges.pop();
+    save_exchanges(conn, &row.tenant_id, Some(&row.id), exchanges).await?;
+    let detail = json!({"carrier_reference": booked.carrier_reference, "tracking_number": booked.tracking_number});
+    // Postgres keeps microseconds: the event shows the same times as the stored row.
+    let at = chrono::DurationRound::duration_trunc(Utc::now(), chrono::Duration::microseconds(1))
+        .unwrap_or_else(|_| Utc::now());
+    // Without a sink the event is written by the same statement, built from the row as
+    // it will be; with one, after the sink hand-over has changed the row.
+    let event = if row.channel.is_some() {
+        None
+    } else {
+        let mut will_be = row.clone();
+        will_be.booking_state = Some(BookingState::Booked);
+        will_be.booking_last_error = None;
+        will_be.booking_attempts += 1;
+        will_be.booked_at = will_be.booked_at.or(Some(at));
+        will_be.tracking_number = booked.tracking_number.clone().or(will_be.tracking_number);
+        will_be.carrier_reference = Some(booked.carrier_reference.clone());
+        if will_be.status == Status::Pending {
+            will_be.status = Status::InfoReceived;
+        }
+        will_be.updated_at = at;
+        Some((crate::ids::new_id("evt"), shipment_event("shipment.booked", &will_be, Value::Null)?.data))
+    };
+    let updated = store::shipments::mark_booked(
+        conn,
+        &row.tenant_id,
+        &row.id,
+        booked.tracking_number.as_deref(),
+        Some(&booked.carrier_reference),
+        actor,
+        &detail,
+        last.as_ref(),
+        &store::shipments::BookedEvent { at, event: event.as_ref().map(|(id, data)| (id.as_str(), data)) },
+    )
+    .await?;
+    if updated.channel.is_none() {
+        return Ok(updated);
+    }
+    enqueue_sinks(conn, &updated, booked.tracking_number.as_deref()).await?;
+    let updated = store::shipments::get(conn, &row.tenant_id, &row.id).await?.ok_or(Error::NotFound("shipment"))?;
+    store::events::emit(conn, &row.tenant_id, &row.id, &[shipment_event("shipment.booked", &updated, Value::Null)?])
+        .await?;
+    Ok(updated)
+}
+
+fn registers(carrier: &str) -> bool {
+    crate::carriers::supports(carrier, crate::carriers::Capability::RegisterTracking)
+}
+
+/// Queue the shipment's tracking number for the sinks its channel names, in the caller's
+/// transaction: submitted once it has a number, again when the number changes.
+pub async fn enqueue_sinks(
+    conn: &mut sqlx::PgConnection,
+    row: &ShipmentRow,
+    tracking_number: Option<&str>,
+) -> Result<()> {
+    let Some(number) = tracking_number.or(row.tracking_number.as_deref()) else { return Ok(()) };
+    let Some(channel) = channel_of(row)? else { return Ok(()) };
+    for (sink, target) in channel.targets() {
+        if store::sinks::enqueue(conn, &row.tenant_id, &row.id, sink, target.connection_id(), number).await? {
+            crate::jobs::enqueue(conn, None, crate::jobs::kinds::SINK_FLUSH, &Value::Null, Some("all"), None).await?;
+            store::sinks::set_shipment_sink_status(
+                conn,
+                &row.tenant_id,
+                &row.id,
+                sink,
+                &json!({"state": "pending", "tracking_number": number, "attempts": 0}),
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,153 @@
+//! Book a shipment, or register a tracking number (PRODUCT.md "Booking semantics").
+//!
+//! The shipment is written first, in one statement with its history, its
+//! `shipment.created` event and a safety-net booking job; then the carrier is called
+//! with no transaction open; then the outcome is recorded in one more statement when it
+//! is booked (QUALITY P3: statement, carrier call, statement). A carrier that is down or
+//! slow leaves the shipment `pending` for the job; one that refuses leaves it `failed`.
+
+use chrono::{DurationRound as _, Utc};
+use serde_json::{Value, json};
+
+use super::{Attempt, attempt_booking, channel_json, check_channel, check_texts, is_unique_violation};
+use crate::app::AppState;
+use crate::carriers::{Capability, Channel};
+use crate::domain::{BookingState, FieldError, Metadata, ShipmentPlan, check_plan};
+use crate::service::connections::note_connection_outcome;
+use crate::service::views::Shipment;
+use crate::service::{Caller, Error, Result, carriers};
+use crate::store::shipments::{BookingJob, Creation, NewShipment, ShipmentRow};
+use crate::{ids, jobs, store};
+
+/// A booking, or the registration of a tracking number the client already has.
+#[derive(Debug)]
+pub struct CreateShipment {
+    /// The connection (`con_...`) whose carrier books it.
+    pub connection_id: String,
+    /// Register this number instead of booking (carriers that track numbers).
+    pub tracking_number: Option<String>,
+    pub plan: ShipmentPlan,
+    pub metadata: Metadata,
+    pub channel: Option<Channel>,
+}
+
+/// What came of a booking or registration that the carrier did not refuse.
+#[derive(Debug)]
+pub enum Created {
+    /// Booked or registered.
+    Booked(Shipment),
+    /// The carrier is down or slow: kept `pending`, a job books it later, exactly once.
+    Pending(Shipment),
+    /// The number already has a live registration on the connection: that shipment,
+    /// unchanged, and no carrier call.
+    AlreadyRegistered(Shipment),
+}
+
+/// Book or register (see the module doc). A carrier's refusal is
+/// [`Error::Carrier`] with the failed shipment.
+pub async fn create(state: &AppState, caller: &Caller, req: CreateShipment) -> Result<Created> {
+    let actor = caller.actor();
+    let tenant = caller.tenant_id.as_str();
+    let mut errors = Vec::new();
+    check_texts(req.plan.reference.as_deref(), req.plan.notes.as_deref(), &req.metadata, &mut errors);
+    check_channel(state, tenant, req.channel.as_ref(), &mut errors).await?;
+    let connection =
+        if ids::is_id("con", &req.connection_id) { state.connection(tenant, &req.connection_id).await? } else { None };
+    let Some(connection) = connection else {
+        errors.push(FieldError::new("connection_id", "no such connection"));
+        return Err(Error::Invalid(errors));
+    };
+    // A registered number is compared trimmed (and case-blind: shipments_registration_uq).
+    let tracking_number = req.tracking_number.as_deref().map(str::trim);
+    if tracking_number.is_some() {
+        carriers::require(&connection.carrier, Capability::RegisterTracking)?;
+        if tracking_number.is_some_and(str::is_empty) {
+            errors.push(FieldError::new("tracking_number", "must not be empty"));
+        }
+    } else {
+        carriers::require(&connection.carrier, Capability::Book)?;
+        errors.extend(check_plan(&req.plan));
+    }
+    Error::check(errors)?;
+    if let Some(number) = tracking_number
+        && let Some(existing) = registered(state, tenant, &connection.id, number).await?
+    {
+        return Ok(Created::AlreadyRegistered(existing.try_into()?));
+    }
+
+    let id = ids::new_id("shp");
+    let order_number = super::order_number_for(&id);
+    let channel = req.channel.as_ref().map(channel_json).transpose()?;
+    let new = NewShipment {
+        tenant_id: tenant,
+        id: &id,
+        connection_id: &connection.id,
+        carrier: &connection.carrier,
+        carrier_reference: Some(&order_number),
+        tracking_number,
+        plan: &req.plan,
+        metadata: &req.metadata,
+        channel: channel.as_deref(),
+        booking_state: Some(BookingState::Pending),
+    };
+    // Postgres keeps microseconds: the event shows the same created_at as the row.
+    let at = Utc::now().duration_trunc(chrono::Duration::microseconds(1)).unwrap_or_else(|_| Utc::now());
+    let event_id = ids::new_id("evt");
+    let event = crate::service::events::shipment_event("shipment.created", &new.as_row(at), Value::Null)?.data;
+    let policy = jobs::kinds::policy(jobs::kinds::BOOKING);
+    let inserted = {
+        let mut conn = state.db.acquire().await?;
+        store::shipments::insert_with_history(
+            &mut conn,
+            &new,
+            &Creation {
+                actor: &actor,
+                action: "created",
+                detail: &json!({"connection_id": connection.id, "reference": req.plan.reference}),
+                at,
+                event: (&event_id, &event),
+                // If this request dies before its attempt is recorded, the job books it.
+                booking_job: Some(BookingJob {
+                    run_at: at
+                        + chrono::Duration::from_std(state.config.request_timeout).unwrap_or_default()
+                        + chrono::Duration::seconds(5),
+                    max_attempts: policy.max_attempts,
+                    lease_secs: i32::try_from(policy.lease.as_secs()).unwrap_or(120),
+                }),
+            },
+        )
+        .await
+    };
+    let row = match inserted {
+        Ok(row) => row,
+        Err(e) => {
+            // The same number registered at the same moment by another request (or with
+            // a reference the other one took first): theirs is the registration.
+            if let Some(number) = tracking_number
+                && is_unique_violation(&e)
+                && let Some(existing) = registered(state, tenant, &connection.id, number).await?
+            {
+                return Ok(Created::AlreadyRegistered(existing.try_into()?));
+            }
+            return Err(e.into());
+        }
+    };
+    match attempt_booking(state, &connection, &row, &actor).await? {
+        Attempt::Booked(row) => Ok(Created::Booked(row.try_into()?)),
+        Attempt::Pending(row, e) => {
+            note_connection_outcome(state, &connection, Some(&e)).await;
+            // Kept: the booking job books it later (PRODUCT.md "Booking semantics").
+            Ok(Created::Pending(row.try_into()?))
+        }
+        Attempt::Failed(row, e) => {
+            note_connection_outcome(state, &connection, Some(&e)).await;
+            Err(Error::carrier(e, row))
+        }
+    }
+}
+
+/// The live registration of `number` on the connection, if any.
+async fn registered(state: &AppState, tenant: &str, connection_id: &str, number: &str) -> Result<Option<ShipmentRow>> {
+    let mut conn = state.db.acquire().await?;
+    Ok(store::shipments::get_registration(&mut conn, tenant, connection_id, number).await?)
+}

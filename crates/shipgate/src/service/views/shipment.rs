@@ -1,0 +1,286 @@
+//! A shipment as the API shows it (`GET /v1/shipments/{id}`, schema `ShipmentOut`) and
+//! as every outbound event carries it, with its tracking events, history and carrier
+//! exchanges.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::{Channel, Location, ShipmentSinks};
+use crate::domain::{BookingState, DocumentLink, Metadata, Money, Parcel, Status, Stop};
+use crate::service::Error;
+use crate::store::exchanges::ExchangeRow;
+use crate::store::shipments::{EventRow, HistoryRow, ShipmentRow};
+
+/// The booking with the carrier: for a booking carrier the order, for a tracking
+/// number registered on a tracking carrier (AfterShip) the registration.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Booking {
+    /// pending | booked | failed | cancelled
+    #[schema(value_type = String, example = "booked")]
+    pub state: BookingState,
+    /// Attempts made so far.
+    pub attempts: i32,
+    /// The carrier's last refusal or failure; null once booked.
+    #[schema(value_type = Option<BookingError>)]
+    pub last_error: Option<Value>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros_opt")]
+    pub booked_at: Option<DateTime<Utc>>,
+}
+
+// The schema keeps the name the API always gave it. No doc comment: it would become
+// the schema's description.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ShipmentOut)]
+pub struct Shipment {
+    #[schema(example = "shp_01936f0c7a2b7c3d9e8f001122334455")]
+    pub id: String,
+    pub reference: Option<String>,
+    pub connection_id: String,
+    #[schema(example = "ecourier")]
+    pub carrier: String,
+    /// The carrier's order number for this shipment.
+    pub carrier_reference: Option<String>,
+    pub tracking_number: Option<String>,
+    pub service: Option<String>,
+    pub stops: Vec<Stop>,
+    pub parcels: Vec<Parcel>,
+    pub declared_value: Option<Money>,
+    pub cod_amount: Option<Money>,
+    pub notes: Option<String>,
+    #[schema(value_type = super::schema::Metadata)]
+    pub metadata: Metadata,
+    pub channel: Option<Channel>,
+    /// The booking (or, for a registered tracking number, the registration) with the
+    /// carrier. Null only for a shipment a carrier's push created for an unknown AWB:
+    /// nothing was booked or registered through the gateway.
+    pub booking: Option<Booking>,
+    pub status: Status,
+    #[schema(example = "InfoReceived_001")]
+    pub subtag: Option<String>,
+    /// The carrier's own status code, as last seen.
+    pub carrier_status: Option<String>,
+    /// The latest tracking event (by when it happened), as recorded when it arrived.
+    #[schema(value_type = Option<LastEvent>)]
+    pub last_event: Option<Value>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros_opt")]
+    pub estimated_delivery: Option<DateTime<Utc>>,
+    /// What each sink (`channel`) made of this shipment; `{}` when it reports to none.
+    #[schema(value_type = ShipmentSinks)]
+    pub sinks: serde_json::Map<String, Value>,
+    /// Documents the carrier holds (eCMR's CMR).
+    pub documents: Vec<DocumentLink>,
+    #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
+    pub created_at: DateTime<Utc>,
+    #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
+    pub updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<ShipmentRow> for Shipment {
+    type Error = Error;
+
+    /// Moves the row's fields: no copy on the read path (QUALITY P4). The channel is
+    /// parsed from the JSON the store keeps (the registry's `Channel` reads ids written
+    /// as numeric strings before they had to be integers); one that does not parse is an
+    /// error, never dropped.
+    fn try_from(r: ShipmentRow) -> Result<Self, Error> {
+        let channel = match &r.channel {
+            Some(c) => Some(serde_json::from_str::<Channel>(c.0.get()).map_err(|e| {
+                Error::internal(anyhow::anyhow!("shipment {}: its stored channel does not read: {e}", r.id))
+            })?),
+            None => None,
+        };
+        Ok(Shipment {
+            channel,
+            booking: r.booking_state.map(|state| Booking {
+                state,
+                attempts: r.booking_attempts,
+                last_error: r.booking_last_error.map(|j| j.0),
+                booked_at: r.booked_at,
+            }),
+            status: r.status,
+            id: r.id,
+            reference: r.reference,
+            connection_id: r.connection_id,
+            carrier: r.carrier,
+            carrier_reference: r.carrier_reference,
+            tracking_number: r.tracking_number,
+            service: r.service,
+            stops: r.stops.0,
+            parcels: r.parcels.0,
+            declared_value: r.declared_value.map(|j| j.0),
+            cod_amount: r.cod_amount.map(|j| j.0),
+            notes: r.notes,
+            metadata: r.metadata.0,
+            subtag: r.subtag,
+            carrier_status: r.carrier_status,
+            last_event: r.last_event.map(|j| j.0),
+            estimated_delivery: r.estimated_delivery,
+            sinks: r.sinks.0,
+            documents: r.documents.0,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+/// A shipment's latest tracking event as kept on the shipment (`last_event`).
+#[derive(ToSchema)]
+#[allow(dead_code)] // the schema of a JSON value the store keeps; never built in Rust
+pub struct LastEvent {
+    #[schema(value_type = String, format = DateTime)]
+    occurred_at: DateTime<Utc>,
+    /// Normalized status; null when the carrier's code has no mapping yet.
+    status: Option<Status>,
+    #[schema(example = "InTransit_001")]
+    subtag: Option<String>,
+    message: Option<String>,
+    location: Option<Location>,
+    /// The carrier's own code and text.
+    raw_code: Option<String>,
+    raw_text: Option<String>,
+    /// Who did it at the carrier, when the carrier says.
+    actor: Option<String>,
+    /// push | poll | api
+    source: Option<String>,
+    dedup_key: Option<String>,
+}
+
+/// A carrier's refusal or failure of a booking attempt.
+#[derive(ToSchema)]
+#[allow(dead_code)] // the schema of a JSON value the store keeps; never built in Rust
+pub struct BookingError {
+    /// `rejected`, `conflict`, `transient`, `misconfigured`, `protocol`, ...
+    #[schema(example = "rejected")]
+    code: String,
+    /// The carrier's message.
+    message: String,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    at: Option<DateTime<Utc>>,
+}
+
+/// One tracking event of a shipment: a scan or status the carrier reported.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = TrackingEventOut)]
+pub struct TrackingEvent {
+    pub id: i64,
+    #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
+    pub occurred_at: DateTime<Utc>,
+    #[schema(value_type = Option<String>)]
+    pub status: Option<Status>,
+    pub subtag: Option<String>,
+    pub message: Option<String>,
+    #[schema(value_type = Option<Location>)]
+    pub location: Option<Value>,
+    pub raw_code: Option<String>,
+    pub raw_text: Option<String>,
+    /// Who did it at the carrier, when the carrier says (eCMR).
+    pub actor: Option<String>,
+    /// push | poll | api
+    pub source: String,
+    pub dedup_key: String,
+    #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<EventRow> for TrackingEvent {
+    fn from(r: EventRow) -> Self {
+        TrackingEvent {
+            id: r.id,
+            occurred_at: r.occurred_at,
+            status: r.status,
+            subtag: r.subtag,
+            message: r.message,
+            location: r.location.map(|j| j.0),
+            raw_code: r.raw_code,
+            raw_text: r.raw_text,
+            actor: r.actor,
+            source: r.source,
+            dedup_key: r.dedup_key,
+            created_at: r.created_at,
+        }
+    }
+}
+
+// One entry of a shipment's audit history (schema `HistoryOut`).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = HistoryOut)]
+pub struct HistoryEntry {
+    pub id: i64,
+    #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
+    pub at: DateTime<Utc>,
+    /// api_key | carrier_push | poller | system | carrier
+    pub actor_type: String,
+    pub actor_id: Option<String>,
+    /// `created`, `booked`, `booking_failed`, `updated`, `update_refused`, `cancelled`,
+    /// `cancel_refused`, `events_added`, `status_changed`, `retracked`, `completed`,
+    /// `sink_submitted`, `sink_failed`, ...
+    #[schema(example = "status_changed")]
+    pub action: String,
+    /// What changed, by action: e.g. `status_changed`: `{from, from_subtag, to,
+    /// to_subtag, carrier_status}`; `updated`: `{fields, forwarded_to_carrier}`;
+    /// `events_added`: `{count, events}`; `booking_failed`: `{code, message, at}`.
+    #[schema(value_type = Object)]
+    pub detail: Value,
+}
+
+impl From<HistoryRow> for HistoryEntry {
+    fn from(r: HistoryRow) -> Self {
+        HistoryEntry {
+            id: r.id,
+            at: r.at,
+            actor_type: r.actor_type,
+            actor_id: r.actor_id,
+            action: r.action,
+            detail: r.detail.0,
+        }
+    }
+}
+
+// One request to the carrier and its answer (schema `ExchangeOut`).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ExchangeOut)]
+pub struct CarrierExchange {
+    pub id: i64,
+    pub connection_id: String,
+    pub carrier: String,
+    pub operation: String,
+    pub method: String,
+    pub url: String,
+    /// Request body with secrets redacted, size-capped.
+    pub request_body: Option<String>,
+    pub response_status: Option<i32>,
+    pub response_body: Option<String>,
+    pub duration_ms: i32,
+    pub error: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::micros")]
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<ExchangeRow> for CarrierExchange {
+    fn from(r: ExchangeRow) -> Self {
+        CarrierExchange {
+            id: r.id,
+            connection_id: r.connection_id,
+            carrier: r.carrier,
+            operation: r.operation,
+            method: r.method,
+            url: r.url,
+            request_body: r.request_body,
+            response_status: r.response_status,
+            response_body: r.response_body,
+            duration_ms: r.duration_ms,
+            error: r.error,
+            created_at: r.created_at,
+        }
+    }
+}

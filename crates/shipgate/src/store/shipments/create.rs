@@ -1,0 +1,144 @@
+//! A new shipment, written in one statement with its first history entry, its
+//! `shipment.created` event and the safety-net booking job.
+
+use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
+use sqlx::PgConnection;
+use sqlx::types::Json;
+
+use super::ShipmentRow;
+use crate::domain::{BookingState, DocumentLink, Metadata, Money, Parcel, ShipmentPlan, Status, Stop};
+use crate::store::Actor;
+
+pub struct NewShipment<'a> {
+    pub tenant_id: &'a str,
+    pub id: &'a str,
+    pub connection_id: &'a str,
+    pub carrier: &'a str,
+    pub carrier_reference: Option<&'a str>,
+    pub tracking_number: Option<&'a str>,
+    /// The route, goods and the texts that go with them.
+    pub plan: &'a ShipmentPlan,
+    pub metadata: &'a Metadata,
+    pub channel: Option<&'a RawValue>,
+    pub booking_state: Option<BookingState>,
+}
+
+/// What is written with a new shipment besides the row itself.
+pub struct Creation<'a> {
+    pub actor: &'a Actor,
+    pub action: &'a str,
+    pub detail: &'a serde_json::Value,
+    /// The row's `created_at`, given so the `shipment.created` event built from it
+    /// shows the same time as the stored row.
+    pub at: DateTime<Utc>,
+    /// The `shipment.created` event: id and data.
+    pub event: (&'a str, &'a serde_json::Value),
+    /// A booking job kept as a safety net: if this request dies before its booking
+    /// attempt is recorded, the job books the shipment at `run_at`.
+    pub booking_job: Option<BookingJob>,
+}
+
+pub struct BookingJob {
+    pub run_at: DateTime<Utc>,
+    pub max_attempts: i32,
+    pub lease_secs: i32,
+}
+
+/// Insert a shipment, its first history entry, its `shipment.created` event and the
+/// safety-net booking job in one statement (one round trip, atomic without an explicit
+/// transaction; the foreign keys are checked at the end of the statement).
+pub async fn insert_with_history(
+    conn: &mut PgConnection,
+    s: &NewShipment<'_>,
+    c: &Creation<'_>,
+) -> sqlx::Result<ShipmentRow> {
+    let (actor_type, actor_id) = c.actor.parts();
+    let job = c.booking_job.as_ref();
+    query_shipment!(
+        r#"WITH h AS (INSERT INTO shipment_history (tenant_id, shipment_id, actor_type, actor_id, action, detail, at)
+                      VALUES ($1, $2, $17, $18, $19, $20, $21)),
+                e AS (INSERT INTO events (tenant_id, id, shipment_id, shipment_seq, type, data, created_at)
+                      VALUES ($1, $22, $2, 1, 'shipment.created', $23, $21)),
+                j AS (INSERT INTO jobs (tenant_id, kind, payload, unique_key, run_at, max_attempts, lease_secs)
+                      SELECT $1, 'booking', jsonb_build_object('shipment_id', $2::text), 'booking:' || $1 || ':' || $2,
+                             $24::timestamptz, $25::int4, $26::int4
+                      WHERE $24::timestamptz IS NOT NULL)
+           INSERT INTO shipments (tenant_id, id, reference, connection_id, carrier, carrier_reference, tracking_number,
+                                  service, stops, parcels, declared_value, cod_amount, notes, metadata, channel, booking_state,
+                                  registration_key, event_seq, created_at, updated_at)
+           -- A shipment created with a tracking number and a booking still to do is a
+           -- registration (bookings get their number from the carrier; inbound pushes
+           -- book nothing): one live registration per number and connection
+           -- (shipments_registration_uq).
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                   CASE WHEN $16::text = 'pending' THEN upper(btrim($7::text)) END, 1, $21, $21)
+           RETURNING"#,
+        "",
+        s.tenant_id,
+        s.id,
+        s.plan.reference,
+        s.connection_id,
+        s.carrier,
+        s.carrier_reference,
+        s.tracking_number,
+        s.plan.service,
+        Json(&s.plan.stops) as _,
+        Json(&s.plan.parcels) as _,
+        s.plan.declared_value.as_ref().map(Json) as _,
+        s.plan.cod_amount.as_ref().map(Json) as _,
+        s.plan.notes,
+        Json(s.metadata) as _,
+        s.channel.map(Json) as _,
+        s.booking_state.map(BookingState::as_str),
+        actor_type,
+        actor_id,
+        c.action,
+        Json(c.detail) as _,
+        c.at,
+        c.event.0,
+        Json(c.event.1) as _,
+        job.map(|j| j.run_at),
+        job.map(|j| j.max_attempts),
+        job.map(|j| j.lease_secs),
+    )
+    .fetch_one(conn)
+    .await
+}
+
+impl NewShipment<'_> {
+    /// The row this insert will produce (before any carrier outcome), for building the
+    /// `shipment.created` event in the same statement.
+    pub fn as_row(&self, at: DateTime<Utc>) -> ShipmentRow {
+        ShipmentRow {
+            tenant_id: self.tenant_id.to_owned(),
+            id: self.id.to_owned(),
+            reference: self.plan.reference.clone(),
+            connection_id: self.connection_id.to_owned(),
+            carrier: self.carrier.to_owned(),
+            carrier_reference: self.carrier_reference.map(str::to_owned),
+            tracking_number: self.tracking_number.map(str::to_owned),
+            service: self.plan.service.clone(),
+            stops: Json(self.plan.stops.clone()),
+            parcels: Json(self.plan.parcels.clone()),
+            declared_value: self.plan.declared_value.clone().map(Json),
+            cod_amount: self.plan.cod_amount.clone().map(Json),
+            notes: self.plan.notes.clone(),
+            metadata: Json(self.metadata.clone()),
+            channel: self.channel.map(|c| Json(c.to_owned())),
+            booking_state: self.booking_state,
+            booking_attempts: 0,
+            booking_last_error: None,
+            booked_at: None,
+            status: Status::Pending,
+            subtag: None,
+            carrier_status: None,
+            last_event: None,
+            estimated_delivery: None,
+            sinks: Json(serde_json::Map::new()),
+            documents: Json(Vec::new()),
+            created_at: at,
+            updated_at: at,
+        }
+    }
+}

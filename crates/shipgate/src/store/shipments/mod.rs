@@ -1,0 +1,309 @@
+//! Shipments, their tracking events and their audit history: the row and its reads
+//! here; the insert (`create`), the booking outcome (`booking`), and the events and
+//! history (`history`) beside it.
+
+use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
+use sqlx::PgConnection;
+use sqlx::types::Json;
+
+use crate::domain::{BookingState, DocumentLink, Metadata, Money, Parcel, ShipmentPlan, Status, Stop};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ShipmentRow {
+    pub tenant_id: String,
+    pub id: String,
+    pub reference: Option<String>,
+    pub connection_id: String,
+    pub carrier: String,
+    pub carrier_reference: Option<String>,
+    pub tracking_number: Option<String>,
+    pub service: Option<String>,
+    pub stops: Json<Vec<Stop>>,
+    pub parcels: Json<Vec<Parcel>>,
+    pub declared_value: Option<Json<Money>>,
+    pub cod_amount: Option<Json<Money>>,
+    pub notes: Option<String>,
+    pub metadata: Json<Metadata>,
+    /// The sinks the shipment reports to, as the carrier registry's `Channel` wrote it:
+    /// the store does not know the carriers, the service reads it where it needs it.
+    pub channel: Option<Json<Box<RawValue>>>,
+    pub booking_state: Option<BookingState>,
+    pub booking_attempts: i32,
+    pub booking_last_error: Option<Json<serde_json::Value>>,
+    pub booked_at: Option<DateTime<Utc>>,
+    pub status: Status,
+    pub subtag: Option<String>,
+    pub carrier_status: Option<String>,
+    pub last_event: Option<Json<serde_json::Value>>,
+    pub estimated_delivery: Option<DateTime<Utc>>,
+    pub sinks: Json<serde_json::Map<String, serde_json::Value>>,
+    pub documents: Json<Vec<DocumentLink>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ShipmentRow {
+    /// The route, goods and texts as stored: what a carrier is sent.
+    pub fn plan(&self) -> ShipmentPlan {
+        ShipmentPlan {
+            reference: self.reference.clone(),
+            service: self.service.clone(),
+            stops: self.stops.0.clone(),
+            parcels: self.parcels.0.clone(),
+            declared_value: self.declared_value.as_ref().map(|m| m.0.clone()),
+            cod_amount: self.cod_amount.as_ref().map(|m| m.0.clone()),
+            notes: self.notes.clone(),
+        }
+    }
+}
+
+/// `query_as!(ShipmentRow, ...)` with the column list (jsonb columns typed) spliced in
+/// between a prefix and a suffix, so every statement reads the same columns.
+macro_rules! query_shipment {
+    ($prefix:literal, $suffix:literal $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            ShipmentRow,
+            $prefix + r#" tenant_id, id, reference, connection_id, carrier, carrier_reference, tracking_number, service,
+               stops AS "stops!: Json<Vec<Stop>>", parcels AS "parcels!: Json<Vec<Parcel>>",
+               declared_value AS "declared_value: Json<Money>", cod_amount AS "cod_amount: Json<Money>",
+               notes, metadata AS "metadata!: Json<Metadata>", channel AS "channel: Json<Box<RawValue>>",
+               booking_state AS "booking_state: BookingState", booking_attempts,
+               booking_last_error AS "booking_last_error: Json<serde_json::Value>",
+               booked_at, status AS "status!: Status", subtag, carrier_status, last_event AS "last_event: Json<serde_json::Value>",
+               estimated_delivery, sinks AS "sinks!: Json<serde_json::Map<String, serde_json::Value>>",
+               documents AS "documents!: Json<Vec<DocumentLink>>", created_at, updated_at "# + $suffix
+            $(, $arg)*
+        )
+    };
+}
+
+// Statements of other store modules that return a shipment row (inbound pushes).
+pub(crate) use query_shipment;
+
+mod booking;
+mod create;
+mod history;
+
+pub use booking::{BookedEvent, BookingUpdate, mark_booked, set_booking};
+pub use create::{BookingJob, Creation, NewShipment, insert_with_history};
+pub use history::{EventRow, HistoryRow, NewEvent, insert_event, insert_history, list_events, list_history};
+
+pub async fn get(conn: &mut PgConnection, tenant_id: &str, id: &str) -> sqlx::Result<Option<ShipmentRow>> {
+    query_shipment!("SELECT", "FROM shipments WHERE tenant_id = $1 AND id = $2", tenant_id, id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// The live (pending or booked) registration of `tracking_number` on a connection:
+/// the shipment `shipments_registration_uq` lets exist at most once.
+pub async fn get_registration(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    connection_id: &str,
+    tracking_number: &str,
+) -> sqlx::Result<Option<ShipmentRow>> {
+    query_shipment!(
+        "SELECT",
+        "FROM shipments WHERE tenant_id = $1 AND connection_id = $2 AND registration_key = upper(btrim($3))
+           AND booking_state IN ('pending', 'booked')",
+        tenant_id,
+        connection_id,
+        tracking_number
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// Read and lock the row for the rest of the caller's transaction.
+pub async fn get_for_update(conn: &mut PgConnection, tenant_id: &str, id: &str) -> sqlx::Result<Option<ShipmentRow>> {
+    query_shipment!("SELECT", "FROM shipments WHERE tenant_id = $1 AND id = $2 FOR UPDATE", tenant_id, id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// The tenant's shipment with this tracking number, locked for the caller's
+/// transaction; one on `connection_id` first (inbound pushes attach by AWB).
+pub async fn get_by_tracking_for_update(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    tracking_number: &str,
+    connection_id: &str,
+) -> sqlx::Result<Option<ShipmentRow>> {
+    query_shipment!(
+        "SELECT",
+        "FROM shipments WHERE tenant_id = $1 AND tracking_number = $2
+         ORDER BY (connection_id = $3) DESC, id LIMIT 1 FOR UPDATE",
+        tenant_id,
+        tracking_number,
+        connection_id
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+#[derive(Debug, Default)]
+pub struct ListFilter<'a> {
+    pub status: Option<Status>,
+    pub carrier: Option<&'a str>,
+    pub connection_id: Option<&'a str>,
+    pub reference: Option<&'a str>,
+    pub tracking_number: Option<&'a str>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+    /// Keyset cursor: ids sort by creation time (UUIDv7), newest first.
+    pub before_id: Option<&'a str>,
+}
+
+/// The list is built with only the filters given. A single prepared statement with
+/// `($n IS NULL OR col = $n)` for every optional filter gets a generic plan that
+/// estimates one matching row, so Postgres scans and sorts the whole tenant (measured:
+/// 42 ms for a page of 100 over 7k rows, QUALITY P4); without the unused filters the
+/// primary key (tenant_id, id) is walked backwards and stops after one page. Values are
+/// always bound, never spliced. The columns are the same as every checked query's.
+pub async fn list(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    f: &ListFilter<'_>,
+    limit: i64,
+) -> sqlx::Result<Vec<ShipmentRow>> {
+    let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+        "SELECT tenant_id, id, reference, connection_id, carrier, carrier_reference, tracking_number, service, stops, \
+         parcels, declared_value, cod_amount, notes, metadata, channel, booking_state, booking_attempts, \
+         booking_last_error, booked_at, status, subtag, carrier_status, last_event, estimated_delivery, sinks, documents, \
+         created_at, updated_at FROM shipments WHERE tenant_id = ",
+    );
+    q.push_bind(tenant_id);
+    let text_filters = [
+        (" AND status = ", f.status.map(Status::as_str)),
+        (" AND carrier = ", f.carrier),
+        (" AND connection_id = ", f.connection_id),
+        (" AND reference = ", f.reference),
+        (" AND tracking_number = ", f.tracking_number),
+    ];
+    for (clause, value) in text_filters {
+        if let Some(v) = value {
+            q.push(clause).push_bind(v);
+        }
+    }
+    if let Some(t) = f.created_after {
+        q.push(" AND created_at >= ").push_bind(t);
+    }
+    if let Some(t) = f.created_before {
+        q.push(" AND created_at < ").push_bind(t);
+    }
+    if let Some(id) = f.before_id {
+        q.push(" AND id < ").push_bind(id);
+    }
+    q.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
+    q.build_query_as::<ShipmentRow>().fetch_all(conn).await
+}
+
+/// What a client can change of a shipment, written together.
+pub struct DetailsUpdate<'a> {
+    pub plan: &'a ShipmentPlan,
+    pub metadata: &'a Metadata,
+    pub channel: Option<&'a RawValue>,
+}
+
+pub async fn set_details(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    id: &str,
+    d: &DetailsUpdate<'_>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        r#"UPDATE shipments SET reference = $3, service = $4, stops = $5, parcels = $6, declared_value = $7,
+                  cod_amount = $8, notes = $9, metadata = $10, channel = $11, updated_at = now()
+           WHERE tenant_id = $1 AND id = $2"#,
+        tenant_id,
+        id,
+        d.plan.reference,
+        d.plan.service,
+        Json(&d.plan.stops) as _,
+        Json(&d.plan.parcels) as _,
+        d.plan.declared_value.as_ref().map(Json) as _,
+        d.plan.cod_amount.as_ref().map(Json) as _,
+        d.plan.notes,
+        Json(d.metadata) as _,
+        d.channel.map(Json) as _,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_status(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    id: &str,
+    status: Status,
+    subtag: Option<&str>,
+    carrier_status: Option<&str>,
+    last_event: Option<&serde_json::Value>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        r#"UPDATE shipments SET status = $3, subtag = $4, carrier_status = coalesce($5, carrier_status),
+                  last_event = coalesce($6, last_event), updated_at = now()
+           WHERE tenant_id = $1 AND id = $2"#,
+        tenant_id,
+        id,
+        status.as_str(),
+        subtag,
+        carrier_status,
+        last_event.map(Json) as _,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_documents(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    id: &str,
+    documents: &[DocumentLink],
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE shipments SET documents = $3 WHERE tenant_id = $1 AND id = $2 AND documents IS DISTINCT FROM $3",
+        tenant_id,
+        id,
+        Json(documents) as _
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_estimated_delivery(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    id: &str,
+    at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query!("UPDATE shipments SET estimated_delivery = $3 WHERE tenant_id = $1 AND id = $2", tenant_id, id, at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn touch_carrier_status(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    id: &str,
+    carrier_status: Option<&str>,
+    last_event: Option<&serde_json::Value>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        r#"UPDATE shipments SET carrier_status = coalesce($3, carrier_status), last_event = coalesce($4, last_event),
+                  updated_at = now()
+           WHERE tenant_id = $1 AND id = $2"#,
+        tenant_id,
+        id,
+        carrier_status,
+        last_event.map(Json) as _,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,136 @@
+//! The layers import one way (ARCHITECTURE.md: "Data flows one way: http → service →
+//! (carriers, store) → domain"; `app.rs` holds state only). Reads the gateway's source
+//! tree and lists, per layer, every `crate::<module>` path its code names (comments and
+//! doc comments are not code), then checks none of them is one the layer may not use.
+//!
+//! The HTTP layer talks to the service layer only: it parses a request into a service
+//! input, calls one service function and maps the answer (issue 11); the console of
+//! issue 14 will be a second front end on the same service functions.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The top-level modules `src` names as `crate::<module>` in code, with where.
+fn crate_paths(src: &str) -> Vec<(String, usize)> {
+    let mut found = Vec::new();
+    for (n, line) in src.lines().enumerate() {
+        // Comments (and doc comments) end the code of a line; a `//` inside a string
+        // literal cuts the line short, which can only hide a path, never invent one.
+        let code = line.split("//").next().unwrap_or("");
+        let mut rest = code;
+        while let Some(i) = rest.find("crate::") {
+            let after = &rest[i + "crate::".len()..];
+            let name: String = after.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            // `$crate::` in a macro is not a module of ours.
+            let macro_crate = rest[..i].ends_with('$');
+            if !name.is_empty() && !macro_crate {
+                found.push((name, n + 1));
+            }
+            rest = after;
+        }
+    }
+    found
+}
+
+/// For each file under `dir` (a file or a folder of `src/`), the forbidden modules it names.
+fn violations(dir: &str, forbidden: &[&str]) -> BTreeMap<String, BTreeSet<String>> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let root = src.join(dir);
+    let mut files = Vec::new();
+    if root.is_dir() {
+        rust_files(&root, &mut files);
+    } else {
+        files.push(root);
+    }
+    let mut bad: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        for (module, line) in crate_paths(&text) {
+            if forbidden.contains(&module.as_str()) {
+                let at = format!("{}:{line}", f.strip_prefix(&src).unwrap_or(&f).display());
+                bad.entry(at).or_default().insert(format!("crate::{module}"));
+            }
+        }
+    }
+    bad
+}
+
+const ALL: &[&str] = &[
+    "app",
+    "cache",
+    "carriers",
+    "cli",
+    "config",
+    "crypto",
+    "domain",
+    "error",
+    "http",
+    "ids",
+    "jobs",
+    "queue",
+    "runtime",
+    "sandbox",
+    "server",
+    "service",
+    "store",
+    "telemetry",
+    "tracking",
+    "webhooks",
+];
+
+/// Every module but these.
+fn all_but(allowed: &[&str]) -> Vec<&'static str> {
+    ALL.iter().copied().filter(|m| !allowed.contains(m)).collect()
+}
+
+#[test]
+fn http_talks_to_the_service_layer_only() {
+    let bad = violations("http", &all_but(&["app", "domain", "error", "http", "service"]));
+    assert!(bad.is_empty(), "http/ names modules below the service layer: {bad:#?}");
+}
+
+#[test]
+fn nothing_below_http_imports_it() {
+    for layer in ["service", "store", "carriers", "domain", "app.rs", "cache.rs"] {
+        let bad = violations(layer, &["http"]);
+        assert!(bad.is_empty(), "{layer} imports http: {bad:#?}");
+    }
+}
+
+#[test]
+fn store_and_carriers_meet_in_the_domain_only() {
+    let bad = violations("store", &["carriers", "service", "http", "app", "cache"]);
+    assert!(bad.is_empty(), "store/ names a layer above it or the carriers: {bad:#?}");
+    let bad = violations("carriers", &["store", "service", "http", "jobs", "tracking", "webhooks"]);
+    assert!(bad.is_empty(), "carriers/ names the store or a layer above it: {bad:#?}");
+}
+
+#[test]
+fn the_domain_knows_no_other_layer() {
+    let bad = violations("domain", &all_but(&["domain"]));
+    assert!(bad.is_empty(), "domain/ names another layer: {bad:#?}");
+}
+
+#[test]
+fn the_state_imports_nothing_above_it() {
+    let bad = violations("app.rs", &["http", "service", "jobs", "webhooks", "tracking", "runtime", "server", "cli"]);
+    assert!(bad.is_empty(), "app.rs imports a layer above it: {bad:#?}");
+}
+
+#[test]
+fn the_scanner_finds_paths_in_code_and_not_in_comments() {
+    let src = "use crate::store::x;\n// crate::http in a comment\n/// crate::http in a doc\nlet a = crate::service::f(); // crate::jobs\n$crate::macros";
+    let names: Vec<String> = crate_paths(src).into_iter().map(|(m, _)| m).collect();
+    assert_eq!(names, ["store", "service"]);
+}
