@@ -54,7 +54,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    shipgate::app::install_crypto_provider();
+    shipgate::crypto::install_tls_provider();
     let args: Vec<String> = std::env::args().collect();
     let mode = arg(&args, 1, "mode");
     // Many pushes in flight: a pool that keeps their connections, and a timeout long enough

@@ -1,4 +1,4 @@
-//! QUALITY.md P5: signed webhook deliveries per second to a local receiver, drained
+//! docs/quality.md P5: signed webhook deliveries per second to a local receiver, drained
 //! in order of due time. Run by `bench/p5.sh` (see bench/README.md).
 //!
 //! Per run: N events are written for S shipments of one tenant with one endpoint (the
@@ -31,7 +31,7 @@ async fn main() -> anyhow::Result<()> {
     let n: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(20_000);
     let runs: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(3);
     let concurrency: usize = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(128);
-    shipgate::app::install_crypto_provider();
+    shipgate::crypto::install_tls_provider();
 
     // receiver: records the order webhook-ids arrive in
     let arrivals: Arc<Mutex<Vec<String>>> = Arc::default();

@@ -55,11 +55,6 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// Install the ring crypto provider for rustls once (TOOLCHAIN.md trap 3: one provider).
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 /// The process-wide Prometheus recorder (installed once; tests build many apps).
 pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
@@ -79,7 +74,7 @@ pub fn metrics_handle() -> PrometheusHandle {
 
 impl AppState {
     pub fn new(db: PgPool, config: Config) -> anyhow::Result<AppState> {
-        install_crypto_provider();
+        crate::crypto::install_tls_provider();
         let crypto = Crypto::new(config.require_master_key()?).ok_or_else(|| anyhow::anyhow!("no master key"))?;
         let http = reqwest::Client::builder()
             .connect_timeout(config.carrier_connect_timeout)

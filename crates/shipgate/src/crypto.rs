@@ -11,6 +11,13 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand::RngCore as _;
 
+/// Install the ring crypto provider for rustls once: with sqlx on ring and reqwest able to
+/// pick aws-lc-rs, rustls refuses to choose on its own (docs/architecture.md, toolchain
+/// trap 3: one provider).
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CryptoError {
     #[error("ciphertext was written with master key {0}, which is not configured")]

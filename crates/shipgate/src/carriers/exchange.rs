@@ -92,7 +92,7 @@ impl Wire<'_> {
     /// `Transient`; any HTTP answer comes back as `Ok` for the adapter to classify.
     ///
     /// Every carrier call goes through here, so its span is the one place that names
-    /// the carrier, connection and operation (ARCHITECTURE rule 8); the tenant, request,
+    /// the carrier, connection and operation (docs/architecture.md rule 8); the tenant, request,
     /// job or shipment come from the caller's span around it.
     #[tracing::instrument(name = "carrier_call", skip_all,
         fields(carrier = self.carrier, connection_id = %self.connection_id, operation = operation, method = %method))]
@@ -260,7 +260,7 @@ mod tests {
     #[tokio::test]
     async fn every_call_runs_in_a_span_naming_carrier_connection_and_operation() {
         use tracing_subscriber::layer::SubscriberExt as _;
-        crate::app::install_crypto_provider();
+        crate::crypto::install_tls_provider();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}/api", listener.local_addr().expect("addr"));
         let carrier = axum::Router::new().fallback(|| async { "{}" });

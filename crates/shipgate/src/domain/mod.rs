@@ -1,6 +1,7 @@
 //! The gateway's own vocabulary. Nothing here knows HTTP, SQL or any carrier.
 
 pub mod exchange;
+pub mod job;
 pub mod limits;
 pub mod plan;
 pub mod shipment;

@@ -1,4 +1,4 @@
-//! The durable job queue: Postgres is the queue (ARCHITECTURE.md rule 6).
+//! The durable job queue: Postgres is the queue (docs/architecture.md rule 6).
 //!
 //! - **Enqueue** inside the caller's transaction ([`enqueue`]), so a job exists exactly
 //!   when the change that asked for it committed. `NOTIFY` (delivered at commit) wakes
@@ -24,7 +24,7 @@
 //! Rust, apalis (apalis-sql 0.7.3 and apalis-postgres 1.0 betas, per their Cargo.toml on
 //! docs.rs), is built on sqlx ^0.8.1, so it would bring a second sqlx and could not
 //! enqueue inside our sqlx 0.9 transactions, which is the point of an outbox-style
-//! queue. The semantics QUALITY.md asks for (claim tokens checked on completion, leases
+//! queue. The semantics docs/quality.md asks for (claim tokens checked on completion, leases
 //! reaped by any instance, dead letter re-runnable by the tenant) are the handful of
 //! statements in `store::jobs`.
 
@@ -40,80 +40,10 @@ use tokio::sync::watch;
 use crate::app::AppState;
 use crate::queue::{Batch, Done, Hint, Queue, Recording, Settings, Worker};
 use crate::store;
-use crate::store::jobs::{ClaimedJob, NewJob};
+use crate::store::jobs::ClaimedJob;
 
-/// What a job kind does when it fails, and how long one run may take.
-#[derive(Debug, Clone, Copy)]
-pub struct Policy {
-    pub max_attempts: i32,
-    /// First retry delay; doubled per attempt, up to `max_backoff`, with full jitter.
-    pub base_backoff: Duration,
-    pub max_backoff: Duration,
-    /// Claim lifetime; a run is cut off `queue::LEASE_MARGIN` before it ends.
-    pub lease: Duration,
-}
-
-/// The result of one run of a job.
-#[derive(Debug)]
-pub enum Outcome {
-    /// Done; the job is finished (or runs once more if it was enqueued meanwhile).
-    Done,
-    /// Failed, may succeed later: retried after the backoff, or at `at_least` if the
-    /// other side said when (Retry-After). Dead after the last attempt.
-    Retry { error: String, at_least: Option<Duration> },
-    /// Not failed, not ready (e.g. waiting for a rate limit): run again after `after`
-    /// without using up an attempt.
-    Postpone { after: Duration },
-    /// A periodic job: run again after `after` with a fresh set of attempts.
-    Repeat { after: Duration },
-    /// Cannot succeed by retrying: straight to the dead letter.
-    Fail { error: String },
-}
-
-/// A claimed job as handlers see it.
-#[derive(Debug, Clone)]
-pub struct Job {
-    pub id: i64,
-    pub tenant_id: Option<String>,
-    pub kind: String,
-    pub payload: Value,
-    /// This run's number, from 1.
-    pub attempt: i32,
-    pub max_attempts: i32,
-}
-
-impl Job {
-    /// Whether a `Retry` now would send the job to the dead letter.
-    pub fn is_last_attempt(&self) -> bool {
-        self.attempt >= self.max_attempts
-    }
-}
-
-/// Enqueue a job of `kind` (its policy from [`kinds::policy`]) in the caller's
-/// transaction. Returns the job id (of the existing job when `unique_key` matched one).
-pub async fn enqueue(
-    conn: &mut sqlx::PgConnection,
-    tenant_id: Option<&str>,
-    kind: &str,
-    payload: &Value,
-    unique_key: Option<&str>,
-    run_at: Option<chrono::DateTime<Utc>>,
-) -> sqlx::Result<i64> {
-    let policy = kinds::policy(kind);
-    store::jobs::enqueue(
-        conn,
-        &NewJob {
-            tenant_id,
-            kind,
-            payload,
-            unique_key,
-            run_at,
-            max_attempts: policy.max_attempts,
-            lease_secs: i32::try_from(policy.lease.as_secs()).unwrap_or(i32::MAX),
-        },
-    )
-    .await
-}
+pub use crate::domain::job::{Job, Outcome, Policy};
+pub use crate::service::jobs::enqueue;
 
 /// The retry delay before attempt `attempt + 1`: exponential with full jitter in
 /// [delay/2, delay] (AWS "Exponential Backoff And Jitter": spreads retries of jobs that

@@ -609,7 +609,7 @@ mod tests {
 
     /// The simulators on a real port, as `shipgate sandbox` mounts them.
     async fn serve(sims: &Simulators) -> String {
-        crate::app::install_crypto_provider();
+        crate::crypto::install_tls_provider();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let router = sims.mount(axum::Router::new());

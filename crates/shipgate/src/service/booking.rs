@@ -1,9 +1,9 @@
-//! Pending bookings (PRODUCT.md "Booking semantics"): a shipment whose carrier was down
+//! Pending bookings (docs/product.md "Booking semantics"): a shipment whose carrier was down
 //! or slow is kept `pending` and booked later by a `booking` job, exactly once.
 //!
 //! Exactly once at the carrier: if an earlier attempt may have reached the carrier (it
 //! timed out, or the answer was lost), the carrier is asked first whether it has the
-//! order (QUALITY.md reliability 6: "resolved by lookup or by idempotent resubmission,
+//! order (docs/quality.md reliability 6: "resolved by lookup or by idempotent resubmission,
 //! never by a blind second create"); only a definite "not found" leads to a create, and
 //! the create itself is idempotent on our key (e-Courier OrderNumber, eCMR reference,
 //! AfterShip 4003 adoption).
@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::app::AppState;
 use crate::carriers::{CallCx, Capability, CarrierError};
 use crate::domain::BookingState;
-use crate::jobs::{Job, Outcome};
+use crate::domain::job::{Job, Outcome};
 use crate::service::events::shipment_event;
 use crate::service::shipments::{
     Attempt, apply_snapshot, attempt_booking, enqueue_sinks, save_exchanges, track_request,

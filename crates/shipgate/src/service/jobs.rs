@@ -1,10 +1,15 @@
 //! The tenant's background jobs (pending bookings), above all the dead letter: jobs
 //! that used up their attempts, with their last error, re-runnable.
 
+use chrono::Utc;
+use serde_json::Value;
+
 use crate::app::AppState;
+use crate::domain::job;
 use crate::service::views::Job;
 use crate::service::{Caller, Error, Page, PageRequest, Refusal, Result};
 use crate::store;
+use crate::store::jobs::NewJob;
 
 /// A job id (`job_<n>`) as its number; None for anything else.
 pub fn parse_id(id: &str) -> Option<i64> {
@@ -41,4 +46,30 @@ pub async fn retry(state: &AppState, caller: &Caller, id: &str) -> Result<Job> {
     }
     let row = store::jobs::get(&mut conn, &caller.tenant_id, n).await?.ok_or(Error::NotFound("job"))?;
     Err(Error::refused(Refusal::JobNotDead, format!("the job is {}; only dead jobs can be re-run", row.state)))
+}
+
+/// Enqueue a job of `kind` (its policy from [`job::policy`]) in the caller's
+/// transaction. Returns the job id (of the existing job when `unique_key` matched one).
+pub async fn enqueue(
+    conn: &mut sqlx::PgConnection,
+    tenant_id: Option<&str>,
+    kind: &str,
+    payload: &Value,
+    unique_key: Option<&str>,
+    run_at: Option<chrono::DateTime<Utc>>,
+) -> sqlx::Result<i64> {
+    let policy = job::policy(kind);
+    store::jobs::enqueue(
+        conn,
+        &NewJob {
+            tenant_id,
+            kind,
+            payload,
+            unique_key,
+            run_at,
+            max_attempts: policy.max_attempts,
+            lease_secs: i32::try_from(policy.lease.as_secs()).unwrap_or(i32::MAX),
+        },
+    )
+    .await
 }

@@ -55,7 +55,7 @@ pub async fn run_once(state: &AppState) -> Result<usize> {
 }
 
 /// One run of the periodic `keepalive` job: renew what is due, come back in an hour.
-pub async fn run_job(state: &AppState) -> Result<crate::jobs::Outcome> {
+pub async fn run_job(state: &AppState) -> Result<crate::domain::job::Outcome> {
     run_once(state).await?;
-    Ok(crate::jobs::Outcome::Repeat { after: Duration::from_secs(3600) })
+    Ok(crate::domain::job::Outcome::Repeat { after: Duration::from_secs(3600) })
 }

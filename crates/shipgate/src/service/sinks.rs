@@ -1,5 +1,5 @@
 //! The sink worker: hands tracking numbers to the sinks a shipment's `channel` names
-//! (carriers with the `Sink` capability, e.g. ecomdash, CARRIERS.md "ecomdash").
+//! (carriers with the `Sink` capability, e.g. ecomdash, docs/carriers/ecomdash.md "ecomdash").
 //!
 //! Due submissions are claimed from Postgres under a lease (`FOR UPDATE SKIP LOCKED`),
 //! grouped per sink connection and sent in batches (the adapter splits as the sink
@@ -197,7 +197,7 @@ async fn history(conn: &mut sqlx::PgConnection, r: &Claimed, action: &str, error
 
 /// One run of the `sink_flush` job: submit everything due, then come back when the
 /// next pending item is due (retries, parked items), or finish when none is left.
-pub async fn run_job(state: &AppState) -> Result<crate::jobs::Outcome> {
+pub async fn run_job(state: &AppState) -> Result<crate::domain::job::Outcome> {
     // Bounded: items that fail go back with a later due time, so this ends quickly.
     for _ in 0..20 {
         if run_once(state).await? == 0 {
@@ -209,9 +209,9 @@ pub async fn run_job(state: &AppState) -> Result<crate::jobs::Outcome> {
         store::sinks::next_pending_at(&mut conn).await?
     };
     Ok(match next {
-        Some(at) => crate::jobs::Outcome::Repeat {
+        Some(at) => crate::domain::job::Outcome::Repeat {
             after: (at - Utc::now()).to_std().unwrap_or_default().max(Duration::from_millis(200)),
         },
-        None => crate::jobs::Outcome::Done,
+        None => crate::domain::job::Outcome::Done,
     })
 }

@@ -159,7 +159,7 @@ pub async fn spawn_app() -> TestApp {
 
 /// An app with extra config (TOML) on top of the test defaults.
 pub async fn spawn_app_with(extra_config: &str) -> TestApp {
-    shipgate::app::install_crypto_provider();
+    shipgate::crypto::install_tls_provider();
     let admin = admin_options().await;
     let name = format!("sgt_{}", uuid::Uuid::new_v4().simple());
     let mut conn = admin.connect().await.expect("admin connection");

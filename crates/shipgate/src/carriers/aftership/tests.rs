@@ -37,7 +37,7 @@ async fn serve(sim: &AftershipSim) -> String {
 }
 
 fn client_with(base: &str, key: &str) -> Arc<dyn CarrierClient> {
-    crate::app::install_crypto_provider();
+    crate::crypto::install_tls_provider();
     let settings = serde_json::Map::new();
     let cfg = ConnectionConfig {
         tenant_id: "ten_test".into(),

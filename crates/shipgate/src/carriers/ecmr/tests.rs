@@ -48,7 +48,7 @@ struct Harness {
 
 /// The simulator on a real port, optionally nested under `mount`.
 async fn start(mount: Option<&str>) -> Harness {
-    crate::app::install_crypto_provider();
+    crate::crypto::install_tls_provider();
     let sim = EcmrSim::new(EcmrSimConfig::default());
     let router = match mount {
         Some(m) => axum::Router::new().nest(m, sim.router()),

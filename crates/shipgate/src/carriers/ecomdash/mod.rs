@@ -1,4 +1,4 @@
-//! ecomdash channel sink (seed `004_ad6b9d4634b2b6ed.txt`, CARRIERS.md "ecomdash").
+//! ecomdash channel sink (seed `004_ad6b9d4634b2b6ed.txt`, docs/carriers/ecomdash.md "ecomdash").
 //!
 //! One call: `POST {base}/api/Shipments/submitTrackingInfo` with a JSON array of up
 //! to 50 tracking items, the developer key in `Ocp-Apim-Subscription-Key` and the
@@ -289,7 +289,7 @@ mod tests {
 
     /// Every test starts here: reqwest needs the crypto provider before any client is built.
     fn sim() -> EcomdashSim {
-        crate::app::install_crypto_provider();
+        crate::crypto::install_tls_provider();
         EcomdashSim::new(EcomdashSimConfig {
             subscription_keys: vec![SUB.into()],
             integration_keys: vec![ECD.into()],
@@ -308,7 +308,7 @@ mod tests {
     }
 
     fn client_with(base: &str, sub: &str, ecd: &str, http: reqwest::Client) -> Arc<dyn CarrierClient> {
-        crate::app::install_crypto_provider();
+        crate::crypto::install_tls_provider();
         let settings = serde_json::Map::new();
         let credentials = Credentials(
             [("subscription_key", sub), ("integration_key", ecd)]

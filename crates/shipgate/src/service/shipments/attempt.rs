@@ -210,7 +210,8 @@ pub async fn enqueue_sinks(
     let Some(channel) = channel_of(row)? else { return Ok(()) };
     for (sink, target) in channel.targets() {
         if store::sinks::enqueue(conn, &row.tenant_id, &row.id, sink, target.connection_id(), number).await? {
-            crate::jobs::enqueue(conn, None, crate::jobs::kinds::SINK_FLUSH, &Value::Null, Some("all"), None).await?;
+            crate::service::jobs::enqueue(conn, None, crate::domain::job::SINK_FLUSH, &Value::Null, Some("all"), None)
+                .await?;
             store::sinks::set_shipment_sink_status(
                 conn,
                 &row.tenant_id,

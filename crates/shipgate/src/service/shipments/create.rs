@@ -1,4 +1,4 @@
-//! Book a shipment, or register a tracking number (PRODUCT.md "Booking semantics").
+//! Book a shipment, or register a tracking number (docs/product.md "Booking semantics").
 //!
 //! The shipment is written first, in one statement with its history, its
 //! `shipment.created` event and a safety-net booking job; then the carrier is called
@@ -12,12 +12,13 @@ use serde_json::{Value, json};
 use super::{Attempt, attempt_booking, channel_json, check_channel, check_texts, is_unique_violation};
 use crate::app::AppState;
 use crate::carriers::{Capability, Channel};
+use crate::domain::job;
 use crate::domain::{BookingState, FieldError, Metadata, ShipmentPlan, check_plan};
 use crate::service::connections::note_connection_outcome;
 use crate::service::views::Shipment;
 use crate::service::{Caller, Error, Result, carriers};
 use crate::store::shipments::{BookingJob, Creation, NewShipment, ShipmentRow};
-use crate::{ids, jobs, store};
+use crate::{ids, store};
 
 /// A booking, or the registration of a tracking number the client already has.
 #[derive(Debug)]
@@ -94,7 +95,7 @@ pub async fn create(state: &AppState, caller: &Caller, req: CreateShipment) -> R
     let at = Utc::now().duration_trunc(chrono::Duration::microseconds(1)).unwrap_or_else(|_| Utc::now());
     let event_id = ids::new_id("evt");
     let event = crate::service::events::shipment_event("shipment.created", &new.as_row(at), Value::Null)?.data;
-    let policy = jobs::kinds::policy(jobs::kinds::BOOKING);
+    let policy = job::policy(job::BOOKING);
     let inserted = {
         let mut conn = state.db.acquire().await?;
         store::shipments::insert_with_history(
@@ -136,7 +137,7 @@ pub async fn create(state: &AppState, caller: &Caller, req: CreateShipment) -> R
         Attempt::Booked(row) => Ok(Created::Booked(row.try_into()?)),
         Attempt::Pending(row, e) => {
             note_connection_outcome(state, &connection, Some(&e)).await;
-            // Kept: the booking job books it later (PRODUCT.md "Booking semantics").
+            // Kept: the booking job books it later (docs/product.md "Booking semantics").
             Ok(Created::Pending(row.try_into()?))
         }
         Attempt::Failed(row, e) => {
