@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# QUALITY.md P1 and P2, measured side by side in one run (see bench/README.md).
+# docs/quality.md P1 and P2, measured side by side in one run (see bench/README.md).
 #   P1: Ecom Express pushes through the gateway (wrk, 64 connections) vs pgbench running
 #       the equivalent hand-written transaction on the same Postgres (64 clients).
 #   P2: p99 ack latency at 50% of P1's gateway peak (open-loop pusher, examples/ecom_push.rs).

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# QUALITY.md P5: signed webhook deliveries per second to a local receiver, drained in
+# docs/quality.md P5: signed webhook deliveries per second to a local receiver, drained in
 # order of due time. Runs examples/p5_webhooks.rs (release): per run it writes N events,
 # fans them out with the dispatcher, spreads the deliveries' due times at random over
 # the past hour, then starts the production delivery worker and times it until every

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# QUALITY.md P6, the tracking engine itself: N active shipments (inserted directly, all due
+# docs/quality.md P6, the tracking engine itself: N active shipments (inserted directly, all due
 # at once: the largest backlog) on one e-Courier connection whose simulator answers with
 # 50 ms latency. No API calls drive it: the engine in `shipgate sandbox` polls on its own.
 # For each configured rate R (connection setting rate_limit_per_second) it counts the

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# QUALITY.md P6 (scaled to this machine): tracking refresh of many shipments against a
+# docs/quality.md P6 (scaled to this machine): tracking refresh of many shipments against a
 # simulator answering with 50 ms latency. The refresh rate must follow the connection's
 # configured rate limit (not the gateway), and memory must stay flat.
 #   1. books N shipments on the e-Courier simulator (no latency),

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# QUALITY.md P7 (idle part): time from `shipgate serve` start to /readyz 200 on an
+# docs/quality.md P7 (idle part): time from `shipgate serve` start to /readyz 200 on an
 # already migrated database, and idle RSS 5 s after ready. Median of N starts.
 # Usage: bench/p7.sh [starts=5]
 set -euo pipefail

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# QUALITY.md reliability 1: kill -9 the gateway in the middle of a burst of 10k Ecom
+# docs/quality.md reliability 1: kill -9 the gateway in the middle of a burst of 10k Ecom
 # Express pushes; the pusher (examples/ecom_push.rs burst) resends every scan not acked
 # true until it is, against the restarted gateway. Prints: acked pushes lost (must be 0)
 # and stored scans per key (exactly one: 10k scans, 10k events, 10k event_added).

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# QUALITY.md reliability 2: Postgres unavailable for 30 s during a burst of Ecom Express
+# docs/quality.md reliability 2: Postgres unavailable for 30 s during a burst of Ecom Express
 # pushes. Uses a private, throw-away Postgres cluster (initdb + pg_ctl under a temp dir;
 # the shared system Postgres is never stopped). Prints: status:true answers for scans
 # that were not committed (must be 0), /readyz while the database is down and after,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# QUALITY.md P3 and P4, measured side by side in one run (see bench/README.md).
+# docs/quality.md P3 and P4, measured side by side in one run (see bench/README.md).
 #   P3: POST /v1/shipments booked through the gateway vs the same SaveOrder sent straight
 #       to the e-Courier simulator mounted in the same process: added median latency.
 #   P4: GET /v1/shipments/{id} and GET /v1/shipments?limit=100 throughput.

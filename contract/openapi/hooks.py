@@ -4,7 +4,7 @@
 operation that calls a carrier (`x-carrier-call: true` in the document) when the problem
 says the carrier failed (`code` carrier_unavailable or carrier_protocol_error). The sandbox's
 simulators answer on loopback, but the fuzzer creates connections with base URLs that lead
-nowhere, and a carrier that cannot be reached is answered 503 by design (PRODUCT.md).
+nowhere, and a carrier that cannot be reached is answered 503 by design (docs/product.md).
 """
 
 import json

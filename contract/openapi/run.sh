@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The published contract (openapi/openapi.json) judged by tools nobody here wrote
-# (issue 9; QUALITY.md security: "passes a third-party validator", "clients generated
+# (issue 9; docs/quality.md security: "passes a third-party validator", "clients generated
 # from it ... work against a running server", "fuzzing ... 0 server errors, 0 responses
 # that break the schema, 0 undocumented status codes"):
 #

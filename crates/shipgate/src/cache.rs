@@ -2,7 +2,7 @@
 //! API keys and the failed-authentication throttle (used by `service::auth`), inbound
 //! push verifiers, their throttle and the status-mapping tables (used by
 //! `service::inbound`). Every entry expires within seconds and all of it is safe to
-//! lose (ARCHITECTURE rule 12): a restart only forgets it.
+//! lose (docs/architecture.md rule 12): a restart only forgets it.
 //!
 //! Defined here, below `app.rs`, so that the state does not import the layers that use
 //! it (issue 11: no import circle through `app.rs`).
@@ -41,7 +41,7 @@ const INBOUND_FAILURE_ENTRIES: usize = 50_000;
 
 /// How long a tenant's merged mapping table is reused; `PUT /v1/status-mappings` on
 /// this instance evicts it at once, other instances pick a change up within this time
-/// (like the API-key and connection caches: safe to lose, ARCHITECTURE rule 12).
+/// (like the API-key and connection caches: safe to lose, docs/architecture.md rule 12).
 const MAPPING_TTL: Duration = Duration::from_secs(5);
 
 /// Counts failed authentications per key (a client address, or a connection and
@@ -50,7 +50,7 @@ const MAPPING_TTL: Duration = Duration::from_secs(5);
 /// `max_entries` keys are tracked; a key that finds the table full is simply not
 /// counted (it is answered 401, never blocked) rather than evicting someone. Keys hold
 /// only validated data (addresses, ids of existing connections), never raw request
-/// text. Safe to lose (ARCHITECTURE rule 12): a restart only forgets counts.
+/// text. Safe to lose (docs/architecture.md rule 12): a restart only forgets counts.
 pub struct FailureThrottle<K> {
     limit: u32,
     window: Duration,

@@ -1,6 +1,6 @@
 //! The command line: `serve | sandbox | migrate | openapi | tenant | api-key`.
 //! `tenant create` and `api-key create` print the new id / key as the last line of
-//! stdout; scripts rely on that (PRODUCT.md "Running it").
+//! stdout; scripts rely on that (docs/product.md "Running it").
 
 use std::net::SocketAddr;
 use std::process::ExitCode;

@@ -1,5 +1,5 @@
 //! The HTTP server: hyper's HTTP/1.1 connection loop with the limits `axum::serve`
-//! does not offer (issue 10 "Slow clients"; QUALITY.md security):
+//! does not offer (issue 10 "Slow clients"; docs/quality.md security):
 //! - a request head must arrive within `http_header_read_timeout_ms`, and an idle
 //!   keep-alive connection is closed after the same time (hyper's
 //!   `header_read_timeout`, which needs a timer: without one, as in `axum::serve`,

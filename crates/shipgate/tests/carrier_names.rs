@@ -1,4 +1,4 @@
-//! Outside its own folder, no code names a carrier (ARCHITECTURE.md: "no module outside
+//! Outside its own folder, no code names a carrier (docs/architecture.md: "no module outside
 //! `carriers/<name>/` names a carrier: they ask the registry"; `docs/adding-a-carrier.md`).
 //!
 //! Reads the gateway's source tree and looks, for every carrier of the registry, for an

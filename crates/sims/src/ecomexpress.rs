@@ -8,7 +8,7 @@
 //!   body with the seed's eleven keys, every value a string; `datetime` is
 //!   `YYYY-mm-dd H:M:S` in India time (IST, UTC+05:30, no daylight saving), written
 //!   zero-padded (`2024-05-28 07:05:09`).
-//! - CARRIERS.md adds the fields public receivers also see (`child_reason_code_number`,
+//! - docs/carriers/ecomexpress.md adds the fields public receivers also see (`child_reason_code_number`,
 //!   `received_by`, `EDD`): [`Scan::extra`] adds those, or any other string field.
 //! - Fields not set are sent as empty strings (the seed's own payload sends `"ref_awb": ""`),
 //!   so every push carries all eleven keys.

@@ -1,5 +1,5 @@
 //! The eCMR.services simulator driven over HTTP as a client of the carrier would (seed 000,
-//! CARRIERS.md `ecmr`): token exchange, bearer calls, store/details/overview, the CMR link,
+//! docs/carriers/ecmr.md `ecmr`): token exchange, bearer calls, store/details/overview, the CMR link,
 //! every refusal, lifecycle, faults and the control API.
 
 use std::time::Duration;

@@ -76,7 +76,7 @@ pub const fn opt(name: &'static str, description: &'static str) -> FieldSpec {
     FieldSpec { name, required: false, description }
 }
 
-/// A carrier as `GET /v1/carriers` shows it (PRODUCT.md capability table as data).
+/// A carrier as `GET /v1/carriers` shows it (the carriers table of docs/product.md as data).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CarrierInfo {
     #[schema(example = "ecourier")]
@@ -156,7 +156,7 @@ pub struct Carrier {
     pub name: &'static str,
     /// False while the adapter is not built yet: listed, but no connection can be made.
     pub available: bool,
-    /// What it can do (PRODUCT.md capability table); the registry's tests check that
+    /// What it can do (the carriers table of docs/product.md); the registry's tests check that
     /// the hooks below agree with it.
     pub capabilities: &'static [Capability],
     /// Alternative credential sets; a connection supplies exactly one of them.
@@ -212,7 +212,7 @@ impl Carrier {
         }
     }
 
-    /// Whether it is available and has this capability (PRODUCT.md capability table).
+    /// Whether it is available and has this capability (the carriers table of docs/product.md).
     pub fn supports(&self, capability: Capability) -> bool {
         self.available && self.capabilities.contains(&capability)
     }

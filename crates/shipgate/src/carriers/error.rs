@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::Capability;
 
-/// How a carrier call failed, by what the caller should do about it (CARRIERS.md
+/// How a carrier call failed, by what the caller should do about it (docs/carriers/
 /// "gateway behaviour" columns).
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CarrierError {

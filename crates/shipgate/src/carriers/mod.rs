@@ -53,7 +53,7 @@ pub static REGISTRY: &[&Carrier] = &[
     &ecomdash::DESCRIPTOR,
 ];
 
-/// Sinks a shipment reports to (PRODUCT.md `channel`).
+/// Sinks a shipment reports to (docs/product.md `channel`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Channel {
@@ -105,7 +105,7 @@ pub fn info(slug: &str) -> Option<CarrierInfo> {
     get(slug).map(Carrier::info)
 }
 
-/// Whether an available carrier has this capability (PRODUCT.md capability table).
+/// Whether an available carrier has this capability (the carriers table of docs/product.md).
 pub fn supports(slug: &str, capability: Capability) -> bool {
     get(slug).is_some_and(|c| c.supports(capability))
 }

@@ -1,7 +1,7 @@
 //! What a carrier call leaves behind, in the gateway's vocabulary: the recorded
 //! exchange (built by the carrier layer, stored by the store) and the documents a
 //! carrier holds for a shipment. Both live here so that `carriers` and `store` meet in
-//! the domain and never import each other (ARCHITECTURE.md: http → service →
+//! the domain and never import each other (docs/architecture.md: http → service →
 //! (carriers, store) → domain).
 
 use chrono::{DateTime, Utc};

@@ -1,4 +1,4 @@
-//! Normalized status: AfterShip's tag set as snake_case (seed 002 and PRODUCT.md
+//! Normalized status: AfterShip's tag set as snake_case (seed 002 and docs/product.md
 //! "Status"), plus the carrier's subtag verbatim. Status only moves forward.
 
 use serde::{Deserialize, Serialize};
@@ -64,7 +64,7 @@ impl Status {
 }
 
 /// Where a shipment's booking (or, for a registered tracking number, its registration)
-/// with the carrier stands (PRODUCT.md "Booking semantics"). A shipment a carrier's push
+/// with the carrier stands (docs/product.md "Booking semantics"). A shipment a carrier's push
 /// created for an unknown AWB has none: nothing was booked through the gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -98,11 +98,11 @@ impl BookingState {
 
 /// Subtags that make an exception final: returned to sender, lost, cancelled
 /// (AfterShip subtags Exception_011, Exception_013; Exception_020 is our
-/// "cancelled" per CARRIERS.md e-Courier `X`).
+/// "cancelled" per docs/carriers/ecourier.md e-Courier `X`).
 const TERMINAL_EXCEPTION_SUBTAGS: [&str; 3] = ["Exception_011", "Exception_013", "Exception_020"];
 
 /// Whether a shipment in this state is finished: no more polling, no more changes
-/// from carrier events (PRODUCT.md: delivered, expired, exception with a
+/// from carrier events (docs/product.md: delivered, expired, exception with a
 /// returned/lost subtag).
 pub fn is_terminal(status: Status, subtag: Option<&str>) -> bool {
     match status {

@@ -3,7 +3,7 @@
 //! keys' rules and their cache), and puts the [`Caller`] in the request for the
 //! handlers' extractor.
 //!
-//! Failed authentications (QUALITY.md security: "failures rate-limited", "without ever
+//! Failed authentications (docs/quality.md security: "failures rate-limited", "without ever
 //! refusing valid credentials") are counted per client address ([`client_ip`]); past
 //! the limit the *failing* requests are answered 429 with `Retry-After`. The key is
 //! always checked first, so a valid key is never refused by the throttle (a client

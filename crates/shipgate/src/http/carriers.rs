@@ -1,4 +1,4 @@
-//! `GET /v1/carriers`: PRODUCT.md's capability table as data.
+//! `GET /v1/carriers`: the carriers table of docs/product.md as data.
 
 use axum::Json;
 use utoipa_axum::router::OpenApiRouter;

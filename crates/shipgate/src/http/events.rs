@@ -1,5 +1,5 @@
 //! `GET /v1/events`: every outbound event of the tenant in the order it was written,
-//! for reconciliation against the webhooks a subscriber received (PRODUCT.md REST API).
+//! for reconciliation against the webhooks a subscriber received (docs/api.md).
 
 use axum::extract::State;
 use serde::Deserialize;

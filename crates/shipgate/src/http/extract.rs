@@ -1,5 +1,5 @@
 //! Extractors that answer problem+json instead of axum's plain-text rejections
-//! (TOOLCHAIN.md trap 6): JSON bodies (content type, size, one document, depth, unknown
+//! (docs/architecture.md, toolchain note 6): JSON bodies (content type, size, one document, depth, unknown
 //! and missing fields named), query strings and path ids. This is where text with a
 //! NUL (U+0000) is refused, once for every handler: Postgres stores none.
 //!
@@ -19,11 +19,11 @@ use crate::app::AppState;
 use crate::domain::FieldError;
 use crate::error::{ApiError, Location};
 
-/// Deepest JSON nesting accepted (QUALITY.md security: JSON depth limits).
+/// Deepest JSON nesting accepted (docs/quality.md security: JSON depth limits).
 pub const MAX_JSON_DEPTH: usize = 32;
 
 /// What a refused NUL is told. Postgres cannot store U+0000 in text or jsonb
-/// (TOOLCHAIN.md trap 8), so it is refused wherever a request can carry it.
+/// (docs/architecture.md, toolchain note 8), so it is refused wherever a request can carry it.
 pub const NUL_MESSAGE: &str = "must not contain the NUL character (U+0000)";
 const NUL_KEY_MESSAGE: &str = "names in this object must not contain the NUL character (U+0000)";
 

@@ -1,4 +1,4 @@
-//! `Idempotency-Key` (PRODUCT.md "Idempotency") as middleware on every POST/PATCH
+//! `Idempotency-Key` (docs/product.md "Idempotency") as middleware on every POST/PATCH
 //! under `/v1`: the request's fingerprint (method, path, query, body) claims the key
 //! through `service::idempotency`, which keeps the protocol's state (claim, replay,
 //! in flight, reused) and the answers, encrypted. Here: the HTTP side, and which

@@ -1,4 +1,4 @@
-//! Carrier status codes → normalized status (PRODUCT.md "Status"): the built-in table
+//! Carrier status codes → normalized status (docs/product.md "Status"): the built-in table
 //! merged with the tenant's overrides, and the codes seen without a mapping
 //! (`service::status_mappings` checks and stores them).
 

@@ -1,4 +1,4 @@
-//! Webhook endpoints and their deliveries (PRODUCT.md "Webhook endpoint"; DTO
+//! Webhook endpoints and their deliveries (docs/product.md "Webhook endpoint"; DTO
 //! families after svix: `In` / `Patch` / `Out`). The secrets, the SSRF guard and the
 //! re-sends are `service::webhooks`'; here the requests and the pages.
 

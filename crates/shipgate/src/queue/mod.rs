@@ -1,4 +1,4 @@
-//! The one claim/lease loop the gateway's Postgres-backed queues run on (ARCHITECTURE.md
+//! The one claim/lease loop the gateway's Postgres-backed queues run on (docs/architecture.md
 //! rule 6: Postgres is the queue): the job queue (`crate::jobs`), webhook deliveries
 //! (`crate::webhooks::worker`) and the tracking engine's claims (`crate::tracking`).
 //! Each keeps its own SQL in `store/` and implements [`Queue`]; [`Worker`] does the rest.

@@ -1,4 +1,4 @@
-//! API keys `sg_<env>_<id>_<secret>` (PRODUCT.md "API key"): created here, and a
+//! API keys `sg_<env>_<id>_<secret>` (docs/product.md "API key"): created here, and a
 //! presented key turned into the [`Caller`] it stands for. The id part is the primary
 //! key we look up by; the secret is checked as SHA-256 in constant time (`subtle`).
 //! Keys verified by a *successful* authentication are cached for a few seconds per

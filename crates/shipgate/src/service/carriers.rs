@@ -19,7 +19,7 @@ pub fn is_known(slug: &str) -> bool {
     carriers::get(slug).is_some()
 }
 
-/// Refused with `capability_not_supported` unless the carrier can do it (PRODUCT.md:
+/// Refused with `capability_not_supported` unless the carrier can do it (docs/product.md:
 /// asking a carrier for a capability it lacks is never a 500).
 pub fn require(carrier: &str, capability: Capability) -> Result<()> {
     if carriers::supports(carrier, capability) {

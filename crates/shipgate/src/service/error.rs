@@ -2,7 +2,7 @@
 //! with it, whichever front end called (the HTTP API, the workers, the console of issue
 //! 14); `crate::error` turns it into problem+json in one place. Database errors are
 //! classified here, once, by SQLSTATE and constraint name, never by message text
-//! (ARCHITECTURE rule 1; realworld-axum-sqlx `on_constraint`).
+//! (docs/architecture.md rule 1; realworld-axum-sqlx `on_constraint`).
 
 use crate::carriers::CarrierError;
 use crate::domain::FieldError;
@@ -53,7 +53,7 @@ pub enum Refusal {
     IdempotencyKeyInUse,
     /// The Idempotency-Key was first used with a different request.
     IdempotencyKeyReused,
-    /// The carrier cannot do this (PRODUCT.md capability table).
+    /// The carrier cannot do this (the carriers table of docs/product.md).
     CapabilityNotSupported,
     /// The carrier's adapter is not available in this version.
     CarrierNotAvailable,

@@ -1,4 +1,4 @@
-//! Outbound events (PRODUCT.md "Webhook endpoint"): every event's `data` carries the
+//! Outbound events (docs/product.md "Webhook endpoint"): every event's `data` carries the
 //! shipment as the API shows it after the change ([`views::Shipment`]), plus what
 //! changed; and the tenant's event log (`GET /v1/events`).
 

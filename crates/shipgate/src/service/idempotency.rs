@@ -1,4 +1,4 @@
-//! `Idempotency-Key` (PRODUCT.md "Idempotency"): the protocol's state, whichever front
+//! `Idempotency-Key` (docs/product.md "Idempotency"): the protocol's state, whichever front
 //! end carries the key (the HTTP middleware `http::idempotency` for every POST/PATCH
 //! under `/v1`):
 //! - the first request with a key claims it (`INSERT .. ON CONFLICT`, so of N

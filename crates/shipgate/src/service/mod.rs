@@ -10,7 +10,7 @@
 //! call the workflows they run.
 //!
 //! A workflow calls the carrier with no transaction open, then records the outcome, the
-//! carrier exchanges and the history in one transaction (ARCHITECTURE rule 6).
+//! carrier exchanges and the history in one transaction (docs/architecture.md rule 6).
 
 pub mod auth;
 pub mod booking;

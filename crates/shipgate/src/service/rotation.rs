@@ -1,4 +1,4 @@
-//! Online master-key rotation (QUALITY.md security: "a versioned master key that can be
+//! Online master-key rotation (docs/quality.md security: "a versioned master key that can be
 //! rotated online"). Deploy the new key as `SHIPGATE_MASTER_KEY` (with a new
 //! `master_key_id`) and keep the old one in `SHIPGATE_PREVIOUS_MASTER_KEYS`: running
 //! instances read both, new writes use the new key. `shipgate rotate-keys` then

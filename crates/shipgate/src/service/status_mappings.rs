@@ -1,5 +1,5 @@
-//! Carrier status codes → normalized status (PRODUCT.md "Status"): the built-in table
-//! (seeded from CARRIERS.md by a migration) merged with the tenant's overrides, and the
+//! Carrier status codes → normalized status (docs/product.md "Status"): the built-in table
+//! (seeded from docs/carriers/ by a migration) merged with the tenant's overrides, and the
 //! codes seen without a mapping.
 
 use crate::app::AppState;
@@ -39,7 +39,7 @@ fn camel(status: Status) -> String {
     status.as_str().split('_').map(|w| w[..1].to_ascii_uppercase() + &w[1..]).collect()
 }
 
-/// Subtags are AfterShip's `<Tag>_<3 digits>` (CARRIERS.md "Tags"), and must belong to
+/// Subtags are AfterShip's `<Tag>_<3 digits>` (docs/carriers/aftership.md "Tags"), and must belong to
 /// the tag they are given with.
 fn subtag_ok(status: Status, subtag: &str) -> bool {
     subtag

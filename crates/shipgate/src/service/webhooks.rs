@@ -1,4 +1,4 @@
-//! Webhook endpoints and their deliveries (PRODUCT.md "Webhook endpoint").
+//! Webhook endpoints and their deliveries (docs/product.md "Webhook endpoint").
 //!
 //! The signing secret (`whsec_…`) is generated here, shown once in the create (or
 //! rotate) answer, and stored sealed with `crate::crypto` (AAD binds tenant +
@@ -63,7 +63,7 @@ fn check_description(d: Option<&str>) -> Option<FieldError> {
 
 /// Refuse URLs that are not http(s) or point at a private, loopback, link-local or
 /// metadata address — as a literal or through any address the name resolves to now
-/// (QUALITY.md security). A name that does not resolve is accepted: the connect-time
+/// (docs/quality.md security). A name that does not resolve is accepted: the connect-time
 /// guard decides when it does.
 async fn check_url(guard: &Guard, raw: &str) -> Result<String, FieldError> {
     let bad = |m: &str| FieldError::new("url", m);

@@ -6,7 +6,7 @@ use serde_json::Value;
 use sqlx::PgConnection;
 use sqlx::types::Json;
 
-/// The outbound event types (PRODUCT.md "Webhook endpoint").
+/// The outbound event types (docs/product.md "Webhook endpoint").
 pub const EVENT_TYPES: &[&str] = &[
     "shipment.created",
     "shipment.booked",

@@ -1,5 +1,5 @@
 //! The tracking engine: every non-terminal shipment on a connection whose carrier
-//! refreshes by polling (PRODUCT.md capability table) is refreshed on a schedule that
+//! refreshes by polling (the carriers table of docs/product.md) is refreshed on a schedule that
 //! adapts to its state ([`schedule`]), spread over time, within each connection's rate
 //! limit, across any number of instances.
 //!
@@ -9,7 +9,7 @@
 //! - **Claim.** Each round an instance claims due shipments per connection with
 //!   `FOR UPDATE SKIP LOCKED`, moving their `poll_next_at` to the end of a lease and
 //!   stamping a claim token in the same statement: no other instance takes them, and a
-//!   dead instance's claims are due again when the lease ends (ARCHITECTURE rule 6).
+//!   dead instance's claims are due again when the lease ends (docs/architecture.md rule 6).
 //!   A poll's result is written only while the token is still on the row. The loop
 //!   (rounds, slots, cut-off before the lease ends, drain) is the one every queue runs,
 //!   [`crate::queue`]; the pacing and the horizon are this engine's claim.
@@ -25,7 +25,7 @@
 //!   active shipments: nothing loads the schedule as a whole.
 //!
 //! Hand-written rather than a crate: the pace must be shared through Postgres (instances
-//! are stateless, ARCHITECTURE rule 12), which no in-process limiter does.
+//! are stateless, docs/architecture.md rule 12), which no in-process limiter does.
 
 pub mod schedule;
 

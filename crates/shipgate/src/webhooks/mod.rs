@@ -1,4 +1,4 @@
-//! Outbound webhooks (PRODUCT.md "Webhook endpoint"): signing secrets, Standard
+//! Outbound webhooks (docs/product.md "Webhook endpoint"): signing secrets, Standard
 //! Webhooks signatures, the retry schedule, the SSRF-safe delivery client, and the two
 //! background workers (dispatcher and delivery worker, in [`worker`]).
 //!

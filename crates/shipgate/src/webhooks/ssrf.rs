@@ -1,4 +1,4 @@
-//! SSRF guard for outbound webhooks (QUALITY.md security, "Outbound webhook URLs").
+//! SSRF guard for outbound webhooks (docs/quality.md security, "Outbound webhook URLs").
 //!
 //! A subscriber URL must reach the public Internet and nothing else. Refused, unless a
 //! configured allow-list network contains the address:

@@ -1,4 +1,4 @@
-//! The dispatcher and the delivery worker (ARCHITECTURE.md rule 6; svix's worker and
+//! The dispatcher and the delivery worker (docs/architecture.md rule 6; svix's worker and
 //! hook0's output-worker were the models).
 //!
 //! - **Dispatcher**: fans undispatched events out into deliveries in one statement

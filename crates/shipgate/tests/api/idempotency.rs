@@ -1,4 +1,4 @@
-//! Idempotency-Key as PRODUCT.md describes it.
+//! Idempotency-Key as docs/product.md describes it.
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! The durable job queue: pending bookings are booked later, exactly once; a worker that
 //! lost its lease cannot record a result; dead jobs are visible and re-runnable; two
-//! instances on one database run every job once (QUALITY.md reliability 5, 6, 8).
+//! instances on one database run every job once (docs/quality.md reliability 5, 6, 8).
 
 use std::collections::HashSet;
 use std::time::Duration;

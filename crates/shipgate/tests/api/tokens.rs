@@ -10,7 +10,7 @@ async fn an_expired_token_causes_exactly_one_relogin_under_200_concurrent_bookin
     app.book("WARM").await;
     assert_eq!(app.sim.stats().logins, 1);
     app.sim.expire_tokens();
-    // Latency makes the 200 calls overlap at the carrier (QUALITY.md reliability 7).
+    // Latency makes the 200 calls overlap at the carrier (docs/quality.md reliability 7).
     app.sim.set_latency(Duration::from_millis(40));
     let mut tasks = Vec::new();
     for i in 0..200 {

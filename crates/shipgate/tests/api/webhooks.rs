@@ -614,7 +614,7 @@ async fn another_tenant_sees_none_of_it() {
     assert!(rx_b.hits().is_empty());
 }
 
-/// QUALITY.md reliability 9 with a shrunk schedule (100, 200, 400, 800 ms): the
+/// docs/quality.md reliability 9 with a shrunk schedule (100, 200, 400, 800 ms): the
 /// subscriber is down while 36 events across 8 shipments are written — the first 16
 /// long enough to exhaust the schedule (they end `failed` and are replayed), the rest
 /// come back partway through it. Every event is delivered, each attempt is logged, no

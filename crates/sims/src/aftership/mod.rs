@@ -1,7 +1,7 @@
 //! AfterShip Tracking API, version 2024-04, played from AfterShip's side.
 //!
 //! Written from seed 002 (AfterShip's Trackings, Last Checkpoints and Estimated delivery
-//! date API pages), CARRIERS.md's `aftership` section, and the official Python SDK pinned
+//! date API pages), docs/carriers/aftership.md's `aftership` section, and the official Python SDK pinned
 //! to 2024-04 (`aftership-tracking-sdk` 2.0.2, the last release on `/tracking/2024-04`):
 //! its models give every path, field, envelope and enum; later releases (2024-07 and on)
 //! must not leak in. `docs/carriers/aftership-simulator.md` is the contract as
@@ -17,7 +17,7 @@
 //! - A create without `slug` gets the account's first courier (AfterShip "detects" among
 //!   the account's couriers); a slug outside [`AftershipSimConfig::couriers`] is 4010.
 //! - 4003 answers carry an empty `data`, like every other error: the client finds the
-//!   existing tracking itself (CARRIERS.md: "find it by number and adopt it").
+//!   existing tracking itself (docs/carriers/aftership.md: "find it by number and adopt it").
 //! - The rate limit counts every authenticated call as received, refused ones included,
 //!   in a sliding 1-second window (see `limiter.rs`); `X-RateLimit-*` come with every
 //!   API answer; a 429 carries no `Retry-After` (2024-04 documents only the three).

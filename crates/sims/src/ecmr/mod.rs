@@ -1,16 +1,16 @@
 //! eCMR.services simulator, written from the carrier's API explanation (seed 000, "Explanation
-//! of API options of eCMR.services") and the `ecmr` section of CARRIERS.md; the contract as
+//! of API options of eCMR.services") and the `ecmr` section of docs/carriers/ecmr.md; the contract as
 //! implemented is `docs/carriers/ecmr-simulator.md`.
 //!
 //! The seed describes the flow (organisation API tokens with an expiry, exchanged for a bearer
 //! access token with `client_id` = organisation id and `code` = API token; then "get shipment
 //! details", "get shipment overview", "store shipment"; a shipment history of who did what and
-//! when; links to the CMR). It publishes no paths: the paths and bodies are CARRIERS.md's
+//! when; links to the CMR). It publishes no paths: the paths and bodies are docs/carriers/ecmr.md's
 //! (*ours*), and this simulator serves those defaults.
 //!
 //! Choices where the documents are silent (each also in the contract doc):
 //! - Every error answer is `{"error": <sentence>, "field": <path or null>}`, the shape
-//!   CARRIERS.md gives for 422, so a client needs one error reader.
+//!   docs/carriers/ecmr.md gives for 422, so a client needs one error reader.
 //! - Token exchange: an unknown organisation, a code that is not that organisation's API token,
 //!   or an expired API token → 401 (`field: "code"`); a body without `client_id`/`code` → 422.
 //! - Bearer calls without a valid access token → 401 with `WWW-Authenticate: Bearer` (RFC 6750).
@@ -19,7 +19,7 @@
 //! - `reference` is required (it is the key that makes a retried store an update); a store
 //!   with an existing reference answers 200 with the current status (201 only creates), and is
 //!   refused with 409 once loading started (a signed CMR is a legal document) or after cancel.
-//! - Fields outside CARRIERS.md's body are refused (422 naming the field): the body is ours, so
+//! - Fields outside docs/carriers/ecmr.md's body are refused (422 naming the field): the body is ours, so
 //!   an unknown field is a typo on one side or the other, never something to drop silently.
 //! - Countries are ISO 3166-1 alpha-2 codes; dates are RFC 3339 with an offset.
 //! - The overview lists the organisation's shipments oldest first (creation order never

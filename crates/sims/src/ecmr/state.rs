@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 
 use super::{EcmrStats, RecordedRequest, SimFault};
 
-/// The shipment statuses of CARRIERS.md's `ecmr` section, in the order a transport goes.
+/// The shipment statuses of docs/carriers/ecmr.md's `ecmr` section, in the order a transport goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -237,7 +237,7 @@ impl State {
         (o.list[start..end].iter().map(Shipment::summary).collect(), o.list.len())
     }
 
-    /// Creates the shipment, or updates the one with the same reference (CARRIERS.md, *ours*).
+    /// Creates the shipment, or updates the one with the same reference (docs/carriers/ecmr.md, *ours*).
     pub fn store(&mut self, org: &str, reference: String, data: Map<String, Value>) -> Result<Stored, Status> {
         let o = self.orgs.entry(org.to_owned()).or_default();
         if let Some(&pos) = o.by_reference.get(&reference) {

@@ -1,4 +1,4 @@
-//! The store-shipment body of CARRIERS.md's `ecmr` section (*ours*, CMR convention):
+//! The store-shipment body of docs/carriers/ecmr.md's `ecmr` section (*ours*, CMR convention):
 //! `{"shipment": {reference, consignor, consignee, taking_over, delivery, goods, instructions?}}`.
 //! Missing consignor/consignee/goods or a bad value → 422 `{error, field}` naming the field
 //! by its JSON path (`shipment.goods[0].packages`).

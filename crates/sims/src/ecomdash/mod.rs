@@ -1,6 +1,6 @@
 //! ecomdash simulator: `Shipments - Submit Tracking Info`, written from the ecomdash API page
 //! (seed 004, with its `ListOfFulfillmentRequest` and `ResponseListUpdateShipmentResponse`
-//! JSON Schemas, copied in `contract/ecomdash/`) and the `ecomdash` section of CARRIERS.md;
+//! JSON Schemas, copied in `contract/ecomdash/`) and the `ecomdash` section of docs/carriers/ecomdash.md;
 //! the contract as implemented is `docs/carriers/ecomdash-simulator.md`.
 //!
 //! The API sits behind Azure API Management (`ecomdash.azure-api.net`, header

@@ -1,5 +1,5 @@
 //! The e-Courier simulator, written from the e-Courier API reference (seed 001), the
-//! `ecourier` section of CARRIERS.md and the reference's own examples in
+//! `ecourier` section of docs/carriers/ecourier.md and the reference's own examples in
 //! `contract/fixtures/ecourier/` — never from the gateway's adapter. The contract as
 //! implemented, with every choice made where the reference is silent, is in
 //! `docs/carriers/ecourier-simulator.md`.

@@ -1,4 +1,4 @@
-//! SaveOrder / QuoteOrder validation, "like a create each time" (CARRIERS.md).
+//! SaveOrder / QuoteOrder validation, "like a create each time" (docs/carriers/ecourier.md).
 //!
 //! The reference (seed 001) says e-Courier answers -4 "if required order elements are
 //! missing, or if submitted values do not match available options", with a status

@@ -1,4 +1,4 @@
-//! AfterShip as the gateway sees it (CARRIERS.md "aftership"; Tracking API 2024-04,
+//! AfterShip as the gateway sees it (docs/carriers/aftership.md "aftership"; Tracking API 2024-04,
 //! seed 002).
 
 use std::sync::Arc;
@@ -27,7 +27,7 @@ pub static DESCRIPTOR: Carrier = Carrier {
     credential_sets: &[&[req("api_key", "as-api-key"), opt("webhook_secret", "inbound webhook HMAC secret")]],
     settings: &SETTINGS,
     base_url: BaseUrl::Default(DEFAULT_BASE_URL),
-    // 10 requests per second per account (AfterShip 2024-04, CARRIERS.md).
+    // 10 requests per second per account (AfterShip 2024-04, docs/carriers/aftership.md).
     limits: DefaultLimits { rate_per_second: Some(10), max_concurrency: None },
     check_credentials: no_rules,
     check_settings: validate_settings,

@@ -1,4 +1,4 @@
-//! AfterShip webhooks (CARRIERS.md "Inbound webhooks"): `aftership-hmac-sha256` is the
+//! AfterShip webhooks (docs/carriers/aftership.md "Inbound webhooks"): `aftership-hmac-sha256` is the
 //! base64 HMAC-SHA256 of the raw body under the connection's `webhook_secret`; `msg` is
 //! the tracking, mapped exactly as a refresh maps it (`mapping::snapshot_from`). A
 //! webhook is deduplicated on `event_id` and answered 200 once stored; refusals are the
@@ -23,7 +23,7 @@ pub static INBOUND: Inbound = Inbound {
     openapi: Doc::openapi,
 };
 
-/// An AfterShip webhook body (CARRIERS.md "Inbound webhooks").
+/// An AfterShip webhook body (docs/carriers/aftership.md "Inbound webhooks").
 #[derive(Debug, serde::Deserialize)]
 pub struct Webhook {
     #[serde(default)]

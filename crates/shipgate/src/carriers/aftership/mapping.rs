@@ -1,6 +1,6 @@
 //! AfterShip ↔ gateway mapping: meta codes to error classes, tags to statuses,
 //! checkpoints to events, plans to create/update bodies, and the predict-batch item
-//! rules (seed 002, CARRIERS.md "aftership", PRODUCT.md).
+//! rules (seed 002, docs/carriers/aftership.md "aftership", docs/product.md).
 
 use std::time::Duration;
 
@@ -41,7 +41,7 @@ pub mod meta {
     pub const TOO_MANY_REQUESTS: i64 = 429;
 }
 
-/// AfterShip tag → our status (PRODUCT.md: statuses are AfterShip's tags, snake_case).
+/// AfterShip tag → our status (docs/product.md: statuses are AfterShip's tags, snake_case).
 pub fn tag_status(tag: &str) -> Option<Status> {
     Some(match tag {
         "Pending" => Status::Pending,
@@ -446,7 +446,7 @@ fn check_estimated_pickup(e: &Map<String, Value>, at: &str, errors: &mut Vec<Fie
     }
 }
 
-/// PRODUCT.md `POST /v1/estimated-delivery-dates` items, checked against the 2024-04
+/// docs/product.md `POST /v1/estimated-delivery-dates` items, checked against the 2024-04
 /// predict-batch contract (seed "Batch predict the estimated delivery date", SDK
 /// `EstimatedDeliveryDateRequest`) before anything is sent: 1-5 items; `slug`,
 /// `origin_address`, `destination_address` required; either `pickup_time` or

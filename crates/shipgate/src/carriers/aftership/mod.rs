@@ -1,9 +1,9 @@
 //! AfterShip Tracking API 2024-04 adapter (seed `002_5011739573563659.txt`,
-//! CARRIERS.md "aftership").
+//! docs/carriers/aftership.md "aftership").
 //!
 //! Header `as-api-key`; base `https://api.aftership.com/tracking/2024-04` unless the
 //! connection overrides it. Create is made idempotent by adopting the existing tracking
-//! on meta 4003. AfterShip limits each *account* (10 req/s by default, CARRIERS.md), so
+//! on meta 4003. AfterShip limits each *account* (10 req/s by default, docs/carriers/aftership.md), so
 //! the rate is kept by limits shared by every client of the same account (same API
 //! base and key; `carriers::limits`: at most N calls arriving in any second, however
 //! busy the machine, and after a 429 every call held until `X-RateLimit-Reset`). A 429

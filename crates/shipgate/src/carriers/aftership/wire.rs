@@ -1,4 +1,4 @@
-//! AfterShip Tracking API **2024-04** wire types (seed 002, CARRIERS.md "aftership").
+//! AfterShip Tracking API **2024-04** wire types (seed 002, docs/carriers/aftership.md "aftership").
 //!
 //! The reference for every field is AfterShip's official Python SDK pinned to this
 //! version, `aftership-tracking-sdk` 2.0.2 (the last release on `/tracking/2024-04`):

@@ -1,4 +1,4 @@
-//! eCMR.services as the gateway sees it (CARRIERS.md "ecmr"; `docs/carriers/ecmr.md`).
+//! eCMR.services as the gateway sees it (docs/carriers/ecmr.md "ecmr"; `docs/carriers/ecmr.md`).
 
 use std::sync::Arc;
 

@@ -1,4 +1,4 @@
-//! eCMR.services ⇄ gateway mapping (CARRIERS.md "ecmr": shipment body, status mapping,
+//! eCMR.services ⇄ gateway mapping (docs/carriers/ecmr.md "ecmr": shipment body, status mapping,
 //! errors). Pure functions, unit-tested here.
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -7,7 +7,7 @@ use super::wire;
 use crate::carriers::{CarrierError, CarrierEvent, DocumentLink, TrackingSnapshot};
 use crate::domain::{Address, Dimensions, LengthUnit, Parcel, ShipmentPlan, Status, Stop};
 
-/// Where the operations live below the base URL. No public path list exists (CARRIERS.md:
+/// Where the operations live below the base URL. No public path list exists (docs/carriers/ecmr.md:
 /// the paths are *ours*), so each one is overridable in the connection's `paths` setting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Paths {
@@ -114,7 +114,7 @@ fn volume_m3(d: &Dimensions) -> f64 {
 }
 
 /// One goods line per parcel. A parcel's weight and dimensions describe one package
-/// (PRODUCT.md `parcels[]`), while a CMR goods line states the line's gross weight and
+/// (docs/product.md `parcels[]`), while a CMR goods line states the line's gross weight and
 /// volume, so both are multiplied by the package count (ours).
 fn goods(p: &Parcel) -> wire::Goods {
     let n = f64::from(p.quantity.max(1));
@@ -135,7 +135,7 @@ fn goods(p: &Parcel) -> wire::Goods {
 
 /// The store body from our plan: the first pickup-type stop is the consignor and the
 /// place of taking over, the last delivery-type stop the consignee and the place of
-/// delivery (CARRIERS.md). A missing stop is left out rather than invented: the carrier
+/// delivery (docs/carriers/ecmr.md). A missing stop is left out rather than invented: the carrier
 /// answers 422 naming the field, which reaches the client as `Rejected`.
 pub fn shipment_from_plan(plan: &ShipmentPlan, order_number: &str) -> wire::Shipment {
     let pickup = plan.stops.iter().find(|s| s.stop_type.picks_up());
@@ -151,7 +151,7 @@ pub fn shipment_from_plan(plan: &ShipmentPlan, order_number: &str) -> wire::Ship
     }
 }
 
-/// What the store body (CARRIERS.md "Shipment body") requires that our plan may lack,
+/// What the store body (docs/carriers/ecmr.md "Shipment body") requires that our plan may lack,
 /// named by *our* field: the consignor's and consignee's `name` and the taking-over
 /// `date` carry no `?` in the contract, and a CMR note must state the date of taking
 /// over (CMR convention art. 6(1)(c)). Refused before any call, so the client learns
@@ -180,7 +180,7 @@ pub fn missing_for_store(plan: &ShipmentPlan) -> Option<String> {
 
 // ---------- answers ----------
 
-/// Normalized status of an eCMR status (CARRIERS.md "Status mapping", ours). `None` for
+/// Normalized status of an eCMR status (docs/carriers/ecmr.md "Status mapping", ours). `None` for
 /// a value the contract does not list: the raw value is kept and the status does not move.
 pub fn map_status(raw: &str) -> Option<(Status, Option<String>)> {
     match raw.trim().to_ascii_lowercase().as_str() {
@@ -308,7 +308,7 @@ pub fn classify(status: u16, body: &[u8], retry_after: Option<std::time::Duratio
             message: "eCMR.services endpoint not found (HTTP 404): check base_url and the paths setting".into(),
         }),
         409 => failed(CarrierError::Conflict { message: text("conflict") }),
-        // 422 names the refused field (CARRIERS.md): the client can fix its shipment.
+        // 422 names the refused field (docs/carriers/ecmr.md): the client can fix its shipment.
         422 | 400 if field.is_some() => {
             failed(CarrierError::Rejected { message: format!("{}: {}", field.unwrap_or_default(), text("invalid")) })
         }

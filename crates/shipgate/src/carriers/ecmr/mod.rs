@@ -1,4 +1,4 @@
-//! eCMR.services adapter (seed `000_e40b7ecac6f8ee32.txt`, CARRIERS.md "ecmr"; field by
+//! eCMR.services adapter (seed `000_e40b7ecac6f8ee32.txt`, docs/carriers/ecmr.md "ecmr"; field by
 //! field in `docs/carriers/ecmr.md`).
 //!
 //! The seed describes the flow but publishes no path list, so the paths are *ours* and

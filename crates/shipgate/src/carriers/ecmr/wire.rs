@@ -1,4 +1,4 @@
-//! eCMR.services wire types (CARRIERS.md "ecmr"; seed `000_e40b7ecac6f8ee32.txt`).
+//! eCMR.services wire types (docs/carriers/ecmr.md "ecmr"; seed `000_e40b7ecac6f8ee32.txt`).
 //! The seed names the operations (request access token, store shipment, get shipment
 //! details, get shipment overview) but publishes no schema, so the shapes here are
 //! *ours*, following the CMR consignment note (consignor, consignee, place and date of
@@ -24,7 +24,7 @@ pub struct StoreRequest {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Shipment {
-    /// Our stable key at the carrier: a repeated store with it updates (CARRIERS.md, ours).
+    /// Our stable key at the carrier: a repeated store with it updates (docs/carriers/ecmr.md, ours).
     pub reference: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub consignor: Option<Party>,

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use crate::carriers::{SinkItem, SinkTarget};
 
-// CARRIERS.md "ecomdash"; ecomdash's Submit Tracking Info reference (seed 004) types
+// docs/carriers/ecomdash.md "ecomdash"; ecomdash's Submit Tracking Info reference (seed 004) types
 // ShipmentId, CarrierId and LineItemId "Integer".
 /// Where ecomdash learns the tracking number of one of its shipments. The ids are
 /// ecomdash's own integers (its Submit Tracking Info API types them Integer).
@@ -39,7 +39,7 @@ pub struct EcomdashChannel {
 pub const ECOMDASH_ID_MAX: u64 = (1 << 53) - 1;
 
 // Seed 004 types the ids "Integer" (its JSON Schema: `number`, format `decimal`);
-// CARRIERS.md: public clients see them written as decimals (`28.0`).
+// docs/carriers/ecomdash.md: public clients see them written as decimals (`28.0`).
 /// An ecomdash id, a whole number. Accepted as a JSON integer, as a decimal with a zero
 /// fraction (`28.0`, as ecomdash writes ids in its answers) or as a string of such a
 /// number (`"20405"`); always written as a JSON integer.

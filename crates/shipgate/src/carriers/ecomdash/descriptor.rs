@@ -1,4 +1,4 @@
-//! ecomdash as the gateway sees it: a sink for tracking numbers (CARRIERS.md
+//! ecomdash as the gateway sees it: a sink for tracking numbers (docs/carriers/ecomdash.md
 //! "ecomdash"; seed 004). Where a shipment's number goes is its `channel.ecomdash`
 //! ([`super::EcomdashChannel`]).
 
@@ -20,7 +20,7 @@ pub static DESCRIPTOR: Carrier = Carrier {
     ]],
     settings: &SETTINGS,
     base_url: BaseUrl::Default(DEFAULT_BASE_URL),
-    // At most 3 calls in flight per connection (CARRIERS.md).
+    // At most 3 calls in flight per connection (docs/carriers/ecomdash.md).
     limits: DefaultLimits { rate_per_second: None, max_concurrency: Some(3) },
     check_credentials: no_rules,
     check_settings: validate_settings,

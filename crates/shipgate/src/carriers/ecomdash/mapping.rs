@@ -1,4 +1,4 @@
-//! ecomdash ⇄ gateway mapping (CARRIERS.md "ecomdash"): request items from our sink
+//! ecomdash ⇄ gateway mapping (docs/carriers/ecomdash.md "ecomdash"): request items from our sink
 //! items, HTTP answers onto [`CarrierError`] classes, and per-item verdicts onto
 //! [`SinkResult`]s. Pure functions, unit-tested here.
 
@@ -9,7 +9,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use super::wire;
 use crate::carriers::{CarrierError, SinkItem, SinkResult};
 
-/// Most items per call (CARRIERS.md "When": up to 50 per call).
+/// Most items per call (docs/carriers/ecomdash.md "When": up to 50 per call).
 pub const MAX_BATCH: usize = 50;
 
 /// Words that mark a per-item failure message as temporary, matched case-insensitively.

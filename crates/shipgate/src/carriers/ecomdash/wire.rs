@@ -1,4 +1,4 @@
-//! ecomdash wire types (seed `004_ad6b9d4634b2b6ed.txt`, CARRIERS.md "ecomdash").
+//! ecomdash wire types (seed `004_ad6b9d4634b2b6ed.txt`, docs/carriers/ecomdash.md "ecomdash").
 //!
 //! Request: a JSON **array** of tracking items with PascalCase keys, exactly the seed's
 //! `ListOfFulfillmentRequest` JSON Schema (`additionalProperties: false`; ids are

@@ -1,5 +1,5 @@
 //! Ecom Express scans as pushed (seed `003_22468744d4026f76.txt` "Payload", "Sample
-//! Response", "Failure Responses"; CARRIERS.md "ecomexpress"): HTTP Basic Auth with the
+//! Response", "Failure Responses"; docs/carriers/ecomexpress.md "ecomexpress"): HTTP Basic Auth with the
 //! connection's credentials, one scan per request, every value a string, unknown fields
 //! accepted (public receivers see `received_by`, `EDD`, ...) and kept in the raw push.
 //! Every answer, refusals included, is Ecom's acknowledgement, echoing `awb` and
@@ -32,7 +32,7 @@ pub static INBOUND: Inbound = Inbound {
 };
 
 /// India Standard Time: Ecom's `datetime` carries no offset and is local time in India
-/// (CARRIERS.md "ecomexpress": "YYYY-mm-dd H:M:S", India time).
+/// (docs/carriers/ecomexpress.md "ecomexpress": "YYYY-mm-dd H:M:S", India time).
 fn ist() -> FixedOffset {
     FixedOffset::east_opt(5 * 3600 + 30 * 60).unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset"))
 }
@@ -69,7 +69,7 @@ fn parse(body: &Value) -> Result<Push, Refusal> {
         let occurred_at =
             parse_datetime(&datetime).ok_or_else(|| format!("datetime {datetime:?} is not \"YYYY-mm-dd H:M:S\""))?;
         // `child_reason_code_number` when present (it is the more precise code), else
-        // `reason_code_number` (CARRIERS.md "ecomexpress").
+        // `reason_code_number` (docs/carriers/ecomexpress.md "ecomexpress").
         let code = match text("child_reason_code_number", MAX_KEY_LEN)? {
             Some(c) => c,
             None => {

@@ -1,8 +1,8 @@
-//! Ecom Express: a carrier that only pushes (seed `003_22468744d4026f76.txt`, CARRIERS.md
+//! Ecom Express: a carrier that only pushes (seed `003_22468744d4026f76.txt`, docs/carriers/ecomexpress.md
 //! "ecomexpress"; `docs/carriers/ecomexpress.md`). It sends each scan to the gateway
 //! with HTTP Basic Auth; the gateway never calls it, so a connection holds only the
 //! push credentials, generated when none are given. Its status codes are mapped through
-//! the status-mapping table (defaults seeded from CARRIERS.md by a migration).
+//! the status-mapping table (defaults seeded from docs/carriers/ecomexpress.md by a migration).
 
 pub mod inbound;
 

@@ -81,7 +81,7 @@ fn read_keeping_repeats(text: &str) -> Value {
     Repeats::deserialize(&mut de).map(|r| r.0).expect("a fixture is JSON")
 }
 
-/// Every scalar in a request body is a string (reference: the examples; CARRIERS.md).
+/// Every scalar in a request body is a string (reference: the examples; docs/carriers/ecourier.md).
 fn non_string_scalars(v: &Value, path: &str, out: &mut Vec<String>) {
     match v {
         Value::String(_) => {}
@@ -172,7 +172,7 @@ fn the_order_we_save_for_the_reference_order_has_the_reference_examples_shape() 
     let mut bad = Vec::new();
     non_string_scalars(&ours, "", &mut bad);
     assert!(bad.is_empty(), "{bad:?}");
-    // Ours adds the OrderNumber (CARRIERS.md: we set it, stable per shipment) ...
+    // Ours adds the OrderNumber (docs/carriers/ecourier.md: we set it, stable per shipment) ...
     let order = ours["Order"].as_object_mut().expect("order");
     assert_eq!(order.remove("OrderNumber"), Some(json!("SG01ABC")));
     // ... and links every piece to its stops, where the example links only the first.

@@ -1,4 +1,4 @@
-//! e-Courier as the gateway sees it (CARRIERS.md "ecourier"; the e-Courier API
+//! e-Courier as the gateway sees it (docs/carriers/ecourier.md "ecourier"; the e-Courier API
 //! reference, seed 001).
 
 use std::sync::Arc;

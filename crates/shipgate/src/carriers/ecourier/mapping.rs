@@ -1,4 +1,4 @@
-//! e-Courier ⇄ gateway mapping (CARRIERS.md "ecourier": Order body, Errors, Where
+//! e-Courier ⇄ gateway mapping (docs/carriers/ecourier.md "ecourier": Order body, Errors, Where
 //! progress lives, Status mapping; field by field in `docs/carriers/ecourier.md`). Pure
 //! functions, unit-tested here and against the reference's own examples
 //! (`contract/fixtures/ecourier/`).
@@ -209,7 +209,7 @@ pub fn order_from_plan(plan: &ShipmentPlan, order_number: Option<&str>, settings
 // ---------- answers ----------
 
 /// Classify an answer by HTTP status and e-Courier status code (reference "Response
-/// Status Codes"; CARRIERS.md table). `Ok` only for HTTP 200 with `status:"0"`.
+/// Status Codes"; docs/carriers/ecourier.md table). `Ok` only for HTTP 200 with `status:"0"`.
 /// `TokenRefused` is kept apart so the client can log in again once.
 #[derive(Debug)]
 pub enum Outcome {
@@ -484,7 +484,7 @@ fn event_status(event_type: &str) -> Option<(Status, Option<&'static str>)> {
     }
 }
 
-/// Normalized status of an order (CARRIERS.md "Where progress lives", "Status
+/// Normalized status of an order (docs/carriers/ecourier.md "Where progress lives", "Status
 /// mapping"), from every piece of evidence the reference describes: `OrderStatus`, the
 /// JobStops (arrive/depart times, `JobStopStatus`, POD) matched to the ordered stops,
 /// their pieces' `PieceActionStatus`, the order's POD and its OrderEvents. The most

@@ -1,5 +1,5 @@
 //! e-Courier adapter (the e-Courier API reference, seed `001_ace717137be8dd3c.txt`;
-//! CARRIERS.md "ecourier"). Every request and answer field, where it comes from and
+//! docs/carriers/ecourier.md "ecourier"). Every request and answer field, where it comes from and
 //! which test covers it: `docs/carriers/ecourier.md`.
 //!
 //! Every call is `POST {base}/software/xml/ecJsonPost.asmx/{Method}` with a JSON body
@@ -364,13 +364,13 @@ impl CarrierClient for EcourierClient {
     }
 
     /// Update = SaveOrder with the whole order as it will be (the stored plan with the
-    /// change applied): never a partial body (CARRIERS.md).
+    /// change applied): never a partial body (docs/carriers/ecourier.md).
     async fn update(&self, cx: &CallCx, req: &OrderRequest<'_>) -> Result<(), CarrierError> {
         let body = self.order_body(req.plan, Some(req.order_number))?;
         self.call(cx, "SaveOrder", &body, false).await.map(|_| ())
     }
 
-    /// Cancel = SaveOrder with `OrderStatus:"X"` (CARRIERS.md). SaveOrder is
+    /// Cancel = SaveOrder with `OrderStatus:"X"` (docs/carriers/ecourier.md). SaveOrder is
     /// create-or-update of the whole order and validated like a create (the reference
     /// answers -4 for missing elements), so the cancel carries the complete order as
     /// booked with only the status changed: the carrier can neither refuse it as

@@ -1,4 +1,4 @@
-//! e-Courier wire types (the e-Courier API reference, seed 001; CARRIERS.md "ecourier";
+//! e-Courier wire types (the e-Courier API reference, seed 001; docs/carriers/ecourier.md "ecourier";
 //! field by field in `docs/carriers/ecourier.md`).
 //!
 //! Requests are written the way the reference's own examples are: every scalar a
@@ -46,7 +46,7 @@ pub struct OrderEnvelope {
 
 /// The order as we write it. Every field the gateway sets is here, so an update or a
 /// cancel can send the whole order again (SaveOrder is create-or-update of the whole
-/// order, CARRIERS.md).
+/// order, docs/carriers/ecourier.md).
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Order {

@@ -78,7 +78,7 @@ pub(super) async fn ingest_scan(
         Some(row) => (row, false),
         None => {
             // Unknown tracking number: accepted and kept as a shipment of this connection
-            // (CARRIERS.md: "the shipment may be registered later").
+            // (docs/carriers/: "the shipment may be registered later").
             let id = crate::ids::new_id("shp");
             let new = NewShipment {
                 tenant_id: tenant,

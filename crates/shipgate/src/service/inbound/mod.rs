@@ -8,7 +8,7 @@
 //! memory for a few seconds (SHA-256 of the Basic-Auth user and password, or the HMAC
 //! secret), so a push costs no decrypt and no connection read while it is warm.
 //!
-//! Failed checks (QUALITY.md security: "failures rate-limited", "without ever refusing
+//! Failed checks (docs/quality.md security: "failures rate-limited", "without ever refusing
 //! valid credentials"):
 //! - nothing is kept for a connection id that is not ours: the id's shape is checked
 //!   first and the connection must exist, so request data never keys our memory;
@@ -21,7 +21,7 @@
 //!   What makes guessing hopeless is the secret's strength: generated credentials are
 //!   190-bit random, customer-chosen ones must pass `carriers::inbound::secret_weakness`.
 //!
-//! Both caches are safe to lose (ARCHITECTURE rule 12): a restart only forgets them.
+//! Both caches are safe to lose (docs/architecture.md rule 12): a restart only forgets them.
 
 mod ingest;
 

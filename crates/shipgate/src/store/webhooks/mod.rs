@@ -1,6 +1,6 @@
 //! Webhook endpoints, deliveries (the delivery queue) and attempts.
 //!
-//! The queue follows ARCHITECTURE.md rule 6 (svix/hook0 workers): due rows are
+//! The queue follows docs/architecture.md rule 6 (svix/hook0 workers): due rows are
 //! claimed with `FOR UPDATE SKIP LOCKED` in order of due time; a claim pushes
 //! `next_attempt_at` to the end of the lease and sets a new claim token, and results
 //! are recorded only where the token still matches.
