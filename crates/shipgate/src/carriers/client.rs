@@ -15,7 +15,7 @@ use super::limits::Limits;
 use super::sink::{SinkItem, SinkResult};
 use super::token::TokenStore;
 use super::{Capability, CarrierError};
-use crate::domain::{Money, ShipmentPlan, Status};
+use crate::domain::{Money, ProofReport, ShipmentPlan, Status};
 
 /// What to book, register, update or cancel: the shipment as a carrier sees it.
 pub struct OrderRequest<'a> {
@@ -108,6 +108,8 @@ pub struct TrackingSnapshot {
     pub events: Vec<CarrierEvent>,
     pub estimated_delivery: Option<DateTime<Utc>>,
     pub documents: Vec<DocumentLink>,
+    /// Proof of delivery, when the carrier reports one (e-Courier's POD).
+    pub proof: Option<ProofReport>,
 }
 
 /// One carrier connection's client, built once per connection version.

@@ -239,6 +239,7 @@ pub fn snapshot_from(t: &Tracking, last: Option<&LastCheckpoint>) -> TrackingSna
         events,
         estimated_delivery: estimated_delivery(t),
         documents: Vec::new(),
+        proof: None,
     }
 }
 

@@ -256,6 +256,7 @@ pub fn snapshot_from(d: &wire::Details) -> TrackingSnapshot {
         events,
         estimated_delivery: None,
         documents,
+        proof: None,
     }
 }
 

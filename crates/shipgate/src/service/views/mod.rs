@@ -8,6 +8,7 @@
 //! a front end reaches them through the service layer, never through `carriers`.
 
 pub mod connection;
+pub mod document;
 pub mod event;
 pub mod job;
 pub mod mapping;
@@ -18,6 +19,7 @@ pub mod webhook;
 
 pub use crate::carriers::{CarrierInfo, Channel, CompleteReason, Location, Quote, ShipmentSinks};
 pub use connection::Connection;
+pub use document::{Document, DocumentContent};
 pub use event::{Event, EventData};
 pub use job::Job;
 pub use mapping::{StatusMapping, Unmapped};
