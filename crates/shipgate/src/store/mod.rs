@@ -10,6 +10,7 @@ pub mod exchanges;
 pub mod idempotency;
 pub mod inbound;
 pub mod jobs;
+pub mod reconciliations;
 pub mod shipments;
 pub mod sinks;
 pub mod tenants;

@@ -18,6 +18,7 @@ mod inbound;
 mod input;
 mod jobs;
 mod ops;
+mod reconcile;
 mod refresh;
 mod rotation;
 mod security;
