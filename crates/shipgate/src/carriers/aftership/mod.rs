@@ -281,7 +281,7 @@ impl CarrierClient for AftershipClient {
                 .parse::<u64>()
                 .ok()
                 .filter(|p| *p >= 1)
-                .ok_or_else(|| protocol("list_trackings", &format!("not a page number: {c:?}")))?,
+                .ok_or_else(|| protocol("list_trackings", format!("not a page number: {c:?}")))?,
         };
         let path = format!("/trackings?page={page}&limit={LIST_PAGE_SIZE}");
         let reply = self.call(cx, "list_trackings", Method::GET, &path, None).await?;
