@@ -46,6 +46,8 @@ struct Raw {
     idempotency_lock_seconds: u32,
     exchange_retention_days: u32,
     exchange_body_limit_bytes: usize,
+    document_retention_days: u32,
+    document_max_bytes: usize,
     workers_enabled: bool,
     worker_concurrency: usize,
     jobs_poll_interval_ms: u64,
@@ -150,6 +152,10 @@ pub struct Config {
     pub idempotency_lock: Duration,
     pub exchange_retention_days: u32,
     pub exchange_body_limit_bytes: usize,
+    /// How long documents (proof-of-delivery signatures) are kept, in days.
+    pub document_retention_days: u32,
+    /// Largest document kept; a larger one is refused (not stored).
+    pub document_max_bytes: usize,
     pub workers_enabled: bool,
     pub worker_concurrency: usize,
     pub jobs_poll_interval: Duration,
@@ -328,6 +334,8 @@ impl Config {
             idempotency_lock: Duration::from_secs(u64::from(raw.idempotency_lock_seconds)),
             exchange_retention_days: raw.exchange_retention_days,
             exchange_body_limit_bytes: raw.exchange_body_limit_bytes,
+            document_retention_days: raw.document_retention_days,
+            document_max_bytes: raw.document_max_bytes.max(1),
             workers_enabled: raw.workers_enabled,
             worker_concurrency: raw.worker_concurrency,
             jobs_poll_interval: Duration::from_millis(raw.jobs_poll_interval_ms.max(10)),

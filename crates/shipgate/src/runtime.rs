@@ -34,7 +34,7 @@ pub async fn shutdown_signal() {
 }
 
 /// Housekeeping that must not depend on any one instance: purge expired idempotency
-/// keys and old exchanges. Safe to run on every instance (plain DELETEs).
+/// keys, old exchanges and documents past their retention. Safe to run on every instance (plain DELETEs).
 pub fn spawn_housekeeping(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(300));
@@ -52,6 +52,12 @@ pub fn spawn_housekeeping(state: AppState) -> tokio::task::JoinHandle<()> {
                 Ok(n) if n > 0 => tracing::info!(purged = n, "old carrier exchanges purged"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "exchange purge failed"),
+            }
+            let days = i32::try_from(state.config.document_retention_days).unwrap_or(i32::MAX);
+            match store::documents::purge_older_than(&mut conn, days).await {
+                Ok(n) if n > 0 => tracing::info!(purged = n, "documents past their retention purged"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "document purge failed"),
             }
         }
     })

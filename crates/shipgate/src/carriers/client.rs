@@ -15,7 +15,7 @@ use super::limits::Limits;
 use super::sink::{SinkItem, SinkResult};
 use super::token::TokenStore;
 use super::{Capability, CarrierError};
-use crate::domain::{Money, ShipmentPlan, Status};
+use crate::domain::{Money, ProofReport, ShipmentPlan, Status};
 
 /// What to book, register, update or cancel: the shipment as a carrier sees it.
 pub struct OrderRequest<'a> {
@@ -108,6 +108,34 @@ pub struct TrackingSnapshot {
     pub events: Vec<CarrierEvent>,
     pub estimated_delivery: Option<DateTime<Utc>>,
     pub documents: Vec<DocumentLink>,
+    /// Proof of delivery, when the carrier reports one (e-Courier's POD).
+    pub proof: Option<ProofReport>,
+}
+
+/// One shipment on a carrier's own list (eCMR's shipment overview, AfterShip's tracking
+/// list), what reconciliation compares with ours.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listed {
+    /// The carrier's id for it: what a booked shipment of ours keeps as
+    /// `carrier_reference` (eCMR's tracking number, AfterShip's tracking id).
+    pub carrier_reference: String,
+    pub tracking_number: Option<String>,
+    /// Normalized status; None when the carrier's state has no mapping (kept raw).
+    pub status: Option<(Status, Option<String>)>,
+    pub carrier_status: Option<String>,
+    /// The courier slug where the carrier needs one to track it (AfterShip); our `service`.
+    pub slug: Option<String>,
+}
+
+/// One page of a carrier's list.
+#[derive(Debug, Clone, Default)]
+pub struct ListPage {
+    pub items: Vec<Listed>,
+    /// Where the next page starts (opaque to the caller; a page number for both carriers
+    /// so far); None on the last page.
+    pub next: Option<String>,
+    /// How many the carrier says it holds, when it says.
+    pub total: Option<u64>,
 }
 
 /// One carrier connection's client, built once per connection version.
@@ -157,6 +185,11 @@ pub trait CarrierClient: Send + Sync {
     /// Hand tracking numbers to a sink (ecomdash); one result per item, in order.
     async fn submit_tracking(&self, _cx: &CallCx, _items: &[SinkItem]) -> Result<Vec<SinkResult>, CarrierError> {
         Err(CarrierError::Unsupported(Capability::Sink))
+    }
+    /// One page of the carrier's own list of the connection's shipments (reconciliation),
+    /// from `cursor` (None: the first page).
+    async fn list_page(&self, _cx: &CallCx, _cursor: Option<&str>) -> Result<ListPage, CarrierError> {
+        Err(CarrierError::Unsupported(Capability::Reconcile))
     }
 }
 
@@ -281,5 +314,9 @@ impl CarrierClient for Guarded {
     async fn submit_tracking(&self, cx: &CallCx, items: &[SinkItem]) -> Result<Vec<SinkResult>, CarrierError> {
         self.limits.check_breaker()?;
         self.done(self.inner.submit_tracking(cx, items).await)
+    }
+    async fn list_page(&self, cx: &CallCx, cursor: Option<&str>) -> Result<ListPage, CarrierError> {
+        self.limits.check_breaker()?;
+        self.done(self.inner.list_page(cx, cursor).await)
     }
 }

@@ -38,6 +38,9 @@ pub enum Capability {
     Retrack,
     Complete,
     Sink,
+    /// Its own list of the connection's shipments can be walked and compared with ours
+    /// (`POST /v1/connections/{id}/reconcile`).
+    Reconcile,
 }
 
 impl Capability {
@@ -54,6 +57,7 @@ impl Capability {
             Capability::Retrack => "retrack",
             Capability::Complete => "complete",
             Capability::Sink => "sink",
+            Capability::Reconcile => "reconcile",
         }
     }
 }
@@ -196,6 +200,10 @@ pub fn no_rules<T: ?Sized>(_: &T) -> Vec<FieldError> {
 /// Settings every carrier accepts: the connection's rate limit and concurrency cap.
 pub const LIMIT_SETTINGS: [&str; 2] = ["rate_limit_per_second", "max_concurrency"];
 
+/// The setting of a scheduled reconciliation (carriers with `Reconcile`): every so many
+/// hours, 1-720; absent (the default) means never.
+pub const RECONCILE_SETTING: &str = "reconcile_every_hours";
+
 impl Carrier {
     pub fn info(&self) -> CarrierInfo {
         CarrierInfo {
@@ -256,7 +264,13 @@ impl Carrier {
             }
         }
         for key in settings.keys() {
-            if !self.settings.iter().any(|f| f.name == key) && !LIMIT_SETTINGS.contains(&key.as_str()) {
+            if key == RECONCILE_SETTING {
+                if !self.capabilities.contains(&Capability::Reconcile) {
+                    errors.push(FieldError::new(format!("settings.{key}"), "this carrier cannot reconcile"));
+                } else if !settings[key].as_u64().is_some_and(|n| (1..=720).contains(&n)) {
+                    errors.push(FieldError::new(format!("settings.{key}"), "must be an integer from 1 to 720 (hours)"));
+                }
+            } else if !self.settings.iter().any(|f| f.name == key) && !LIMIT_SETTINGS.contains(&key.as_str()) {
                 errors.push(FieldError::new(format!("settings.{key}"), "unknown setting for this carrier"));
             }
         }

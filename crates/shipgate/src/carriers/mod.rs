@@ -34,8 +34,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 pub use client::{
-    Booked, CarrierClient, CarrierEvent, CompleteReason, ConnectionConfig, Credentials, DocumentLink, Location,
-    OrderRequest, Quote, Shared, TrackRequest, TrackingSnapshot, build_client,
+    Booked, CarrierClient, CarrierEvent, CompleteReason, ConnectionConfig, Credentials, DocumentLink, ListPage, Listed,
+    Location, OrderRequest, Quote, Shared, TrackRequest, TrackingSnapshot, build_client,
 };
 pub use descriptor::{Capability, Carrier, CarrierInfo, FieldSpec, LIMIT_SETTINGS};
 pub use error::CarrierError;

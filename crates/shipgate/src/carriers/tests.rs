@@ -18,6 +18,7 @@ const CALLS: &[Capability] = &[
     Capability::Retrack,
     Capability::Complete,
     Capability::Sink,
+    Capability::Reconcile,
 ];
 
 fn sink_fields() -> BTreeSet<String> {
@@ -56,6 +57,8 @@ fn every_capability_has_its_hook_and_every_hook_its_capability() {
             "{s}: EstimatedDeliveryDates ⇔ its item checks"
         );
         assert_eq!(has(Capability::Sink), sinks.contains(s), "{s}: Sink ⇔ a field of Channel named after it");
+        // A list is compared with shipments the gateway tracks there.
+        assert!(!has(Capability::Reconcile) || has(Capability::Refresh), "{s}: Reconcile ⇒ Refresh");
         assert_eq!(CALLS.iter().any(|cap| has(*cap)), c.client.is_some(), "{s}: a client ⇔ something calls it");
         assert!(!c.status_mappings || c.inbound.is_some(), "{s}: mapped codes come from pushes");
         assert!(c.generate_credentials.is_none() || c.client.is_none(), "{s}: only our own credentials are generated");

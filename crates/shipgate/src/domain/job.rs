@@ -5,6 +5,10 @@
 //! - `booking`: book a shipment whose booking is pending (carrier was down or slow).
 //! - `sink_flush`: hand queued tracking numbers to the sinks.
 //! - `keepalive`: renew credentials that expire when idle, a periodic job.
+//! - `reconcile`: walk a carrier's own list of a connection's shipments, page by page,
+//!   and compare it with ours (`service::reconcile`).
+//! - `reconcile_schedule`: start the reconciliations connections ask for in their
+//!   settings (`reconcile_every_hours`), a periodic job.
 
 use std::time::Duration;
 
@@ -13,8 +17,10 @@ use serde_json::Value;
 pub const BOOKING: &str = "booking";
 pub const SINK_FLUSH: &str = "sink_flush";
 pub const KEEPALIVE: &str = "keepalive";
+pub const RECONCILE: &str = "reconcile";
+pub const RECONCILE_SCHEDULE: &str = "reconcile_schedule";
 
-pub const ALL: &[&str] = &[BOOKING, SINK_FLUSH, KEEPALIVE];
+pub const ALL: &[&str] = &[BOOKING, SINK_FLUSH, KEEPALIVE, RECONCILE, RECONCILE_SCHEDULE];
 
 pub fn policy(kind: &str) -> Policy {
     match kind {
@@ -32,7 +38,15 @@ pub fn policy(kind: &str) -> Policy {
             max_backoff: Duration::from_secs(900),
             lease: Duration::from_secs(300),
         },
-        KEEPALIVE => Policy {
+        // A run walks pages for a while and then gives the slot back (Postpone): the
+        // lease covers one slice. A carrier outage retries like a booking, for hours.
+        RECONCILE => Policy {
+            max_attempts: 20,
+            base_backoff: Duration::from_secs(30),
+            max_backoff: Duration::from_secs(1800),
+            lease: Duration::from_secs(120),
+        },
+        KEEPALIVE | RECONCILE_SCHEDULE => Policy {
             max_attempts: 10,
             base_backoff: Duration::from_secs(60),
             max_backoff: Duration::from_secs(3600),
@@ -85,6 +99,9 @@ pub struct Job {
     /// This run's number, from 1.
     pub attempt: i32,
     pub max_attempts: i32,
+    /// This run's claim: a job that writes progress as it goes writes it only while the
+    /// claim is still its own (`store::jobs` checks it on every outcome too).
+    pub claim_token: uuid::Uuid,
 }
 
 impl Job {

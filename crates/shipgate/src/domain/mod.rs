@@ -1,5 +1,6 @@
 //! The gateway's own vocabulary. Nothing here knows HTTP, SQL or any carrier.
 
+pub mod document;
 pub mod exchange;
 pub mod job;
 pub mod limits;
@@ -8,6 +9,7 @@ pub mod shipment;
 pub mod status;
 pub mod time;
 
+pub use document::{Attachment, ProofOfDelivery, ProofReport, SignatureRef};
 pub use exchange::{DocumentLink, Exchange};
 pub use plan::*;
 pub use shipment::*;

@@ -369,6 +369,24 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
     }
 }
 
+/// Two path parameters (`/v1/shipments/{id}/documents/{document_id}`), with the same
+/// rules as [`PathId`].
+pub struct PathIds(pub String, pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathIds {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let (a, b) = axum::extract::Path::<(String, String)>::from_request_parts(parts, state)
+            .await
+            .map(|p| p.0)
+            .map_err(|_| ApiError::NotFound("resource"))?;
+        check_path_text("id", &a)?;
+        check_path_text("id", &b)?;
+        Ok(PathIds(a, b))
+    }
+}
+
 /// Refuse a NUL in a decoded path parameter.
 pub fn check_path_text(name: &str, value: &str) -> Result<(), ApiError> {
     if value.contains('\0') {

@@ -21,6 +21,7 @@ pub mod jobs;
 pub mod openapi;
 pub mod ops;
 pub mod quotes;
+pub mod reconcile;
 pub mod shipments;
 pub mod status_mappings;
 pub mod webhooks;
@@ -91,6 +92,7 @@ fn parts() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
     let (v1, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(carriers::router())
         .merge(connections::router())
+        .merge(reconcile::router())
         .merge(shipments::router())
         .merge(quotes::router())
         .merge(estimates::router())

@@ -7,6 +7,8 @@
 //! - `sink_flush`: hand queued tracking numbers to the sinks (`service::sinks`).
 //! - `keepalive`: renew credentials that expire when idle (e-Courier UserGUIDs), a
 //!   periodic job (`service::keepalive`).
+//! - `reconcile`, `reconcile_schedule`: a reconciliation with a carrier's list, and the
+//!   periodic job that starts the scheduled ones (`service::reconcile`).
 
 use serde_json::json;
 
@@ -14,13 +16,15 @@ use super::{Job, Outcome};
 use crate::app::AppState;
 use crate::service;
 
-pub use crate::domain::job::{ALL, BOOKING, KEEPALIVE, SINK_FLUSH, policy};
+pub use crate::domain::job::{ALL, BOOKING, KEEPALIVE, RECONCILE, RECONCILE_SCHEDULE, SINK_FLUSH, policy};
 
 pub async fn run(state: &AppState, job: &Job) -> Outcome {
     let result = match job.kind.as_str() {
         BOOKING => service::booking::run_job(state, job).await,
         SINK_FLUSH => service::sinks::run_job(state).await,
         KEEPALIVE => service::keepalive::run_job(state).await,
+        RECONCILE => service::reconcile::run_job(state, job).await,
+        RECONCILE_SCHEDULE => service::reconcile::run_schedule(state).await,
         other => Ok(Outcome::Fail { error: format!("unknown job kind {other}") }),
     };
     result.unwrap_or_else(|e| Outcome::Retry { error: format!("{e:#}"), at_least: None })
@@ -30,5 +34,6 @@ pub async fn run(state: &AppState, job: &Job) -> Outcome {
 pub async fn ensure_periodic(state: &AppState) -> sqlx::Result<()> {
     let mut conn = state.db.acquire().await?;
     super::enqueue(&mut conn, None, KEEPALIVE, &json!({}), Some("periodic"), None).await?;
+    super::enqueue(&mut conn, None, RECONCILE_SCHEDULE, &json!({}), Some("periodic"), None).await?;
     Ok(())
 }

@@ -190,6 +190,7 @@ fn job_of(claimed: &ClaimedJob) -> Job {
         payload: claimed.payload.0.clone(),
         attempt: claimed.attempts,
         max_attempts: claimed.max_attempts,
+        claim_token: claimed.claim_token,
     }
 }
 

@@ -17,6 +17,7 @@
 pub use sims::{aftership, ecmr, ecomdash, ecomexpress, ecourier};
 
 mod demo;
+mod pod_demo;
 mod simstate;
 #[cfg(test)]
 mod tests;
@@ -104,7 +105,7 @@ pub async fn run(mut config: Config, data_dir: &Path, sim_clock_secs: u64) -> an
     }
     let base = format!("http://{addr}");
     let demo = create_demo(&state, &format!("Demo {}", chrono::Utc::now().format("%Y-%m-%d %H:%M:%S")), &base).await?;
-    let router = sims.mount(http::router(state));
+    let router = sims.mount(http::router(state.clone()));
     let sims_dir = data_dir.join("sims");
 
     let key = demo.api_key.expose_secret();
@@ -147,6 +148,18 @@ Ctrl-C stops everything.
         ecom_password = demo.ecomexpress_password.expose_secret(),
         clock = sim_clock_secs,
         sims_dir = sims_dir.display(),
+    );
+    let org = ecmr::EcmrSimConfig::default().organizations.first().map(|o| o.organization_id.clone());
+    pod_demo::spawn(
+        state.clone(),
+        sims.clone(),
+        pod_demo::PodDemo {
+            tenant_id: demo.tenant_id.clone(),
+            ecourier_connection_id: demo.ecourier_connection_id.clone(),
+            ecmr_connection_id: demo.ecmr_connection_id.clone(),
+            ecmr_organization_id: org.unwrap_or_default(),
+            base: base.clone(),
+        },
     );
     let served = crate::runtime::serve(listener, router, workers).await;
     saver.abort();

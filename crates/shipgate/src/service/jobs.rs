@@ -33,7 +33,14 @@ pub async fn list(
 pub async fn get(state: &AppState, caller: &Caller, id: &str) -> Result<Job> {
     let n = parse_id(id).ok_or(Error::NotFound("job"))?;
     let mut conn = state.db.acquire().await?;
-    Ok(store::jobs::get(&mut conn, &caller.tenant_id, n).await?.ok_or(Error::NotFound("job"))?.into())
+    let row = store::jobs::get(&mut conn, &caller.tenant_id, n).await?.ok_or(Error::NotFound("job"))?;
+    drop(conn);
+    let reconcile = row.kind == job::RECONCILE;
+    let mut view = Job::from(row);
+    if reconcile {
+        view.progress = super::reconcile::progress(state, &caller.tenant_id, n).await?;
+    }
+    Ok(view)
 }
 
 /// Queue a job from the dead letter again now, with a fresh set of attempts; refused

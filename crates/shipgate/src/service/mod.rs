@@ -24,6 +24,7 @@ pub mod jobs;
 pub mod keepalive;
 pub mod ops;
 pub mod quotes;
+pub mod reconcile;
 pub mod refresh;
 pub mod registry;
 pub mod rotation;

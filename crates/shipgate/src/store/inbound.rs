@@ -11,7 +11,7 @@ use super::connections::ConnectionRow;
 use super::shipments::ShipmentRow;
 use serde_json::value::RawValue;
 
-use crate::domain::{BookingState, DocumentLink, Metadata, Money, Parcel, Status, Stop};
+use crate::domain::{BookingState, DocumentLink, Metadata, Money, Parcel, ProofOfDelivery, Status, Stop};
 
 /// A connection by id alone: inbound pushes carry only the id in their URL (the
 /// tenant follows from the connection).

@@ -4,11 +4,13 @@
 
 pub mod carriers;
 pub mod connections;
+pub mod documents;
 pub mod events;
 pub mod exchanges;
 pub mod idempotency;
 pub mod inbound;
 pub mod jobs;
+pub mod reconciliations;
 pub mod shipments;
 pub mod sinks;
 pub mod tenants;
@@ -32,6 +34,8 @@ pub enum Actor {
     System,
     /// The carrier, or a named person at the carrier (eCMR history `by`).
     Carrier(Option<String>),
+    /// A reconciliation with the carrier's own list (`service::reconcile`).
+    Reconcile,
 }
 
 impl Actor {
@@ -42,6 +46,7 @@ impl Actor {
             Actor::Poller => ("poller", None),
             Actor::System => ("system", None),
             Actor::Carrier(who) => ("carrier", who.as_deref()),
+            Actor::Reconcile => ("reconcile", None),
         }
     }
 }

@@ -19,7 +19,8 @@ pub(super) fn routes(sim: EcmrSim) -> Router {
         .route("/_sim/faults", post(add_fault).delete(clear_faults))
         .route("/_sim/latency", put(latency))
         .route("/_sim/expire-tokens", post(expire_tokens))
-        .route("/_sim/shipments/{tracking_number}", get(shipment))
+        .route("/_sim/shipments/{tracking_number}", get(shipment).delete(delete))
+        .route("/_sim/seed", post(seed))
         .route("/_sim/shipments/{tracking_number}/advance", post(advance))
         .route("/_sim/shipments/{tracking_number}/cancel", post(cancel))
         .route("/_sim/state", get(export).put(import))
@@ -68,6 +69,26 @@ async fn latency(State(sim): State<EcmrSim>, Json(body): Json<Value>) -> Respons
     let Some(ms) = body.get("ms").and_then(Value::as_u64) else { return bad("ms must be a whole number") };
     sim.set_latency(Duration::from_millis(ms));
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// `{"organization_id": "org-demo", "count": 10000, "prefix": "BULK"}`
+async fn seed(State(sim): State<EcmrSim>, Json(body): Json<Value>) -> Response {
+    let Some(org) = body.get("organization_id").and_then(Value::as_str) else {
+        return bad("organization_id is required");
+    };
+    let Some(count) = body.get("count").and_then(Value::as_u64).filter(|c| *c <= 1_000_000) else {
+        return bad("count must be a whole number up to 1000000");
+    };
+    let prefix = body.get("prefix").and_then(Value::as_str).unwrap_or("SEED");
+    let numbers = sim.seed(org, prefix, count as usize);
+    Json(json!({"created": numbers.len(), "first": numbers.first(), "last": numbers.last()})).into_response()
+}
+
+async fn delete(State(sim): State<EcmrSim>, Path(tn): Path<String>) -> Response {
+    match sim.delete(&tn) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => (StatusCode::NOT_FOUND, Json(json!({"error": e}))).into_response(),
+    }
 }
 
 async fn expire_tokens(State(sim): State<EcmrSim>) -> StatusCode {

@@ -239,6 +239,18 @@ impl EcmrSim {
         self.lock().advance(tracking_number)
     }
 
+    /// Stores `count` shipments for `organization_id` at once (references `prefix-1` …);
+    /// returns their tracking numbers, oldest first.
+    pub fn seed(&self, organization_id: &str, prefix: &str, count: usize) -> Vec<String> {
+        self.lock().seed(organization_id, prefix, count)
+    }
+
+    /// Deletes a shipment as the organisation's administrator could in the web
+    /// application: gone from the overview, details 404.
+    pub fn delete(&self, tracking_number: &str) -> Result<(), String> {
+        self.lock().delete(tracking_number)
+    }
+
     /// Cancels a shipment that is not delivered or cancelled yet.
     pub fn cancel(&self, tracking_number: &str) -> Result<(), String> {
         self.lock().cancel(tracking_number)

@@ -270,6 +270,36 @@ impl State {
         Ok(Stored::Created(tracking_number))
     }
 
+    /// Stores `count` shipments for `org` at once, each as the API would (references
+    /// `prefix-1` … `prefix-count`, a minimal CMR body), for tests and benchmarks at scale.
+    pub fn seed(&mut self, org: &str, prefix: &str, count: usize) -> Vec<String> {
+        let mut numbers = Vec::with_capacity(count);
+        for i in 1..=count {
+            let mut data = Map::new();
+            data.insert("reference".into(), Value::String(format!("{prefix}-{i}")));
+            if let Ok(Stored::Created(n)) = self.store(org, format!("{prefix}-{i}"), data) {
+                numbers.push(n);
+            }
+        }
+        numbers
+    }
+
+    /// Removes a shipment as if the organisation's administrator deleted it in the web
+    /// application: it is gone from the overview and its details answer 404. Later
+    /// shipments move up one place in the overview.
+    pub fn delete(&mut self, tracking_number: &str) -> Result<(), String> {
+        let (org, pos) =
+            self.index.remove(tracking_number).ok_or_else(|| format!("unknown tracking number {tracking_number}"))?;
+        let o = self.orgs.get_mut(&org).ok_or("organisation vanished")?;
+        let removed = o.list.remove(pos);
+        o.by_reference.remove(&removed.reference);
+        for (i, s) in o.list.iter().enumerate().skip(pos) {
+            o.by_reference.insert(s.reference.clone(), i);
+            self.index.insert(s.tracking_number.clone(), (org.clone(), i));
+        }
+        Ok(())
+    }
+
     pub fn advance(&mut self, tracking_number: &str) -> Result<Status, String> {
         let (_, s) =
             self.get_mut(tracking_number).ok_or_else(|| format!("unknown tracking number {tracking_number}"))?;

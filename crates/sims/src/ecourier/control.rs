@@ -28,6 +28,7 @@ pub(crate) fn routes() -> Router<EcourierSim> {
         .route("/orders/{number}/advance", post(advance))
         .route("/orders/{number}/rewind", post(rewind))
         .route("/orders/{number}/status", put(set_status))
+        .route("/orders/{number}/pod-sign", put(set_pod_sign))
         .route("/clock", post(start_clock).delete(stop_clock))
         .route("/state", get(export_state).put(import_state))
         .route("/reset", post(reset))
@@ -177,6 +178,24 @@ async fn set_status(State(sim): State<EcourierSim>, Path(number): Path<String>, 
         Ok(()) => done(),
         Err(e) if sim.order(&number).is_none() => error(StatusCode::NOT_FOUND, e),
         Err(e) => error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PodSignBody {
+    /// The `PodSign` text to show once delivered; null: the rendered PNG signature.
+    pod_sign: Option<String>,
+}
+
+async fn set_pod_sign(State(sim): State<EcourierSim>, Path(number): Path<String>, body: Bytes) -> Response {
+    let b = match parse::<PodSignBody>(&body) {
+        Ok(b) => b,
+        Err(response) => return *response,
+    };
+    match sim.set_pod_sign(&number, b.pod_sign) {
+        Ok(()) => done(),
+        Err(e) => error(StatusCode::NOT_FOUND, e),
     }
 }
 

@@ -298,6 +298,16 @@ impl EcourierSim {
         Ok(())
     }
 
+    /// Replaces the signature a delivered order shows as `PodSign` with `text`, verbatim
+    /// (a test's own base64, a data URI, or something that is not an image at all); None
+    /// goes back to the rendered PNG.
+    pub fn set_pod_sign(&self, order_number: &str, text: Option<String>) -> Result<(), String> {
+        let mut state = self.state();
+        let order = state.orders.get_mut(order_number).ok_or_else(|| format!("no order {order_number}"))?;
+        order.pod_sign = text;
+        Ok(())
+    }
+
     /// Advances every open order one step each `every`, until `stop_clock`, another
     /// `start_clock`, or the simulator is dropped. Call within a Tokio runtime.
     pub fn start_clock(&self, every: Duration) {

@@ -94,7 +94,8 @@ pub(crate) fn order_json(order: &StoredOrder) -> Value {
         let signer = pod_name(order);
         put(&mut o, "@PodName", signer.clone());
         put(&mut o, "@PodDateTime", ec_datetime(at));
-        put(&mut o, "@PodSign", pod_sign(&signer));
+        let sign = order.pod_sign.clone().unwrap_or_else(|| pod_sign(&signer));
+        put(&mut o, "@PodSign", sign);
     }
     let stops: Vec<Value> = order
         .doc

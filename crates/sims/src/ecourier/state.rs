@@ -74,6 +74,9 @@ pub(crate) struct StoredOrder {
     pub picked_up_at: Option<NaiveDateTime>,
     pub delivered_at: Option<NaiveDateTime>,
     pub events: Vec<OrderEvent>,
+    /// The `PodSign` text a test set (`set_pod_sign`) in place of the rendered signature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_sign: Option<String>,
 }
 
 impl StoredOrder {
@@ -232,6 +235,7 @@ impl State {
                 picked_up_at: None,
                 delivered_at: None,
                 events: vec![event],
+                pod_sign: None,
             };
             self.orders.insert(number, order);
             return Ok(Saved::Created);

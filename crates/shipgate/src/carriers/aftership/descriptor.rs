@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::{AftershipClient, CARRIER, DEFAULT_BASE_URL, SETTINGS, validate_estimate_items, validate_settings};
 use crate::carriers::Capability::{
-    Cancel, Complete, EstimatedDeliveryDates, ReceivePushes, Refresh, RegisterTracking, Retrack, Update,
+    Cancel, Complete, EstimatedDeliveryDates, ReceivePushes, Reconcile, Refresh, RegisterTracking, Retrack, Update,
 };
 use crate::carriers::descriptor::{BaseUrl, Carrier, DefaultLimits, Polling, no_rules, opt, req};
 use crate::carriers::{CarrierClient, CarrierError, ConnectionConfig, Shared};
@@ -23,6 +23,7 @@ pub static DESCRIPTOR: Carrier = Carrier {
         ReceivePushes,
         Retrack,
         Complete,
+        Reconcile,
     ],
     credential_sets: &[&[req("api_key", "as-api-key"), opt("webhook_secret", "inbound webhook HMAC secret")]],
     settings: &SETTINGS,

@@ -11,8 +11,10 @@ use sha2::{Digest, Sha256};
 use super::wire::sdk_2024_04::{
     ADDRESS_FIELDS, ESTIMATE_FIELDS, ESTIMATED_PICKUP_FIELDS, PROCESSING_TIME_FIELDS, WEIGHT_FIELDS,
 };
-use super::wire::{Checkpoint, CreateTracking, Envelope, LastCheckpoint, Tracking, UpdateTracking};
-use crate::carriers::{CarrierError, CarrierEvent, CompleteReason, Location, OrderRequest, TrackingSnapshot};
+use super::wire::{Checkpoint, CreateTracking, Envelope, LastCheckpoint, Tracking, TrackingList, UpdateTracking};
+use crate::carriers::{
+    CarrierError, CarrierEvent, CompleteReason, ListPage, Listed, Location, OrderRequest, TrackingSnapshot,
+};
 use crate::domain::{FieldError, ShipmentPlan, Status, Stop};
 
 /// AfterShip accepts up to 3 emails and 3 phone numbers per tracking (seed: update).
@@ -222,6 +224,29 @@ pub fn estimated_delivery(t: &Tracking) -> Option<DateTime<Utc>> {
     .find_map(|s| parse_time(&s))
 }
 
+/// One page of the tracking list as reconciliation reads it: the next page exists while
+/// this one is full and `count` (when given) is not yet reached; a tracking without an
+/// id cannot be matched and is skipped.
+pub fn list_page(list: &TrackingList, page: u64, limit: u64) -> ListPage {
+    let items = list
+        .trackings
+        .iter()
+        .filter_map(|t| {
+            let id = t.id.clone().filter(|i| !i.is_empty())?;
+            let tag = non_empty(&t.tag);
+            Some(Listed {
+                carrier_reference: id,
+                tracking_number: t.tracking_number.clone(),
+                status: tag.as_deref().and_then(tag_status).map(|s| (s, non_empty(&t.subtag))),
+                carrier_status: tag,
+                slug: t.slug.clone(),
+            })
+        })
+        .collect();
+    let more = list.trackings.len() as u64 >= limit && list.count.is_none_or(|c| page * limit < c);
+    ListPage { items, next: more.then(|| (page + 1).to_string()), total: list.count }
+}
+
 /// A snapshot from a tracking and (when read) its last checkpoint.
 pub fn snapshot_from(t: &Tracking, last: Option<&LastCheckpoint>) -> TrackingSnapshot {
     let mut events: Vec<CarrierEvent> = t.checkpoints.iter().filter_map(event_from).collect();
@@ -239,6 +264,7 @@ pub fn snapshot_from(t: &Tracking, last: Option<&LastCheckpoint>) -> TrackingSna
         events,
         estimated_delivery: estimated_delivery(t),
         documents: Vec::new(),
+        proof: None,
     }
 }
 

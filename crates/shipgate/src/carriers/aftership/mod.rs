@@ -28,8 +28,8 @@ use sha2::{Digest, Sha256};
 use super::exchange::Wire;
 use super::limits::Limits;
 use super::{
-    Booked, CallCx, CarrierClient, CarrierError, CompleteReason, ConnectionConfig, FieldSpec, OrderRequest, Shared,
-    TrackRequest, TrackingSnapshot,
+    Booked, CallCx, CarrierClient, CarrierError, CompleteReason, ConnectionConfig, FieldSpec, ListPage, OrderRequest,
+    Shared, TrackRequest, TrackingSnapshot,
 };
 use crate::domain::FieldError;
 pub use descriptor::DESCRIPTOR;
@@ -261,11 +261,32 @@ fn to_value(v: impl serde::Serialize) -> Result<Value, CarrierError> {
     serde_json::to_value(v).map_err(|e| CarrierError::Protocol { message: e.to_string() })
 }
 
+/// Trackings per list page in reconciliation: 2024-04's largest `limit` (200).
+const LIST_PAGE_SIZE: u64 = 200;
+
 #[async_trait]
 impl CarrierClient for AftershipClient {
     /// The cheapest authenticated call: one tracking of the list.
     async fn verify(&self, cx: &CallCx) -> Result<(), CarrierError> {
         self.call(cx, "verify", Method::GET, "/trackings?limit=1", None).await.map(|_| ())
+    }
+
+    /// The account's tracking list, page by page (`GET /trackings?page=N&limit=200`,
+    /// 2024-04 paging `data.page/limit/count`; docs/carriers/aftership.md
+    /// "Reconciliation"); the cursor is the page number.
+    async fn list_page(&self, cx: &CallCx, cursor: Option<&str>) -> Result<ListPage, CarrierError> {
+        let page = match cursor {
+            None => 1,
+            Some(c) => c
+                .parse::<u64>()
+                .ok()
+                .filter(|p| *p >= 1)
+                .ok_or_else(|| protocol("list_trackings", format!("not a page number: {c:?}")))?,
+        };
+        let path = format!("/trackings?page={page}&limit={LIST_PAGE_SIZE}");
+        let reply = self.call(cx, "list_trackings", Method::GET, &path, None).await?;
+        let list: wire::TrackingList = data_of("list_trackings", reply)?;
+        Ok(mapping::list_page(&list, page, LIST_PAGE_SIZE))
     }
 
     async fn register(&self, cx: &CallCx, req: &OrderRequest<'_>) -> Result<Booked, CarrierError> {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::{CARRIER, EcmrClient, SETTINGS, validate_settings};
-use crate::carriers::Capability::{Book, Refresh};
+use crate::carriers::Capability::{Book, Reconcile, Refresh};
 use crate::carriers::descriptor::{BaseUrl, Carrier, DefaultLimits, Polling, no_rules, req};
 use crate::carriers::{CarrierClient, CarrierError, ConnectionConfig, Shared};
 
@@ -11,7 +11,7 @@ pub static DESCRIPTOR: Carrier = Carrier {
     slug: CARRIER,
     name: "eCMR.services",
     available: true,
-    capabilities: &[Book, Refresh],
+    capabilities: &[Book, Refresh, Reconcile],
     credential_sets: &[&[req("organization_id", "organisation id"), req("api_token", "organisation API token")]],
     settings: &SETTINGS,
     // The seed publishes no public host: each installation is its own.

@@ -4,7 +4,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::wire;
-use crate::carriers::{CarrierError, CarrierEvent, DocumentLink, TrackingSnapshot};
+use crate::carriers::{CarrierError, CarrierEvent, DocumentLink, ListPage, Listed, TrackingSnapshot};
 use crate::domain::{Address, Dimensions, LengthUnit, Parcel, ShipmentPlan, Status, Stop};
 
 /// Where the operations live below the base URL. No public path list exists (docs/carriers/ecmr.md:
@@ -230,6 +230,29 @@ fn event_from(h: &wire::HistoryEntry) -> Option<CarrierEvent> {
     })
 }
 
+/// One overview page as reconciliation reads it. The next page exists while this one is
+/// full and `total` (when given) is not yet reached; an entry without a tracking number
+/// cannot be matched and is skipped.
+pub fn list_page(o: &wire::Overview, page: u32, per_page: u32) -> ListPage {
+    let items: Vec<Listed> = o
+        .shipments
+        .iter()
+        .filter_map(|e| {
+            let number = e.tracking_number.clone().filter(|n| !n.is_empty())?;
+            Some(Listed {
+                carrier_reference: number.clone(),
+                tracking_number: Some(number),
+                status: e.status.as_deref().and_then(map_status),
+                carrier_status: e.status.clone(),
+                slug: None,
+            })
+        })
+        .collect();
+    let seen = u64::from(page) * u64::from(per_page);
+    let more = o.shipments.len() as u64 >= u64::from(per_page) && o.total.is_none_or(|t| seen < t);
+    ListPage { items, next: more.then(|| (page + 1).to_string()), total: o.total }
+}
+
 pub fn snapshot_from(d: &wire::Details) -> TrackingSnapshot {
     let events = d
         .history
@@ -256,6 +279,7 @@ pub fn snapshot_from(d: &wire::Details) -> TrackingSnapshot {
         events,
         estimated_delivery: None,
         documents,
+        proof: None,
     }
 }
 

@@ -24,8 +24,8 @@ use super::exchange::{Answer, Wire};
 use super::limits::Limits;
 use super::token::Token;
 use super::{
-    Booked, CallCx, CarrierClient, CarrierError, ConnectionConfig, FieldSpec, OrderRequest, Shared, TokenCell,
-    TrackRequest, TrackingSnapshot,
+    Booked, CallCx, CarrierClient, CarrierError, ConnectionConfig, FieldSpec, ListPage, OrderRequest, Shared,
+    TokenCell, TrackRequest, TrackingSnapshot,
 };
 use crate::domain::FieldError;
 pub use descriptor::DESCRIPTOR;
@@ -261,7 +261,27 @@ impl CarrierClient for EcmrClient {
             .map_err(|e| CarrierError::Protocol { message: format!("shipment details answer: {e}") })?;
         Ok(mapping::snapshot_from(&details))
     }
+
+    /// The shipment overview, page by page (docs/carriers/ecmr.md "Reconciliation":
+    /// `?page=N&per_page=M`, answer `{shipments, page, per_page, total}`); the cursor is
+    /// the page number.
+    async fn list_page(&self, cx: &CallCx, cursor: Option<&str>) -> Result<ListPage, CarrierError> {
+        let page = match cursor {
+            None => 1,
+            Some(c) => c
+                .parse::<u32>()
+                .ok()
+                .filter(|p| *p >= 1)
+                .ok_or_else(|| CarrierError::Protocol { message: format!("not an overview page: {c:?}") })?,
+        };
+        let answer = self.overview(cx, page, OVERVIEW_PAGE_SIZE).await?;
+        Ok(mapping::list_page(&answer, page, OVERVIEW_PAGE_SIZE))
+    }
 }
+
+/// Shipments per overview page: the most the contract allows (ours; the simulator's
+/// bound, docs/carriers/ecmr-simulator.md), so 10,000 shipments are 100 calls.
+const OVERVIEW_PAGE_SIZE: u32 = 100;
 
 #[cfg(test)]
 mod tests;

@@ -591,12 +591,15 @@ pub fn snapshot_from(order: &OrderOut, settings: &Settings) -> TrackingSnapshot 
             })
         })
         .collect();
+    let status = order_status(order, settings);
+    let proof = super::pod::proof_from(order, offset, status.as_ref().map(|s| s.0));
     TrackingSnapshot {
-        status: order_status(order, settings),
+        status,
         carrier_status: order.order_status.clone(),
         events,
         estimated_delivery: None,
         documents: Vec::new(),
+        proof,
     }
 }
 

@@ -14,6 +14,7 @@
 mod contract_tests;
 mod descriptor;
 pub mod mapping;
+pub mod pod;
 pub mod wire;
 
 use std::sync::Arc;
@@ -37,7 +38,9 @@ use mapping::{Outcome, Settings};
 
 const CARRIER: &str = "ecourier";
 /// JSON keys whose values are secrets in requests or answers.
-const SECRET_KEYS: &[&str] = &["password", "UserGUID", "user_guid"];
+/// `PodSign` is not a secret but a person's signature (personal data, and large): the
+/// exchange log keeps that there was one, never the image.
+const SECRET_KEYS: &[&str] = &["password", "UserGUID", "user_guid", "PodSign"];
 
 pub const SETTINGS: [FieldSpec; 9] = [
     FieldSpec {

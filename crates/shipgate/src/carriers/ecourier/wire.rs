@@ -232,8 +232,11 @@ pub struct OrderOut {
     pub service: Option<String>,
     pub pod_name: Option<String>,
     pub pod_date_time: Option<String>,
-    /// `PodSign` is a base64 signature: only whether there is one matters to us.
+    /// `PodSign` is present (the status mapping's evidence of a signed delivery).
     pub pod_signed: bool,
+    /// `PodSign` as sent: "signature information will be returned as base64 encoded
+    /// objects" (GetJsonOrder); decoded and checked by `pod::proof_from`.
+    pub pod_sign: Option<String>,
     pub amount_charged: Option<String>,
     pub ready_date_time: Option<String>,
     pub due_date_time: Option<String>,
@@ -325,6 +328,7 @@ impl OrderOut {
             pod_name: o.text("PodName"),
             pod_date_time: o.text("PodDateTime"),
             pod_signed: o.text("PodSign").is_some(),
+            pod_sign: o.text("PodSign"),
             amount_charged: o.text("AmountCharged"),
             ready_date_time: o.text("ReadyDateTime"),
             due_date_time: o.text("DueDateTime"),

@@ -4,6 +4,7 @@
 //! function and maps its answer; the request types are in [`body`].
 
 mod body;
+mod documents;
 
 use axum::Json as AxumJson;
 use axum::extract::State;
@@ -17,6 +18,8 @@ pub use body::{
     BookingFields, CompleteIn, ExchangeList, HistoryList, ListParams, PatchFields, ShipmentIn, ShipmentPage,
     ShipmentPatch, TrackingEventList,
 };
+pub use documents::DocumentList;
+use documents::{__path_get_document, __path_list_documents, get_document, list_documents};
 
 use super::extract::{Json, PathId, Query};
 use super::{decode_cursor, encode_cursor};
@@ -294,4 +297,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_events))
         .routes(routes!(list_history))
         .routes(routes!(list_exchanges))
+        .routes(routes!(list_documents))
+        .routes(routes!(get_document))
 }

@@ -8,6 +8,7 @@ pub mod attempt;
 pub mod change;
 pub mod create;
 pub mod lifecycle;
+pub mod proof;
 pub mod snapshot;
 
 use chrono::{DateTime, Utc};
@@ -23,7 +24,7 @@ use crate::app::AppState;
 use crate::carriers::{Channel, OrderRequest, TrackRequest};
 use crate::domain::{Exchange, FieldError, Metadata, ShipmentPlan, Status};
 use crate::ids;
-use crate::service::views::{CarrierExchange, HistoryEntry, Shipment, TrackingEvent};
+use crate::service::views::{CarrierExchange, Document, DocumentContent, HistoryEntry, Shipment, TrackingEvent};
 use crate::service::{Caller, Error, Page, PageRequest, Refusal, Result};
 use crate::store;
 use crate::store::connections::ConnectionRow;
@@ -90,6 +91,28 @@ pub async fn exchanges(state: &AppState, caller: &Caller, id: &str) -> Result<Ve
     let mut conn = state.db.acquire().await?;
     let rows = store::exchanges::list_for_shipment(&mut conn, &caller.tenant_id, id).await?;
     Ok(rows.into_iter().map(CarrierExchange::from).collect())
+}
+
+/// A shipment's documents: the ones the gateway keeps (oldest first), then the links
+/// to documents the carrier holds.
+pub async fn documents(state: &AppState, caller: &Caller, id: &str) -> Result<Vec<Document>> {
+    let row = load(state, &caller.tenant_id, id).await?;
+    let mut conn = state.db.acquire().await?;
+    let kept = store::documents::list(&mut conn, &caller.tenant_id, id).await?;
+    Ok(kept.into_iter().map(Document::from).chain(row.documents.0.into_iter().map(Document::from)).collect())
+}
+
+/// One kept document's bytes and media type.
+pub async fn document(state: &AppState, caller: &Caller, id: &str, document_id: &str) -> Result<DocumentContent> {
+    load(state, &caller.tenant_id, id).await?;
+    if !ids::is_id("doc", document_id) {
+        return Err(Error::NotFound("document"));
+    }
+    let mut conn = state.db.acquire().await?;
+    let (doc, bytes) = store::documents::get(&mut conn, &caller.tenant_id, id, document_id)
+        .await?
+        .ok_or(Error::NotFound("document"))?;
+    Ok(DocumentContent { content_type: doc.content_type, bytes })
 }
 
 // ---------- shared by the workflows ----------

@@ -101,6 +101,9 @@ pub async fn apply_snapshot(
     if !snap.documents.is_empty() {
         store::shipments::set_documents(&mut tx, tenant, shipment_id, &snap.documents).await?;
     }
+    if let Some(report) = &snap.proof {
+        super::proof::keep(&mut tx, &row, report, state.config.document_max_bytes, actor).await?;
+    }
     if let Some(at) = snap.estimated_delivery {
         store::shipments::set_estimated_delivery(&mut tx, tenant, shipment_id, at).await?;
     }

@@ -14,7 +14,7 @@ pub struct Job {
     /// `job_<number>`
     #[schema(example = "job_42")]
     pub id: String,
-    /// booking
+    /// booking | sink_flush | keepalive | reconcile | reconcile_schedule
     #[schema(example = "booking")]
     pub kind: String,
     #[schema(value_type = Object)]
@@ -38,6 +38,8 @@ pub struct Job {
     #[schema(value_type = Option<String>, format = DateTime)]
     #[serde(serialize_with = "crate::domain::time::micros_opt")]
     pub finished_at: Option<DateTime<Utc>>,
+    /// A `reconcile` job's run: its pages, counts and report so far (null for other kinds).
+    pub progress: Option<super::Reconciliation>,
 }
 
 impl From<JobRow> for Job {
@@ -54,6 +56,7 @@ impl From<JobRow> for Job {
             created_at: r.created_at,
             updated_at: r.updated_at,
             finished_at: r.finished_at,
+            progress: None,
         }
     }
 }

@@ -8,19 +8,23 @@
 //! a front end reaches them through the service layer, never through `carriers`.
 
 pub mod connection;
+pub mod document;
 pub mod event;
 pub mod job;
 pub mod mapping;
 pub mod quote;
+pub mod reconciliation;
 pub mod schema;
 pub mod shipment;
 pub mod webhook;
 
 pub use crate::carriers::{CarrierInfo, Channel, CompleteReason, Location, Quote, ShipmentSinks};
 pub use connection::Connection;
+pub use document::{Document, DocumentContent};
 pub use event::{Event, EventData};
 pub use job::Job;
 pub use mapping::{StatusMapping, Unmapped};
 pub use quote::{Estimate, EstimateResult, QuoteAnswer};
+pub use reconciliation::Reconciliation;
 pub use shipment::{Booking, BookingError, CarrierExchange, HistoryEntry, LastEvent, Shipment, TrackingEvent};
 pub use webhook::{WebhookAttempt, WebhookDelivery, WebhookEndpoint};

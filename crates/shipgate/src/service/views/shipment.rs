@@ -8,7 +8,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::{Channel, Location, ShipmentSinks};
-use crate::domain::{BookingState, DocumentLink, Metadata, Money, Parcel, Status, Stop};
+use crate::domain::{BookingState, DocumentLink, Metadata, Money, Parcel, ProofOfDelivery, Status, Stop};
 use crate::service::Error;
 use crate::store::exchanges::ExchangeRow;
 use crate::store::shipments::{EventRow, HistoryRow, ShipmentRow};
@@ -71,8 +71,12 @@ pub struct Shipment {
     /// What each sink (`channel`) made of this shipment; `{}` when it reports to none.
     #[schema(value_type = ShipmentSinks)]
     pub sinks: serde_json::Map<String, Value>,
-    /// Documents the carrier holds (eCMR's CMR).
+    /// Documents the carrier holds (eCMR's CMR). `GET /v1/shipments/{id}/documents`
+    /// lists them together with the documents the gateway keeps.
     pub documents: Vec<DocumentLink>,
+    /// Who took delivery and when, as the carrier reported it, with the signature the
+    /// gateway keeps (download it from the documents); null until a carrier reports one.
+    pub proof_of_delivery: Option<ProofOfDelivery>,
     #[schema(value_type = String, format = DateTime)]
     #[serde(serialize_with = "crate::domain::time::micros")]
     pub created_at: DateTime<Utc>,
@@ -123,6 +127,7 @@ impl TryFrom<ShipmentRow> for Shipment {
             estimated_delivery: r.estimated_delivery,
             sinks: r.sinks.0,
             documents: r.documents.0,
+            proof_of_delivery: r.proof_of_delivery.map(|j| j.0),
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -217,7 +222,7 @@ pub struct HistoryEntry {
     #[schema(value_type = String, format = DateTime)]
     #[serde(serialize_with = "crate::domain::time::micros")]
     pub at: DateTime<Utc>,
-    /// api_key | carrier_push | poller | system | carrier
+    /// api_key | carrier_push | poller | system | carrier | reconcile
     pub actor_type: String,
     pub actor_id: Option<String>,
     /// `created`, `booked`, `booking_failed`, `updated`, `update_refused`, `cancelled`,

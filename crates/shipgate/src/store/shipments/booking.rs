@@ -7,7 +7,7 @@ use sqlx::PgConnection;
 use sqlx::types::Json;
 
 use super::ShipmentRow;
-use crate::domain::{BookingState, DocumentLink, Exchange, Metadata, Money, Parcel, Status, Stop};
+use crate::domain::{BookingState, DocumentLink, Exchange, Metadata, Money, Parcel, ProofOfDelivery, Status, Stop};
 use crate::store::Actor;
 
 /// The carrier accepted the booking: state, numbers, `pending` → `info_received`, the

@@ -7,7 +7,7 @@ use sqlx::PgConnection;
 use sqlx::types::Json;
 
 use super::ShipmentRow;
-use crate::domain::{BookingState, DocumentLink, Metadata, Money, Parcel, ShipmentPlan, Status, Stop};
+use crate::domain::{BookingState, DocumentLink, Metadata, Money, Parcel, ProofOfDelivery, ShipmentPlan, Status, Stop};
 use crate::store::Actor;
 
 pub struct NewShipment<'a> {
@@ -137,6 +137,7 @@ impl NewShipment<'_> {
             estimated_delivery: None,
             sinks: Json(serde_json::Map::new()),
             documents: Json(Vec::new()),
+            proof_of_delivery: None,
             created_at: at,
             updated_at: at,
         }

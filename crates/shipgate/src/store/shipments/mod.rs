@@ -7,7 +7,7 @@ use serde_json::value::RawValue;
 use sqlx::PgConnection;
 use sqlx::types::Json;
 
-use crate::domain::{BookingState, DocumentLink, Metadata, Money, Parcel, ShipmentPlan, Status, Stop};
+use crate::domain::{BookingState, DocumentLink, Metadata, Money, Parcel, ProofOfDelivery, ShipmentPlan, Status, Stop};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ShipmentRow {
@@ -39,6 +39,7 @@ pub struct ShipmentRow {
     pub estimated_delivery: Option<DateTime<Utc>>,
     pub sinks: Json<serde_json::Map<String, serde_json::Value>>,
     pub documents: Json<Vec<DocumentLink>>,
+    pub proof_of_delivery: Option<Json<ProofOfDelivery>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -72,7 +73,8 @@ macro_rules! query_shipment {
                booking_last_error AS "booking_last_error: Json<serde_json::Value>",
                booked_at, status AS "status!: Status", subtag, carrier_status, last_event AS "last_event: Json<serde_json::Value>",
                estimated_delivery, sinks AS "sinks!: Json<serde_json::Map<String, serde_json::Value>>",
-               documents AS "documents!: Json<Vec<DocumentLink>>", created_at, updated_at "# + $suffix
+               documents AS "documents!: Json<Vec<DocumentLink>>",
+               proof_of_delivery AS "proof_of_delivery: Json<ProofOfDelivery>", created_at, updated_at "# + $suffix
             $(, $arg)*
         )
     };
@@ -171,7 +173,7 @@ pub async fn list(
         "SELECT tenant_id, id, reference, connection_id, carrier, carrier_reference, tracking_number, service, stops, \
          parcels, declared_value, cod_amount, notes, metadata, channel, booking_state, booking_attempts, \
          booking_last_error, booked_at, status, subtag, carrier_status, last_event, estimated_delivery, sinks, documents, \
-         created_at, updated_at FROM shipments WHERE tenant_id = ",
+         proof_of_delivery, created_at, updated_at FROM shipments WHERE tenant_id = ",
     );
     q.push_bind(tenant_id);
     let text_filters = [
@@ -273,6 +275,25 @@ pub async fn set_documents(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Keep the proof of delivery; false when it was already this one.
+pub async fn set_proof(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    id: &str,
+    proof: &ProofOfDelivery,
+) -> sqlx::Result<bool> {
+    let r = sqlx::query!(
+        "UPDATE shipments SET proof_of_delivery = $3, updated_at = now()
+         WHERE tenant_id = $1 AND id = $2 AND proof_of_delivery IS DISTINCT FROM $3",
+        tenant_id,
+        id,
+        Json(proof) as _
+    )
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
 }
 
 pub async fn set_estimated_delivery(
