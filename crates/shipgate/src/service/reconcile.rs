@@ -377,6 +377,12 @@ async fn import(tx: &mut sqlx::PgConnection, rec: &ReconciliationRow, carrier: &
         booking_job: None,
     };
     store::shipments::insert_with_history(&mut *tx, &new, &creation).await?;
+    // On a carrier where a shipment of ours is a registered tracking number, the import
+    // is that registration: registering the number again later finds it (issue 8's "one
+    // shipment per number and connection").
+    if carriers::supports(carrier, Capability::RegisterTracking) {
+        store::shipments::keep_as_registration(&mut *tx, &rec.tenant_id, &id).await?;
+    }
     if let Some((status, subtag)) = &item.status {
         store::shipments::set_status(
             &mut *tx,

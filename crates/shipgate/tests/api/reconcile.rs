@@ -272,3 +272,43 @@ async fn only_carriers_with_a_list_reconcile_and_the_schedule_is_a_setting() {
     assert_eq!(runs.len(), 1, "{list}");
     assert_eq!((runs[0]["trigger"].as_str(), runs[0]["state"].as_str()), (Some("schedule"), Some("succeeded")));
 }
+
+/// AfterShip's tracking list walked as the 2024-04 API pages it: a tracking another
+/// connection of the same account registered is carrier-only for this one, imported as
+/// this connection's registration of the number, so registering the number again
+/// through the API gives back the imported shipment instead of a second one.
+#[tokio::test]
+async fn an_aftership_import_is_the_registration_of_its_number() {
+    let app = spawn_app().await;
+    let con = app.create_aftership_connection().await;
+    let other = app.create_aftership_connection().await;
+    let body = |connection: &str| {
+        json!({"connection_id": connection, "tracking_number": "RECON12345", "service": "dhl",
+               "stops": [{"sequence": 1, "type": "delivery", "name": "Bryan Moore",
+                          "address": {"line1": "2253 Orange Blossom Trail", "city": "Orlando", "country": "US"}}]})
+    };
+    let r = app.post("/v1/shipments", &body(&other)).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.bytes));
+
+    let r = app.post(&format!("/v1/connections/{con}/reconcile"), &json!({"import": true})).await;
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.bytes));
+    let job_id = r.json()["job_id"].as_str().expect("job").to_owned();
+    while app.run_due_jobs().await > 0 {}
+    let job = app.get(&format!("/v1/jobs/{job_id}")).await.json();
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let report = &job["progress"]["report"];
+    assert_eq!((report["carrier_only"].as_u64(), report["imported"].as_u64()), (Some(1), Some(1)), "{report}");
+    let imported = report["carrier_only_sample"][0]["shipment_id"].as_str().expect("imported id").to_owned();
+    let list_calls = app.aftership.requests().into_iter().filter(|r| r.op == "list").count();
+    assert!(list_calls >= 1, "the tracking list was walked");
+
+    let r = app.post("/v1/shipments", &body(&con)).await;
+    assert_eq!(r.status, 200, "the registration exists: {}", String::from_utf8_lossy(&r.bytes));
+    assert_eq!(r.json()["id"], imported.as_str());
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM shipments WHERE connection_id = $1")
+        .bind(&con)
+        .fetch_one(&app.db)
+        .await
+        .expect("count");
+    assert_eq!(count, 1, "one shipment per number and connection");
+}

@@ -117,6 +117,27 @@ pub async fn get_registration(
     .await
 }
 
+/// Make a shipment its connection's live registration of its tracking number, as a
+/// registration through the API would be (`shipments_registration_uq`): a shipment
+/// imported from a carrier's list of registered numbers is then found, not duplicated,
+/// when the same number is registered again. False when it has no tracking number or
+/// the number is already registered on the connection (the index refuses a second).
+pub async fn keep_as_registration(conn: &mut PgConnection, tenant_id: &str, id: &str) -> sqlx::Result<bool> {
+    let done = sqlx::query!(
+        "UPDATE shipments s SET registration_key = upper(btrim(s.tracking_number))
+         WHERE s.tenant_id = $1 AND s.id = $2 AND s.tracking_number IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM shipments o
+                           WHERE o.tenant_id = s.tenant_id AND o.connection_id = s.connection_id
+                             AND o.registration_key = upper(btrim(s.tracking_number))
+                             AND o.booking_state IN ('pending', 'booked'))",
+        tenant_id,
+        id
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Read and lock the row for the rest of the caller's transaction.
 pub async fn get_for_update(conn: &mut PgConnection, tenant_id: &str, id: &str) -> sqlx::Result<Option<ShipmentRow>> {
     query_shipment!("SELECT", "FROM shipments WHERE tenant_id = $1 AND id = $2 FOR UPDATE", tenant_id, id)
