@@ -33,7 +33,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::app::AppState;
 use crate::config::Config;
-use crate::{http, store};
+use crate::store;
 use pgembed::{Options, PrivatePostgres};
 
 fn master_key(data_dir: &Path) -> anyhow::Result<String> {
@@ -104,7 +104,7 @@ pub async fn run(mut config: Config, data_dir: &Path, sim_clock_secs: u64) -> an
     }
     let base = format!("http://{addr}");
     let demo = create_demo(&state, &format!("Demo {}", chrono::Utc::now().format("%Y-%m-%d %H:%M:%S")), &base).await?;
-    let router = sims.mount(http::router(state));
+    let router = sims.mount(crate::runtime::router(state));
     let sims_dir = data_dir.join("sims");
 
     let key = demo.api_key.expose_secret();

@@ -27,9 +27,11 @@ pub mod quotes;
 pub mod refresh;
 pub mod registry;
 pub mod rotation;
+pub mod sessions;
 pub mod shipments;
 pub mod sinks;
 pub mod status_mappings;
+pub mod timeline;
 pub mod views;
 pub mod webhooks;
 

@@ -4,6 +4,7 @@
 
 pub mod carriers;
 pub mod connections;
+pub mod console;
 pub mod events;
 pub mod exchanges;
 pub mod idempotency;
