@@ -57,6 +57,9 @@ pub fn spawn_housekeeping(state: AppState) -> tokio::task::JoinHandle<()> {
             if let Err(e) = store::console::purge_ended(&mut conn).await {
                 tracing::warn!(error = %e, "console session purge failed");
             }
+            if let Err(e) = store::inbound_log::purge_refusals(&mut conn).await {
+                tracing::warn!(error = %e, "inbound refusal purge failed");
+            }
             let days = i32::try_from(state.config.exchange_retention_days).unwrap_or(i32::MAX);
             match store::exchanges::purge_older_than(&mut conn, days).await {
                 Ok(n) if n > 0 => tracing::info!(purged = n, "old carrier exchanges purged"),

@@ -11,7 +11,15 @@ use crate::service;
 use crate::service::sessions::Session;
 
 /// The sections of the console, in navigation order: (path, label).
-pub const SECTIONS: &[(&str, &str)] = &[("/console/shipments", "Shipments")];
+pub const SECTIONS: &[(&str, &str)] = &[
+    ("/console/", "Overview"),
+    ("/console/shipments", "Shipments"),
+    ("/console/webhooks", "Webhooks"),
+    ("/console/jobs", "Jobs"),
+    ("/console/status-mappings", "Status mappings"),
+    ("/console/inbound", "Inbound"),
+    ("/console/connections", "Connections"),
+];
 
 /// A page answered instead of the one asked for (a refusal, an error, a redirect).
 pub struct Refusal(Box<Response>);

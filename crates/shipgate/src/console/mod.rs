@@ -12,9 +12,16 @@
 
 mod action;
 mod assets;
+mod charts;
+mod connections;
+mod inbound;
+mod jobs;
 mod layout;
+mod mappings;
+mod overview;
 mod session;
 mod shipments;
+mod webhooks;
 
 use std::time::Instant;
 
@@ -37,7 +44,7 @@ const FORM_LIMIT: usize = 16 * 1024;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/console", get(|| async { Redirect::to("/console/") }))
-        .route("/console/", get(|| async { Redirect::to("/console/shipments") }))
+        .route("/console/", get(overview::page))
         .route("/console/sign-in", get(session::sign_in_page).post(session::sign_in))
         .route("/console/sign-out", post(session::sign_out))
         .route("/console/assets/console.css", get(assets::css))
@@ -45,6 +52,16 @@ pub fn router(state: AppState) -> Router {
         .route("/console/shipments", get(shipments::list))
         .route("/console/shipments/{id}", get(shipments::page))
         .route("/console/shipments/{id}/{action}", post(shipments::act))
+        .route("/console/webhooks", get(webhooks::list))
+        .route("/console/webhooks/{id}", get(webhooks::endpoint))
+        .route("/console/webhooks/{id}/replay", post(webhooks::replay))
+        .route("/console/webhooks/deliveries/{id}/retry", post(webhooks::retry))
+        .route("/console/jobs", get(jobs::list))
+        .route("/console/jobs/{id}/rerun", post(jobs::rerun))
+        .route("/console/status-mappings", get(mappings::page).post(mappings::map))
+        .route("/console/connections", get(connections::list))
+        .route("/console/connections/{id}/verify", post(connections::verify))
+        .route("/console/inbound", get(inbound::page))
         .route("/console/{*rest}", any(not_found))
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
         .layer(middleware::from_fn(observe))

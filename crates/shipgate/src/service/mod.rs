@@ -23,6 +23,7 @@ pub mod inbound;
 pub mod jobs;
 pub mod keepalive;
 pub mod ops;
+pub mod overview;
 pub mod quotes;
 pub mod refresh;
 pub mod registry;

@@ -103,7 +103,12 @@ impl<'a> Console<'a> {
     /// Press the button of the form posting to `action` on `page`, as a browser would.
     pub async fn submit(&self, page: &Page, action: &str, extra: &[(&str, &str)]) -> Page {
         let fields = page.form(action);
-        let mut all: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        // A field given in `extra` replaces the page's (a choice made in a select).
+        let mut all: Vec<(&str, &str)> = fields
+            .iter()
+            .filter(|(k, _)| !extra.iter().any(|(e, _)| e == k))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         all.extend_from_slice(extra);
         self.post_raw(action, &all, true).await
     }
@@ -124,4 +129,12 @@ pub fn session_cookie(page: &Page) -> Option<String> {
 }
 
 /// Every section of the console's navigation (each page is checked for secrets).
-pub const SECTIONS: &[&str] = &["/console/shipments"];
+pub const SECTIONS: &[&str] = &[
+    "/console/",
+    "/console/shipments",
+    "/console/webhooks",
+    "/console/jobs",
+    "/console/status-mappings",
+    "/console/inbound",
+    "/console/connections",
+];
