@@ -16,6 +16,7 @@
 // agree with it and prove nothing (issue 8).
 pub use sims::{aftership, ecmr, ecomdash, ecomexpress, ecourier};
 
+mod console_demo;
 mod demo;
 mod simstate;
 #[cfg(test)]
@@ -84,6 +85,7 @@ pub async fn run(mut config: Config, data_dir: &Path, sim_clock_secs: u64) -> an
     }
     config.database_url = Some(SecretString::from(url.clone()));
     config.api_key_env = "test".into();
+    console_demo::adjust_config(&mut config);
     let db = store::connect(&url, config.database_max_connections).await?;
     store::MIGRATOR.run(&db).await?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
@@ -104,7 +106,7 @@ pub async fn run(mut config: Config, data_dir: &Path, sim_clock_secs: u64) -> an
     }
     let base = format!("http://{addr}");
     let demo = create_demo(&state, &format!("Demo {}", chrono::Utc::now().format("%Y-%m-%d %H:%M:%S")), &base).await?;
-    let router = sims.mount(crate::runtime::router(state));
+    let router = console_demo::mount(sims.mount(crate::runtime::router(state.clone())));
     let sims_dir = data_dir.join("sims");
 
     let key = demo.api_key.expose_secret();
@@ -114,6 +116,7 @@ shipgate sandbox is running on {base}
 
   API key (tenant {tenant}):  {key}
   Swagger UI:                 {base}/docs   (Authorize → paste the API key)
+  Ops console:                {base}/console/   (sign in with the API key)
   Connections (each to its simulator under {base}/sim/<carrier>):
     ecourier   {conn}
     ecmr       {ecmr}
@@ -148,6 +151,16 @@ Ctrl-C stops everything.
         clock = sim_clock_secs,
         sims_dir = sims_dir.display(),
     );
+    let activity = console_demo::DemoActivity {
+        base: base.clone(),
+        api_key: key.to_owned(),
+        tenant_id: demo.tenant_id.clone(),
+        ecourier_connection_id: demo.ecourier_connection_id.clone(),
+        ecomexpress_connection_id: demo.ecomexpress_connection_id.clone(),
+        ecomexpress_username: demo.ecomexpress_username.clone(),
+        ecomexpress_password: demo.ecomexpress_password.expose_secret().to_owned(),
+    };
+    console_demo::spawn(state, sims.clone(), activity);
     let served = crate::runtime::serve(listener, router, workers).await;
     saver.abort();
     let _ = saver.await;
