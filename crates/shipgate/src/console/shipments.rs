@@ -281,7 +281,7 @@ fn entry(e: &Entry, session: &Session) -> Markup {
         @match e {
             Entry::Event(ev) => {
                 span.kind { "tracking" }
-                @if let Some(st) = ev.status { (layout::status(st.as_str())) } @else { (layout::status("unmapped")) }
+                @if let Some(st) = ev.status { (layout::status(st.as_str())) } @else { span.muted { "no status" } }
                 " " (ev.message.as_deref().or(ev.raw_text.as_deref()).unwrap_or(""))
                 @if let Some(code) = &ev.raw_code { " " code { (code) } }
                 span.muted { " via " (ev.source) }
