@@ -1,7 +1,8 @@
 -- The ops console's overview, webhooks and inbound pages (issue 14, docs/console.md).
 
--- Shipments by day and status over the last days: an index-only range scan.
-CREATE INDEX shipments_created_idx ON shipments (tenant_id, created_at) INCLUDE (status);
+-- Shipments by day and status over the last days: an index-only range scan; and a list
+-- filtered by creation time, walked newest first and stopped after one page.
+CREATE INDEX shipments_created_idx ON shipments (tenant_id, created_at, id) INCLUDE (status);
 -- Bookings that need a look (pending or failed), newest first.
 CREATE INDEX shipments_booking_attention_idx ON shipments (tenant_id, id)
     WHERE booking_state IN ('pending', 'failed');

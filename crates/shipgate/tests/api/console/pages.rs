@@ -119,16 +119,16 @@ async fn replay_requeues_the_failed_deliveries_since_a_time() {
         d["data"].as_array().is_some_and(|a| a.is_empty())
     })
     .await;
-    let bad =
-        c.post_raw(&format!("/console/webhooks/{endpoint}/replay"), &page_fields(&page, &endpoint, "soon"), true).await;
+    let action = format!("/console/webhooks/{endpoint}/replay");
+    let csrf = csrf_of(&page, &action);
+    let bad = c.post_raw(&action, &[("csrf", &csrf), ("idem", "replaybad1"), ("since", "soon")], true).await;
     assert_eq!(bad.status, 422);
     assert!(bad.text.contains("since:"));
 }
 
-fn page_fields<'a>(page: &'a super::Page, endpoint: &str, since: &'a str) -> Vec<(&'a str, &'a str)> {
-    let fields = page.form(&format!("/console/webhooks/{endpoint}/replay"));
-    let csrf = fields.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.clone()).expect("csrf");
-    vec![("csrf", Box::leak(csrf.into_boxed_str())), ("idem", "replaybad1"), ("since", since)]
+/// The page's CSRF token for the form posting to `action`.
+fn csrf_of(page: &super::Page, action: &str) -> String {
+    page.form(action).into_iter().find(|(k, _)| k == "csrf").map(|(_, v)| v).expect("csrf")
 }
 
 #[tokio::test]
@@ -158,16 +158,12 @@ async fn a_dead_job_is_listed_with_its_last_error_and_rerun() {
     // Re-running a job that is not dead is refused with the reason.
     let again = c.get("/console/jobs?state=queued").await;
     assert!(again.text.contains(&job));
-    let r = c.post_raw(&format!("/console/jobs/{job}/rerun"), &fields_of(&page, &job), true).await;
+    let action = format!("/console/jobs/{job}/rerun");
+    let csrf = csrf_of(&page, &action);
+    let r = c.post_raw(&action, &[("csrf", &csrf), ("idem", "anotherclick")], true).await;
     assert_eq!(r.status, 409, "{}", r.text);
     assert!(r.text.contains("only dead jobs"));
     assert_eq!(c.get("/console/jobs?state=lost").await.status, 422);
-}
-
-fn fields_of(page: &super::Page, job: &str) -> Vec<(&'static str, &'static str)> {
-    let fields = page.form(&format!("/console/jobs/{job}/rerun"));
-    let csrf = fields.into_iter().find(|(k, _)| k == "csrf").expect("csrf").1;
-    vec![("csrf", Box::leak(csrf.into_boxed_str())), ("idem", "anotherclick")]
 }
 
 #[tokio::test]

@@ -155,3 +155,45 @@ async fn another_tenants_shipment_is_not_found_and_not_listed() {
     let shipment = app.get(&format!("/v1/shipments/{id}")).await.json();
     assert_eq!(shipment["booking"]["state"], "booked");
 }
+
+#[tokio::test]
+async fn a_created_range_is_paged_newest_first_through_the_api_and_the_console() {
+    let app = spawn_app().await;
+    // Seven shipments created a day apart (day 0 newest); the range takes days 1-5.
+    for day in 0..7 {
+        let s = app.book(&format!("CONSOLE-RANGE-{day}")).await;
+        sqlx::query("UPDATE shipments SET created_at = now() - make_interval(days => $1) WHERE id = $2")
+            .bind(day)
+            .bind(s["id"].as_str().expect("id"))
+            .execute(&app.db)
+            .await
+            .expect("age");
+    }
+    let after = (chrono::Utc::now() - chrono::Duration::hours(24 * 5 + 12)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let before = (chrono::Utc::now() - chrono::Duration::hours(12)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = format!("/v1/shipments?limit=2&created_after={after}&created_before={before}");
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let page = app.get(&path).await.json();
+        for s in page["data"].as_array().expect("data") {
+            seen.push(s["reference"].as_str().expect("reference").to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (1..=5).map(|d| format!("CONSOLE-RANGE-{d}")).collect();
+    assert_eq!(seen, expected, "every shipment in range once, newest first");
+
+    let c = Console::signed_in(&app, &app.key).await;
+    let page = c.get(&format!("/console/shipments?created_after={after}&created_before={before}")).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let positions: Vec<usize> = expected.iter().map(|r| page.text.find(r.as_str()).expect("listed")).collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "newest first");
+    assert!(!page.text.contains("CONSOLE-RANGE-0") && !page.text.contains("CONSOLE-RANGE-6"));
+}
