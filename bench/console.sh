@@ -5,7 +5,8 @@
 # seeds a tenant with SHIPMENTS shipments by SQL (spread over a year, the statuses of a
 # working gateway, 3 tracking events and a history entry each, an hour of carrier calls),
 # signs in to the console, requests each page N times and reports the median and p95 of
-# the `Server-Timing: app;dur=` header the console sets on every answer.
+# the `Server-Timing: app;dur=` header the console sets on every answer (and the slowest:
+# the overview's first request counts the chart afresh, later ones reuse it for 60 s).
 # Needs: cargo build --release --bin shipgate; psql; curl; the Postgres 15 server binaries.
 # Usage: bench/console.sh [N=50] [SHIPMENTS=1000000]
 set -euo pipefail
@@ -106,7 +107,7 @@ q() { # $1 quantile (0-1): reads numbers, prints the nearest-rank quantile
   sort -n | awk -v q="$1" '{a[NR]=$1} END {i=int(q*NR+0.999999); if (i<1) i=1; print a[i]}'
 }
 echo "== server time per page (Server-Timing app;dur), $N requests each, one at a time"
-printf '%-34s %10s %10s %8s\n' page "median ms" "p95 ms" verdict
+printf '%-34s %10s %10s %10s %8s\n' page "median ms" "p95 ms" "max ms" verdict
 worst=0
 for entry in "${PAGES[@]}"; do
   name=${entry%%|*}; path=${entry#*|}
@@ -117,9 +118,9 @@ for entry in "${PAGES[@]}"; do
     [ "$status" = 200 ] || { echo "$name: HTTP $status"; exit 1; }
     sed -n 's/^[Ss]erver-[Tt]iming: app;dur=//p' <<<"$h" >>"$WORK/t"
   done
-  med=$(q 0.5 <"$WORK/t"); p95=$(q 0.95 <"$WORK/t")
+  med=$(q 0.5 <"$WORK/t"); p95=$(q 0.95 <"$WORK/t"); max=$(q 1 <"$WORK/t")
   verdict=$(awk -v p="$p95" 'BEGIN {print (p <= 50 ? "ok" : "OVER")}')
   [ "$verdict" = ok ] || worst=1
-  printf '%-34s %10s %10s %8s\n' "$name" "$med" "$p95" "$verdict"
+  printf '%-34s %10s %10s %10s %8s\n' "$name" "$med" "$p95" "$max" "$verdict"
 done
 [ "$worst" = 0 ] && echo "every page's p95 <= 50 ms" || echo "some page's p95 is over 50 ms"
