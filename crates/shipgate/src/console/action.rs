@@ -10,9 +10,9 @@ use sha2::{Digest, Sha256};
 
 use super::layout::{self, Refusal};
 use crate::app::AppState;
+use crate::service;
 use crate::service::idempotency::{self, Claim};
 use crate::service::sessions::Session;
-use crate::service::{self};
 
 /// A parsed form body.
 pub struct Form(Vec<(String, String)>);

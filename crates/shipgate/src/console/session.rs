@@ -16,8 +16,8 @@ use secrecy::{ExposeSecret, SecretString};
 use super::action::{Form, same_origin};
 use super::layout::{self, Refusal};
 use crate::app::AppState;
+use crate::service;
 use crate::service::sessions::{self, Session, SignIn};
-use crate::service::{self};
 
 pub const COOKIE: &str = "sg_console";
 

@@ -2,7 +2,8 @@
 //! serves, its demo tenant gets, through the public API and the carriers' own push
 //! format, a delivered shipment, one in transit, an exception, an unmapped carrier
 //! code, a refused push, webhook deliveries that succeed and ones that fail, and a
-//! dead booking job — so every console view has something to show.
+//! dead booking job (on a demo connection to an address nothing listens on) — so every
+//! console view has something to show.
 //!
 //! The failing deliveries go to a demo subscriber mounted at [`SUBSCRIBER_MOUNT`]
 //! that answers 503 to an event's first three attempts and 200 after: with the
@@ -18,7 +19,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use serde_json::{Value, json};
 
-use super::{ECOURIER_MOUNT, Simulators, ecomexpress, ecourier};
+use super::{ECOURIER_MOUNT, Simulators, ecomexpress};
 use crate::app::AppState;
 use crate::config::Config;
 use crate::store;
@@ -151,16 +152,27 @@ async fn seed(state: &AppState, sims: &Simulators, d: &DemoActivity) -> anyhow::
     }
     let wrong = ecomexpress::EcomPusher::new(&url, &d.ecomexpress_username, "not-the-password");
     wrong.push(&ecomexpress::Scan::new("DEMOEXC1", "2", "204")).await?;
-    // A dead booking job: the carrier is down for the booking and its one retry.
-    sims.ecourier.fail_next(Some("SaveOrder"), 2, ecourier::SimFault::Status(-1));
-    let s: Value =
-        api(post.clone(), "/v1/shipments", booking(&d.ecourier_connection_id, "DEMO-DEAD-JOB")).await?.json().await?;
+    // A dead booking job: a second e-Courier connection whose carrier cannot be reached
+    // (nothing listens on port 9), so the booking and its one retry fail. Its own
+    // connection, so the simulator every other client books with is never disturbed.
+    let down: Value = api(
+        post.clone(),
+        "/v1/connections",
+        json!({"carrier": "ecourier", "name": "e-Courier (unreachable, demo)",
+               "base_url": format!("http://127.0.0.1:9{ECOURIER_MOUNT}"),
+               "credentials": {"website": "demo", "username": "demo", "password": "demo-unreachable"},
+               "settings": {"customer_code": "DEMO"}}),
+    )
+    .await?
+    .error_for_status()?
+    .json()
+    .await?;
+    let down_id = down["id"].as_str().unwrap_or_default().to_owned();
+    let s: Value = api(post.clone(), "/v1/shipments", booking(&down_id, "DEMO-DEAD-JOB")).await?.json().await?;
     if let Some(id) = s["id"].as_str() {
         let mut conn = state.db.acquire().await?;
         store::jobs::last_attempt_now(&mut conn, &d.tenant_id, id).await?;
     }
-    println!(
-        "console demo activity seeded (shipments, pushes, webhook deliveries, a dead job) at {ECOURIER_MOUNT} and {SUBSCRIBER_MOUNT}"
-    );
+    println!("console demo activity seeded (shipments, pushes, webhook deliveries to {SUBSCRIBER_MOUNT}, a dead job)");
     Ok(())
 }
