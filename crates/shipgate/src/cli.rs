@@ -213,7 +213,7 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             runtime::spawn_housekeeping(state.clone());
             let workers = runtime::spawn_workers(&state);
             tracing::info!(addr = %listener.local_addr()?, "shipgate listening");
-            runtime::serve(listener, http::router(state), workers).await
+            runtime::serve(listener, runtime::router(state), workers).await
         }
         Command::Sandbox { listen, data_dir, sim_clock_secs } => {
             if let Some(l) = listen {

@@ -67,6 +67,8 @@ struct Raw {
     http_header_read_timeout_ms: u64,
     http_body_read_timeout_ms: u64,
     max_connections_per_client: usize,
+    console_session_idle_minutes: u64,
+    console_session_max_hours: u64,
     tracking: TrackingRaw,
 }
 
@@ -176,6 +178,10 @@ pub struct Config {
     pub http_body_read_timeout: Duration,
     /// Most open connections one client address may hold (trusted proxies exempt).
     pub max_connections_per_client: usize,
+    /// A console session unused this long ends (`console_session_idle_minutes`).
+    pub console_session_idle: Duration,
+    /// A console session ends this long after sign-in, used or not (`console_session_max_hours`).
+    pub console_session_max: Duration,
 }
 
 /// Outbound webhook delivery settings (`webhook_*` keys).
@@ -291,6 +297,9 @@ impl Config {
         if raw.http_header_read_timeout_ms == 0 || raw.http_body_read_timeout_ms == 0 {
             return Err(err("http_header_read_timeout_ms / http_body_read_timeout_ms", "must be at least 1"));
         }
+        if raw.console_session_idle_minutes == 0 || raw.console_session_max_hours == 0 {
+            return Err(err("console_session_idle_minutes / console_session_max_hours", "must be at least 1"));
+        }
         if raw.max_connections_per_client == 0 {
             return Err(err("max_connections_per_client", "must be at least 1"));
         }
@@ -346,6 +355,8 @@ impl Config {
             http_header_read_timeout: Duration::from_millis(raw.http_header_read_timeout_ms),
             http_body_read_timeout: Duration::from_millis(raw.http_body_read_timeout_ms),
             max_connections_per_client: raw.max_connections_per_client,
+            console_session_idle: Duration::from_secs(raw.console_session_idle_minutes * 60),
+            console_session_max: Duration::from_secs(raw.console_session_max_hours * 3600),
         })
     }
 

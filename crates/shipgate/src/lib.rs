@@ -5,6 +5,7 @@ pub mod cache;
 pub mod carriers;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod crypto;
 pub mod domain;
 pub mod error;

@@ -8,7 +8,14 @@
 use std::time::Duration;
 
 use crate::app::AppState;
-use crate::store;
+use crate::{console, http, store};
+
+/// The whole application: the API (`http`) and the ops console (`console`, under
+/// `/console`), two front ends on one service layer, assembled here so neither names
+/// the other.
+pub fn router(state: AppState) -> axum::Router {
+    http::router(state.clone()).merge(console::router(state))
+}
 
 /// Resolves when the process is asked to stop (SIGINT or SIGTERM).
 pub async fn shutdown_signal() {
@@ -46,6 +53,12 @@ pub fn spawn_housekeeping(state: AppState) -> tokio::task::JoinHandle<()> {
             let Ok(mut conn) = state.db.acquire().await else { continue };
             if let Err(e) = store::idempotency::purge_expired(&mut conn).await {
                 tracing::warn!(error = %e, "idempotency purge failed");
+            }
+            if let Err(e) = store::console::purge_ended(&mut conn).await {
+                tracing::warn!(error = %e, "console session purge failed");
+            }
+            if let Err(e) = store::inbound_log::purge_refusals(&mut conn).await {
+                tracing::warn!(error = %e, "inbound refusal purge failed");
             }
             let days = i32::try_from(state.config.exchange_retention_days).unwrap_or(i32::MAX);
             match store::exchanges::purge_older_than(&mut conn, days).await {

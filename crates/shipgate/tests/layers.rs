@@ -6,7 +6,8 @@
 //!
 //! The HTTP layer talks to the service layer only: it parses a request into a service
 //! input, calls one service function and maps the answer (issue 11); the console of
-//! issue 14 will be a second front end on the same service functions.
+//! issue 14 is a second front end on the same service functions, and names neither the
+//! layers below the service nor `http`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -85,6 +86,7 @@ const ALL: &[&str] = &[
     "carriers",
     "cli",
     "config",
+    "console",
     "crypto",
     "domain",
     "error",
@@ -118,6 +120,16 @@ fn nothing_below_http_imports_it() {
     for layer in ["service", "store", "carriers", "domain", "app.rs", "cache.rs"] {
         let bad = violations(layer, &["http"]);
         assert!(bad.is_empty(), "{layer} imports http: {bad:#?}");
+    }
+}
+
+#[test]
+fn the_console_talks_to_the_service_layer_only() {
+    let bad = violations("console", &all_but(&["app", "config", "console", "domain", "error", "service"]));
+    assert!(bad.is_empty(), "console/ names a module below the service layer or http: {bad:#?}");
+    for layer in ["http", "service", "store", "carriers", "domain", "app.rs", "cache.rs"] {
+        let bad = violations(layer, &["console"]);
+        assert!(bad.is_empty(), "{layer} imports the console: {bad:#?}");
     }
 }
 

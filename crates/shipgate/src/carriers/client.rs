@@ -141,6 +141,10 @@ pub struct ListPage {
 /// One carrier connection's client, built once per connection version.
 #[async_trait]
 pub trait CarrierClient: Send + Sync {
+    /// The circuit breaker's state on this instance, where the client has one.
+    fn breaker(&self) -> Option<super::limits::BreakerState> {
+        None
+    }
     /// Prove the credentials with the cheapest authenticated call.
     async fn verify(&self, cx: &CallCx) -> Result<(), CarrierError>;
     async fn book(&self, _cx: &CallCx, _req: &OrderRequest<'_>) -> Result<Booked, CarrierError> {
@@ -262,6 +266,9 @@ impl Guarded {
 
 #[async_trait]
 impl CarrierClient for Guarded {
+    fn breaker(&self) -> Option<super::limits::BreakerState> {
+        Some(self.limits.breaker_state())
+    }
     async fn verify(&self, cx: &CallCx) -> Result<(), CarrierError> {
         self.limits.check_breaker()?;
         self.done(self.inner.verify(cx).await)

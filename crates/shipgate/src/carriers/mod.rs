@@ -40,7 +40,7 @@ pub use client::{
 pub use descriptor::{Capability, Carrier, CarrierInfo, FieldSpec, LIMIT_SETTINGS};
 pub use error::CarrierError;
 pub use exchange::CallCx;
-pub use limits::{Limits, LimitsConfig};
+pub use limits::{BreakerState, Limits, LimitsConfig};
 pub use sink::{SinkItem, SinkResult, SinkStatus, SinkTarget};
 pub use token::{TokenCell, TokenStore};
 

@@ -11,7 +11,7 @@
 //! (190-bit secrets); the throttle bounds the work a guesser causes and tells careless
 //! clients to stop.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::AUTHORIZATION;
@@ -31,14 +31,7 @@ use crate::service::{self, Caller};
 /// unparsable entry stops the walk at the last address known good. Unknown (no
 /// connection info, as in a router served without it) reads as 0.0.0.0.
 pub fn client_ip(extensions: &axum::http::Extensions, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
-    let Some(peer) = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()) else {
-        return IpAddr::V4(Ipv4Addr::UNSPECIFIED);
-    };
-    let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
-    if trusted.is_empty() || !is_trusted(&peer) {
-        return peer;
-    }
-    let mut client = peer;
+    let peer = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let entries = headers
         .get_all("x-forwarded-for")
         .iter()
@@ -46,17 +39,7 @@ pub fn client_ip(extensions: &axum::http::Extensions, headers: &HeaderMap, trust
         .flat_map(|v| v.split(','))
         .map(str::trim)
         .collect::<Vec<_>>();
-    for entry in entries.into_iter().rev() {
-        if !is_trusted(&client) {
-            break;
-        }
-        let parsed = entry.parse::<IpAddr>().ok().or_else(|| entry.parse::<SocketAddr>().ok().map(|s| s.ip()));
-        match parsed {
-            Some(ip) => client = ip,
-            None => break,
-        }
-    }
-    client
+    service::auth::client_address(peer, &entries, trusted)
 }
 
 /// Attach `Retry-After: secs`.

@@ -16,6 +16,7 @@
 // agree with it and prove nothing (issue 8).
 pub use sims::{aftership, ecmr, ecomdash, ecomexpress, ecourier};
 
+mod console_demo;
 mod demo;
 mod pod_demo;
 mod simstate;
@@ -34,7 +35,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::app::AppState;
 use crate::config::Config;
-use crate::{http, store};
+use crate::store;
 use pgembed::{Options, PrivatePostgres};
 
 fn master_key(data_dir: &Path) -> anyhow::Result<String> {
@@ -85,6 +86,7 @@ pub async fn run(mut config: Config, data_dir: &Path, sim_clock_secs: u64) -> an
     }
     config.database_url = Some(SecretString::from(url.clone()));
     config.api_key_env = "test".into();
+    console_demo::adjust_config(&mut config);
     let db = store::connect(&url, config.database_max_connections).await?;
     store::MIGRATOR.run(&db).await?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
@@ -105,7 +107,7 @@ pub async fn run(mut config: Config, data_dir: &Path, sim_clock_secs: u64) -> an
     }
     let base = format!("http://{addr}");
     let demo = create_demo(&state, &format!("Demo {}", chrono::Utc::now().format("%Y-%m-%d %H:%M:%S")), &base).await?;
-    let router = sims.mount(http::router(state.clone()));
+    let router = console_demo::mount(sims.mount(crate::runtime::router(state.clone())));
     let sims_dir = data_dir.join("sims");
 
     let key = demo.api_key.expose_secret();
@@ -115,6 +117,7 @@ shipgate sandbox is running on {base}
 
   API key (tenant {tenant}):  {key}
   Swagger UI:                 {base}/docs   (Authorize → paste the API key)
+  Ops console:                {base}/console/   (sign in with the API key)
   Connections (each to its simulator under {base}/sim/<carrier>):
     ecourier   {conn}
     ecmr       {ecmr}
@@ -161,6 +164,16 @@ Ctrl-C stops everything.
             base: base.clone(),
         },
     );
+    let activity = console_demo::DemoActivity {
+        base: base.clone(),
+        api_key: key.to_owned(),
+        tenant_id: demo.tenant_id.clone(),
+        ecourier_connection_id: demo.ecourier_connection_id.clone(),
+        ecomexpress_connection_id: demo.ecomexpress_connection_id.clone(),
+        ecomexpress_username: demo.ecomexpress_username.clone(),
+        ecomexpress_password: demo.ecomexpress_password.expose_secret().to_owned(),
+    };
+    console_demo::spawn(state, sims.clone(), activity);
     let served = crate::runtime::serve(listener, router, workers).await;
     saver.abort();
     let _ = saver.await;

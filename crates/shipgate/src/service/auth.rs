@@ -11,7 +11,9 @@
 //! client address ([`note_failure`]); the front end refuses a failing client past the
 //! limit, never a valid key (the key is always checked first).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use ipnet::IpNet;
 
 use rand::Rng as _;
 use secrecy::{ExposeSecret, SecretString};
@@ -103,6 +105,36 @@ pub async fn authenticate(state: &AppState, token: &SecretString) -> Result<Opti
         }
         _ => None,
     })
+}
+
+/// The client's address, whichever front end asks: the connection's `peer`, or, when
+/// that peer is a configured trusted proxy, the right-most `X-Forwarded-For` entry
+/// (`forwarded_for`, in header order) that is not itself a trusted proxy (entries left
+/// of it were written by the client and prove nothing). An unparsable entry stops the
+/// walk at the last address known good. Unknown (no peer) reads as 0.0.0.0.
+pub fn client_address(peer: Option<IpAddr>, forwarded_for: &[&str], trusted: &[IpNet]) -> IpAddr {
+    let Some(peer) = peer else { return IpAddr::V4(Ipv4Addr::UNSPECIFIED) };
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if trusted.is_empty() || !is_trusted(&peer) {
+        return peer;
+    }
+    let mut client = peer;
+    for entry in forwarded_for.iter().rev() {
+        if !is_trusted(&client) {
+            break;
+        }
+        let parsed = entry.parse::<IpAddr>().ok().or_else(|| entry.parse::<SocketAddr>().ok().map(|s| s.ip()));
+        match parsed {
+            Some(ip) => client = ip,
+            None => break,
+        }
+    }
+    client
+}
+
+/// Whether `peer` is one of the trusted proxies (whose `X-Forwarded-*` headers are believed).
+pub fn is_trusted_proxy(peer: Option<IpAddr>, trusted: &[IpNet]) -> bool {
+    peer.is_some_and(|p| trusted.iter().any(|n| n.contains(&p)))
 }
 
 /// Count a failed authentication from `ip`: Some(seconds to wait) once the address is

@@ -55,6 +55,13 @@ pub async fn retry(state: &AppState, caller: &Caller, id: &str) -> Result<Job> {
     Err(Error::refused(Refusal::JobNotDead, format!("the job is {}; only dead jobs can be re-run", row.state)))
 }
 
+/// A shipment's booking jobs, newest first (the console offers to re-run a dead one).
+pub async fn booking_jobs_of(state: &AppState, caller: &Caller, shipment_id: &str) -> Result<Vec<Job>> {
+    let mut conn = state.db.acquire().await?;
+    let rows = store::jobs::booking_jobs_of(&mut conn, &caller.tenant_id, shipment_id).await?;
+    Ok(rows.into_iter().map(Job::from).collect())
+}
+
 /// Enqueue a job of `kind` (its policy from [`job::policy`]) in the caller's
 /// transaction. Returns the job id (of the existing job when `unique_key` matched one).
 pub async fn enqueue(

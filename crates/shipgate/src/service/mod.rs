@@ -23,14 +23,17 @@ pub mod inbound;
 pub mod jobs;
 pub mod keepalive;
 pub mod ops;
+pub mod overview;
 pub mod quotes;
 pub mod reconcile;
 pub mod refresh;
 pub mod registry;
 pub mod rotation;
+pub mod sessions;
 pub mod shipments;
 pub mod sinks;
 pub mod status_mappings;
+pub mod timeline;
 pub mod views;
 pub mod webhooks;
 

@@ -271,3 +271,32 @@ pub async fn drop_queued_booking(conn: &mut PgConnection, tenant_id: &str, shipm
     .await?;
     Ok(())
 }
+
+/// A shipment's booking jobs (the console's shipment page), newest first.
+pub async fn booking_jobs_of(conn: &mut PgConnection, tenant_id: &str, shipment_id: &str) -> sqlx::Result<Vec<JobRow>> {
+    sqlx::query_as!(
+        JobRow,
+        r#"SELECT id, tenant_id, kind, payload AS "payload!: Json<Value>", state, attempts, max_attempts, run_at,
+                  last_error, created_at, updated_at, finished_at
+           FROM jobs WHERE unique_key = 'booking:' || $1 || ':' || $2 AND tenant_id = $1 AND kind = 'booking'
+           ORDER BY id DESC LIMIT 10"#,
+        tenant_id,
+        shipment_id
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Make a shipment's queued booking job due now with one attempt left (the sandbox's
+/// demo of a dead job; never used by the product's own workflows).
+pub async fn last_attempt_now(conn: &mut PgConnection, tenant_id: &str, shipment_id: &str) -> sqlx::Result<u64> {
+    let r = sqlx::query!(
+        "UPDATE jobs SET max_attempts = attempts + 1, run_at = now()
+         WHERE unique_key = 'booking:' || $1 || ':' || $2 AND tenant_id = $1 AND kind = 'booking' AND state = 'queued'",
+        tenant_id,
+        shipment_id
+    )
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected())
+}

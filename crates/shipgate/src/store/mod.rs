@@ -4,12 +4,15 @@
 
 pub mod carriers;
 pub mod connections;
+pub mod console;
 pub mod documents;
 pub mod events;
 pub mod exchanges;
 pub mod idempotency;
 pub mod inbound;
+pub mod inbound_log;
 pub mod jobs;
+pub mod overview;
 pub mod reconciliations;
 pub mod shipments;
 pub mod sinks;

@@ -196,7 +196,7 @@ pub async fn spawn_app_with(extra_config: &str) -> TestApp {
     let ecomdash = sims::ecomdash::EcomdashSim::default();
     let ecmr = sims::ecmr::EcmrSim::default();
     let aftership = sims::aftership::AftershipSim::default();
-    let router = shipgate::http::router(state.clone())
+    let router = shipgate::runtime::router(state.clone())
         .nest(shipgate::sandbox::ECOURIER_MOUNT, sim.router())
         .nest(shipgate::sandbox::ECOMDASH_MOUNT, ecomdash.router())
         .nest(shipgate::sandbox::ECMR_MOUNT, ecmr.router())

@@ -7,6 +7,7 @@ mod breaker;
 mod carrier_sql;
 mod cli;
 mod connections;
+mod console;
 mod documents;
 mod ecmr;
 mod ecourier_contract;

@@ -146,6 +146,7 @@ impl Receiver {
     ) -> Result<Authenticated> {
         let verifier = verifier(state, connection_id).await?;
         let known = verifier.is_some();
+        let tenant = verifier.as_ref().map(|v| v.row.tenant_id.clone());
         let verifier = verifier.filter(|v| v.row.carrier == self.carrier.slug);
         let authentic = match self.inbound.auth {
             InboundAuth::Basic { .. } => {
@@ -166,7 +167,13 @@ impl Receiver {
             // Counted only against a connection that exists; an unknown id keeps nothing.
             None => match known.then(|| state.inbound.note_failure(connection_id, ip)).flatten() {
                 Some(secs) => Authenticated::Throttled(secs),
-                None => Authenticated::Refused,
+                None => {
+                    if let Some(tenant) = &tenant {
+                        record_refusal(state, tenant, connection_id, "authentication", "credentials did not match")
+                            .await;
+                    }
+                    Authenticated::Refused
+                }
             },
         })
     }
@@ -187,13 +194,33 @@ pub enum Received {
 pub async fn ingest(state: &AppState, rx: Receiver, sender: &Sender, raw: &Value) -> Result<Received> {
     let push = match (rx.inbound.parse)(raw) {
         Ok(push) => push,
-        Err(refusal) => return Ok(Received::Refused(refusal)),
+        Err(refusal) => {
+            let row = &sender.0.row;
+            let detail = match &refusal {
+                Refusal::Reason(r) => r.clone(),
+                Refusal::Json { path, error } => format!("{path}: {error}"),
+            };
+            record_refusal(state, &row.tenant_id, &row.id, "body", &detail).await;
+            return Ok(Received::Refused(refusal));
+        }
     };
     let row = &sender.0.row;
     Ok(Received::Stored(match &push {
         Push::Scan(scan) => ingest::ingest_scan(state, row, scan, raw).await?,
         Push::Tracking(update) => ingest::ingest_tracking(state, row, update, raw).await?,
     }))
+}
+
+/// Keep a refused push for the console's Inbound page; losing it only costs a line there.
+async fn record_refusal(state: &AppState, tenant: &str, connection_id: &str, kind: &str, detail: &str) {
+    let result = async {
+        let mut conn = state.db.acquire().await?;
+        store::inbound_log::record_refusal(&mut conn, tenant, connection_id, kind, detail).await
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(connection_id, error = %e, "inbound refusal not recorded");
+    }
 }
 
 fn sha(s: &[u8]) -> [u8; 32] {

@@ -147,3 +147,26 @@ pub async fn get_delivery(conn: &mut PgConnection, tenant_id: &str, id: &str) ->
     .fetch_optional(conn)
     .await
 }
+
+/// The deliveries of a shipment's events (the console's timeline), oldest first, at most `limit`.
+pub async fn list_for_shipment(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    shipment_id: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<DeliveryRow>> {
+    sqlx::query_as!(
+        DeliveryRow,
+        r#"SELECT d.tenant_id, d.id, d.seq, d.endpoint_id, d.event_id, ev.type AS event_type, d.state,
+                  d.next_attempt_at, d.attempts, d.last_status, d.last_error, d.created_at, d.updated_at,
+                  d.delivered_at
+           FROM events ev JOIN webhook_deliveries d ON d.tenant_id = ev.tenant_id AND d.event_id = ev.id
+           WHERE ev.tenant_id = $1 AND ev.shipment_id = $2
+           ORDER BY d.seq LIMIT $3"#,
+        tenant_id,
+        shipment_id,
+        limit,
+    )
+    .fetch_all(conn)
+    .await
+}
