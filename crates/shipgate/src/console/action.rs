@@ -4,15 +4,41 @@
 //! through the same idempotency store as the API's `Idempotency-Key`. Refusals are a
 //! 403 page that says why.
 
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use sha2::{Digest, Sha256};
 
 use super::layout::{self, Refusal};
+use super::session::Signed;
 use crate::app::AppState;
 use crate::service;
 use crate::service::idempotency::{self, Claim};
 use crate::service::sessions::Session;
+
+/// A signed-in action's request: the session, and its form once the origin and the CSRF
+/// token are checked. Every action handler takes this as its last argument, so none can
+/// forget a check.
+pub struct Verified {
+    pub session: Session,
+    pub form: Form,
+}
+
+impl FromRequest<AppState> for Verified {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let Signed(session) =
+            Signed::from_request_parts(&mut parts, state).await.map_err(IntoResponse::into_response)?;
+        let headers = parts.headers.clone();
+        let body =
+            Bytes::from_request(Request::from_parts(parts, body), state).await.map_err(IntoResponse::into_response)?;
+        let form = Form::verified(state, &session, &headers, &body).map_err(IntoResponse::into_response)?;
+        Ok(Verified { session, form })
+    }
+}
 
 /// A parsed form body.
 pub struct Form(Vec<(String, String)>);

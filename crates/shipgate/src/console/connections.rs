@@ -1,13 +1,11 @@
 //! Connections: list, verify, and their settings (never their secrets: only the names
 //! of the credential fields that are set).
 
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use maud::html;
 
-use super::action::{self, Form};
+use super::action::{self, Verified};
 use super::layout;
 use super::session::Signed;
 use crate::app::AppState;
@@ -51,15 +49,9 @@ pub async fn list(State(state): State<AppState>, Signed(session): Signed, q: Que
 
 pub async fn verify(
     State(state): State<AppState>,
-    Signed(session): Signed,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    Verified { session, form }: Verified,
 ) -> Response {
-    let form = match Form::verified(&state, &session, &headers, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
     let caller = session.caller.clone();
     let path = format!("/console/connections/{id}/verify");
     action::run(&state, &session, &path, &form, || async {

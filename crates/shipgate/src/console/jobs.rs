@@ -1,12 +1,10 @@
 //! Jobs: the dead letter with each job's last error, and re-run (docs/console.md "Jobs").
 
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 
-use super::action::{self, Form};
+use super::action::{self, Verified};
 use super::layout;
 use super::session::Signed;
 use crate::app::AppState;
@@ -78,15 +76,9 @@ pub async fn list(State(state): State<AppState>, Signed(session): Signed, q: Que
 
 pub async fn rerun(
     State(state): State<AppState>,
-    Signed(session): Signed,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    Verified { session, form }: Verified,
 ) -> Response {
-    let form = match Form::verified(&state, &session, &headers, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
     let caller = session.caller.clone();
     let path = format!("/console/jobs/{id}/rerun");
     action::run(&state, &session, &path, &form, || async {

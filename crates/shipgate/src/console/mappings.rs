@@ -1,13 +1,11 @@
 //! Status mappings: the defaults and the tenant's overrides, the codes seen without a
 //! mapping with their counts, and a form to map one in place (docs/console.md).
 
-use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use maud::html;
 
-use super::action::{self, Form};
+use super::action::{self, Verified};
 use super::layout;
 use super::session::Signed;
 use crate::app::AppState;
@@ -76,11 +74,7 @@ pub async fn page(State(state): State<AppState>, Signed(session): Signed, q: Que
     layout::page("Status mappings", "/console/status-mappings", &session, body)
 }
 
-pub async fn map(State(state): State<AppState>, Signed(session): Signed, headers: HeaderMap, body: Bytes) -> Response {
-    let form = match Form::verified(&state, &session, &headers, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
+pub async fn map(State(state): State<AppState>, Verified { session, form }: Verified) -> Response {
     let field = |name: &str| form.get(name).map(str::trim).unwrap_or("").to_owned();
     let mapping = MappingOverride {
         carrier: field("carrier"),

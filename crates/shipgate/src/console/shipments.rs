@@ -2,14 +2,12 @@
 //! (status, carrier, connection, created between), keyset pages; one shipment with its
 //! timeline and the actions refresh, cancel and retry a pending or failed booking.
 
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use maud::{Markup, html};
 
-use super::action::{self, Form};
+use super::action::{self, Verified};
 use super::layout::{self, Refusal};
 use super::session::Signed;
 use crate::app::AppState;
@@ -334,15 +332,9 @@ fn entry(e: &Entry, session: &Session) -> Markup {
 
 pub async fn act(
     State(state): State<AppState>,
-    Signed(session): Signed,
     Path((id, what)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
+    Verified { session, form }: Verified,
 ) -> Response {
-    let form = match Form::verified(&state, &session, &headers, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
     let path = format!("/console/shipments/{id}/{what}");
     let back = |done: &str| format!("/console/shipments/{id}?done={done}");
     let caller = session.caller.clone();

@@ -2,14 +2,12 @@
 //! attempts, answer codes and excerpts; retry one, replay the failed ones since a time
 //! (docs/console.md "Webhooks"). Endpoint secrets are never read here.
 
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use maud::{Markup, html};
 
-use super::action::{self, Form};
+use super::action::{self, Verified};
 use super::layout;
 use super::session::Signed;
 use crate::app::AppState;
@@ -170,15 +168,9 @@ pub async fn endpoint(
 
 pub async fn retry(
     State(state): State<AppState>,
-    Signed(session): Signed,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    Verified { session, form }: Verified,
 ) -> Response {
-    let form = match Form::verified(&state, &session, &headers, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
     let caller = session.caller.clone();
     let path = format!("/console/webhooks/deliveries/{id}/retry");
     action::run(&state, &session, &path, &form, || async {
@@ -204,15 +196,9 @@ fn since(v: &str) -> Option<DateTime<Utc>> {
 
 pub async fn replay(
     State(state): State<AppState>,
-    Signed(session): Signed,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    Verified { session, form }: Verified,
 ) -> Response {
-    let form = match Form::verified(&state, &session, &headers, &body) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
     let Some(since) = form.get("since").and_then(since) else {
         return layout::invalid("since", "must be a date and time (YYYY-MM-DDTHH:MM, UTC)", &session).into_response();
     };
