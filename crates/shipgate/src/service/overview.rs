@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use crate::app::AppState;
 use crate::carriers::{self, BreakerState};
 use crate::domain::Status;
-use crate::service::views::{Connection, Job, Shipment, Unmapped, WebhookDelivery};
+use crate::service::views::{Connection, InboundPush, InboundRefusal, Job, Shipment, Unmapped, WebhookDelivery};
 use crate::service::{Caller, PageRequest, Result, connections, jobs, shipments, status_mappings};
 use crate::store;
 
@@ -212,8 +212,8 @@ pub async fn endpoint_stats(state: &AppState, caller: &Caller) -> Result<HashMap
 #[derive(Debug)]
 pub struct InboundLog {
     pub connection: Connection,
-    pub pushes: Vec<store::inbound_log::PushRow>,
-    pub refusals: Vec<store::inbound_log::RefusalRow>,
+    pub pushes: Vec<InboundPush>,
+    pub refusals: Vec<InboundRefusal>,
 }
 
 /// Every connection of a carrier that pushes, with its latest pushes and refusals.
@@ -225,6 +225,8 @@ pub async fn inbound(state: &AppState, caller: &Caller, limit: i64) -> Result<Ve
     for c in list.into_iter().filter(|c| pushing.contains(&c.carrier.as_str())) {
         let pushes = store::inbound_log::latest_pushes(&mut conn, &caller.tenant_id, &c.id, limit).await?;
         let refusals = store::inbound_log::latest_refusals(&mut conn, &caller.tenant_id, &c.id, limit).await?;
+        let (pushes, refusals) =
+            (pushes.into_iter().map(Into::into).collect(), refusals.into_iter().map(Into::into).collect());
         out.push(InboundLog { connection: c, pushes, refusals });
     }
     Ok(out)

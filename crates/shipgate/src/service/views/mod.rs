@@ -10,6 +10,7 @@
 pub mod connection;
 pub mod document;
 pub mod event;
+pub mod inbound;
 pub mod job;
 pub mod mapping;
 pub mod quote;
@@ -22,6 +23,7 @@ pub use crate::carriers::{CarrierInfo, Channel, CompleteReason, Location, Quote,
 pub use connection::Connection;
 pub use document::{Document, DocumentContent};
 pub use event::{Event, EventData};
+pub use inbound::{InboundPush, InboundRefusal};
 pub use job::Job;
 pub use mapping::{StatusMapping, Unmapped};
 pub use quote::{Estimate, EstimateResult, QuoteAnswer};
