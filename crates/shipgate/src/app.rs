@@ -39,6 +39,9 @@ pub struct Inner {
     connection_cache: Mutex<HashMap<String, (std::time::Instant, ConnectionRow)>>,
     /// Inbound push verifiers, failed-auth counters and status mappings.
     pub inbound: InboundCache,
+    /// The queue of the inbound scans' group commit (`service::inbound`), started with
+    /// the first scan. Held as `Any`: app.rs holds state only and names no layer above.
+    pub scan_lane: std::sync::OnceLock<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 /// How long a connection row read on the booking path is reused (like API keys: safe to
@@ -94,6 +97,7 @@ impl AppState {
             worker_heartbeat: std::sync::atomic::AtomicI64::new(0),
             connection_cache: Mutex::new(HashMap::new()),
             inbound: Default::default(),
+            scan_lane: std::sync::OnceLock::new(),
         })))
     }
 

@@ -50,6 +50,8 @@ struct Raw {
     document_max_bytes: usize,
     workers_enabled: bool,
     worker_concurrency: usize,
+    inbound_commit_workers: usize,
+    inbound_commit_batch: usize,
     jobs_poll_interval_ms: u64,
     shutdown_drain_seconds: u64,
     log_format: String,
@@ -160,6 +162,10 @@ pub struct Config {
     pub document_max_bytes: usize,
     pub workers_enabled: bool,
     pub worker_concurrency: usize,
+    /// Inbound scans written at once per instance, each as a group commit.
+    pub inbound_commit_workers: usize,
+    /// Most scans one group commit holds.
+    pub inbound_commit_batch: usize,
     pub jobs_poll_interval: Duration,
     pub shutdown_drain: Duration,
     /// Where carriers reach this gateway (`https://gw.example.com`); inbound URLs are
@@ -267,6 +273,12 @@ impl Config {
         if raw.body_limit_bytes < 1024 {
             return Err(err("body_limit_bytes", "must be at least 1024"));
         }
+        if !(1..=64).contains(&raw.inbound_commit_workers) {
+            return Err(err("inbound_commit_workers", "must be from 1 to 64"));
+        }
+        if !(1..=1000).contains(&raw.inbound_commit_batch) {
+            return Err(err("inbound_commit_batch", "must be from 1 to 1000"));
+        }
         if !(1..=1024).contains(&raw.worker_concurrency) {
             return Err(err("worker_concurrency", "must be from 1 to 1024"));
         }
@@ -347,6 +359,8 @@ impl Config {
             document_max_bytes: raw.document_max_bytes.max(1),
             workers_enabled: raw.workers_enabled,
             worker_concurrency: raw.worker_concurrency,
+            inbound_commit_workers: raw.inbound_commit_workers,
+            inbound_commit_batch: raw.inbound_commit_batch,
             jobs_poll_interval: Duration::from_millis(raw.jobs_poll_interval_ms.max(10)),
             shutdown_drain: Duration::from_secs(raw.shutdown_drain_seconds),
             log_format,

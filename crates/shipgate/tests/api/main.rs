@@ -12,6 +12,7 @@ mod documents;
 mod ecmr;
 mod ecourier_contract;
 mod errors;
+mod group_commit;
 mod harness;
 mod helpers;
 mod idempotency;

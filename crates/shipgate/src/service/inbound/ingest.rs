@@ -17,7 +17,10 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use sqlx::PgConnection;
+
 use crate::app::AppState;
+use crate::cache::Mappings;
 use crate::carriers::inbound::{Ingested, Scan, TrackingUpdate};
 use crate::domain::{ShipmentPlan, Status, may_transition};
 use crate::service::Result;
@@ -51,8 +54,18 @@ fn is_latest(row: &ShipmentRow, at: DateTime<Utc>) -> bool {
         .is_none_or(|last| at >= last.with_timezone(&Utc))
 }
 
-/// Store one scan (see the module doc); `raw` is the push as received. Returns after
-/// COMMIT.
+/// What [`apply_scan`] did inside its transaction; [`after_commit`] turns it into the
+/// answer once the transaction committed.
+pub(super) enum Applied {
+    /// Stored and applied; `unmapped` when the code had no mapping (counted after COMMIT).
+    Stored { shipment_id: String, unmapped: bool },
+    /// The scan was stored before: nothing was written.
+    Duplicate,
+}
+
+/// Store one scan alone (see the module doc); `raw` is the push as received. Returns
+/// after COMMIT. Concurrent scans are committed together by [`super::batch`], which
+/// falls back to this path for a lone scan and for the scans of a failed group.
 ///
 /// Round trips for a scan of a known shipment: BEGIN, the shipment row (locked), one
 /// statement for raw push + event + status + history, the outbound events, COMMIT.
@@ -64,15 +77,31 @@ pub(super) async fn ingest_scan(
     scan: &Scan,
     raw: &Value,
 ) -> Result<Ingested> {
+    let mappings = state.inbound.mappings.get(&state.db, &connection.tenant_id, &connection.carrier).await?;
+    let mut tx = state.db.begin().await?;
+    let applied = apply_scan(&mut tx, connection, &mappings, scan, raw).await?;
+    tx.commit().await?;
+    after_commit(state, connection, scan, raw, applied).await
+}
+
+/// Write one scan in the caller's transaction: the shipment found by tracking number
+/// and locked (or created), the raw push, event, status, history and outbound events.
+/// Nothing outside the transaction is touched, so a group of scans can share it and
+/// be rolled back together.
+pub(super) async fn apply_scan(
+    tx: &mut PgConnection,
+    connection: &ConnectionRow,
+    mappings: &Mappings,
+    scan: &Scan,
+    raw: &Value,
+) -> Result<Applied> {
     let tenant = connection.tenant_id.as_str();
     let carrier = connection.carrier.as_str();
     let number = scan.tracking_number.as_str();
-    let mappings = state.inbound.mappings.get(&state.db, tenant, carrier).await?;
-    let mut tx = state.db.begin().await?;
-    let mut found = store::shipments::get_by_tracking_for_update(&mut tx, tenant, number, &connection.id).await?;
+    let mut found = store::shipments::get_by_tracking_for_update(&mut *tx, tenant, number, &connection.id).await?;
     if found.is_none() {
-        store::inbound::lock_awb(&mut tx, tenant, number).await?;
-        found = store::shipments::get_by_tracking_for_update(&mut tx, tenant, number, &connection.id).await?;
+        store::inbound::lock_awb(&mut *tx, tenant, number).await?;
+        found = store::shipments::get_by_tracking_for_update(&mut *tx, tenant, number, &connection.id).await?;
     }
     let (row, created) = match found {
         Some(row) => (row, false),
@@ -102,7 +131,7 @@ pub(super) async fn ingest_scan(
             detail.insert(scan.names.tracking_number.into(), number.into());
             detail.insert(scan.names.scan_id.into(), scan.scan_id.clone().into());
             let row = store::shipments::insert_with_history(
-                &mut tx,
+                &mut *tx,
                 &new,
                 &store::shipments::Creation {
                     actor: &Actor::CarrierPush,
@@ -110,7 +139,6 @@ pub(super) async fn ingest_scan(
                     detail: &Value::Object(detail),
                     at,
                     event: (&event_id, &created_event),
-                    booking_job: None,
                 },
             )
             .await?;
@@ -121,7 +149,7 @@ pub(super) async fn ingest_scan(
     let seen = if after_codes.is_empty() || created {
         Vec::new()
     } else {
-        store::inbound::seen_codes(&mut tx, tenant, &row.id, &after_codes).await?
+        store::inbound::seen_codes(&mut *tx, tenant, &row.id, &after_codes).await?
     };
     let mapping = mappings.resolve(&scan.code, &seen);
     let before = (row.status, row.subtag.clone());
@@ -151,7 +179,7 @@ pub(super) async fn ingest_scan(
         dedup_key: &dedup_key,
     };
     let updated = store::inbound::record_push(
-        &mut tx,
+        &mut *tx,
         &store::inbound::PushWrite {
             tenant_id: tenant,
             connection_id: &connection.id,
@@ -167,20 +195,9 @@ pub(super) async fn ingest_scan(
         },
     )
     .await?;
-    let Some(updated) = updated else {
-        // Stored before: nothing was written (a shipment cannot have been created here,
-        // since the earlier push committed it together with its raw row).
-        drop(tx);
-        // The first payload stays the one applied; a changed one is kept and counted
-        // so ops see a carrier resending changed scans (issue 10).
-        let mut conn = state.db.acquire().await?;
-        if store::inbound::record_changed_repush(&mut conn, tenant, &connection.id, number, &scan.scan_id, raw).await? {
-            metrics::counter!("shipgate_inbound_changed_repushes_total", "carrier" => carrier.to_owned()).increment(1);
-            tracing::warn!(connection_id = %connection.id, tracking_number = %number, scan_id = %scan.scan_id,
-                "repeated scan id with a different payload; the first one stays applied");
-        }
-        return Ok(Ingested::Duplicate);
-    };
+    // None: stored before, nothing was written (a shipment cannot have been created
+    // here, since the earlier push committed it together with its raw row).
+    let Some(updated) = updated else { return Ok(Applied::Duplicate) };
     // shipment.created, if it was created here, was written with the row.
     let mut events = Vec::new();
     events.push(shipment_event("shipment.event_added", &updated, json!({"event": ev_json}))?);
@@ -191,15 +208,53 @@ pub(super) async fn ingest_scan(
             json!({"previous_status": before.0, "previous_subtag": before.1}),
         )?);
     }
-    store::events::emit(&mut tx, tenant, &row.id, &events).await?;
+    store::events::emit(&mut *tx, tenant, &row.id, &events).await?;
     if mapping.is_none() {
-        store::inbound::note_unmapped(&mut tx, tenant, carrier, &scan.code, scan.code_text.as_deref()).await?;
+        store::inbound::note_unmapped(&mut *tx, tenant, carrier, &scan.code, scan.code_text.as_deref()).await?;
     }
-    tx.commit().await?;
-    if mapping.is_none() {
-        metrics::counter!("shipgate_unmapped_codes_total", "carrier" => carrier.to_owned()).increment(1);
+    Ok(Applied::Stored { shipment_id: row.id, unmapped: mapping.is_none() })
+}
+
+/// What follows a COMMIT that held [`apply_scan`]'s writes: the metric of an unmapped
+/// code, and for a repeated scan id the check whether its payload changed.
+pub(super) async fn after_commit(
+    state: &AppState,
+    connection: &ConnectionRow,
+    scan: &Scan,
+    raw: &Value,
+    applied: Applied,
+) -> Result<Ingested> {
+    let carrier = connection.carrier.as_str();
+    match applied {
+        Applied::Stored { shipment_id, unmapped } => {
+            if unmapped {
+                metrics::counter!("shipgate_unmapped_codes_total", "carrier" => carrier.to_owned()).increment(1);
+            }
+            Ok(Ingested::Applied { shipment_id })
+        }
+        Applied::Duplicate => {
+            // The first payload stays the one applied; a changed one is kept and counted
+            // so ops see a carrier resending changed scans (issue 10).
+            let number = scan.tracking_number.as_str();
+            let mut conn = state.db.acquire().await?;
+            if store::inbound::record_changed_repush(
+                &mut conn,
+                &connection.tenant_id,
+                &connection.id,
+                number,
+                &scan.scan_id,
+                raw,
+            )
+            .await?
+            {
+                metrics::counter!("shipgate_inbound_changed_repushes_total", "carrier" => carrier.to_owned())
+                    .increment(1);
+                tracing::warn!(connection_id = %connection.id, tracking_number = %number, scan_id = %scan.scan_id,
+                    "repeated scan id with a different payload; the first one stays applied");
+            }
+            Ok(Ingested::Duplicate)
+        }
     }
-    Ok(Ingested::Applied { shipment_id: row.id })
 }
 
 /// Apply a tracking update: skip a seen event id; apply the snapshot to the

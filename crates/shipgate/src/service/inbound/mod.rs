@@ -23,6 +23,7 @@
 //!
 //! Both caches are safe to lose (docs/architecture.md rule 12): a restart only forgets them.
 
+mod batch;
 mod ingest;
 
 use std::net::IpAddr;
@@ -204,10 +205,9 @@ pub async fn ingest(state: &AppState, rx: Receiver, sender: &Sender, raw: &Value
             return Ok(Received::Refused(refusal));
         }
     };
-    let row = &sender.0.row;
-    Ok(Received::Stored(match &push {
-        Push::Scan(scan) => ingest::ingest_scan(state, row, scan, raw).await?,
-        Push::Tracking(update) => ingest::ingest_tracking(state, row, update, raw).await?,
+    Ok(Received::Stored(match push {
+        Push::Scan(scan) => batch::submit(state, sender.0.clone(), scan, raw).await?,
+        Push::Tracking(update) => ingest::ingest_tracking(state, &sender.0.row, &update, raw).await?,
     }))
 }
 

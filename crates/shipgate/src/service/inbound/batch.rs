@@ -1,0 +1,150 @@
+//! Group commit of concurrent scans (docs/quality.md P1).
+//!
+//! Every scan must be durable before its carrier is told so, and a durable commit is
+//! the expensive part of a push (one WAL flush, two round trips). Scans that arrive
+//! while others are being written are therefore queued and written together: a
+//! committer takes whatever is queued (up to `inbound_commit_batch`), writes every
+//! scan in one transaction with the same per-scan statements as a lone scan
+//! ([`ingest::apply_scan`]), commits once, and only then answers each waiting push.
+//! With nothing queued a scan is written alone at once, so a quiet gateway adds no
+//! wait; under load the group grows by itself with the queue.
+//!
+//! - **Each push is acknowledged only after the COMMIT that holds it**: the answer
+//!   travels on a one-shot channel sent after `commit()` returned Ok.
+//! - **A failed group fails only its own pushes**: when any statement of the group
+//!   fails, the transaction is rolled back whole and every scan of the group is written
+//!   again alone ([`ingest::ingest_scan`]), so the one bad scan gets its error and the
+//!   others are stored. When the database is away, each gets the outage error (503,
+//!   the carrier retries).
+//! - **No deadlock between groups**: a group takes its row locks (and the advisory
+//!   lock of a new tracking number) in the order of (tenant, tracking number), so two
+//!   groups sharing shipments wait for each other in one direction only. Scans of one
+//!   shipment in one group are applied in arrival order.
+//! - `inbound_commit_workers` committers run at once per instance (each holds one pool
+//!   connection while it writes), so a slow group does not stop the next.
+//!
+//! The committers are started with the first scan and hold the state weakly: they end
+//! when the last [`AppState`] handle is dropped (tests build many).
+
+use std::sync::{Arc, Weak};
+
+use serde_json::Value;
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use super::ingest::{self, Applied};
+use crate::app::{AppState, Inner};
+use crate::carriers::inbound::{Ingested, Scan};
+use crate::service::{Error, Result};
+use crate::store::connections::ConnectionRow;
+
+/// One queued scan and where its answer goes.
+struct Item {
+    connection: Arc<crate::cache::Verifier>,
+    scan: Scan,
+    raw: Value,
+    reply: oneshot::Sender<Result<Ingested>>,
+}
+
+/// The queue of one instance (kept in [`Inner::scan_lane`]).
+pub(super) struct Lane {
+    tx: mpsc::Sender<Item>,
+}
+
+/// Queue `scan` for the next group and wait for its answer (sent after its COMMIT).
+pub(super) async fn submit(
+    state: &AppState,
+    connection: Arc<crate::cache::Verifier>,
+    scan: Scan,
+    raw: &Value,
+) -> Result<Ingested> {
+    let lane = lane(state);
+    let (reply, answer) = oneshot::channel();
+    let item = Item { connection, scan, raw: raw.clone(), reply };
+    if let Err(mpsc::error::SendError(item)) = lane.tx.send(item).await {
+        // The committers are gone (the runtime is shutting down): write it here.
+        return ingest::ingest_scan(state, &item.connection.row, &item.scan, &item.raw).await;
+    }
+    answer.await.unwrap_or_else(|_| Err(Error::Internal(anyhow::anyhow!("the scan's committer stopped"))))
+}
+
+fn lane(state: &AppState) -> Arc<Lane> {
+    let any = state.scan_lane.get_or_init(|| {
+        let workers = state.config.inbound_commit_workers;
+        let (tx, rx) = mpsc::channel::<Item>(state.config.inbound_commit_batch * workers * 4);
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..workers {
+            tokio::spawn(committer(Arc::downgrade(&state.0), rx.clone(), state.config.inbound_commit_batch));
+        }
+        Arc::new(Lane { tx }) as Arc<dyn std::any::Any + Send + Sync>
+    });
+    any.clone().downcast::<Lane>().expect("the scan lane holds a Lane")
+}
+
+/// Take what is queued (waiting only for the first), write it as one group, repeat.
+async fn committer(state: Weak<Inner>, rx: Arc<Mutex<mpsc::Receiver<Item>>>, max: usize) {
+    loop {
+        let mut group = Vec::new();
+        {
+            let mut rx = rx.lock().await;
+            match rx.recv().await {
+                Some(first) => group.push(first),
+                None => return,
+            }
+            while group.len() < max {
+                match rx.try_recv() {
+                    Ok(item) => group.push(item),
+                    Err(_) => break,
+                }
+            }
+        }
+        let Some(inner) = state.upgrade() else { return };
+        write_group(&AppState(inner), group).await;
+    }
+}
+
+async fn write_group(state: &AppState, mut group: Vec<Item>) {
+    metrics::histogram!("shipgate_inbound_group_size").record(group.len() as f64);
+    if group.len() == 1 {
+        let item = group.pop().expect("one item");
+        let result = ingest::ingest_scan(state, &item.connection.row, &item.scan, &item.raw).await;
+        let _ = item.reply.send(result);
+        return;
+    }
+    // Lock order (see the module doc); stable, so one shipment's scans keep their order.
+    group.sort_by(|a, b| {
+        (&a.connection.row.tenant_id, &a.scan.tracking_number)
+            .cmp(&(&b.connection.row.tenant_id, &b.scan.tracking_number))
+    });
+    match together(state, &group).await {
+        Ok(applied) => {
+            for (item, applied) in group.into_iter().zip(applied) {
+                let result = ingest::after_commit(state, &item.connection.row, &item.scan, &item.raw, applied).await;
+                let _ = item.reply.send(result);
+            }
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, size = group.len(), "a scan group failed; writing its scans one by one");
+            metrics::counter!("shipgate_inbound_group_fallbacks_total").increment(1);
+            for item in group {
+                let result = ingest::ingest_scan(state, &item.connection.row, &item.scan, &item.raw).await;
+                let _ = item.reply.send(result);
+            }
+        }
+    }
+}
+
+/// Every scan of the group in one transaction; all or nothing.
+async fn together(state: &AppState, group: &[Item]) -> Result<Vec<Applied>> {
+    let mut mappings = Vec::with_capacity(group.len());
+    for item in group {
+        let row: &ConnectionRow = &item.connection.row;
+        mappings.push(state.inbound.mappings.get(&state.db, &row.tenant_id, &row.carrier).await?);
+    }
+    let mut tx = state.db.begin().await?;
+    let mut applied = Vec::with_capacity(group.len());
+    for (item, mappings) in group.iter().zip(&mappings) {
+        applied.push(ingest::apply_scan(&mut tx, &item.connection.row, mappings, &item.scan, &item.raw).await?);
+    }
+    tx.commit().await?;
+    Ok(applied)
+}

@@ -1,0 +1,135 @@
+//! Group commit of inbound scans (docs/quality.md P1): concurrent pushes share one
+//! transaction, each is acknowledged only once its transaction committed, and a push
+//! that fails takes none of the others with it.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use sims::ecomexpress::{EcomPusher, Scan};
+use tokio::task::JoinSet;
+
+use crate::helpers::{TestApp, spawn_app_with};
+
+async fn ecom_pusher(app: &TestApp) -> (String, EcomPusher) {
+    let b = app.post("/v1/connections", &json!({"carrier": "ecomexpress", "name": "grouped"})).await.json();
+    let id = b["id"].as_str().expect("id").to_owned();
+    let url = format!("{}{}", app.base, b["inbound_url"].as_str().expect("url"));
+    let user = b["generated_credentials"]["username"].as_str().expect("user");
+    let password = b["generated_credentials"]["password"].as_str().expect("password");
+    (id.clone(), EcomPusher::new(&url, user, password))
+}
+
+/// Make every tracking-event insert take a little time (so pushes queue up behind the
+/// one committer) and refuse the scan code `666` (a database failure inside a group).
+async fn slow_and_refusing(app: &TestApp) {
+    for sql in [
+        "CREATE FUNCTION test_slow_scan() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           PERFORM pg_sleep(0.01);
+           IF NEW.raw_code = '666' THEN RAISE EXCEPTION 'test: scan code 666 refused by the database'; END IF;
+           RETURN NEW;
+         END $$",
+        "CREATE TRIGGER test_slow_scan BEFORE INSERT ON tracking_events FOR EACH ROW EXECUTE FUNCTION test_slow_scan()",
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&app.db).await.expect("trigger");
+    }
+}
+
+async fn stored(db: &sqlx::PgPool, connection_id: &str, awb: &str, sun: &str) -> bool {
+    sqlx::query_scalar::<_, bool>(
+        "SELECT EXISTS (SELECT 1 FROM inbound_pushes WHERE connection_id = $1 AND awb = $2 AND status_update_number = $3)",
+    )
+    .bind(connection_id)
+    .bind(awb)
+    .bind(sun)
+    .fetch_one(db)
+    .await
+    .expect("stored?")
+}
+
+/// How many transactions wrote a connection's scans (`xmin` of the rows).
+async fn transactions(db: &sqlx::PgPool, connection_id: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(DISTINCT xmin::text) FROM inbound_pushes WHERE connection_id = $1")
+        .bind(connection_id)
+        .fetch_one(db)
+        .await
+        .expect("transactions")
+}
+
+#[tokio::test]
+async fn concurrent_scans_share_commits_and_each_is_acked_only_once_committed() {
+    let app = spawn_app_with("inbound_commit_workers = 1\n").await;
+    slow_and_refusing(&app).await;
+    let (con, pusher) = ecom_pusher(&app).await;
+    let mut tasks = JoinSet::new();
+    let sem = Arc::new(tokio::sync::Semaphore::new(32));
+    for i in 0..120 {
+        let (p, db, con, sem) = (pusher.clone(), app.db.clone(), con.clone(), sem.clone());
+        tasks.spawn(async move {
+            let _permit = sem.acquire_owned().await.expect("permit");
+            let (awb, sun) = (format!("GC-{}", i % 30), format!("{}", 50_000 + i));
+            let ack = p.push(&Scan::new(&awb, &sun, "002")).await.expect("push");
+            // The moment the carrier hears "stored", another session sees the scan.
+            let visible = stored(&db, &con, &awb, &sun).await;
+            (ack.accepted(), visible)
+        });
+    }
+    let (mut acked, mut visible_at_ack) = (0, 0);
+    while let Some(r) = tasks.join_next().await {
+        let (ok, visible) = r.expect("task");
+        acked += usize::from(ok);
+        visible_at_ack += usize::from(ok && visible);
+    }
+    assert_eq!(acked, 120, "every push acknowledged");
+    assert_eq!(visible_at_ack, 120, "each push acknowledged only after the commit that holds it");
+    let scans: i64 = sqlx::query_scalar("SELECT count(*) FROM inbound_pushes WHERE connection_id = $1")
+        .bind(&con)
+        .fetch_one(&app.db)
+        .await
+        .expect("count");
+    assert_eq!(scans, 120);
+    let txs = transactions(&app.db, &con).await;
+    assert!(txs < 60, "120 concurrent scans written by {txs} transactions: they were not grouped");
+    // Each shipment's events are numbered without a gap whatever the grouping.
+    let gaps: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT shipment_id, max(shipment_seq) - count(*) AS gap FROM events GROUP BY 1) g
+         WHERE gap <> 0",
+    )
+    .fetch_one(&app.db)
+    .await
+    .expect("gaps");
+    assert_eq!(gaps, 0, "per-shipment event numbers stay 1..n");
+}
+
+#[tokio::test]
+async fn a_scan_the_database_refuses_fails_alone_and_the_rest_of_its_group_is_stored() {
+    let app = spawn_app_with("inbound_commit_workers = 1\n").await;
+    slow_and_refusing(&app).await;
+    let (con, pusher) = ecom_pusher(&app).await;
+    let mut tasks = JoinSet::new();
+    for i in 0..40 {
+        let p = pusher.clone();
+        tasks.spawn(async move {
+            let code = if i % 13 == 5 { "666" } else { "002" };
+            let (awb, sun) = (format!("GF-{}", i % 10), format!("{}", 70_000 + i));
+            let ack = p.push(&Scan::new(&awb, &sun, code)).await.expect("push");
+            (code, awb, sun, ack.accepted(), ack.http_status)
+        });
+    }
+    let mut outcomes = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        outcomes.push(r.expect("task"));
+    }
+    let bad: Vec<_> = outcomes.iter().filter(|o| o.0 == "666").collect();
+    let good: Vec<_> = outcomes.iter().filter(|o| o.0 != "666").collect();
+    assert_eq!((bad.len(), good.len()), (3, 37));
+    for (_, awb, sun, accepted, status) in &bad {
+        assert!(!accepted, "a scan the database refused is not acknowledged");
+        assert!(*status >= 500, "the carrier is told to retry it (status {status})");
+        assert!(!stored(&app.db, &con, awb, sun).await, "nothing of it is stored");
+    }
+    for (_, awb, sun, accepted, _) in &good {
+        assert!(accepted, "{awb}/{sun} shared a group with a failing scan and must still be stored");
+        assert!(stored(&app.db, &con, awb, sun).await);
+    }
+}
