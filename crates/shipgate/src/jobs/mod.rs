@@ -99,8 +99,26 @@ pub async fn run_worker(state: AppState, cfg: WorkerConfig, shutdown: watch::Rec
         drain: state.config.shutdown_drain,
     };
     let name = cfg.name.clone();
-    Worker::new(JobQueue { state, kinds: cfg.kinds, worker: cfg.name }, settings, shutdown).run().await;
+    Worker::new(
+        JobQueue { state, kinds: cfg.kinds, worker: cfg.name, last_sweep: Default::default() },
+        settings,
+        shutdown,
+    )
+    .run()
+    .await;
     tracing::info!(worker = %name, "job worker stopped");
+}
+
+/// A booking whose request died before recording its first attempt has no job
+/// (bookings get one only when left pending): give one to every pending booking without
+/// a job that nothing touched for `request_timeout` + 5 s. The job worker runs this
+/// every minute; returns how many it adopted.
+pub async fn adopt_orphan_bookings(state: &AppState) -> sqlx::Result<u64> {
+    let policy = kinds::policy(kinds::BOOKING);
+    let idle = state.config.request_timeout.as_secs_f64() + 5.0;
+    let lease = i32::try_from(policy.lease.as_secs()).unwrap_or(i32::MAX);
+    let mut conn = state.db.acquire().await?;
+    store::jobs::adopt_orphan_bookings(&mut conn, idle, policy.max_attempts, lease).await
 }
 
 /// The job queue as the claim/lease loop sees it; its statements are in `store::jobs`.
@@ -110,6 +128,22 @@ struct JobQueue {
     kinds: Vec<String>,
     /// `claimed_by` on the rows it claims.
     worker: String,
+    /// When the orphan-booking sweep last ran.
+    last_sweep: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+/// How often the job worker looks for pending bookings left without a job.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+impl JobQueue {
+    fn sweep_due(&self) -> bool {
+        let Ok(mut last) = self.last_sweep.lock() else { return false };
+        if last.is_some_and(|at| at.elapsed() < SWEEP_EVERY) {
+            return false;
+        }
+        *last = Some(std::time::Instant::now());
+        true
+    }
 }
 
 impl Queue for JobQueue {
@@ -172,6 +206,14 @@ impl Queue for JobQueue {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "reaping expired leases failed"),
         }
+        drop(conn);
+        if self.sweep_due() {
+            match adopt_orphan_bookings(&self.state).await {
+                Ok(n) if n > 0 => tracing::warn!(bookings = n, "adopted pending bookings left without a job"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "adopting orphan bookings failed"),
+            }
+        }
     }
 
     fn heartbeat(&self, alive: bool) {
@@ -197,7 +239,8 @@ fn job_of(claimed: &ClaimedJob) -> Job {
 /// Run one claimed job under its lease and record its outcome, in this task (directly
 /// callable from tests).
 pub async fn execute(state: &AppState, claimed: ClaimedJob) {
-    let queue = JobQueue { state: state.clone(), kinds: Vec::new(), worker: String::new() };
+    let queue =
+        JobQueue { state: state.clone(), kinds: Vec::new(), worker: String::new(), last_sweep: Default::default() };
     crate::queue::run_one(&queue, claimed).await;
 }
 

@@ -368,14 +368,8 @@ async fn import(tx: &mut sqlx::PgConnection, rec: &ReconciliationRow, carrier: &
     let event_id = ids::new_id("evt");
     let event = super::events::shipment_event("shipment.created", &new.as_row(at), Value::Null)?.data;
     let detail = json!({"source": "reconcile", "reconciliation_id": rec.id, "carrier_status": item.carrier_status});
-    let creation = Creation {
-        actor: &Actor::Reconcile,
-        action: "imported",
-        detail: &detail,
-        at,
-        event: (&event_id, &event),
-        booking_job: None,
-    };
+    let creation =
+        Creation { actor: &Actor::Reconcile, action: "imported", detail: &detail, at, event: (&event_id, &event) };
     store::shipments::insert_with_history(&mut *tx, &new, &creation).await?;
     // On a carrier where a shipment of ours is a registered tracking number, the import
     // is that registration: registering the number again later finds it (issue 8's "one

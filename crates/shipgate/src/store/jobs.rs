@@ -260,7 +260,36 @@ pub async fn counts(conn: &mut PgConnection) -> sqlx::Result<Vec<(String, String
     Ok(rows.into_iter().map(|r| (r.kind, r.state, r.n)).collect())
 }
 
-/// The booking was settled (refused for good): its queued safety-net job is dropped.
+/// Give a booking job to every booking left `pending` with no job at all and untouched
+/// for `idle_secs`: the request that created it died before its first attempt was
+/// recorded (a crashed instance). A booking that is worked on has a job or a recent
+/// `updated_at`. Returns how many were adopted (at most 500 a round).
+pub async fn adopt_orphan_bookings(
+    conn: &mut PgConnection,
+    idle_secs: f64,
+    max_attempts: i32,
+    lease_secs: i32,
+) -> sqlx::Result<u64> {
+    let r = sqlx::query!(
+        r#"INSERT INTO jobs (tenant_id, kind, payload, unique_key, run_at, max_attempts, lease_secs)
+           SELECT s.tenant_id, 'booking', jsonb_build_object('shipment_id', s.id), 'booking:' || s.tenant_id || ':' || s.id,
+                  now(), $2, $3
+           FROM shipments s
+           WHERE s.booking_state = 'pending' AND s.updated_at < now() - make_interval(secs => $1)
+             AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.unique_key = 'booking:' || s.tenant_id || ':' || s.id
+                                                    AND j.kind = 'booking')
+           LIMIT 500
+           ON CONFLICT (kind, unique_key) WHERE unique_key IS NOT NULL AND state IN ('queued', 'running') DO NOTHING"#,
+        idle_secs,
+        max_attempts,
+        lease_secs,
+    )
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected())
+}
+
+/// The booking was settled (refused for good): a queued booking job is dropped.
 pub async fn drop_queued_booking(conn: &mut PgConnection, tenant_id: &str, shipment_id: &str) -> sqlx::Result<()> {
     sqlx::query!(
         "DELETE FROM jobs WHERE kind = 'booking' AND unique_key = 'booking:' || $1 || ':' || $2 AND state = 'queued'",

@@ -343,3 +343,26 @@ async fn the_booked_event_carries_the_shipment_exactly_as_the_api_shows_it() {
         assert_eq!(created["sequence"].as_i64().or(created["shipment_seq"].as_i64()), Some(1), "{created}");
     }
 }
+
+#[tokio::test]
+async fn a_pending_booking_whose_request_died_is_adopted_by_the_sweep_and_booked() {
+    let app = spawn_app_with("").await;
+    app.sim.fail_next(Some("SaveOrder"), 1, SimFault::Status(-3));
+    let pending = app.post("/v1/shipments", &app.shipment_body("ORPHAN")).await.accepted();
+    let id = pending["id"].as_str().expect("id").to_owned();
+    // As if the request had died before writing its job: no job, untouched for an hour.
+    sqlx::query("DELETE FROM jobs WHERE kind = 'booking'").execute(&app.db).await.expect("delete");
+    let fresh = app.post("/v1/shipments", &app.shipment_body("FRESH")).await.json();
+    assert_eq!(fresh["booking"]["state"], "booked");
+    sqlx::query("UPDATE shipments SET updated_at = now() - interval '1 hour' WHERE id = $1")
+        .bind(&id)
+        .execute(&app.db)
+        .await
+        .expect("age");
+    assert_eq!(shipgate::jobs::adopt_orphan_bookings(&app.state).await.expect("sweep"), 1, "only the orphan");
+    assert_eq!(shipgate::jobs::adopt_orphan_bookings(&app.state).await.expect("sweep"), 0, "adopted once");
+    app.run_due_jobs().await;
+    let booked = app.get(&format!("/v1/shipments/{id}")).await.json();
+    assert_eq!(booked["booking"]["state"], "booked", "{booked}");
+    assert_eq!(app.sim_calls("SaveOrder"), 3, "refused once, then the fresh one, then the adopted one: no extra order");
+}

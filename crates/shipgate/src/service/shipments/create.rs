@@ -1,7 +1,7 @@
 //! Book a shipment, or register a tracking number (docs/product.md "Booking semantics").
 //!
-//! The shipment is written first, in one statement with its history, its
-//! `shipment.created` event and a safety-net booking job; then the carrier is called
+//! The shipment is written first, in one statement with its history and its
+//! `shipment.created` event; then the carrier is called
 //! with no transaction open; then the outcome is recorded in one more statement when it
 //! is booked (QUALITY P3: statement, carrier call, statement). A carrier that is down or
 //! slow leaves the shipment `pending` for the job; one that refuses leaves it `failed`.
@@ -17,7 +17,7 @@ use crate::domain::{BookingState, FieldError, Metadata, ShipmentPlan, check_plan
 use crate::service::connections::note_connection_outcome;
 use crate::service::views::Shipment;
 use crate::service::{Caller, Error, Result, carriers};
-use crate::store::shipments::{BookingJob, Creation, NewShipment, ShipmentRow};
+use crate::store::shipments::{Creation, NewShipment, ShipmentRow};
 use crate::{ids, store};
 
 /// A booking, or the registration of a tracking number the client already has.
@@ -95,7 +95,6 @@ pub async fn create(state: &AppState, caller: &Caller, req: CreateShipment) -> R
     let at = Utc::now().duration_trunc(chrono::Duration::microseconds(1)).unwrap_or_else(|_| Utc::now());
     let event_id = ids::new_id("evt");
     let event = crate::service::events::shipment_event("shipment.created", &new.as_row(at), Value::Null)?.data;
-    let policy = job::policy(job::BOOKING);
     let inserted = {
         let mut conn = state.db.acquire().await?;
         store::shipments::insert_with_history(
@@ -107,14 +106,6 @@ pub async fn create(state: &AppState, caller: &Caller, req: CreateShipment) -> R
                 detail: &json!({"connection_id": connection.id, "reference": req.plan.reference}),
                 at,
                 event: (&event_id, &event),
-                // If this request dies before its attempt is recorded, the job books it.
-                booking_job: Some(BookingJob {
-                    run_at: at
-                        + chrono::Duration::from_std(state.config.request_timeout).unwrap_or_default()
-                        + chrono::Duration::seconds(5),
-                    max_attempts: policy.max_attempts,
-                    lease_secs: i32::try_from(policy.lease.as_secs()).unwrap_or(120),
-                }),
             },
         )
         .await
@@ -138,12 +129,40 @@ pub async fn create(state: &AppState, caller: &Caller, req: CreateShipment) -> R
         Attempt::Pending(row, e) => {
             note_connection_outcome(state, &connection, Some(&e)).await;
             // Kept: the booking job books it later (docs/product.md "Booking semantics").
+            queue_booking(state, &row, at).await;
             Ok(Created::Pending(row.try_into()?))
         }
         Attempt::Failed(row, e) => {
             note_connection_outcome(state, &connection, Some(&e)).await;
             Err(Error::carrier(e, row))
         }
+    }
+}
+
+/// The job that books a pending shipment later, due when the request that created it
+/// has surely ended (`request_timeout` + 5 s). When it cannot be written now, the job
+/// worker's sweep (`adopt_orphan_bookings`) gives the booking one within a minute, as it
+/// does for a request that died before recording its attempt.
+async fn queue_booking(state: &AppState, row: &ShipmentRow, created_at: chrono::DateTime<Utc>) {
+    let run_at = created_at
+        + chrono::Duration::from_std(state.config.request_timeout).unwrap_or_default()
+        + chrono::Duration::seconds(5);
+    let key = format!("booking:{}:{}", row.tenant_id, row.id);
+    let result = async {
+        let mut conn = state.db.acquire().await?;
+        crate::service::jobs::enqueue(
+            &mut conn,
+            Some(&row.tenant_id),
+            job::BOOKING,
+            &json!({"shipment_id": row.id}),
+            Some(&key),
+            Some(run_at),
+        )
+        .await
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(shipment_id = %row.id, error = %e, "booking job not queued; the sweep will adopt the booking");
     }
 }
 

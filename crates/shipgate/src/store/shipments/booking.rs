@@ -53,10 +53,7 @@ pub async fn mark_booked(
                                  '{shipment,carrier_reference}', coalesce(to_jsonb(carrier_reference), 'null'::jsonb))
                       FROM u WHERE $20::text IS NOT NULL),
                 h AS (INSERT INTO shipment_history (tenant_id, shipment_id, actor_type, actor_id, action, detail)
-                      SELECT tenant_id, id, $5, $6, 'booked', $7 FROM u),
-                -- booked: the safety-net booking job has nothing left to do
-                j AS (DELETE FROM jobs WHERE kind = 'booking' AND unique_key = 'booking:' || $1 || ':' || $2
-                                         AND state = 'queued')
+                      SELECT tenant_id, id, $5, $6, 'booked', $7 FROM u)
            SELECT"#,
         "FROM u",
         tenant_id,

@@ -34,36 +34,24 @@ pub struct Creation<'a> {
     pub at: DateTime<Utc>,
     /// The `shipment.created` event: id and data.
     pub event: (&'a str, &'a serde_json::Value),
-    /// A booking job kept as a safety net: if this request dies before its booking
-    /// attempt is recorded, the job books the shipment at `run_at`.
-    pub booking_job: Option<BookingJob>,
 }
 
-pub struct BookingJob {
-    pub run_at: DateTime<Utc>,
-    pub max_attempts: i32,
-    pub lease_secs: i32,
-}
-
-/// Insert a shipment, its first history entry, its `shipment.created` event and the
-/// safety-net booking job in one statement (one round trip, atomic without an explicit
-/// transaction; the foreign keys are checked at the end of the statement).
+/// Insert a shipment, its first history entry and its `shipment.created` event in one
+/// statement (one round trip, atomic without an explicit transaction; the foreign keys
+/// are checked at the end of the statement). A booking gets no job here: only one left
+/// `pending` does (by its request, or adopted by `jobs::adopt_orphan_bookings` when the
+/// request died), so a booking settled at once writes no job row at all.
 pub async fn insert_with_history(
     conn: &mut PgConnection,
     s: &NewShipment<'_>,
     c: &Creation<'_>,
 ) -> sqlx::Result<ShipmentRow> {
     let (actor_type, actor_id) = c.actor.parts();
-    let job = c.booking_job.as_ref();
     query_shipment!(
         r#"WITH h AS (INSERT INTO shipment_history (tenant_id, shipment_id, actor_type, actor_id, action, detail, at)
                       VALUES ($1, $2, $17, $18, $19, $20, $21)),
                 e AS (INSERT INTO events (tenant_id, id, shipment_id, shipment_seq, type, data, created_at)
-                      VALUES ($1, $22, $2, 1, 'shipment.created', $23, $21)),
-                j AS (INSERT INTO jobs (tenant_id, kind, payload, unique_key, run_at, max_attempts, lease_secs)
-                      SELECT $1, 'booking', jsonb_build_object('shipment_id', $2::text), 'booking:' || $1 || ':' || $2,
-                             $24::timestamptz, $25::int4, $26::int4
-                      WHERE $24::timestamptz IS NOT NULL)
+                      VALUES ($1, $22, $2, 1, 'shipment.created', $23, $21))
            INSERT INTO shipments (tenant_id, id, reference, connection_id, carrier, carrier_reference, tracking_number,
                                   service, stops, parcels, declared_value, cod_amount, notes, metadata, channel, booking_state,
                                   registration_key, event_seq, created_at, updated_at)
@@ -98,9 +86,6 @@ pub async fn insert_with_history(
         c.at,
         c.event.0,
         Json(c.event.1) as _,
-        job.map(|j| j.run_at),
-        job.map(|j| j.max_attempts),
-        job.map(|j| j.lease_secs),
     )
     .fetch_one(conn)
     .await
