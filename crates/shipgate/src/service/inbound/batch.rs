@@ -16,16 +16,21 @@
 //!   again alone ([`ingest::ingest_scan`]), so the one bad scan gets its error and the
 //!   others are stored. When the database is away, each gets the outage error (503,
 //!   the carrier retries).
-//! - **No deadlock between groups**: a group takes its row locks (and the advisory
-//!   lock of a new tracking number) in the order of (tenant, tracking number), so two
-//!   groups sharing shipments wait for each other in one direction only. Scans of one
-//!   shipment in one group are applied in arrival order.
+//! - **No deadlock between groups**: a group first reads and locks the shipments its
+//!   tracking numbers already have, one statement per connection, in the order of
+//!   (tenant, connection, tracking number); then the advisory lock of each new number,
+//!   in the same order. Two groups sharing shipments so wait for each other in one
+//!   direction only (and should anything else close a cycle, Postgres's deadlock check
+//!   fails one group, whose scans are then written one by one). Scans of one shipment
+//!   in one group are applied in arrival order, each seeing the row as the previous
+//!   one left it.
 //! - `inbound_commit_workers` committers run at once per instance (each holds one pool
 //!   connection while it writes), so a slow group does not stop the next.
 //!
 //! The committers are started with the first scan and hold the state weakly: they end
 //! when the last [`AppState`] handle is dropped (tests build many).
 
+use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 
 use serde_json::Value;
@@ -35,7 +40,9 @@ use super::ingest::{self, Applied};
 use crate::app::{AppState, Inner};
 use crate::carriers::inbound::{Ingested, Scan};
 use crate::service::{Error, Result};
+use crate::store;
 use crate::store::connections::ConnectionRow;
+use crate::store::shipments::ShipmentRow;
 
 /// One queued scan and where its answer goes.
 struct Item {
@@ -111,10 +118,7 @@ async fn write_group(state: &AppState, mut group: Vec<Item>) {
         return;
     }
     // Lock order (see the module doc); stable, so one shipment's scans keep their order.
-    group.sort_by(|a, b| {
-        (&a.connection.row.tenant_id, &a.scan.tracking_number)
-            .cmp(&(&b.connection.row.tenant_id, &b.scan.tracking_number))
-    });
+    group.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
     match together(state, &group).await {
         Ok(applied) => {
             for (item, applied) in group.into_iter().zip(applied) {
@@ -133,7 +137,15 @@ async fn write_group(state: &AppState, mut group: Vec<Item>) {
     }
 }
 
-/// Every scan of the group in one transaction; all or nothing.
+/// The order a group takes its locks in: tenant, connection, tracking number.
+fn order_key(item: &Item) -> (&str, &str, &str) {
+    let row = &item.connection.row;
+    (&row.tenant_id, &row.id, &item.scan.tracking_number)
+}
+
+/// Every scan of the group in one transaction; all or nothing. The shipments the
+/// group's numbers already have are read and locked first, one statement per
+/// connection, in lock order; a new number takes its own lock when its scan comes.
 async fn together(state: &AppState, group: &[Item]) -> Result<Vec<Applied>> {
     let mut mappings = Vec::with_capacity(group.len());
     for item in group {
@@ -141,9 +153,32 @@ async fn together(state: &AppState, group: &[Item]) -> Result<Vec<Applied>> {
         mappings.push(state.inbound.mappings.get(&state.db, &row.tenant_id, &row.carrier).await?);
     }
     let mut tx = state.db.begin().await?;
+    // (connection id, tracking number) → shipment id, and each locked shipment as it is now.
+    let mut shipment_of: HashMap<(&str, &str), String> = HashMap::new();
+    let mut rows: HashMap<String, ShipmentRow> = HashMap::new();
+    for connection in group.chunk_by(|a, b| a.connection.row.id == b.connection.row.id) {
+        let row = &connection[0].connection.row;
+        let mut numbers: Vec<&str> = connection.iter().map(|i| i.scan.tracking_number.as_str()).collect();
+        numbers.dedup();
+        for found in store::shipments::lock_by_tracking_numbers(&mut tx, &row.tenant_id, &numbers, &row.id).await? {
+            let number = numbers.iter().copied().find(|n| Some(*n) == found.tracking_number.as_deref());
+            if let Some(number) = number {
+                shipment_of.insert((&row.id, number), found.id.clone());
+            }
+            rows.insert(found.id.clone(), found);
+        }
+    }
     let mut applied = Vec::with_capacity(group.len());
     for (item, mappings) in group.iter().zip(&mappings) {
-        applied.push(ingest::apply_scan(&mut tx, &item.connection.row, mappings, &item.scan, &item.raw).await?);
+        let key = (item.connection.row.id.as_str(), item.scan.tracking_number.as_str());
+        let locked = shipment_of.get(&key).and_then(|id| rows.get(id)).cloned();
+        let (done, now) =
+            ingest::apply_scan(&mut tx, &item.connection.row, mappings, &item.scan, &item.raw, locked).await?;
+        if let Some(now) = now {
+            shipment_of.insert(key, now.id.clone());
+            rows.insert(now.id.clone(), now);
+        }
+        applied.push(done);
     }
     tx.commit().await?;
     Ok(applied)

@@ -79,7 +79,7 @@ pub(super) async fn ingest_scan(
 ) -> Result<Ingested> {
     let mappings = state.inbound.mappings.get(&state.db, &connection.tenant_id, &connection.carrier).await?;
     let mut tx = state.db.begin().await?;
-    let applied = apply_scan(&mut tx, connection, &mappings, scan, raw).await?;
+    let (applied, _) = apply_scan(&mut tx, connection, &mappings, scan, raw, None).await?;
     tx.commit().await?;
     after_commit(state, connection, scan, raw, applied).await
 }
@@ -87,18 +87,24 @@ pub(super) async fn ingest_scan(
 /// Write one scan in the caller's transaction: the shipment found by tracking number
 /// and locked (or created), the raw push, event, status, history and outbound events.
 /// Nothing outside the transaction is touched, so a group of scans can share it and
-/// be rolled back together.
+/// be rolled back together. `locked`: the shipment when the caller already holds its
+/// row lock in this transaction. Returns what was done and the shipment row as it now
+/// is (for the next scan of the same number in the transaction).
 pub(super) async fn apply_scan(
     tx: &mut PgConnection,
     connection: &ConnectionRow,
     mappings: &Mappings,
     scan: &Scan,
     raw: &Value,
-) -> Result<Applied> {
+    locked: Option<ShipmentRow>,
+) -> Result<(Applied, Option<ShipmentRow>)> {
     let tenant = connection.tenant_id.as_str();
     let carrier = connection.carrier.as_str();
     let number = scan.tracking_number.as_str();
-    let mut found = store::shipments::get_by_tracking_for_update(&mut *tx, tenant, number, &connection.id).await?;
+    let mut found = match locked {
+        Some(row) => Some(row),
+        None => store::shipments::get_by_tracking_for_update(&mut *tx, tenant, number, &connection.id).await?,
+    };
     if found.is_none() {
         store::inbound::lock_awb(&mut *tx, tenant, number).await?;
         found = store::shipments::get_by_tracking_for_update(&mut *tx, tenant, number, &connection.id).await?;
@@ -197,7 +203,7 @@ pub(super) async fn apply_scan(
     .await?;
     // None: stored before, nothing was written (a shipment cannot have been created
     // here, since the earlier push committed it together with its raw row).
-    let Some(updated) = updated else { return Ok(Applied::Duplicate) };
+    let Some(updated) = updated else { return Ok((Applied::Duplicate, Some(row))) };
     // shipment.created, if it was created here, was written with the row.
     let mut events = Vec::new();
     events.push(shipment_event("shipment.event_added", &updated, json!({"event": ev_json}))?);
@@ -212,7 +218,7 @@ pub(super) async fn apply_scan(
     if mapping.is_none() {
         store::inbound::note_unmapped(&mut *tx, tenant, carrier, &scan.code, scan.code_text.as_deref()).await?;
     }
-    Ok(Applied::Stored { shipment_id: row.id, unmapped: mapping.is_none() })
+    Ok((Applied::Stored { shipment_id: row.id, unmapped: mapping.is_none() }, Some(updated)))
 }
 
 /// What follows a COMMIT that held [`apply_scan`]'s writes: the metric of an unmapped

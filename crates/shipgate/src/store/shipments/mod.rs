@@ -165,6 +165,29 @@ pub async fn get_by_tracking_for_update(
     .await
 }
 
+/// [`get_by_tracking_for_update`] for many numbers of one connection in one round
+/// trip: each number's shipment (when there is one), locked in the order of `numbers`
+/// (the caller sorts them, so concurrent callers lock in one order).
+pub async fn lock_by_tracking_numbers(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    numbers: &[&str],
+    connection_id: &str,
+) -> sqlx::Result<Vec<ShipmentRow>> {
+    query_shipment!(
+        "SELECT",
+        "FROM unnest($2::text[]) WITH ORDINALITY AS n(number, ord)
+         CROSS JOIN LATERAL (SELECT * FROM shipments WHERE tenant_id = $1 AND tracking_number = n.number
+                             ORDER BY (connection_id = $3) DESC, id LIMIT 1 FOR UPDATE) s
+         ORDER BY n.ord",
+        tenant_id,
+        numbers as &[&str],
+        connection_id
+    )
+    .fetch_all(conn)
+    .await
+}
+
 #[derive(Debug, Default)]
 pub struct ListFilter<'a> {
     pub status: Option<Status>,
