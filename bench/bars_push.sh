@@ -47,6 +47,14 @@ LUA
     WHERE NOT EXISTS (SELECT 1 FROM shipments WHERE tenant_id = '$TENANT' AND tracking_number = 'BENCH-' || n)" >/dev/null
   echo "  $(wrk_rps <"$WORK/warm") pushes/s, $(awk '/^not acked/ {print $4}' "$WORK/warm") not acked true"
 
+  # What the gateway sends Postgres for one push (an existing AWB), for comparison.
+  capture_statements "$DB_URL" curl -sf -X POST "$URL" -u "$EUSER:$EPASS" -H 'content-type: application/json' \
+    -d '{"awb":"BENCH-1","datetime":"2026-11-22 10:30:00","status":"scan","reason_code":"002 - scan","reason_code_number":"002","location":"JRD","Employee":"Bench","status_update_number":"capture1","order_number":"ORD-1","city":"Vadodara","ref_awb":""}' \
+    >"$WORK/push_statements.json"
+  echo "one push through the gateway sent $(jq length "$WORK/push_statements.json") statement(s):"
+  python3 bench/pg_capture.py summary <"$WORK/push_statements.json"
+  [ -n "${PLANS_DIR:-}" ] && cp "$WORK/push_statements.json" "$PLANS_DIR/push.statements.json"
+
   # The same writes, hand-written, for pgbench: lock the shipment, keep the raw push, add
   # the event, move status/last_event, history row, one numbered outbound event, commit.
   # The JSON documents (same sizes as the gateway's) are pgbench variables, so their ':'
@@ -107,7 +115,7 @@ p1_measure() { # $1 size label; sets P1_GW (gateway median pushes/s); RSS sample
   G=$(med <"$WORK/gwrates"); P=$(med <"$WORK/pgrates"); R=$(calc %.0f "100*$G/$P")
   nok_total=$(awk '{s+=$1} END {print s+0}' "$WORK/p1_nok")
   echo "P1 [$size] median of runs: gateway $G pushes/s, pgbench $P tx/s, ratio $R% (bar >= 150%); $nok_total answers not status:true"
-  record P1 "$size" "$G pushes/s" "$P tx/s" "$R%" ">= 150%, all acked true" \
+  record P1 "$size" "$(calc %.0f "$G") pushes/s" "$(calc %.0f "$P") tx/s" "$R%" ">= 150%, all acked true" \
     "$(verdict "$R >= 150 && $nok_total == 0")"
   figure P1 "$size" "$R" high
   P1_GW=$G

@@ -8,10 +8,12 @@ PGBENCH=${PGBENCH:-$(command -v pgbench || echo "$PGBIN/pgbench")}
 
 reads_setup() { # $1 size label: picks the shipment, captures the statements, writes the scripts
   local size=$1 n name path
-  n=$(psql "$DB_URL" -qAt -c "SELECT count(*) FROM shipments WHERE tenant_id = '$TENANT'")
-  # The shipment in the middle of the tenant's (by id, i.e. by creation time).
-  READ_ID=$(psql "$DB_URL" -qAt -c "SELECT id FROM shipments WHERE tenant_id = '$TENANT' ORDER BY id OFFSET $((n / 2)) LIMIT 1")
-  READ_N=$n
+  READ_N=$(psql "$DB_URL" -qAt -c "SELECT count(*) FROM shipments WHERE tenant_id = '$TENANT'")
+  # The shipment in the middle of the tenant's (by id, i.e. by creation time), among
+  # those with a gateway id (bench/bars_push.sh inserts a few 'shp_benchN').
+  n=$(psql "$DB_URL" -qAt -c "SELECT count(*) FROM shipments WHERE tenant_id = '$TENANT' AND id ~ '^shp_[0-9a-f]{32}$'")
+  READ_ID=$(psql "$DB_URL" -qAt -c "SELECT id FROM shipments WHERE tenant_id = '$TENANT' AND id ~ '^shp_[0-9a-f]{32}$'
+    ORDER BY id OFFSET $((n / 2)) LIMIT 1")
   for name in one list; do
     if [ $name = one ]; then path="/v1/shipments/$READ_ID"; else path="/v1/shipments?limit=100"; fi
     echo "$path" >"$WORK/read_$name.path"
@@ -26,7 +28,10 @@ reads_setup() { # $1 size label: picks the shipment, captures the statements, wr
     python3 bench/pg_capture.py explain <"$WORK/read_$name.json" >"$WORK/read_$name.explain.sql"
     psql "$DB_URL" -q -f "$WORK/read_$name.explain.sql" >"$WORK/read_$name.plan" 2>&1 || true
     grep -E "statement|Scan|Heap Fetches|Sort|ERROR" "$WORK/read_$name.plan" | sed 's/^/     /'
-    [ -n "${PLANS_DIR:-}" ] && cp "$WORK/read_$name.plan" "$PLANS_DIR/p4_${name}_$size.plan"
+    if [ -n "${PLANS_DIR:-}" ]; then
+      cp "$WORK/read_$name.plan" "$PLANS_DIR/p4_${name}_${size//\//-}.plan"
+      cp "$WORK/read_$name.json" "$PLANS_DIR/p4_${name}_${size//\//-}.statements.json"
+    fi
   done
   return 0
 }
@@ -54,7 +59,7 @@ p4_measure() { # $1 size label
     G=$(awk '{print $1}' "$WORK/p4_$name" | med); P=$(awk '{print $2}' "$WORK/p4_$name" | med); R=$(calc %.0f "100*$G/$P")
     [ $name = one ] && label="P4 GET one" || label="P4 list of 100"
     echo "$label [$size] median of runs: gateway $G req/s, pgbench $P tx/s, ratio $R% (bar >= 60%)"
-    record "$label" "$size" "$G req/s" "$P tx/s" "$R%" ">= 60%" "$(verdict "$R >= 60")"
+    record "$label" "$size" "$(calc %.0f "$G") req/s" "$(calc %.0f "$P") tx/s" "$R%" ">= 60%" "$(verdict "$R >= 60")"
     figure "$label" "$size" "$R" high
   done
 }
