@@ -27,7 +27,6 @@ SIMS_PORT=${BENCH_SIMS_PORT:-18198}
 BASE="http://127.0.0.1:$PORT"
 SIMS_BASE="http://127.0.0.1:$SIMS_PORT"
 export SHIPGATE_DATABASE_MAX_CONNECTIONS=${POOL:-32}
-source bench/lib.sh
 source bench/inbound_lib.sh
 source bench/bars_push.sh
 source bench/bars_booking.sh
@@ -56,7 +55,9 @@ elapsed() { echo "$(( $(date +%s) - T0 )) s"; }
 human() { awk -v n="$1" 'BEGIN { if (n >= 1e6 && n % 1e6 == 0) print n/1e6 "M"; else if (n >= 1e3 && n % 1e3 == 0) print n/1e3 "k"; else print n }'; }
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "build: $(git rev-parse --short HEAD 2>/dev/null) ($BIN, $(date -u -r "$BIN" '+%F %T') UTC); runs $RUNS x ${SECS}s; gateway pool $SHIPGATE_DATABASE_MAX_CONNECTIONS"
+snapshot_bins
+echo "binaries: $REL (shipgate built $BIN_INFO), copied for the run; bench scripts at $(git rev-parse --short HEAD 2>/dev/null)"
+echo "runs $RUNS x ${SECS}s; gateway pool $SHIPGATE_DATABASE_MAX_CONNECTIONS"
 echo "wrk, pgbench, the gateway, shipgate-sims and Postgres share the cores"
 private_pg_init "${BENCH_PGPORT:-55438}"
 echo "private Postgres $("$PGBIN/postgres" --version | awk '{print $3}') on :$PRIVATE_PORT: $PROD_PG_OPTS, durable commits and autovacuum at their defaults"

@@ -16,6 +16,16 @@ need_bins() { # names of the release artifacts a script needs: shipgate ecom_pus
     esac
   done
 }
+# Copies of the binaries under $WORK, so a build finishing in the shared target dir
+# during a long run cannot swap the code measured (or migrate the bench database with
+# another branch's migrations: `serve` migrates on start).
+snapshot_bins() {
+  mkdir -p "$WORK/bin"
+  local b
+  for b in "$BIN" "$EX" "$SIMS"; do [ -x "$b" ] && cp "$b" "$WORK/bin/"; done
+  BIN_INFO="$(date -u -r "$BIN" '+%F %T') UTC, sha256 $(sha256sum "$BIN" | cut -c1-12)"
+  BIN=$WORK/bin/shipgate EX=$WORK/bin/ecom_push SIMS=$WORK/bin/shipgate-sims
+}
 export SHIPGATE_MASTER_KEY=${SHIPGATE_MASTER_KEY:-$(head -c 32 /dev/urandom | base64)}
 # Workers off: the bars measure the request paths alone (no tracking polls, webhook
 # dispatch or job runs competing for the two cores).

@@ -15,6 +15,7 @@ source bench/bars_footprint.sh
 command -v wrk >/dev/null || { echo "install wrk: apt-get install wrk"; exit 1; }
 WORK=$(mktemp -d)
 trap 'stop_sampler; kill $GW_PID 2>/dev/null || true; private_pg_stop immediate; rm -rf "$WORK"' EXIT
+snapshot_bins
 
 # A private Postgres with production settings (bench/lib.sh), gateway and pgbench on it.
 private_pg_init "${BENCH_PGPORT:-55438}"

@@ -11,6 +11,7 @@ source bench/bars_footprint.sh
 need_bins shipgate
 WORK=$(mktemp -d)
 trap 'private_pg_stop immediate; rm -rf "$WORK"' EXIT
+snapshot_bins
 private_pg_init "${BENCH_PGPORT:-55438}"
 psql "postgres://postgres@127.0.0.1:$PRIVATE_PORT/postgres" -qc "CREATE DATABASE p7"
 DB_URL="postgres://postgres@127.0.0.1:$PRIVATE_PORT/p7"

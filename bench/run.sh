@@ -19,6 +19,7 @@ need_bins sims
 command -v wrk >/dev/null || { echo "install wrk: apt-get install wrk"; exit 1; }
 WORK=$(mktemp -d)
 trap 'kill $GW_PID $SIMS_PID 2>/dev/null || true; private_pg_stop immediate; rm -rf "$WORK"' EXIT
+snapshot_bins
 private_pg_init "${BENCH_PGPORT:-55437}"
 psql "postgres://postgres@127.0.0.1:$PRIVATE_PORT/postgres" -qc "CREATE DATABASE run"
 DB_URL="postgres://postgres@127.0.0.1:$PRIVATE_PORT/run"
