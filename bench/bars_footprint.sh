@@ -37,7 +37,8 @@ p7_measure() { # $1 size label, $2 starts (default 3), $3 port; P1's RSS samples
 }
 
 # Rows inserted / updated (HOT) / deleted and dead tuples left, per table, per booking
-# and per push: pg_stat_user_tables deltas (PostgreSQL 15 docs 28.2.18) with autovacuum
+# and per push: pg_stat_user_tables deltas (PostgreSQL 15 docs, 28.2 "The Cumulative
+# Statistics System", pg_stat_all_tables) with autovacuum
 # off for this measurement only. A backend reports its counters when it goes idle, at
 # most once a second and at the latest 10 s later (PGSTAT_IDLE_INTERVAL in pgstat.c), hence
 # the 11 s waits before each snapshot. Page pruning can still remove dead tuples.
