@@ -1,0 +1,65 @@
+# P4 (docs/quality.md), sourced by bench/run.sh and bench/all.sh. Needs lib.sh sourced,
+# WORK, DB_URL, BASE, KEY, TENANT, RUNS, SECS, PGHOME (the private cluster's log).
+#   gateway: GET /v1/shipments/{id} and GET /v1/shipments?limit=100, wrk, 64 connections
+#   floor:   pgbench, 64 clients, -M prepared, running the statements the gateway sent
+#            Postgres for one such request (read from the server log with
+#            log_statement=all, same SQL and parameters: bench/pg_capture.py)
+PGBENCH=${PGBENCH:-$(command -v pgbench || echo "$PGBIN/pgbench")}
+
+reads_setup() { # $1 size label: picks the shipment, captures the statements, writes the scripts
+  local size=$1 n name path
+  READ_N=$(psql "$DB_URL" -qAt -c "SELECT count(*) FROM shipments WHERE tenant_id = '$TENANT'")
+  # The shipment in the middle of the tenant's (by id, i.e. by creation time), among
+  # those with a gateway id (bench/bars_push.sh inserts a few 'shp_benchN').
+  n=$(psql "$DB_URL" -qAt -c "SELECT count(*) FROM shipments WHERE tenant_id = '$TENANT' AND id ~ '^shp_[0-9a-f]{32}$'")
+  READ_ID=$(psql "$DB_URL" -qAt -c "SELECT id FROM shipments WHERE tenant_id = '$TENANT' AND id ~ '^shp_[0-9a-f]{32}$'
+    ORDER BY id OFFSET $((n / 2)) LIMIT 1")
+  for name in one list; do
+    if [ $name = one ]; then path="/v1/shipments/$READ_ID"; else path="/v1/shipments?limit=100"; fi
+    echo "$path" >"$WORK/read_$name.path"
+    # warm: caches (API key, connection) filled as in the steady state wrk measures
+    curl -sf -o /dev/null -H "Authorization: Bearer $KEY" "$BASE$path" || { echo "GET $path failed"; return 1; }
+    capture_statements "$DB_URL" curl -sf -H "Authorization: Bearer $KEY" "$BASE$path" >"$WORK/read_$name.json"
+    python3 bench/pg_capture.py pgbench "$WORK/read_$name.sql" "$WORK/read_$name.args" <"$WORK/read_$name.json"
+    echo "GET $path [$size]: the gateway sent $(jq length "$WORK/read_$name.json") statement(s):"
+    python3 bench/pg_capture.py summary <"$WORK/read_$name.json"
+    # Their plans (after five executions, as a prepared statement settles), kept in the
+    # output for index-only checks; the scan lines are printed.
+    python3 bench/pg_capture.py explain <"$WORK/read_$name.json" >"$WORK/read_$name.explain.sql"
+    psql "$DB_URL" -q -f "$WORK/read_$name.explain.sql" >"$WORK/read_$name.plan" 2>&1 || true
+    grep -E "statement|Scan|Heap Fetches|Sort|ERROR" "$WORK/read_$name.plan" | sed 's/^/     /'
+    if [ -n "${PLANS_DIR:-}" ]; then
+      cp "$WORK/read_$name.plan" "$PLANS_DIR/p4_${name}_${size//\//-}.plan"
+      cp "$WORK/read_$name.json" "$PLANS_DIR/p4_${name}_${size//\//-}.statements.json"
+    fi
+  done
+  return 0
+}
+
+p4_measure() { # $1 size label
+  local size=$1 i name gw pg
+  echo "== P4 [$size]: reads, 64 connections/clients, ${SECS}s per run, $RUNS runs ($READ_N shipments in the tenant)"
+  : >"$WORK/p4_one"; : >"$WORK/p4_list"
+  for i in $(seq "$RUNS"); do
+    local line="run $i:"
+    for name in one list; do
+      gw=$(wrk -t2 -c64 -d"${SECS}s" -H "Authorization: Bearer $KEY" "$BASE$(cat "$WORK/read_$name.path")" | wrk_rps)
+      local args=()
+      mapfile -d '' args <"$WORK/read_$name.args"
+      "$PGBENCH" -n -M prepared -c 64 -j 2 -T "$SECS" -f "$WORK/read_$name.sql" "${args[@]}" "$DB_URL" >"$WORK/p4pgb" 2>&1 || true
+      pg=$(pgbench_tps <"$WORK/p4pgb")
+      [ -n "$pg" ] && [ -n "$gw" ] || { echo "P4 $name: wrk '$gw' pgbench:"; tail "$WORK/p4pgb"; return 1; }
+      line="$line GET $name: gateway $gw req/s, pgbench $pg tx/s ($(calc %.0f%% "100*$gw/$pg"));"
+      echo "$gw $pg" >>"$WORK/p4_$name"
+    done
+    echo "$line"
+  done
+  for name in one list; do
+    local G P R label
+    G=$(awk '{print $1}' "$WORK/p4_$name" | med); P=$(awk '{print $2}' "$WORK/p4_$name" | med); R=$(calc %.0f "100*$G/$P")
+    [ $name = one ] && label="P4 GET one" || label="P4 list of 100"
+    echo "$label [$size] median of runs: gateway $G req/s, pgbench $P tx/s, ratio $R% (bar >= 60%)"
+    record "$label" "$size" "$(calc %.0f "$G") req/s" "$(calc %.0f "$P") tx/s" "$R%" ">= 60%" "$(verdict "$R >= 60")"
+    figure "$label" "$size" "$R" high
+  done
+}
