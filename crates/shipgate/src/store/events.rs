@@ -69,6 +69,39 @@ pub async fn emit(
     Ok(ids)
 }
 
+/// [`emit`] for a shipment whose counter the caller's previous statement already moved
+/// by `events.len()` in this transaction (an inbound scan's): the events take the last
+/// numbers, and the shipment row is not written again (no second row version).
+pub async fn emit_counted(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    shipment_id: &str,
+    events: &[NewEvent],
+) -> sqlx::Result<Vec<String>> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = events.iter().map(|_| crate::ids::new_id("evt")).collect();
+    let types: Vec<&str> = events.iter().map(|e| e.event_type).collect();
+    let data: Vec<Value> = events.iter().map(|e| e.data.clone()).collect();
+    let n = events.len() as i32;
+    sqlx::query!(
+        r#"INSERT INTO events (tenant_id, id, shipment_id, shipment_seq, type, data)
+           SELECT $1, e.id, $2, s.event_seq - $3 + e.ord::int4, e.type, e.data
+           FROM shipments s, unnest($4::text[], $5::text[], $6::jsonb[]) WITH ORDINALITY AS e(id, type, data, ord)
+           WHERE s.tenant_id = $1 AND s.id = $2"#,
+        tenant_id,
+        shipment_id,
+        n,
+        &ids,
+        &types as &[&str],
+        &data,
+    )
+    .execute(conn)
+    .await?;
+    Ok(ids)
+}
+
 /// Events of a tenant in global order after `after_seq` (the `GET /v1/events` cursor).
 pub async fn list(
     conn: &mut PgConnection,

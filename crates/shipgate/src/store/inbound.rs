@@ -56,13 +56,17 @@ pub struct PushWrite<'a> {
     pub carrier_status: Option<&'a str>,
     pub last_event: Option<&'a Value>,
     pub history: &'a [(&'a str, Value)],
+    /// How many outbound events the caller writes for this scan with
+    /// [`events::emit_counted`](super::events::emit_counted): counted on the row here.
+    pub events: i32,
 }
 
 /// One pushed scan in one statement (one round trip): the raw push, kept once per
 /// (connection, awb, status_update_number); only when it is new, the tracking event
 /// (deduplicated); only when that is new, the shipment's status (when `status` is
 /// given), carrier status and last event, and the history rows (`history`: action and
-/// detail pairs, in order). Returns the updated shipment, or None when the push or its
+/// detail pairs, in order), and the shipment's event counter moved by `events` (so the
+/// row is written once per scan). Returns the updated shipment, or None when the push or its
 /// event was stored before (nothing changed). The caller holds the shipment's row lock,
 /// so pushes for one shipment are applied one at a time.
 pub async fn record_push(conn: &mut PgConnection, w: &PushWrite<'_>) -> sqlx::Result<Option<ShipmentRow>> {
@@ -81,7 +85,7 @@ pub async fn record_push(conn: &mut PgConnection, w: &PushWrite<'_>) -> sqlx::Re
                 u AS (UPDATE shipments SET status = coalesce($12, status),
                              subtag = CASE WHEN $12::text IS NULL THEN subtag ELSE $13 END,
                              carrier_status = coalesce($14, carrier_status), last_event = coalesce($15, last_event),
-                             updated_at = now()
+                             event_seq = event_seq + $25, updated_at = now()
                       WHERE tenant_id = $1 AND id = $2 AND EXISTS (SELECT 1 FROM ev)
                       RETURNING *),
                 h AS (INSERT INTO shipment_history (tenant_id, shipment_id, actor_type, actor_id, action, detail)
@@ -114,6 +118,7 @@ pub async fn record_push(conn: &mut PgConnection, w: &PushWrite<'_>) -> sqlx::Re
         w.status_update_number,
         e.actor,
         Json(w.payload) as _,
+        w.events,
     )
     .fetch_optional(conn)
     .await

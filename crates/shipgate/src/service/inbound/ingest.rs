@@ -198,6 +198,7 @@ pub(super) async fn apply_scan(
             carrier_status: latest.then_some(scan.code.as_str()),
             last_event: latest.then_some(&ev_json),
             history: &history,
+            events: if moves.is_some() { 2 } else { 1 },
         },
     )
     .await?;
@@ -214,7 +215,7 @@ pub(super) async fn apply_scan(
             json!({"previous_status": before.0, "previous_subtag": before.1}),
         )?);
     }
-    store::events::emit(&mut *tx, tenant, &row.id, &events).await?;
+    store::events::emit_counted(&mut *tx, tenant, &row.id, &events).await?;
     if mapping.is_none() {
         store::inbound::note_unmapped(&mut *tx, tenant, carrier, &scan.code, scan.code_text.as_deref()).await?;
     }
