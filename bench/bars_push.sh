@@ -80,14 +80,14 @@ WITH p AS (INSERT INTO inbound_pushes (tenant_id, connection_id, awb, status_upd
             SELECT :tenant, :sid, now(), 'in_transit', 'InTransit_003', 'scan', (:evt)::jsonb -> 'location',
                    '002', '002 - scan', 'push', 'pgb' || :sun, 'Bench' FROM p
             ON CONFLICT DO NOTHING RETURNING id),
-     u AS (UPDATE shipments SET carrier_status = '002', last_event = :evt, updated_at = now()
+     u AS (UPDATE shipments SET carrier_status = '002', last_event = :evt, event_seq = event_seq + 1, updated_at = now()
            WHERE tenant_id = :tenant AND id = :sid AND EXISTS (SELECT 1 FROM ev) RETURNING id),
      h AS (INSERT INTO shipment_history (tenant_id, shipment_id, actor_type, action, detail)
            SELECT :tenant, id, 'carrier_push', 'events_added', :hist FROM u)
 SELECT id FROM u;
-WITH s AS (UPDATE shipments SET event_seq = event_seq + 1 WHERE tenant_id = :tenant AND id = :sid RETURNING event_seq)
 INSERT INTO events (tenant_id, id, shipment_id, shipment_seq, type, data)
-SELECT :tenant, 'evt_pgb' || :sun || '_' || s.event_seq, :sid, s.event_seq, 'shipment.event_added', :edata FROM s;
+SELECT :tenant, 'evt_pgb' || :sun || '_' || s.event_seq, :sid, s.event_seq, 'shipment.event_added', :edata
+FROM shipments s WHERE s.tenant_id = :tenant AND s.id = :sid;
 COMMIT;
 SQL
 }
