@@ -14,6 +14,7 @@ pub mod inbound_log;
 pub mod jobs;
 pub mod overview;
 pub mod reconciliations;
+pub mod scan_groups;
 pub mod shipments;
 pub mod sinks;
 pub mod tenants;

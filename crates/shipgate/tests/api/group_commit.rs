@@ -133,3 +133,46 @@ async fn a_scan_the_database_refuses_fails_alone_and_the_rest_of_its_group_is_st
         assert!(stored(&app.db, &con, awb, sun).await);
     }
 }
+
+#[tokio::test]
+async fn grouped_scans_apply_the_after_rules_and_statuses_as_lone_scans_do() {
+    let app = spawn_app_with("inbound_commit_workers = 1\n").await;
+    let (_, pusher) = ecom_pusher(&app).await;
+    // A 777 (return to shipper started) on half the numbers, one at a time.
+    for k in 0..8 {
+        assert!(
+            pusher.push(&Scan::new(format!("GA-{k}"), format!("{}", 1000 + k), "777")).await.expect("push").accepted()
+        );
+    }
+    slow_and_refusing(&app).await;
+    // Then, all at once (so they are written in groups), a 999 on every number and an
+    // in-transit scan on the new ones.
+    let mut tasks = JoinSet::new();
+    for k in 0..16 {
+        let p = pusher.clone();
+        tasks.spawn(async move {
+            let a = p.push(&Scan::new(format!("GA-{k}"), format!("{}", 2000 + k), "999")).await.expect("push");
+            a.accepted()
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        assert!(r.expect("task"), "acknowledged");
+    }
+    for k in 0..16 {
+        let list = app.get(&format!("/v1/shipments?tracking_number=GA-{k}")).await.json();
+        let s = &list["data"][0];
+        let expected = if k < 8 { ("exception", "Exception_011") } else { ("delivered", "Delivered_001") };
+        assert_eq!((s["status"].as_str(), s["subtag"].as_str()), (Some(expected.0), Some(expected.1)), "GA-{k}: {s}");
+        assert_eq!(s["last_event"]["raw_code"], "999", "GA-{k}: the latest scan is the shipment's last event");
+        let events = app.get(&format!("/v1/events?shipment_id={}", s["id"].as_str().expect("id"))).await.json();
+        let types: Vec<&str> =
+            events["data"].as_array().expect("data").iter().filter_map(|e| e["type"].as_str()).collect();
+        let mut expected_types = vec!["shipment.created", "shipment.event_added", "shipment.status_changed"];
+        if k < 8 {
+            expected_types.extend(["shipment.event_added", "shipment.status_changed"]);
+        }
+        assert_eq!(types, expected_types, "GA-{k}");
+        let last = events["data"].as_array().and_then(|d| d.last()).expect("last");
+        assert_eq!(last["data"]["shipment"]["status"], expected.0, "the event carries the shipment as it became");
+    }
+}

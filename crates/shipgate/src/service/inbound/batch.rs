@@ -4,8 +4,9 @@
 //! the expensive part of a push (one WAL flush, two round trips). Scans that arrive
 //! while others are being written are therefore queued and written together: a
 //! committer takes whatever is queued (up to `inbound_commit_batch`), writes every
-//! scan in one transaction with the same per-scan statements as a lone scan
-//! ([`ingest::apply_scan`]), commits once, and only then answers each waiting push.
+//! scan in one transaction with set-based statements that write what the lone scan's
+//! statements ([`ingest::apply_scan`]) would ([`group`]), commits once, and only then
+//! answers each waiting push.
 //! With nothing queued a scan is written alone at once, so a quiet gateway adds no
 //! wait; under load the group grows by itself with the queue.
 //!
@@ -30,19 +31,16 @@
 //! The committers are started with the first scan and hold the state weakly: they end
 //! when the last [`AppState`] handle is dropped (tests build many).
 
-use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 
 use serde_json::Value;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
+use super::group;
 use super::ingest::{self, Applied};
 use crate::app::{AppState, Inner};
 use crate::carriers::inbound::{Ingested, Scan};
 use crate::service::{Error, Result};
-use crate::store;
-use crate::store::connections::ConnectionRow;
-use crate::store::shipments::ShipmentRow;
 
 /// One queued scan and where its answer goes.
 struct Item {
@@ -143,43 +141,9 @@ fn order_key(item: &Item) -> (&str, &str, &str) {
     (&row.tenant_id, &row.id, &item.scan.tracking_number)
 }
 
-/// Every scan of the group in one transaction; all or nothing. The shipments the
-/// group's numbers already have are read and locked first, one statement per
-/// connection, in lock order; a new number takes its own lock when its scan comes.
+/// Every scan of the group in one transaction, set-based ([`group::write`]).
 async fn together(state: &AppState, group: &[Item]) -> Result<Vec<Applied>> {
-    let mut mappings = Vec::with_capacity(group.len());
-    for item in group {
-        let row: &ConnectionRow = &item.connection.row;
-        mappings.push(state.inbound.mappings.get(&state.db, &row.tenant_id, &row.carrier).await?);
-    }
-    let mut tx = state.db.begin().await?;
-    // (connection id, tracking number) → shipment id, and each locked shipment as it is now.
-    let mut shipment_of: HashMap<(&str, &str), String> = HashMap::new();
-    let mut rows: HashMap<String, ShipmentRow> = HashMap::new();
-    for connection in group.chunk_by(|a, b| a.connection.row.id == b.connection.row.id) {
-        let row = &connection[0].connection.row;
-        let mut numbers: Vec<&str> = connection.iter().map(|i| i.scan.tracking_number.as_str()).collect();
-        numbers.dedup();
-        for found in store::shipments::lock_by_tracking_numbers(&mut tx, &row.tenant_id, &numbers, &row.id).await? {
-            let number = numbers.iter().copied().find(|n| Some(*n) == found.tracking_number.as_deref());
-            if let Some(number) = number {
-                shipment_of.insert((&row.id, number), found.id.clone());
-            }
-            rows.insert(found.id.clone(), found);
-        }
-    }
-    let mut applied = Vec::with_capacity(group.len());
-    for (item, mappings) in group.iter().zip(&mappings) {
-        let key = (item.connection.row.id.as_str(), item.scan.tracking_number.as_str());
-        let locked = shipment_of.get(&key).and_then(|id| rows.get(id)).cloned();
-        let (done, now) =
-            ingest::apply_scan(&mut tx, &item.connection.row, mappings, &item.scan, &item.raw, locked).await?;
-        if let Some(now) = now {
-            shipment_of.insert(key, now.id.clone());
-            rows.insert(now.id.clone(), now);
-        }
-        applied.push(done);
-    }
-    tx.commit().await?;
-    Ok(applied)
+    let entries: Vec<group::Entry<'_>> =
+        group.iter().map(|i| group::Entry { connection: &i.connection.row, scan: &i.scan, raw: &i.raw }).collect();
+    group::write(state, &entries).await
 }

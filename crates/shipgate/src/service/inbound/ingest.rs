@@ -29,7 +29,7 @@ use crate::store::connections::ConnectionRow;
 use crate::store::shipments::{NewEvent, NewShipment, ShipmentRow};
 use crate::store::{self, Actor};
 
-fn event_json(
+pub(super) fn event_json(
     s: &Scan,
     status: Option<Status>,
     subtag: Option<&str>,
@@ -45,7 +45,7 @@ fn event_json(
 
 /// Whether this scan is at least as new as the shipment's last event (a late scan is
 /// kept in the events and history but does not become `last_event`).
-fn is_latest(row: &ShipmentRow, at: DateTime<Utc>) -> bool {
+pub(super) fn is_latest(row: &ShipmentRow, at: DateTime<Utc>) -> bool {
     row.last_event
         .as_ref()
         .and_then(|j| j.0.get("occurred_at"))
@@ -101,56 +101,7 @@ pub(super) async fn apply_scan(
     let tenant = connection.tenant_id.as_str();
     let carrier = connection.carrier.as_str();
     let number = scan.tracking_number.as_str();
-    let mut found = match locked {
-        Some(row) => Some(row),
-        None => store::shipments::get_by_tracking_for_update(&mut *tx, tenant, number, &connection.id).await?,
-    };
-    if found.is_none() {
-        store::inbound::lock_awb(&mut *tx, tenant, number).await?;
-        found = store::shipments::get_by_tracking_for_update(&mut *tx, tenant, number, &connection.id).await?;
-    }
-    let (row, created) = match found {
-        Some(row) => (row, false),
-        None => {
-            // Unknown tracking number: accepted and kept as a shipment of this connection
-            // (docs/carriers/: "the shipment may be registered later").
-            let id = crate::ids::new_id("shp");
-            let new = NewShipment {
-                tenant_id: tenant,
-                id: &id,
-                connection_id: &connection.id,
-                carrier,
-                carrier_reference: None,
-                tracking_number: Some(number),
-                plan: &ShipmentPlan::default(),
-                metadata: &scan.metadata,
-                channel: None,
-                booking_state: None,
-            };
-            // Postgres keeps microseconds: the event shows the same created_at as the row.
-            let at = chrono::DurationRound::duration_trunc(chrono::Utc::now(), chrono::Duration::microseconds(1))
-                .unwrap_or_else(|_| chrono::Utc::now());
-            let event_id = crate::ids::new_id("evt");
-            let created_event = shipment_event("shipment.created", &new.as_row(at), Value::Null)?.data;
-            let mut detail = serde_json::Map::new();
-            detail.insert("source".into(), format!("{carrier}_push").into());
-            detail.insert(scan.names.tracking_number.into(), number.into());
-            detail.insert(scan.names.scan_id.into(), scan.scan_id.clone().into());
-            let row = store::shipments::insert_with_history(
-                &mut *tx,
-                &new,
-                &store::shipments::Creation {
-                    actor: &Actor::CarrierPush,
-                    action: "created",
-                    detail: &Value::Object(detail),
-                    at,
-                    event: (&event_id, &created_event),
-                },
-            )
-            .await?;
-            (row, true)
-        }
-    };
+    let (row, created) = shipment_for(&mut *tx, connection, scan, locked).await?;
     let after_codes = mappings.after_codes(&scan.code);
     let seen = if after_codes.is_empty() || created {
         Vec::new()
@@ -220,6 +171,72 @@ pub(super) async fn apply_scan(
         store::inbound::note_unmapped(&mut *tx, tenant, carrier, &scan.code, scan.code_text.as_deref()).await?;
     }
     Ok((Applied::Stored { shipment_id: row.id, unmapped: mapping.is_none() }, Some(updated)))
+}
+
+/// The shipment a scan is for, locked for the caller's transaction: `locked` when the
+/// caller already holds it, else the connection's (or the tenant's) shipment with the
+/// tracking number, else a new one created with its history and `shipment.created`
+/// event (true when created).
+pub(super) async fn shipment_for(
+    tx: &mut PgConnection,
+    connection: &ConnectionRow,
+    scan: &Scan,
+    locked: Option<ShipmentRow>,
+) -> Result<(ShipmentRow, bool)> {
+    let tenant = connection.tenant_id.as_str();
+    let carrier = connection.carrier.as_str();
+    let number = scan.tracking_number.as_str();
+    let mut found = match locked {
+        Some(row) => Some(row),
+        None => store::shipments::get_by_tracking_for_update(&mut *tx, tenant, number, &connection.id).await?,
+    };
+    if found.is_none() {
+        store::inbound::lock_awb(&mut *tx, tenant, number).await?;
+        found = store::shipments::get_by_tracking_for_update(&mut *tx, tenant, number, &connection.id).await?;
+    }
+    let (row, created) = match found {
+        Some(row) => (row, false),
+        None => {
+            // Unknown tracking number: accepted and kept as a shipment of this connection
+            // (docs/carriers/: "the shipment may be registered later").
+            let id = crate::ids::new_id("shp");
+            let new = NewShipment {
+                tenant_id: tenant,
+                id: &id,
+                connection_id: &connection.id,
+                carrier,
+                carrier_reference: None,
+                tracking_number: Some(number),
+                plan: &ShipmentPlan::default(),
+                metadata: &scan.metadata,
+                channel: None,
+                booking_state: None,
+            };
+            // Postgres keeps microseconds: the event shows the same created_at as the row.
+            let at = chrono::DurationRound::duration_trunc(chrono::Utc::now(), chrono::Duration::microseconds(1))
+                .unwrap_or_else(|_| chrono::Utc::now());
+            let event_id = crate::ids::new_id("evt");
+            let created_event = shipment_event("shipment.created", &new.as_row(at), Value::Null)?.data;
+            let mut detail = serde_json::Map::new();
+            detail.insert("source".into(), format!("{carrier}_push").into());
+            detail.insert(scan.names.tracking_number.into(), number.into());
+            detail.insert(scan.names.scan_id.into(), scan.scan_id.clone().into());
+            let row = store::shipments::insert_with_history(
+                &mut *tx,
+                &new,
+                &store::shipments::Creation {
+                    actor: &Actor::CarrierPush,
+                    action: "created",
+                    detail: &Value::Object(detail),
+                    at,
+                    event: (&event_id, &created_event),
+                },
+            )
+            .await?;
+            (row, true)
+        }
+    };
+    Ok((row, created))
 }
 
 /// What follows a COMMIT that held [`apply_scan`]'s writes: the metric of an unmapped

@@ -24,6 +24,7 @@
 //! Both caches are safe to lose (docs/architecture.md rule 12): a restart only forgets them.
 
 mod batch;
+mod group;
 mod ingest;
 
 use std::net::IpAddr;

@@ -1,0 +1,220 @@
+//! The set-based statements of a group commit of inbound scans
+//! (`service::inbound::group`): each writes the rows of every scan of the group in one
+//! statement, in the group's order, so a group of N scans costs a handful of
+//! statements instead of N times the lone scan's. The caller holds the shipments' row
+//! locks in its transaction.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::PgConnection;
+
+use super::Actor;
+
+/// The transaction's `now()`: what `updated_at = now()` writes in it.
+pub async fn transaction_now(conn: &mut PgConnection) -> sqlx::Result<DateTime<Utc>> {
+    sqlx::query_scalar!(r#"SELECT now() AS "now!""#).fetch_one(conn).await
+}
+
+/// One raw push to keep.
+pub struct RawPush<'a> {
+    pub tenant_id: &'a str,
+    pub connection_id: &'a str,
+    pub awb: &'a str,
+    pub status_update_number: &'a str,
+    pub shipment_id: &'a str,
+    pub payload: &'a Value,
+}
+
+/// Keep the raw pushes, each key once (the first of the group wins, as the first of
+/// two concurrent pushes would). Returns the keys (connection, awb, scan id) stored now.
+pub async fn keep_pushes(conn: &mut PgConnection, p: &[RawPush<'_>]) -> sqlx::Result<Vec<(String, String, String)>> {
+    let payloads: Vec<Value> = p.iter().map(|x| x.payload.clone()).collect();
+    let rows = sqlx::query!(
+        r#"INSERT INTO inbound_pushes (tenant_id, connection_id, awb, status_update_number, shipment_id, payload)
+           SELECT t, c, a, s, sh, pl
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[])
+                WITH ORDINALITY AS x(t, c, a, s, sh, pl, ord)
+           ORDER BY ord
+           ON CONFLICT DO NOTHING
+           RETURNING connection_id, awb, status_update_number"#,
+        &p.iter().map(|x| x.tenant_id).collect::<Vec<_>>() as &[&str],
+        &p.iter().map(|x| x.connection_id).collect::<Vec<_>>() as &[&str],
+        &p.iter().map(|x| x.awb).collect::<Vec<_>>() as &[&str],
+        &p.iter().map(|x| x.status_update_number).collect::<Vec<_>>() as &[&str],
+        &p.iter().map(|x| x.shipment_id).collect::<Vec<_>>() as &[&str],
+        &payloads,
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.connection_id, r.awb, r.status_update_number)).collect())
+}
+
+/// Which of `codes` each shipment already has events with: (shipment id, code) pairs.
+pub async fn seen_codes(
+    conn: &mut PgConnection,
+    tenant_ids: &[&str],
+    shipment_ids: &[&str],
+    codes: &[&str],
+) -> sqlx::Result<Vec<(String, String)>> {
+    let rows = sqlx::query!(
+        r#"SELECT DISTINCT e.shipment_id, e.raw_code AS "code!"
+           FROM unnest($1::text[], $2::text[]) AS x(t, s)
+           JOIN tracking_events e ON e.tenant_id = x.t AND e.shipment_id = x.s
+           WHERE e.raw_code = ANY($3::text[])"#,
+        tenant_ids as &[&str],
+        shipment_ids as &[&str],
+        codes as &[&str],
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.shipment_id, r.code)).collect())
+}
+
+/// One tracking event to add (deduplicated on (tenant, shipment, dedup key)).
+pub struct ScanEvent<'a> {
+    pub tenant_id: &'a str,
+    pub shipment_id: &'a str,
+    pub event: &'a super::shipments::NewEvent<'a>,
+}
+
+/// Add the events; returns the (shipment id, dedup key) of those that are new.
+pub async fn add_events(conn: &mut PgConnection, ev: &[ScanEvent<'_>]) -> sqlx::Result<Vec<(String, String)>> {
+    let tenants: Vec<&str> = ev.iter().map(|x| x.tenant_id).collect();
+    let shipments: Vec<&str> = ev.iter().map(|x| x.shipment_id).collect();
+    let at: Vec<DateTime<Utc>> = ev.iter().map(|x| x.event.occurred_at).collect();
+    let status: Vec<Option<&str>> = ev.iter().map(|x| x.event.status.map(|s| s.as_str())).collect();
+    let subtag: Vec<Option<&str>> = ev.iter().map(|x| x.event.subtag).collect();
+    let message: Vec<Option<&str>> = ev.iter().map(|x| x.event.message).collect();
+    let location: Vec<Value> = ev.iter().map(|x| x.event.location.cloned().unwrap_or(Value::Null)).collect();
+    let raw_code: Vec<Option<&str>> = ev.iter().map(|x| x.event.raw_code).collect();
+    let raw_text: Vec<Option<&str>> = ev.iter().map(|x| x.event.raw_text).collect();
+    let source: Vec<&str> = ev.iter().map(|x| x.event.source).collect();
+    let dedup: Vec<&str> = ev.iter().map(|x| x.event.dedup_key).collect();
+    let actor: Vec<Option<&str>> = ev.iter().map(|x| x.event.actor).collect();
+    let rows = sqlx::query!(
+        r#"INSERT INTO tracking_events (tenant_id, shipment_id, occurred_at, status, subtag, message, location, raw_code,
+                                        raw_text, source, dedup_key, actor)
+           SELECT t, s, at, st, sub, msg, NULLIF(loc, 'null'::jsonb), rc, rt, src, dk, act
+           FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::jsonb[],
+                       $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
+                WITH ORDINALITY AS x(t, s, at, st, sub, msg, loc, rc, rt, src, dk, act, ord)
+           ORDER BY ord
+           ON CONFLICT DO NOTHING
+           RETURNING shipment_id, dedup_key"#,
+        &tenants as &[&str],
+        &shipments as &[&str],
+        &at,
+        &status as &[Option<&str>],
+        &subtag as &[Option<&str>],
+        &message as &[Option<&str>],
+        &location,
+        &raw_code as &[Option<&str>],
+        &raw_text as &[Option<&str>],
+        &source as &[&str],
+        &dedup as &[&str],
+        &actor as &[Option<&str>],
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.shipment_id, r.dedup_key)).collect())
+}
+
+/// A shipment's state after the group's scans: written as it is (the caller holds the
+/// row lock and computed it from the locked row), its event counter moved by `events`.
+pub struct ShipmentState<'a> {
+    pub tenant_id: &'a str,
+    pub id: &'a str,
+    pub status: &'a str,
+    pub subtag: Option<&'a str>,
+    pub carrier_status: Option<&'a str>,
+    pub last_event: Option<&'a Value>,
+    pub events: i32,
+}
+
+pub async fn update_shipments(conn: &mut PgConnection, s: &[ShipmentState<'_>]) -> sqlx::Result<u64> {
+    let tenants: Vec<&str> = s.iter().map(|x| x.tenant_id).collect();
+    let ids: Vec<&str> = s.iter().map(|x| x.id).collect();
+    let status: Vec<&str> = s.iter().map(|x| x.status).collect();
+    let subtag: Vec<Option<&str>> = s.iter().map(|x| x.subtag).collect();
+    let carrier_status: Vec<Option<&str>> = s.iter().map(|x| x.carrier_status).collect();
+    let last_event: Vec<Value> = s.iter().map(|x| x.last_event.cloned().unwrap_or(Value::Null)).collect();
+    let events: Vec<i32> = s.iter().map(|x| x.events).collect();
+    let r = sqlx::query!(
+        r#"UPDATE shipments s SET status = x.st, subtag = x.sub, carrier_status = x.cs,
+                  last_event = NULLIF(x.le, 'null'::jsonb), event_seq = s.event_seq + x.n, updated_at = now()
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::int4[])
+                AS x(t, id, st, sub, cs, le, n)
+           WHERE s.tenant_id = x.t AND s.id = x.id"#,
+        &tenants as &[&str],
+        &ids as &[&str],
+        &status as &[&str],
+        &subtag as &[Option<&str>],
+        &carrier_status as &[Option<&str>],
+        &last_event,
+        &events,
+    )
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected())
+}
+
+/// History rows of carrier pushes, in order: (tenant, shipment, action, detail).
+pub async fn add_history(conn: &mut PgConnection, rows: &[(&str, &str, &str, Value)]) -> sqlx::Result<()> {
+    let (actor_type, actor_id) = Actor::CarrierPush.parts();
+    let tenants: Vec<&str> = rows.iter().map(|r| r.0).collect();
+    let shipments: Vec<&str> = rows.iter().map(|r| r.1).collect();
+    let actions: Vec<&str> = rows.iter().map(|r| r.2).collect();
+    let details: Vec<Value> = rows.iter().map(|r| r.3.clone()).collect();
+    sqlx::query!(
+        r#"INSERT INTO shipment_history (tenant_id, shipment_id, actor_type, actor_id, action, detail)
+           SELECT t, s, $3, $4, a, d
+           FROM unnest($1::text[], $2::text[], $5::text[], $6::jsonb[]) WITH ORDINALITY AS x(t, s, a, d, ord)
+           ORDER BY ord"#,
+        &tenants as &[&str],
+        &shipments as &[&str],
+        actor_type,
+        actor_id,
+        &actions as &[&str],
+        &details,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// One outbound event: `back` = how many of its shipment's events of the group come
+/// after it (the last gets the shipment's counter as [`update_shipments`] left it).
+pub struct Outbound<'a> {
+    pub tenant_id: &'a str,
+    pub id: String,
+    pub shipment_id: &'a str,
+    pub back: i32,
+    pub event_type: &'static str,
+    pub data: Value,
+}
+
+pub async fn emit(conn: &mut PgConnection, ev: &[Outbound<'_>]) -> sqlx::Result<()> {
+    let tenants: Vec<&str> = ev.iter().map(|x| x.tenant_id).collect();
+    let ids: Vec<&str> = ev.iter().map(|x| x.id.as_str()).collect();
+    let shipments: Vec<&str> = ev.iter().map(|x| x.shipment_id).collect();
+    let back: Vec<i32> = ev.iter().map(|x| x.back).collect();
+    let types: Vec<&str> = ev.iter().map(|x| x.event_type).collect();
+    let data: Vec<Value> = ev.iter().map(|x| x.data.clone()).collect();
+    sqlx::query!(
+        r#"INSERT INTO events (tenant_id, id, shipment_id, shipment_seq, type, data)
+           SELECT x.t, x.id, x.s, sh.event_seq - x.back, x.ty, x.d
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::int4[], $5::text[], $6::jsonb[])
+                WITH ORDINALITY AS x(t, id, s, back, ty, d, ord)
+           JOIN shipments sh ON sh.tenant_id = x.t AND sh.id = x.s
+           ORDER BY x.ord"#,
+        &tenants as &[&str],
+        &ids as &[&str],
+        &shipments as &[&str],
+        &back,
+        &types as &[&str],
+        &data,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
