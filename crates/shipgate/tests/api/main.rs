@@ -21,6 +21,7 @@ mod jobs;
 mod ops;
 mod reconcile;
 mod refresh;
+mod retention;
 mod rotation;
 mod security;
 mod shipments;

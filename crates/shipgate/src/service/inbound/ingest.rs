@@ -174,7 +174,9 @@ pub(super) async fn ingest_scan(
         // The first payload stays the one applied; a changed one is kept and counted
         // so ops see a carrier resending changed scans (issue 10).
         let mut conn = state.db.acquire().await?;
-        if store::inbound::record_changed_repush(&mut conn, tenant, &connection.id, number, &scan.scan_id, raw).await? {
+        if store::inbound::record_changed_repush(&mut conn, tenant, &row.id, &connection.id, number, &scan.scan_id, raw)
+            .await?
+        {
             metrics::counter!("shipgate_inbound_changed_repushes_total", "carrier" => carrier.to_owned()).increment(1);
             tracing::warn!(connection_id = %connection.id, tracking_number = %number, scan_id = %scan.scan_id,
                 "repeated scan id with a different payload; the first one stays applied");

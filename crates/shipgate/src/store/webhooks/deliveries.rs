@@ -170,3 +170,26 @@ pub async fn list_for_shipment(
     .fetch_all(conn)
     .await
 }
+
+/// Delete up to `limit` deliveries (any state) of the events with ids in `[from, to)`:
+/// retention removes a month's deliveries before it drops the month's events (there is
+/// no foreign key between them: a referenced partition could not be dropped). Walks
+/// webhook_deliveries_event_idx tenant by tenant. Returns how many went; call again
+/// until fewer than `limit`, so that no transaction stays open long.
+pub async fn delete_for_events(conn: &mut PgConnection, from: &str, to: &str, limit: i64) -> sqlx::Result<u64> {
+    let r = sqlx::query!(
+        r#"DELETE FROM webhook_deliveries d
+           USING (SELECT x.tenant_id, x.id
+                  FROM tenants t CROSS JOIN LATERAL (
+                      SELECT w.tenant_id, w.id FROM webhook_deliveries w
+                      WHERE w.tenant_id = t.id AND w.event_id >= $1 AND w.event_id < $2 LIMIT $3) x
+                  LIMIT $3) v
+           WHERE d.tenant_id = v.tenant_id AND d.id = v.id"#,
+        from,
+        to,
+        limit,
+    )
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected())
+}
