@@ -76,7 +76,7 @@ pub fn spawn_housekeeping(state: AppState) -> tokio::task::JoinHandle<()> {
 /// One round of partition maintenance, logged: what was created and dropped, and rows
 /// that no month holds (gauge `shipgate_partition_default_rows`).
 async fn partition_maintenance(state: &AppState) {
-    for r in service::retention::maintain(state, chrono::Utc::now()).await {
+    for r in service::retention::maintain(&state.db, &state.config, chrono::Utc::now()).await {
         metrics::gauge!("shipgate_partition_default_rows", "table" => r.table).set(r.default_rows as f64);
         if !r.created.is_empty() || !r.dropped.is_empty() {
             tracing::info!(table = r.table, created = ?r.created, dropped = ?r.dropped,

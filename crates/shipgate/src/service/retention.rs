@@ -25,10 +25,11 @@
 //! ALTER TABLE "DETACH PARTITION"), so the drop waits at most
 //! [`DDL_LOCK_TIMEOUT_MS`] for its lock and is tried again next round.
 
-use chrono::{DateTime, Utc};
-use sqlx::Acquire as _;
+use std::time::{Duration, Instant};
 
-use crate::app::AppState;
+use chrono::{DateTime, Utc};
+use sqlx::{Acquire as _, PgPool};
+
 use crate::config::Config;
 use crate::store;
 use crate::store::partitions::{self, Partition, Table};
@@ -59,6 +60,11 @@ pub struct TableReport {
     pub default_rows_past_retention: i64,
     /// What failed; the rest of the table's work went on and the next run tries again.
     pub errors: Vec<String>,
+    /// How long the table's maintenance took, the part of it spent deleting deliveries,
+    /// and the part spent in the `DROP TABLE` statements.
+    pub took: Duration,
+    pub deleting_deliveries: Duration,
+    pub dropping: Duration,
 }
 
 /// How long a table's rows are kept, in days.
@@ -78,41 +84,53 @@ fn expired(partitions: &[Partition], cutoff: DateTime<Utc>) -> Vec<&Partition> {
 /// Create the months from `now`'s through [`MONTHS_AHEAD`] later and drop those past each
 /// table's retention, as of `now` (the caller's clock: housekeeping passes the current
 /// time). Never fails as a whole: each table's report lists what failed.
-pub async fn maintain(state: &AppState, now: DateTime<Utc>) -> Vec<TableReport> {
+pub async fn maintain(db: &PgPool, config: &Config, now: DateTime<Utc>) -> Vec<TableReport> {
     let mut reports = Vec::new();
     for table in partitions::TABLES {
-        let days = retention_days(&state.config, &table);
+        let started = Instant::now();
+        let days = retention_days(config, &table);
         let cutoff = now - chrono::Duration::days(i64::from(days));
         let mut report = TableReport { table: table.name, retention_days: days, ..TableReport::default() };
-        if let Err(e) = change(state, &table, now, cutoff, &mut report).await {
+        if let Err(e) = change(db, &table, now, cutoff, &mut report).await {
             report.errors.push(format!("{e:#}"));
         }
         let counted = async {
-            let mut conn = state.db.acquire().await?;
+            let mut conn = db.acquire().await?;
             partitions::default_rows(&mut conn, &table, cutoff, DEFAULT_ROWS_CAP).await
         };
         match counted.await {
             Ok((held, past)) => (report.default_rows, report.default_rows_past_retention) = (held, past),
             Err(e) => report.errors.push(format!("counting the default partition's rows: {e}")),
         }
+        report.took = started.elapsed();
         reports.push(report);
     }
     reports
 }
 
 async fn change(
-    state: &AppState,
+    db: &PgPool,
     table: &Table,
     now: DateTime<Utc>,
     cutoff: DateTime<Utc>,
     report: &mut TableReport,
 ) -> sqlx::Result<()> {
-    let mut conn = state.db.acquire().await?;
+    let mut conn = db.acquire().await?;
+    // Expired months whose deliveries are all gone: every event in them was fanned out
+    // (behind the dispatch cursor, which only moves forward) before their deliveries were
+    // deleted, so none can appear later.
+    let mut settled = Vec::new();
     if *table == partitions::EVENTS {
         // Before the lock, in short transactions: a month's deliveries can be many.
+        let started = Instant::now();
         for p in expired(&partitions::list(&mut conn, table).await?, cutoff) {
+            let (Some(from), Some(to)) = (&p.lower, &p.upper) else { continue };
+            if !store::webhooks::undispatched_between(&mut conn, from, to).await? {
+                settled.push(p.name.clone());
+            }
             report.deliveries_deleted += delete_deliveries(&mut conn, p).await?;
         }
+        report.deleting_deliveries = started.elapsed();
     }
     let mut tx = conn.begin().await?;
     // The advisory lock first: waiting for another instance's turn is not bounded.
@@ -142,11 +160,14 @@ async fn change(
     }
     for p in expired(&existing, cutoff) {
         let mut sp = tx.begin().await?;
-        if *table == partitions::EVENTS {
-            // Deliveries written since the batches above (normally none).
+        if *table == partitions::EVENTS && !settled.contains(&p.name) {
+            // Deliveries the dispatcher may have written since the batches above.
             report.deliveries_deleted += delete_deliveries(&mut sp, p).await?;
         }
-        match partitions::drop_partition(&mut sp, table, &p.name).await {
+        let started = Instant::now();
+        let dropped = partitions::drop_partition(&mut sp, table, &p.name).await;
+        report.dropping += started.elapsed();
+        match dropped {
             Ok(()) => {
                 sp.commit().await?;
                 report.dropped.push(p.name.clone());
@@ -160,15 +181,21 @@ async fn change(
     tx.commit().await
 }
 
-/// Delete the webhook deliveries of the events in partition `p`, in batches.
+/// Delete the webhook deliveries of the events in partition `p`, tenant by tenant, in
+/// batches that each start where the previous one ended.
 async fn delete_deliveries(conn: &mut sqlx::PgConnection, p: &Partition) -> sqlx::Result<u64> {
     let (Some(from), Some(to)) = (&p.lower, &p.upper) else { return Ok(0) };
     let mut deleted = 0;
-    loop {
-        let n = store::webhooks::delete_for_events(conn, from, to, DELIVERY_BATCH).await?;
-        deleted += n;
-        if n < DELIVERY_BATCH as u64 {
-            return Ok(deleted);
+    for tenant in store::tenants::all_ids(conn).await? {
+        let mut start = from.clone();
+        loop {
+            let (n, last) = store::webhooks::delete_for_events(conn, &tenant, &start, to, DELIVERY_BATCH).await?;
+            deleted += n as u64;
+            match last {
+                Some(last) if n == DELIVERY_BATCH => start = last,
+                _ => break,
+            }
         }
     }
+    Ok(deleted)
 }

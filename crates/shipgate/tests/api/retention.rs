@@ -123,7 +123,7 @@ async fn months_past_retention_are_dropped_and_the_current_one_and_the_default_s
 
     // Today: nothing is past retention; the months ahead are there.
     let now = Utc::now();
-    let reports = maintain(&app.state, now).await;
+    let reports = maintain(&app.db, &app.state.config, now).await;
     no_errors(&reports);
     for table in TABLES {
         assert!(report(&reports, table.name).dropped.is_empty(), "{}", table.name);
@@ -141,7 +141,7 @@ async fn months_past_retention_are_dropped_and_the_current_one_and_the_default_s
 
     // 100 days on, every table's retention (30 or 60 days) covers the whole of this month.
     let later = now + Duration::days(100);
-    let reports = maintain(&app.state, later).await;
+    let reports = maintain(&app.db, &app.state.config, later).await;
     no_errors(&reports);
     for table in TABLES {
         let r = report(&reports, table.name);
@@ -178,7 +178,7 @@ async fn two_maintenance_runs_at_once_both_succeed_and_do_the_work_once() {
     let app = spawn_app_with(CONFIG).await;
     let (booked, pushed, endpoint) = a_month_of_activity(&app).await;
     let later = Utc::now() + Duration::days(100);
-    let (a, b) = tokio::join!(maintain(&app.state, later), maintain(&app.state, later));
+    let (a, b) = tokio::join!(maintain(&app.db, &app.state.config, later), maintain(&app.db, &app.state.config, later));
     no_errors(&a);
     no_errors(&b);
     for table in TABLES {
@@ -198,7 +198,7 @@ async fn two_maintenance_runs_at_once_both_succeed_and_do_the_work_once() {
         }
     }
     assert_eq!(activity_counts(&app, &booked, &pushed, &endpoint).await, [0; 5]);
-    let again: Vec<Value> = maintain(&app.state, later)
+    let again: Vec<Value> = maintain(&app.db, &app.state.config, later)
         .await
         .iter()
         .map(|r| json!({"table": r.table, "created": r.created, "dropped": r.dropped, "errors": r.errors}))

@@ -171,25 +171,35 @@ pub async fn list_for_shipment(
     .await
 }
 
-/// Delete up to `limit` deliveries (any state) of the events with ids in `[from, to)`:
-/// retention removes a month's deliveries before it drops the month's events (there is
-/// no foreign key between them: a referenced partition could not be dropped). Walks
-/// webhook_deliveries_event_idx tenant by tenant. Returns how many went; call again
-/// until fewer than `limit`, so that no transaction stays open long.
-pub async fn delete_for_events(conn: &mut PgConnection, from: &str, to: &str, limit: i64) -> sqlx::Result<u64> {
+/// Delete up to `limit` of a tenant's deliveries (any state) of the events with ids in
+/// `[from, to)`, lowest event id first: retention removes a month's deliveries before it
+/// drops the month's events (no foreign key ties them: a referenced partition could not
+/// be dropped). Returns how many went and the highest event id among them: the next
+/// call starts there (so it does not walk again over the index entries just deleted),
+/// until fewer than `limit` went. Short statements, so no transaction stays open long.
+pub async fn delete_for_events(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    from: &str,
+    to: &str,
+    limit: i64,
+) -> sqlx::Result<(i64, Option<String>)> {
     let r = sqlx::query!(
-        r#"DELETE FROM webhook_deliveries d
-           USING (SELECT x.tenant_id, x.id
-                  FROM tenants t CROSS JOIN LATERAL (
-                      SELECT w.tenant_id, w.id FROM webhook_deliveries w
-                      WHERE w.tenant_id = t.id AND w.event_id >= $1 AND w.event_id < $2 LIMIT $3) x
-                  LIMIT $3) v
-           WHERE d.tenant_id = v.tenant_id AND d.id = v.id"#,
+        r#"WITH v AS (
+               SELECT tenant_id, id, event_id FROM webhook_deliveries
+               WHERE tenant_id = $1 AND event_id >= $2 AND event_id < $3
+               ORDER BY event_id LIMIT $4
+           ), d AS (
+               DELETE FROM webhook_deliveries w USING v WHERE w.tenant_id = v.tenant_id AND w.id = v.id
+               RETURNING v.event_id
+           )
+           SELECT count(*) AS "deleted!", max(event_id) AS last FROM d"#,
+        tenant_id,
         from,
         to,
         limit,
     )
-    .execute(conn)
+    .fetch_one(conn)
     .await?;
-    Ok(r.rows_affected())
+    Ok((r.deleted, r.last))
 }

@@ -98,6 +98,21 @@ pub async fn dispatch(
     })
 }
 
+/// Whether any event with an id in `[from, to)` is still ahead of the dispatch cursor
+/// (not yet fanned out, or being fanned out by a transaction not yet committed). When
+/// none is, every delivery those events will ever have is already committed: the cursor
+/// only moves forward.
+pub async fn undispatched_between(conn: &mut PgConnection, from: &str, to: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM events e, webhook_dispatch_cursor c
+                          WHERE e.id >= $1 AND e.id < $2 AND (e.txid, e.seq) > (c.txid, c.seq)) AS "ahead!""#,
+        from,
+        to,
+    )
+    .fetch_one(conn)
+    .await
+}
+
 /// How long the first event after the cursor (txid, seq) has waited, in seconds: the
 /// dispatch lag (None when no event waits). Events wait while a transaction that began
 /// before them is still open, anywhere in the cluster (see [`dispatch`]).
