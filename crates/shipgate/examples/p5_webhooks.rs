@@ -124,7 +124,7 @@ async fn main() -> anyhow::Result<()> {
             tx.commit().await?;
         }
         let t_dispatch = Instant::now();
-        while shipgate::webhooks::dispatch_once(&state).await?.0 > 0 {}
+        while shipgate::webhooks::dispatch_once(&state).await?.events > 0 {}
         let dispatch_s = t_dispatch.elapsed().as_secs_f64();
         // spread due times over the past hour, unrelated to creation order
         sqlx::query(

@@ -1,4 +1,5 @@
-//! The command line: `serve | sandbox | migrate | openapi | tenant | api-key`.
+//! The command line: `serve | sandbox | migrate | openapi | tenant | api-key | rotate-keys |
+//! retention`.
 //! `tenant create` and `api-key create` print the new id / key as the last line of
 //! stdout; scripts rely on that (docs/product.md "Running it").
 
@@ -65,6 +66,11 @@ enum Command {
     /// one, online (SHIPGATE_MASTER_KEY new, SHIPGATE_PREVIOUS_MASTER_KEYS old); prints
     /// how many were rewritten as the last line.
     RotateKeys,
+    /// Keep the monthly partitions now, as housekeeping does every few minutes: create
+    /// the next months, drop the months past their retention (exchange_retention_days,
+    /// outbound_event_retention_days, tracking_event_retention_days), count the rows in
+    /// the default partitions; prints one line per table.
+    Retention,
 }
 
 #[derive(Subcommand)]
@@ -260,6 +266,35 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
                 r.undecryptable
             );
             println!("{}", r.rewritten);
+            Ok(())
+        }
+        Command::Retention => {
+            let db = pool(&config).await?;
+            let reports = crate::service::retention::maintain(&db, &config, chrono::Utc::now()).await;
+            let mut failed = 0;
+            for r in &reports {
+                println!(
+                    "{}: retention {} days; created {:?}; dropped {:?} in {} ms; {} deliveries deleted in {} ms; \
+                     default partition {} rows ({} past retention); {} ms",
+                    r.table,
+                    r.retention_days,
+                    r.created,
+                    r.dropped,
+                    r.dropping.as_millis(),
+                    r.deliveries_deleted,
+                    r.deleting_deliveries.as_millis(),
+                    r.default_rows,
+                    r.default_rows_past_retention,
+                    r.took.as_millis()
+                );
+                for e in &r.errors {
+                    eprintln!("{}: {e}", r.table);
+                    failed += 1;
+                }
+            }
+            if failed > 0 {
+                anyhow::bail!("{failed} partition change(s) failed; the next run tries again");
+            }
             Ok(())
         }
         Command::ApiKey { command: ApiKeyCommand::Revoke { id } } => {

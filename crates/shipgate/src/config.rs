@@ -45,6 +45,8 @@ struct Raw {
     idempotency_ttl_hours: u32,
     idempotency_lock_seconds: u32,
     exchange_retention_days: u32,
+    outbound_event_retention_days: u32,
+    tracking_event_retention_days: u32,
     exchange_body_limit_bytes: usize,
     document_retention_days: u32,
     document_max_bytes: usize,
@@ -154,7 +156,12 @@ pub struct Config {
     pub carrier_breaker_cooldown: Duration,
     pub idempotency_ttl: Duration,
     pub idempotency_lock: Duration,
+    /// How long the carrier exchange log is kept, in days (by month partitions).
     pub exchange_retention_days: u32,
+    /// How long outbound events, their webhook deliveries and attempts are kept, in days.
+    pub outbound_event_retention_days: u32,
+    /// How long tracking events and raw pushes are kept, in days after their shipment was created.
+    pub tracking_event_retention_days: u32,
     pub exchange_body_limit_bytes: usize,
     /// How long documents (proof-of-delivery signatures) are kept, in days.
     pub document_retention_days: u32,
@@ -315,6 +322,19 @@ impl Config {
         if raw.max_connections_per_client == 0 {
             return Err(err("max_connections_per_client", "must be at least 1"));
         }
+        // A delivery still on its retry schedule needs its event (retention drops both).
+        let schedule: Duration = raw.webhook_retry_schedule_ms.iter().map(|ms| Duration::from_millis(*ms)).sum();
+        if raw.outbound_event_retention_days == 0
+            || Duration::from_secs(u64::from(raw.outbound_event_retention_days) * 86_400) <= schedule
+        {
+            return Err(err(
+                "outbound_event_retention_days",
+                format!("must be at least 1 and longer than the webhook retry schedule ({} s)", schedule.as_secs()),
+            ));
+        }
+        if raw.tracking_event_retention_days == 0 {
+            return Err(err("tracking_event_retention_days", "must be at least 1"));
+        }
         let webhooks = WebhookSettings {
             allow_networks,
             retry_schedule: raw.webhook_retry_schedule_ms.iter().map(|ms| Duration::from_millis(*ms)).collect(),
@@ -354,6 +374,8 @@ impl Config {
             idempotency_ttl: Duration::from_secs(u64::from(raw.idempotency_ttl_hours) * 3600),
             idempotency_lock: Duration::from_secs(u64::from(raw.idempotency_lock_seconds)),
             exchange_retention_days: raw.exchange_retention_days,
+            outbound_event_retention_days: raw.outbound_event_retention_days,
+            tracking_event_retention_days: raw.tracking_event_retention_days,
             exchange_body_limit_bytes: raw.exchange_body_limit_bytes,
             document_retention_days: raw.document_retention_days,
             document_max_bytes: raw.document_max_bytes.max(1),
@@ -532,5 +554,17 @@ mod tests {
         assert!(e.setting.contains("SHIPGATE_TRUSTED_PROXIES"), "{e}");
         let e = Config::from_toml_overrides("max_connections_per_client = 0").unwrap_err();
         assert_eq!(e.setting, "max_connections_per_client", "{e}");
+    }
+
+    #[test]
+    fn retention_outlives_the_webhook_retry_schedule() {
+        let d = Config::from_toml_overrides("").expect("defaults");
+        assert_eq!((d.outbound_event_retention_days, d.tracking_event_retention_days), (90, 400));
+        let e = Config::from_toml_overrides("outbound_event_retention_days = 1").unwrap_err();
+        assert_eq!(e.setting, "outbound_event_retention_days", "{e}");
+        let ok = Config::from_toml_overrides("outbound_event_retention_days = 1\nwebhook_retry_schedule_ms = [5000]");
+        assert!(ok.is_ok(), "{:?}", ok.err());
+        let e = Config::from_toml_overrides("tracking_event_retention_days = 0").unwrap_err();
+        assert_eq!(e.setting, "tracking_event_retention_days", "{e}");
     }
 }

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use crate::app::AppState;
-use crate::{console, http, store};
+use crate::{console, http, service, store};
 
 /// The whole application: the API (`http`) and the ops console (`console`, under
 /// `/console`), two front ends on one service layer, assembled here so neither names
@@ -41,7 +41,9 @@ pub async fn shutdown_signal() {
 }
 
 /// Housekeeping that must not depend on any one instance: purge expired idempotency
-/// keys, old exchanges and documents past their retention. Safe to run on every instance (plain DELETEs).
+/// keys and documents past their retention (plain DELETEs), and keep the monthly
+/// partitions (`service::retention`: next months created, months past their retention
+/// dropped, under a lock per table). Safe to run on every instance.
 pub fn spawn_housekeeping(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(300));
@@ -60,12 +62,7 @@ pub fn spawn_housekeeping(state: AppState) -> tokio::task::JoinHandle<()> {
             if let Err(e) = store::inbound_log::purge_refusals(&mut conn).await {
                 tracing::warn!(error = %e, "inbound refusal purge failed");
             }
-            let days = i32::try_from(state.config.exchange_retention_days).unwrap_or(i32::MAX);
-            match store::exchanges::purge_older_than(&mut conn, days).await {
-                Ok(n) if n > 0 => tracing::info!(purged = n, "old carrier exchanges purged"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "exchange purge failed"),
-            }
+            partition_maintenance(&state).await;
             let days = i32::try_from(state.config.document_retention_days).unwrap_or(i32::MAX);
             match store::documents::purge_older_than(&mut conn, days).await {
                 Ok(n) if n > 0 => tracing::info!(purged = n, "documents past their retention purged"),
@@ -74,6 +71,30 @@ pub fn spawn_housekeeping(state: AppState) -> tokio::task::JoinHandle<()> {
             }
         }
     })
+}
+
+/// One round of partition maintenance, logged: what was created and dropped, and rows
+/// that no month holds (gauge `shipgate_partition_default_rows`).
+async fn partition_maintenance(state: &AppState) {
+    for r in service::retention::maintain(&state.db, &state.config, chrono::Utc::now()).await {
+        metrics::gauge!("shipgate_partition_default_rows", "table" => r.table).set(r.default_rows as f64);
+        if !r.created.is_empty() || !r.dropped.is_empty() {
+            tracing::info!(table = r.table, created = ?r.created, dropped = ?r.dropped,
+                deliveries_deleted = r.deliveries_deleted, retention_days = r.retention_days, "partitions maintained");
+        }
+        if r.default_rows > 0 {
+            tracing::warn!(
+                table = r.table,
+                rows = r.default_rows,
+                past_retention = r.default_rows_past_retention,
+                "rows in the default partition: no month holds them, so retention never drops them \
+                 (docs/operations.md \"Housekeeping\")"
+            );
+        }
+        for e in &r.errors {
+            tracing::warn!(table = r.table, error = %e, "partition maintenance failed; the next round tries again");
+        }
+    }
 }
 
 /// The background workers of one instance and the switch that stops them.

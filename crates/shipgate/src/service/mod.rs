@@ -28,6 +28,7 @@ pub mod quotes;
 pub mod reconcile;
 pub mod refresh;
 pub mod registry;
+pub mod retention;
 pub mod rotation;
 pub mod sessions;
 pub mod shipments;

@@ -66,11 +66,3 @@ pub async fn list_for_shipment(
     .fetch_all(conn)
     .await
 }
-
-/// Delete exchanges older than the retention; returns how many went.
-pub async fn purge_older_than(conn: &mut PgConnection, days: i32) -> sqlx::Result<u64> {
-    let r = sqlx::query!("DELETE FROM carrier_exchanges WHERE created_at < now() - make_interval(days => $1)", days)
-        .execute(conn)
-        .await?;
-    Ok(r.rows_affected())
-}

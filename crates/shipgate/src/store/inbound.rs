@@ -77,7 +77,8 @@ pub async fn record_push(conn: &mut PgConnection, w: &PushWrite<'_>) -> sqlx::Re
     super::shipments::query_shipment!(
         r#"WITH p AS (INSERT INTO inbound_pushes (tenant_id, connection_id, awb, status_update_number, shipment_id, payload)
                       VALUES ($1, $20, $21, $22, $2, $24)
-                      ON CONFLICT (tenant_id, connection_id, awb, status_update_number) DO NOTHING RETURNING 1),
+                      ON CONFLICT (tenant_id, shipment_id, connection_id, awb, status_update_number) DO NOTHING
+                      RETURNING 1),
                 ev AS (INSERT INTO tracking_events (tenant_id, shipment_id, occurred_at, status, subtag, message, location,
                                                     raw_code, raw_text, source, dedup_key, actor)
                        SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $23 FROM p
@@ -124,12 +125,14 @@ pub async fn record_push(conn: &mut PgConnection, w: &PushWrite<'_>) -> sqlx::Re
     .await
 }
 
-/// A repeat of a stored push (same connection, awb, status_update_number): when its
-/// payload differs from the stored one, keep it in `inbound_push_changes` (counted per
-/// distinct payload). True when it differed. The stored push stays the one applied.
+/// A repeat of a push stored under shipment `shipment_id` (same connection, awb,
+/// status_update_number): when its payload differs from the stored one, keep it in
+/// `inbound_push_changes` (counted per distinct payload). True when it differed. The
+/// stored push stays the one applied.
 pub async fn record_changed_repush(
     conn: &mut PgConnection,
     tenant_id: &str,
+    shipment_id: &str,
     connection_id: &str,
     awb: &str,
     status_update_number: &str,
@@ -140,8 +143,8 @@ pub async fn record_changed_repush(
            SELECT p.tenant_id, p.connection_id, p.awb, p.status_update_number,
                   sha256(convert_to($5::jsonb::text, 'UTF8')), $5::jsonb
            FROM inbound_pushes p
-           WHERE p.tenant_id = $1 AND p.connection_id = $2 AND p.awb = $3 AND p.status_update_number = $4
-             AND p.payload <> $5::jsonb
+           WHERE p.tenant_id = $1 AND p.shipment_id = $6 AND p.connection_id = $2 AND p.awb = $3
+             AND p.status_update_number = $4 AND p.payload <> $5::jsonb
            ON CONFLICT (tenant_id, connection_id, awb, status_update_number, payload_hash)
            DO UPDATE SET count = inbound_push_changes.count + 1, last_seen = now()
            RETURNING 1 AS "one!""#,
@@ -150,6 +153,7 @@ pub async fn record_changed_repush(
         awb,
         status_update_number,
         Json(payload) as _,
+        shipment_id,
     )
     .fetch_optional(conn)
     .await?;

@@ -13,6 +13,7 @@ pub mod inbound;
 pub mod inbound_log;
 pub mod jobs;
 pub mod overview;
+pub mod partitions;
 pub mod reconciliations;
 pub mod scan_groups;
 pub mod shipments;

@@ -8,6 +8,11 @@ pub async fn insert_tenant(conn: &mut PgConnection, id: &str, name: &str) -> sql
     Ok(())
 }
 
+/// Every tenant's id (housekeeping walks per-tenant indexes with them).
+pub async fn all_ids(conn: &mut PgConnection) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar!("SELECT id FROM tenants ORDER BY id").fetch_all(conn).await
+}
+
 pub async fn tenant_exists(conn: &mut PgConnection, id: &str) -> sqlx::Result<bool> {
     sqlx::query_scalar!("SELECT EXISTS (SELECT 1 FROM tenants WHERE id = $1) AS \"e!\"", id).fetch_one(conn).await
 }

@@ -20,7 +20,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::Sha256;
 
-pub use worker::{Workers, dispatch_once, spawn};
+pub use worker::{Round, Workers, dispatch_once, spawn};
 
 /// Secret prefix and size: `whsec_` + base64 of 32 random bytes (Standard Webhooks
 /// spec "Signature scheme": secrets are base64, prefixed `whsec_`, 24-64 bytes).

@@ -1,8 +1,12 @@
 //! The dispatcher and the delivery worker (docs/architecture.md rule 6; svix's worker and
 //! hook0's output-worker were the models).
 //!
-//! - **Dispatcher**: fans undispatched events out into deliveries in one statement
-//!   ([`store::webhooks::dispatch`]), polling every `webhook_poll_interval_ms`. No
+//! - **Dispatcher**: fans new events out into deliveries, polling every
+//!   `webhook_poll_interval_ms`: one cursor over (writing transaction, seq) moves past
+//!   the events of transactions that have all ended ([`store::webhooks::dispatch`]); no
+//!   event row is updated. An open transaction anywhere in the cluster holds back the
+//!   events written after it began (never loses one): the lag is the gauge
+//!   `shipgate_webhook_dispatch_lag_seconds`, and a warning names that transaction. No
 //!   NOTIFY on `events`: a notifying commit takes Postgres's global notify-queue lock,
 //!   which serialized the push ingest (QUALITY P1: 461 → 746 pushes/s without it,
 //!   P2 p99 30 → 17 ms, bench/README.md); the poll is one indexed query.
@@ -65,11 +69,62 @@ pub fn spawn(state: AppState) -> anyhow::Result<Workers> {
     Ok(Workers { stop, handles })
 }
 
-/// Fan out one batch of undispatched events. Returns (events, deliveries created).
-pub async fn dispatch_once(state: &AppState) -> anyhow::Result<(i64, i64)> {
+/// What one dispatch round did.
+#[derive(Debug, Clone, Default)]
+pub struct Round {
+    /// Events fanned out, and the deliveries created for them.
+    pub events: i64,
+    pub deliveries: i64,
+    /// Another instance held the dispatch cursor: this round did nothing.
+    pub skipped: bool,
+    /// How long the next event still to fan out has waited (zero when none waits).
+    pub lag: Duration,
+    /// The id of the oldest transaction that was open when the round began: events
+    /// written after it began wait until it ends.
+    pub oldest_open_xid: String,
+}
+
+/// Fan out one batch of the events whose writing transactions have all ended, in one
+/// transaction that holds the dispatch cursor (see [`store::webhooks::dispatch`]).
+pub async fn dispatch_once(state: &AppState) -> anyhow::Result<Round> {
     let max_attempts = i32::try_from(state.config.webhooks.retry_schedule.len()).unwrap_or(i32::MAX - 1) + 1;
-    let mut conn = state.db.acquire().await?;
-    Ok(store::webhooks::dispatch(&mut conn, DISPATCH_BATCH, max_attempts).await?)
+    let mut tx = state.db.begin().await?;
+    let Some(cursor) = store::webhooks::lock_dispatch_cursor(&mut tx).await? else {
+        return Ok(Round { skipped: true, ..Round::default() });
+    };
+    let done = store::webhooks::dispatch(&mut tx, &cursor, DISPATCH_BATCH, max_attempts).await?;
+    let lag = store::webhooks::dispatch_lag(&mut tx, &done.txid, done.seq).await?.unwrap_or(0.0);
+    tx.commit().await?;
+    Ok(Round {
+        events: done.events,
+        deliveries: done.deliveries,
+        skipped: false,
+        lag: Duration::try_from_secs_f64(lag).unwrap_or_default(),
+        oldest_open_xid: cursor.horizon,
+    })
+}
+
+/// A dispatch lag above this, with no backlog to drain, is logged (at most once per
+/// [`LAG_WARN_EVERY`]).
+const LAG_WARN: Duration = Duration::from_secs(60);
+const LAG_WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// Report a round's lag: the gauge, and a warning when an open transaction holds events back.
+fn note_lag(round: &Round, warned_at: &mut Option<Instant>) {
+    if round.skipped {
+        return;
+    }
+    metrics::gauge!("shipgate_webhook_dispatch_lag_seconds").set(round.lag.as_secs_f64());
+    if round.lag >= LAG_WARN && round.events < DISPATCH_BATCH && warned_at.is_none_or(|t| t.elapsed() >= LAG_WARN_EVERY)
+    {
+        *warned_at = Some(Instant::now());
+        tracing::warn!(
+            lag_seconds = round.lag.as_secs(),
+            oldest_open_xid = %round.oldest_open_xid,
+            "webhook dispatch is waiting for an open transaction: events written after it began are fanned out when it ends \
+             (find it with: SELECT pid, xact_start, state FROM pg_stat_activity WHERE backend_xid = '<oldest_open_xid>'::xid8::xid)"
+        );
+    }
 }
 
 /// How often rotated-out secrets whose overlap ended are forgotten.
@@ -78,6 +133,7 @@ const SECRET_PURGE_EVERY: Duration = Duration::from_secs(60);
 async fn dispatcher(state: AppState, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
     let poll = state.config.webhooks.poll_interval;
     let mut purged_at: Option<Instant> = None;
+    let mut warned_at: Option<Instant> = None;
     while !*stop.borrow() {
         if purged_at.is_none_or(|t| t.elapsed() >= SECRET_PURGE_EVERY) {
             purged_at = Some(Instant::now());
@@ -90,11 +146,12 @@ async fn dispatcher(state: AppState, wake: Arc<Notify>, mut stop: watch::Receive
             }
         }
         match dispatch_once(&state).await {
-            Ok((events, deliveries)) => {
-                if deliveries > 0 {
+            Ok(round) => {
+                note_lag(&round, &mut warned_at);
+                if round.deliveries > 0 {
                     wake.notify_one();
                 }
-                if events == DISPATCH_BATCH {
+                if round.events == DISPATCH_BATCH {
                     continue; // more waiting
                 }
             }

@@ -183,21 +183,3 @@ async fn cancel_sends_status_x_and_a_picked_up_order_cannot_be_cancelled() {
     let after = app.get(&format!("/v1/shipments/{}", s2["id"].as_str().expect("id"))).await.json();
     assert_eq!(after["booking"]["state"], "booked");
 }
-
-#[tokio::test]
-async fn exchanges_older_than_the_retention_are_purged() {
-    let app = spawn_app().await;
-    let s = app.book("OLD-1").await;
-    let id = s["id"].as_str().expect("id");
-    sqlx::query("UPDATE carrier_exchanges SET created_at = now() - interval '40 days' WHERE operation = 'Login'")
-        .execute(&app.db)
-        .await
-        .expect("age");
-    let mut conn = app.db.acquire().await.expect("conn");
-    let purged = shipgate::store::exchanges::purge_older_than(&mut conn, 30).await.expect("purge");
-    assert_eq!(purged, 1);
-    let left = app.get(&format!("/v1/shipments/{id}/exchanges")).await.json();
-    let ops: Vec<&str> =
-        left["data"].as_array().expect("data").iter().map(|x| x["operation"].as_str().unwrap_or("")).collect();
-    assert_eq!(ops, ["SaveOrder"]);
-}

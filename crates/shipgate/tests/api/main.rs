@@ -22,6 +22,7 @@ mod jobs;
 mod ops;
 mod reconcile;
 mod refresh;
+mod retention;
 mod rotation;
 mod security;
 mod shipments;

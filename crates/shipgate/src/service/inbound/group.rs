@@ -171,7 +171,7 @@ pub(super) async fn write(state: &AppState, group: &[Entry<'_>]) -> Result<Vec<A
     for (i, e) in group.iter().enumerate() {
         let sid = shipment_of[i].as_str();
         if !new_push[i] || !added.remove(&(sid.to_owned(), dedup[i].clone())) {
-            applied.push(Applied::Duplicate);
+            applied.push(Applied::Duplicate { shipment_id: sid.to_owned() });
             continue;
         }
         let row = rows.get_mut(sid).expect("every scan's shipment is read");

@@ -59,8 +59,8 @@ pub(super) fn is_latest(row: &ShipmentRow, at: DateTime<Utc>) -> bool {
 pub(super) enum Applied {
     /// Stored and applied; `unmapped` when the code had no mapping (counted after COMMIT).
     Stored { shipment_id: String, unmapped: bool },
-    /// The scan was stored before: nothing was written.
-    Duplicate,
+    /// The scan was stored before (for this shipment): nothing was written.
+    Duplicate { shipment_id: String },
 }
 
 /// Store one scan alone (see the module doc); `raw` is the push as received. Returns
@@ -155,7 +155,9 @@ pub(super) async fn apply_scan(
     .await?;
     // None: stored before, nothing was written (a shipment cannot have been created
     // here, since the earlier push committed it together with its raw row).
-    let Some(updated) = updated else { return Ok((Applied::Duplicate, Some(row))) };
+    let Some(updated) = updated else {
+        return Ok((Applied::Duplicate { shipment_id: row.id.clone() }, Some(row)));
+    };
     // shipment.created, if it was created here, was written with the row.
     let mut events = Vec::new();
     events.push(shipment_event("shipment.event_added", &updated, json!({"event": ev_json}))?);
@@ -256,7 +258,7 @@ pub(super) async fn after_commit(
             }
             Ok(Ingested::Applied { shipment_id })
         }
-        Applied::Duplicate => {
+        Applied::Duplicate { shipment_id } => {
             // The first payload stays the one applied; a changed one is kept and counted
             // so ops see a carrier resending changed scans (issue 10).
             let number = scan.tracking_number.as_str();
@@ -264,6 +266,7 @@ pub(super) async fn after_commit(
             if store::inbound::record_changed_repush(
                 &mut conn,
                 &connection.tenant_id,
+                &shipment_id,
                 &connection.id,
                 number,
                 &scan.scan_id,

@@ -170,3 +170,36 @@ pub async fn list_for_shipment(
     .fetch_all(conn)
     .await
 }
+
+/// Delete up to `limit` of a tenant's deliveries (any state) of the events with ids in
+/// `[from, to)`, lowest event id first: retention removes a month's deliveries before it
+/// drops the month's events (no foreign key ties them: a referenced partition could not
+/// be dropped). Returns how many went and the highest event id among them: the next
+/// call starts there (so it does not walk again over the index entries just deleted),
+/// until fewer than `limit` went. Short statements, so no transaction stays open long.
+pub async fn delete_for_events(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    from: &str,
+    to: &str,
+    limit: i64,
+) -> sqlx::Result<(i64, Option<String>)> {
+    let r = sqlx::query!(
+        r#"WITH v AS (
+               SELECT tenant_id, id, event_id FROM webhook_deliveries
+               WHERE tenant_id = $1 AND event_id >= $2 AND event_id < $3
+               ORDER BY event_id LIMIT $4
+           ), d AS (
+               DELETE FROM webhook_deliveries w USING v WHERE w.tenant_id = v.tenant_id AND w.id = v.id
+               RETURNING v.event_id
+           )
+           SELECT count(*) AS "deleted!", max(event_id) AS last FROM d"#,
+        tenant_id,
+        from,
+        to,
+        limit,
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok((r.deleted, r.last))
+}

@@ -7,37 +7,125 @@ use sqlx::PgConnection;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-/// Fan out up to `limit` undispatched events (oldest first) into deliveries for every
-/// enabled endpoint of their tenant whose filter matches, and mark them dispatched —
-/// one statement, so in one transaction. Events locked by another dispatcher are
-/// skipped. Returns (events dispatched, deliveries created).
-pub async fn dispatch(conn: &mut PgConnection, limit: i64, max_attempts: i32) -> sqlx::Result<(i64, i64)> {
+/// Where the dispatcher stands: every event at or before (txid, seq) is fanned out.
+/// Transaction ids are `xid8` (64 bits, never wrapping), carried as decimal text.
+#[derive(Debug, Clone)]
+pub struct DispatchCursor {
+    pub txid: String,
+    pub seq: i64,
+    /// The oldest transaction still running when the cursor was read (the snapshot's
+    /// xmin): every transaction below it has ended, so no event can still appear there.
+    pub horizon: String,
+}
+
+/// Lock the dispatch cursor for the caller's transaction, or None while another
+/// dispatcher holds it (SKIP LOCKED: this round then does nothing).
+pub async fn lock_dispatch_cursor(conn: &mut PgConnection) -> sqlx::Result<Option<DispatchCursor>> {
+    // In READ COMMITTED, FOR UPDATE returns the row's newest version even when another
+    // dispatcher moved it after this statement's snapshot (PG 15 docs 13.2.1). The
+    // horizon may be older than the next statement's snapshot: that is safe, since
+    // every transaction below an older xmin has ended too.
+    sqlx::query_as!(
+        DispatchCursor,
+        r#"SELECT txid::text AS "txid!", seq, pg_snapshot_xmin(pg_current_snapshot())::text AS "horizon!"
+           FROM webhook_dispatch_cursor WHERE id FOR UPDATE SKIP LOCKED"#
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// What one dispatch round did.
+#[derive(Debug, Clone, Default)]
+pub struct Dispatched {
+    pub events: i64,
+    pub deliveries: i64,
+    /// The cursor after the round (unchanged when no event was fanned out).
+    pub txid: String,
+    pub seq: i64,
+}
+
+/// Fan out up to `limit` events after `cursor`, in (txid, seq) order, written by
+/// transactions below its horizon (all ended: no event can still appear among them),
+/// into deliveries for every enabled endpoint of their tenant whose filter matches, and
+/// move the cursor past the last one — one statement, in the caller's transaction that
+/// holds the cursor's lock ([`lock_dispatch_cursor`]). A round that reaches `limit` can
+/// stop inside one transaction's events: the next starts after its (txid, seq).
+/// webhook_deliveries' UNIQUE (tenant_id, endpoint_id, event_id) stays the last guard
+/// against a second delivery.
+pub async fn dispatch(
+    conn: &mut PgConnection,
+    cursor: &DispatchCursor,
+    limit: i64,
+    max_attempts: i32,
+) -> sqlx::Result<Dispatched> {
     let r = sqlx::query!(
         r#"WITH ev AS (
-               SELECT tenant_id, id, type FROM events WHERE dispatched_at IS NULL
-               ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED
+               SELECT tenant_id, id, type, txid, seq FROM events
+               WHERE (txid, seq) > ($1::text::xid8, $2::int8) AND txid < $3::text::xid8
+               ORDER BY txid, seq LIMIT $4
            ), ins AS (
                INSERT INTO webhook_deliveries (tenant_id, id, endpoint_id, event_id, next_attempt_at, max_attempts)
                SELECT ev.tenant_id,
                       'whd_' || lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0')
                              || substr(md5(random()::text || ev.id || e.id), 1, 20),
-                      e.id, ev.id, now(), $2
+                      e.id, ev.id, now(), $5
                FROM ev JOIN webhook_endpoints e ON e.tenant_id = ev.tenant_id AND e.enabled
                     AND (cardinality(e.event_types) = 0 OR ev.type = ANY (e.event_types))
                ON CONFLICT DO NOTHING
                RETURNING 1
-           ), upd AS (
-               UPDATE events SET dispatched_at = now() FROM ev
-               WHERE events.tenant_id = ev.tenant_id AND events.id = ev.id
-               RETURNING 1
+           ), last AS (
+               SELECT txid, seq FROM ev ORDER BY txid DESC, seq DESC LIMIT 1
+           ), mv AS (
+               UPDATE webhook_dispatch_cursor c SET txid = last.txid, seq = last.seq, updated_at = now()
+               FROM last WHERE c.id
+               RETURNING c.txid, c.seq
            )
-           SELECT (SELECT count(*) FROM upd) AS "events!", (SELECT count(*) FROM ins) AS "deliveries!""#,
+           SELECT (SELECT count(*) FROM ev) AS "events!", (SELECT count(*) FROM ins) AS "deliveries!",
+                  (SELECT txid::text FROM mv) AS txid, (SELECT seq FROM mv) AS seq"#,
+        cursor.txid,
+        cursor.seq,
+        cursor.horizon,
         limit,
         max_attempts,
     )
     .fetch_one(conn)
     .await?;
-    Ok((r.events, r.deliveries))
+    Ok(Dispatched {
+        events: r.events,
+        deliveries: r.deliveries,
+        txid: r.txid.unwrap_or_else(|| cursor.txid.clone()),
+        seq: r.seq.unwrap_or(cursor.seq),
+    })
+}
+
+/// Whether any event with an id in `[from, to)` is still ahead of the dispatch cursor
+/// (not yet fanned out, or being fanned out by a transaction not yet committed). When
+/// none is, every delivery those events will ever have is already committed: the cursor
+/// only moves forward.
+pub async fn undispatched_between(conn: &mut PgConnection, from: &str, to: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM events e, webhook_dispatch_cursor c
+                          WHERE e.id >= $1 AND e.id < $2 AND (e.txid, e.seq) > (c.txid, c.seq)) AS "ahead!""#,
+        from,
+        to,
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// How long the first event after the cursor (txid, seq) has waited, in seconds: the
+/// dispatch lag (None when no event waits). Events wait while a transaction that began
+/// before them is still open, anywhere in the cluster (see [`dispatch`]).
+pub async fn dispatch_lag(conn: &mut PgConnection, txid: &str, seq: i64) -> sqlx::Result<Option<f64>> {
+    sqlx::query_scalar!(
+        r#"SELECT extract(epoch FROM clock_timestamp() - created_at)::float8 AS "lag!"
+           FROM events WHERE (txid, seq) > ($1::text::xid8, $2::int8)
+           ORDER BY txid, seq LIMIT 1"#,
+        txid,
+        seq,
+    )
+    .fetch_optional(conn)
+    .await
 }
 
 /// A claimed delivery with what the worker needs to send it.

@@ -16,6 +16,7 @@ use crate::helpers::{TestApp, new_tenant, spawn_app, spawn_app_with};
 
 mod delivery;
 mod endpoints;
+mod outbox;
 mod reliability;
 mod rotation;
 

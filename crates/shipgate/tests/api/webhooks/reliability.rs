@@ -126,7 +126,12 @@ async fn a_worker_that_lost_its_claim_cannot_record_a_result() {
     let ep = create_endpoint(&app, json!({"url": "http://127.0.0.1:9/hook"})).await;
     let sid = shipment(&app, "WH-LEASE-1").await;
     let ids = emit(&app, &sid, &["shipment.status_changed"]).await;
-    shipgate::webhooks::dispatch_once(&app.state).await.expect("dispatch");
+    // Rounds until it is fanned out (an open transaction anywhere holds a round back).
+    eventually("dispatched", || async {
+        shipgate::webhooks::dispatch_once(&app.state).await.expect("dispatch");
+        delivery_of(&app, ep["id"].as_str().expect("id"), &ids[0]).await.is_some()
+    })
+    .await;
     let mut conn = app.db.acquire().await.expect("conn");
     let stale = uuid::Uuid::new_v4();
     let claimed = shipgate::store::webhooks::claim_due(&mut conn, 10, 60_000.0, stale).await.expect("claim");
