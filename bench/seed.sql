@@ -42,6 +42,23 @@ FROM (SELECT i, now() - interval '1 hour' * :tper - i * (interval '365 days' / :
       FROM generate_series(:shipments, 1, -1) i) g;
 
 -- Tracking events: :tper per shipment, an hour apart after its creation.
+-- The months the seeded rows fall in get their partitions (as a gateway running for a
+-- year would have them: housekeeping creates each month ahead of time), named and
+-- bounded as store/partitions.rs makes them, so no seeded row lands in a default partition.
+DO $$
+DECLARE m timestamp; t record;
+BEGIN
+  FOR t IN SELECT * FROM (VALUES ('events', 'evt'), ('tracking_events', 'shp'), ('inbound_pushes', 'shp')) v(name, prefix) LOOP
+    FOR m IN SELECT generate_series(date_trunc('month', (now() AT TIME ZONE 'UTC') - interval '14 months'),
+                                    date_trunc('month', now() AT TIME ZONE 'UTC'), interval '1 month') LOOP
+      EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)',
+        t.name || '_p' || to_char(m, 'YYYYMM'), t.name,
+        t.prefix || '_' || lpad(to_hex((extract(epoch FROM m) * 1000)::bigint), 12, '0'),
+        t.prefix || '_' || lpad(to_hex((extract(epoch FROM m + interval '1 month') * 1000)::bigint), 12, '0'));
+    END LOOP;
+  END LOOP;
+END $$;
+
 INSERT INTO tracking_events (tenant_id, shipment_id, occurred_at, status, message, raw_code, raw_text, source, dedup_key,
                              created_at)
 SELECT s.tenant_id, s.id, s.created_at + k * interval '1 hour',
@@ -54,16 +71,16 @@ WHERE s.tenant_id = :'t' AND s.reference LIKE 'SEED-%';
 -- shipment_seq, each already delivered to the webhooks.
 INSERT INTO events (tenant_id, id, shipment_id, shipment_seq, type, data, created_at,
                     -- ===== SEEDED EVENTS COUNT AS DISPATCHED (schema of the day) =====
-                    -- today: a dispatched_at timestamp per event (NULL = still to fan out;
-                    -- migrations/20261122000007). If the dispatcher's mark changes (e.g. a
-                    -- high-water mark row instead of the column), change this spot only.
-                    dispatched_at)
+                    -- today: the writing transaction's id, and the dispatcher fans out only
+                    -- events after its cursor (migrations/20261130000040); txid 0 is below
+                    -- the cursor's start, as the migration marks events already fanned out.
+                    txid)
 SELECT s.tenant_id, 'evt_' || pg_temp.v7(s.created_at + k * interval '1 hour', substr(s.reference, 6)::bigint * 1000 + k), s.id, k,
        CASE k WHEN 1 THEN 'shipment.created' WHEN 2 THEN 'shipment.booked' ELSE 'shipment.event_added' END,
        jsonb_build_object('shipment', jsonb_build_object('id', s.id, 'status', s.status, 'tracking_number', s.tracking_number),
                           'event', jsonb_build_object('message', 'seeded scan ' || k)),
        s.created_at + k * interval '1 hour',
-       s.created_at + k * interval '1 hour'  -- dispatched_at: see the marked spot above
+       '0'::xid8  -- txid: see the marked spot above
 FROM shipments s, generate_series(1, :oper) k
 WHERE s.tenant_id = :'t' AND s.reference LIKE 'SEED-%';
 
