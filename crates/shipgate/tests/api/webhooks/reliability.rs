@@ -22,12 +22,16 @@ async fn reliability_subscriber_down_then_up() {
     rx.set_down(true);
     let started = Instant::now();
     let kinds = ["shipment.status_changed", "shipment.event_added", "shipment.event_added", "shipment.status_changed"];
-    // wave 1: down for longer than the whole schedule (1.5 s) -> ends failed, replayed
+    // wave 1: down for longer than the whole schedule (1.5 s) -> ends failed, replayed.
+    // The wait leaves room for the dispatcher: it fans an event out only once every
+    // transaction older than the event's has ended, on a shared test server a few
+    // hundred ms under load (docs/operations.md, webhook dispatch lag).
     let mut ids = Vec::new();
     for sid in &sids[..4] {
         ids.extend(emit(&app, sid, &kinds).await);
     }
     let wave1 = ids.len();
+    eventually("wave 1 fanned out", || async { deliveries(&app, ep_id, "").await.len() == wave1 }).await;
     tokio::time::sleep(Duration::from_millis(2000)).await;
     // wave 2: the subscriber comes back while these are still on the schedule
     for sid in &sids {
