@@ -35,6 +35,14 @@ pub struct EventRow {
     pub created_at: DateTime<Utc>,
 }
 
+/// New ids, types, data and count of `events`, as the statements' array parameters.
+fn columns(events: &[NewEvent]) -> (Vec<String>, Vec<&str>, Vec<Value>, i32) {
+    let ids = events.iter().map(|_| crate::ids::new_id("evt")).collect();
+    let types = events.iter().map(|e| e.event_type).collect();
+    let data = events.iter().map(|e| e.data.clone()).collect();
+    (ids, types, data, events.len() as i32)
+}
+
 /// Append `events` for one shipment in the caller's transaction: one statement bumps the
 /// shipment's counter by the number of events and inserts them numbered in order.
 /// Returns the new events' ids.
@@ -47,10 +55,7 @@ pub async fn emit(
     if events.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<String> = events.iter().map(|_| crate::ids::new_id("evt")).collect();
-    let types: Vec<&str> = events.iter().map(|e| e.event_type).collect();
-    let data: Vec<Value> = events.iter().map(|e| e.data.clone()).collect();
-    let n = events.len() as i32;
+    let (ids, types, data, n) = columns(events);
     sqlx::query!(
         r#"WITH s AS (UPDATE shipments SET event_seq = event_seq + $3
                       WHERE tenant_id = $1 AND id = $2 RETURNING event_seq)
@@ -81,10 +86,7 @@ pub async fn emit_counted(
     if events.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<String> = events.iter().map(|_| crate::ids::new_id("evt")).collect();
-    let types: Vec<&str> = events.iter().map(|e| e.event_type).collect();
-    let data: Vec<Value> = events.iter().map(|e| e.data.clone()).collect();
-    let n = events.len() as i32;
+    let (ids, types, data, n) = columns(events);
     sqlx::query!(
         r#"INSERT INTO events (tenant_id, id, shipment_id, shipment_seq, type, data)
            SELECT $1, e.id, $2, s.event_seq - $3 + e.ord::int4, e.type, e.data
