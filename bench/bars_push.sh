@@ -43,7 +43,7 @@ LUA
   wrk -t2 -c64 -d"${SECS}s" -s "$WORK/push.lua" "$BASE" >"$WORK/warm" 2>&1 || { cat "$WORK/warm"; return 1; }
   # AWBs the warm-up did not reach get their shipment directly (pgbench needs all of them).
   psql "$DB_URL" -qAt -c "INSERT INTO shipments (tenant_id, id, connection_id, carrier, tracking_number, status)
-    SELECT '$TENANT', 'shp_bench' || n, '$CON', 'ecomexpress', 'BENCH-' || n, 'in_transit' FROM generate_series(0, $AWBS - 1) n
+    SELECT '$TENANT', 'shp_' || lpad(to_hex((extract(epoch FROM now()) * 1000)::bigint), 12, '0') || lpad(to_hex(n), 20, '0'), '$CON', 'ecomexpress', 'BENCH-' || n, 'in_transit' FROM generate_series(0, $AWBS - 1) n
     WHERE NOT EXISTS (SELECT 1 FROM shipments WHERE tenant_id = '$TENANT' AND tracking_number = 'BENCH-' || n)" >/dev/null
   echo "  $(wrk_rps <"$WORK/warm") pushes/s, $(awk '/^not acked/ {print $4}' "$WORK/warm") not acked true"
 

@@ -10,7 +10,7 @@ reads_setup() { # $1 size label: picks the shipment, captures the statements, wr
   local size=$1 n name path
   READ_N=$(psql "$DB_URL" -qAt -c "SELECT count(*) FROM shipments WHERE tenant_id = '$TENANT'")
   # The shipment in the middle of the tenant's (by id, i.e. by creation time), among
-  # those with a gateway id (bench/bars_push.sh inserts a few 'shp_benchN').
+  # those with a gateway-shaped id.
   n=$(psql "$DB_URL" -qAt -c "SELECT count(*) FROM shipments WHERE tenant_id = '$TENANT' AND id ~ '^shp_[0-9a-f]{32}$'")
   READ_ID=$(psql "$DB_URL" -qAt -c "SELECT id FROM shipments WHERE tenant_id = '$TENANT' AND id ~ '^shp_[0-9a-f]{32}$'
     ORDER BY id OFFSET $((n / 2)) LIMIT 1")
