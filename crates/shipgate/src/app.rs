@@ -27,6 +27,8 @@ type CachedClient = (DateTime<Utc>, Arc<dyn CarrierClient>);
 
 pub struct Inner {
     pub db: PgPool,
+    /// Most-recently-used connections for the short request paths (`store::warm`).
+    pub warm: store::warm::Warm,
     pub config: Config,
     pub crypto: Arc<Crypto>,
     pub shared: Shared,
@@ -86,7 +88,9 @@ impl AppState {
             .user_agent(concat!("shipgate/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let shared = Shared { http, exchange_body_limit: config.exchange_body_limit_bytes };
+        let warm = store::warm::Warm::new(db.clone());
         Ok(AppState(Arc::new(Inner {
+            warm,
             db,
             config,
             crypto: Arc::new(crypto),
@@ -110,8 +114,9 @@ impl AppState {
         {
             return Ok(Some(row.clone()));
         }
-        let mut conn = self.db.acquire().await?;
+        let mut conn = self.warm.acquire().await?;
         let row = store::connections::get(&mut conn, tenant_id, id).await?;
+        conn.release();
         if let (Some(r), Ok(mut cache)) = (&row, self.connection_cache.lock()) {
             if cache.len() > 10_000 {
                 cache.clear();

@@ -21,6 +21,7 @@ pub mod sinks;
 pub mod tenants;
 pub mod tracking;
 pub mod types;
+pub mod warm;
 pub mod webhooks;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

@@ -30,4 +30,5 @@ mod sinks;
 mod tenancy;
 mod tokens;
 mod tracking;
+mod warm;
 mod webhooks;

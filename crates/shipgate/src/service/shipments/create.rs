@@ -96,8 +96,8 @@ pub async fn create(state: &AppState, caller: &Caller, req: CreateShipment) -> R
     let event_id = ids::new_id("evt");
     let event = crate::service::events::shipment_event("shipment.created", &new.as_row(at), Value::Null)?.data;
     let inserted = {
-        let mut conn = state.db.acquire().await?;
-        store::shipments::insert_with_history(
+        let mut conn = state.warm.acquire().await?;
+        let inserted = store::shipments::insert_with_history(
             &mut conn,
             &new,
             &Creation {
@@ -108,7 +108,11 @@ pub async fn create(state: &AppState, caller: &Caller, req: CreateShipment) -> R
                 event: (&event_id, &event),
             },
         )
-        .await
+        .await;
+        if inserted.is_ok() {
+            conn.release();
+        }
+        inserted
     };
     let row = match inserted {
         Ok(row) => row,

@@ -1,0 +1,149 @@
+//! Most-recently-used connections for the request paths that run one or two statements
+//! (a read, a booking's two writes, the API-key and connection lookups).
+//!
+//! sqlx's pool hands out its idle connections first in, first out, and sends every
+//! connection given back a `Sync` and waits for the server's `ReadyForQuery` before it
+//! is idle again (sqlx-core 0.9 `pool/connection.rs`, `return_to_pool`: "test the
+//! connection on-release"; sqlx-postgres `ping` is `write_sync` + `wait_until_ready`).
+//! On a quiet gateway the first rule sends each request to the backend that has waited
+//! longest, so every statement runs in a process whose caches the other 31 evicted:
+//! measured on the bench machine, a booking's two statements took 1.09 ms of Postgres
+//! execution through a pool of 32 against 0.53 ms through a pool of 2 (issue 13, P3).
+//! The second rule is one more round trip per use, on both sides.
+//!
+//! This keeps its own stack of connections given back by the paths that use it and hands
+//! out the most recent first, with no extra round trip. These paths hold at most half
+//! the pool between them (a semaphore): the other half always stays with sqlx for the
+//! job worker, the webhook dispatcher and the inbound group commit, so nothing waiting
+//! on the pool is starved by connections parked here. Only a use that ended cleanly
+//! puts its connection back ([`WarmConn::release`]): one dropped without it (an error,
+//! a cancelled request whose statement may still be running) goes back to sqlx, whose
+//! on-release check restores or closes it, as before. Whatever has been parked longer
+//! than [`PARK_FOR`] is given back to the pool (on the next use, and by a sweep every
+//! [`PARK_FOR`]), so a quiet gateway holds nothing here for long.
+//!
+//! Measured on the bench machine (issue 13): a booking's added latency over its floor
+//! went from 1.0 to 0.4 ms; `GET /v1/shipments/{id}` at 64 connections from ~8.5k to
+//! ~11.5k requests/s.
+
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use sqlx::pool::PoolConnection;
+use sqlx::{PgConnection, PgPool, Postgres};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// How long a connection may wait in the stack before it goes back to the pool.
+pub const PARK_FOR: Duration = Duration::from_millis(200);
+
+struct Stack {
+    pool: PgPool,
+    /// Most recent last; each with the moment it was parked.
+    parked: Mutex<Vec<(Instant, PoolConnection<Postgres>)>>,
+    /// One per connection these paths may hold at once (parked or in use).
+    permits: Arc<Semaphore>,
+}
+
+impl Stack {
+    /// Give back to the pool whatever has been parked longer than [`PARK_FOR`].
+    fn expire(&self) {
+        let old: Vec<_> = match self.parked.lock() {
+            Ok(mut p) => {
+                let keep = p.iter().position(|(at, _)| at.elapsed() < PARK_FOR).unwrap_or(p.len());
+                p.drain(..keep).collect()
+            }
+            Err(_) => return,
+        };
+        drop(old); // outside the lock: sqlx's release spawns its check
+    }
+}
+
+/// The stack, held by `AppState`; cheap to clone.
+#[derive(Clone)]
+pub struct Warm(Arc<Stack>);
+
+impl Warm {
+    /// Half the pool's connections at most (at least one). Starts the sweep when called
+    /// inside a Tokio runtime (the sweep ends with the last clone).
+    pub fn new(pool: PgPool) -> Warm {
+        let cap = (pool.options().get_max_connections() as usize / 2).max(1);
+        let stack = Arc::new(Stack { pool, parked: Mutex::new(Vec::new()), permits: Arc::new(Semaphore::new(cap)) });
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let weak: Weak<Stack> = Arc::downgrade(&stack);
+            rt.spawn(async move {
+                loop {
+                    tokio::time::sleep(PARK_FOR).await;
+                    match weak.upgrade() {
+                        Some(s) => s.expire(),
+                        None => break,
+                    }
+                }
+            });
+        }
+        Warm(stack)
+    }
+
+    /// The most recently parked connection, else one from the pool; waits at most the
+    /// pool's acquire timeout for a turn, like the pool itself.
+    pub async fn acquire(&self) -> Result<WarmConn, sqlx::Error> {
+        let wait = self.0.pool.options().get_acquire_timeout();
+        let permit = match tokio::time::timeout(wait, self.0.permits.clone().acquire_owned()).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(_)) => return Err(sqlx::Error::PoolClosed),
+            Err(_) => return Err(sqlx::Error::PoolTimedOut),
+        };
+        self.0.expire();
+        let parked = self.0.parked.lock().ok().and_then(|mut p| p.pop());
+        let conn = match parked {
+            Some((_, c)) => c,
+            None => self.0.pool.acquire().await?,
+        };
+        Ok(WarmConn { conn: Some(conn), home: self.0.clone(), _turn: permit })
+    }
+
+    /// How many connections are parked (tests, metrics).
+    pub fn parked(&self) -> usize {
+        self.0.parked.lock().map(|p| p.len()).unwrap_or(0)
+    }
+}
+
+/// A connection from [`Warm::acquire`]; use it as a `PgConnection`, then call
+/// [`release`](WarmConn::release) when the work ended cleanly. Dropping it otherwise
+/// returns it to sqlx's pool, which checks it.
+pub struct WarmConn {
+    conn: Option<PoolConnection<Postgres>>,
+    home: Arc<Stack>,
+    /// Dropped after `conn` (field order): the turn ends once the connection is home.
+    _turn: OwnedSemaphorePermit,
+}
+
+impl WarmConn {
+    /// Park the connection for the next user (or give it to the pool once the pool is
+    /// closing).
+    pub fn release(mut self) {
+        let Some(conn) = self.conn.take() else { return };
+        let rejected = if !self.home.pool.is_closed()
+            && let Ok(mut p) = self.home.parked.lock()
+        {
+            p.push((Instant::now(), conn));
+            None
+        } else {
+            Some(conn)
+        };
+        drop(rejected);
+    }
+}
+
+impl std::ops::Deref for WarmConn {
+    type Target = PgConnection;
+    fn deref(&self) -> &PgConnection {
+        // Some until `release`, which consumes self.
+        self.conn.as_deref().expect("connection present until released")
+    }
+}
+
+impl std::ops::DerefMut for WarmConn {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        self.conn.as_deref_mut().expect("connection present until released")
+    }
+}
