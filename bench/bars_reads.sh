@@ -4,6 +4,11 @@
 #   floor:   pgbench, 64 clients, -M prepared, running the statements the gateway sent
 #            Postgres for one such request (read from the server log with
 #            log_statement=all, same SQL and parameters: bench/pg_capture.py)
+#   ceiling: GET /readyz (one HTTP request, one `SELECT 1` through the gateway's pool,
+#            a three-field JSON answer: the least any read through the gateway does)
+#            vs pgbench SELECT 1, same clients. No read can beat this ratio on the
+#            machine, so it shows how much of the P4 gap is the HTTP hop and the pool
+#            rather than the read itself. Reported, not a bar.
 PGBENCH=${PGBENCH:-$(command -v pgbench || echo "$PGBIN/pgbench")}
 
 reads_setup() { # $1 size label: picks the shipment, captures the statements, writes the scripts
@@ -39,7 +44,7 @@ reads_setup() { # $1 size label: picks the shipment, captures the statements, wr
 p4_measure() { # $1 size label
   local size=$1 i name gw pg
   echo "== P4 [$size]: reads, 64 connections/clients, ${SECS}s per run, $RUNS runs ($READ_N shipments in the tenant)"
-  : >"$WORK/p4_one"; : >"$WORK/p4_list"
+  : >"$WORK/p4_one"; : >"$WORK/p4_list"; : >"$WORK/p4_ceiling"
   for i in $(seq "$RUNS"); do
     local line="run $i:"
     for name in one list; do
@@ -52,8 +57,18 @@ p4_measure() { # $1 size label
       line="$line GET $name: gateway $gw req/s, pgbench $pg tx/s ($(calc %.0f%% "100*$gw/$pg"));"
       echo "$gw $pg" >>"$WORK/p4_$name"
     done
+    gw=$(wrk -t2 -c64 -d"${SECS}s" "$BASE/readyz" | wrk_rps)
+    "$PGBENCH" -n -M prepared -c 64 -j 2 -T "$SECS" -f <(echo 'SELECT 1;') "$DB_URL" >"$WORK/p4pgb" 2>&1 || true
+    pg=$(pgbench_tps <"$WORK/p4pgb")
+    line="$line ceiling: /readyz $gw req/s, pgbench SELECT 1 $pg tx/s ($(calc %.0f%% "100*$gw/$pg"))"
+    echo "$gw $pg" >>"$WORK/p4_ceiling"
     echo "$line"
   done
+  local CG CP
+  CG=$(awk '{print $1}' "$WORK/p4_ceiling" | med); CP=$(awk '{print $2}' "$WORK/p4_ceiling" | med)
+  echo "P4 ceiling [$size] median of runs: /readyz $CG req/s, pgbench SELECT 1 $CP tx/s, ratio $(calc %.0f "100*$CG/$CP")%"
+  record "P4 ceiling /readyz" "$size" "$(calc %.0f "$CG") req/s" "$(calc %.0f "$CP") tx/s (SELECT 1)" \
+    "$(calc %.0f "100*$CG/$CP")%" "(no bar: the most any read reaches)" "-"
   for name in one list; do
     local G P R label
     G=$(awk '{print $1}' "$WORK/p4_$name" | med); P=$(awk '{print $2}' "$WORK/p4_$name" | med); R=$(calc %.0f "100*$G/$P")
