@@ -114,9 +114,7 @@ impl AppState {
         {
             return Ok(Some(row.clone()));
         }
-        let mut conn = self.warm.acquire().await?;
-        let row = store::connections::get(&mut conn, tenant_id, id).await?;
-        conn.release();
+        let row = self.warm.with(async |c| store::connections::get(c, tenant_id, id).await).await?;
         if let (Some(r), Ok(mut cache)) = (&row, self.connection_cache.lock()) {
             if cache.len() > 10_000 {
                 cache.clear();

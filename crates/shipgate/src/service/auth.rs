@@ -86,12 +86,7 @@ pub async fn authenticate(state: &AppState, token: &SecretString) -> Result<Opti
     {
         return Ok(Some(Caller { tenant_id: k.tenant_id, key_id: id.to_owned() }));
     }
-    let row = {
-        let mut conn = state.warm.acquire().await?;
-        let row = store::tenants::find_api_key(&mut conn, id).await?;
-        conn.release();
-        row
-    };
+    let row = state.warm.with(async |c| store::tenants::find_api_key(c, id).await).await?;
     let usable = row.filter(|r| r.revoked_at.is_none() && r.env == env).and_then(|r| {
         let h: [u8; 32] = r.secret_hash.as_slice().try_into().ok()?;
         Some((h, r.tenant_id))

@@ -22,9 +22,9 @@
 //! than [`PARK_FOR`] is given back to the pool (on the next use, and by a sweep every
 //! [`PARK_FOR`]), so a quiet gateway holds nothing here for long.
 //!
-//! Measured on the bench machine (issue 13): a booking's added latency over its floor
-//! went from 1.0 to 0.4 ms; `GET /v1/shipments/{id}` at 64 connections from ~8.5k to
-//! ~11.5k requests/s.
+//! Measured on the bench machine (issue 13, bench/README.md): a booking's added latency
+//! over its floor went from 1.0 to 0.55 ms; `GET /v1/shipments/{id}` at 64 connections
+//! from ~8.5k to 11–13k requests/s.
 
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -44,17 +44,29 @@ struct Stack {
     permits: Arc<Semaphore>,
 }
 
+/// The parked connections older than [`PARK_FOR`], taken out (the oldest come first).
+fn expired(parked: &mut Vec<(Instant, PoolConnection<Postgres>)>) -> Vec<(Instant, PoolConnection<Postgres>)> {
+    let young = parked.iter().position(|(at, _)| at.elapsed() < PARK_FOR).unwrap_or(parked.len());
+    parked.drain(..young).collect()
+}
+
 impl Stack {
-    /// Give back to the pool whatever has been parked longer than [`PARK_FOR`].
-    fn expire(&self) {
-        let old: Vec<_> = match self.parked.lock() {
-            Ok(mut p) => {
-                let keep = p.iter().position(|(at, _)| at.elapsed() < PARK_FOR).unwrap_or(p.len());
-                p.drain(..keep).collect()
-            }
-            Err(_) => return,
+    /// The most recently parked connection, if any; whatever has been parked longer than
+    /// [`PARK_FOR`] goes back to the pool on the way (one lock for both).
+    fn take(&self) -> Option<PoolConnection<Postgres>> {
+        let (newest, old) = {
+            let mut p = self.parked.lock().ok()?;
+            let old = expired(&mut p);
+            (p.pop().map(|(_, c)| c), old)
         };
         drop(old); // outside the lock: sqlx's release spawns its check
+        newest
+    }
+
+    /// Give back to the pool whatever has been parked longer than [`PARK_FOR`] (the sweep).
+    fn expire(&self) {
+        let old = self.parked.lock().map(|mut p| expired(&mut p)).unwrap_or_default();
+        drop(old);
     }
 }
 
@@ -92,16 +104,26 @@ impl Warm {
             Ok(Err(_)) => return Err(sqlx::Error::PoolClosed),
             Err(_) => return Err(sqlx::Error::PoolTimedOut),
         };
-        self.0.expire();
-        let parked = self.0.parked.lock().ok().and_then(|mut p| p.pop());
-        let conn = match parked {
-            Some((_, c)) => c,
+        let conn = match self.0.take() {
+            Some(c) => c,
             None => self.0.pool.acquire().await?,
         };
         Ok(WarmConn { conn: Some(conn), home: self.0.clone(), _turn: permit })
     }
 
-    /// How many connections are parked (tests, metrics).
+    /// Run `work` on a connection from [`acquire`](Warm::acquire), which is parked again
+    /// only if `work` succeeded; an error (or a cancelled future) leaves it to sqlx's check.
+    pub async fn with<T, E: From<sqlx::Error>>(
+        &self,
+        work: impl AsyncFnOnce(&mut PgConnection) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut conn = self.acquire().await?;
+        let out = work(&mut conn).await?;
+        conn.release();
+        Ok(out)
+    }
+
+    /// How many connections are parked (tests).
     pub fn parked(&self) -> usize {
         self.0.parked.lock().map(|p| p.len()).unwrap_or(0)
     }
@@ -122,15 +144,12 @@ impl WarmConn {
     /// closing).
     pub fn release(mut self) {
         let Some(conn) = self.conn.take() else { return };
-        let rejected = if !self.home.pool.is_closed()
+        if !self.home.pool.is_closed()
             && let Ok(mut p) = self.home.parked.lock()
         {
             p.push((Instant::now(), conn));
-            None
-        } else {
-            Some(conn)
-        };
-        drop(rejected);
+        }
+        // Not parked: dropped here, after the lock, back to sqlx's pool.
     }
 }
 

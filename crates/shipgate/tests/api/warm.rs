@@ -35,11 +35,14 @@ async fn a_connection_given_back_cleanly_serves_the_next_request() {
     let first = backend_pid(&mut conn).await;
     conn.release();
     for _ in 0..20 {
-        let mut conn = warm.acquire().await.expect("acquire");
-        assert_eq!(backend_pid(&mut conn).await, first, "the most recent connection is handed out again");
-        conn.release();
+        let pid = warm.with(async |c| Ok::<_, sqlx::Error>(backend_pid(c).await)).await.expect("with");
+        assert_eq!(pid, first, "the most recent connection is handed out again");
     }
     assert_eq!(warm.parked(), 1);
+    // Work that fails does not park its connection.
+    let failed = warm.with(async |c| sqlx::query("SELECT 1 / 0").execute(c).await).await;
+    assert!(failed.is_err());
+    assert_eq!(warm.parked(), 0, "a connection whose work failed went back to sqlx's check");
 }
 
 #[tokio::test]

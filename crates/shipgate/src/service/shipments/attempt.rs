@@ -77,10 +77,7 @@ pub async fn attempt_booking(
     // The common case (one exchange, no sink) is one statement and one commit (QUALITY
     // P3): the booked row, its exchange, history and shipment.booked event together.
     let updated = if exchanges.len() <= 1 && row.channel.is_none() {
-        let mut conn = state.warm.acquire().await?;
-        let updated = record_booked(&mut conn, row, &booked, actor, exchanges).await?;
-        conn.release();
-        updated
+        state.warm.with(async |c| record_booked(c, row, &booked, actor, exchanges).await).await?
     } else {
         let mut tx = state.db.begin().await?;
         let updated = record_booked(&mut tx, row, &booked, actor, exchanges).await?;

@@ -95,25 +95,23 @@ pub async fn create(state: &AppState, caller: &Caller, req: CreateShipment) -> R
     let at = Utc::now().duration_trunc(chrono::Duration::microseconds(1)).unwrap_or_else(|_| Utc::now());
     let event_id = ids::new_id("evt");
     let event = crate::service::events::shipment_event("shipment.created", &new.as_row(at), Value::Null)?.data;
-    let inserted = {
-        let mut conn = state.warm.acquire().await?;
-        let inserted = store::shipments::insert_with_history(
-            &mut conn,
-            &new,
-            &Creation {
-                actor: &actor,
-                action: "created",
-                detail: &json!({"connection_id": connection.id, "reference": req.plan.reference}),
-                at,
-                event: (&event_id, &event),
-            },
-        )
+    let inserted = state
+        .warm
+        .with(async |c| {
+            store::shipments::insert_with_history(
+                c,
+                &new,
+                &Creation {
+                    actor: &actor,
+                    action: "created",
+                    detail: &json!({"connection_id": connection.id, "reference": req.plan.reference}),
+                    at,
+                    event: (&event_id, &event),
+                },
+            )
+            .await
+        })
         .await;
-        if inserted.is_ok() {
-            conn.release();
-        }
-        inserted
-    };
     let row = match inserted {
         Ok(row) => row,
         Err(e) => {

@@ -64,27 +64,22 @@ pub async fn list(
         created_before: filter.created_before,
         before_id: page.after.as_deref(),
     };
-    let mut conn = state.warm.acquire().await?;
-    let rows = store::shipments::list(&mut conn, &caller.tenant_id, &f, page.limit + 1).await?;
-    conn.release();
+    let rows =
+        state.warm.with(async |c| store::shipments::list(c, &caller.tenant_id, &f, page.limit + 1).await).await?;
     Page::try_of(rows, page.limit, |r| r.id.clone(), Shipment::try_from)
 }
 
 /// A shipment's tracking events, oldest first.
 pub async fn tracking_events(state: &AppState, caller: &Caller, id: &str) -> Result<Vec<TrackingEvent>> {
     load(state, &caller.tenant_id, id).await?;
-    let mut conn = state.warm.acquire().await?;
-    let rows = store::shipments::list_events(&mut conn, &caller.tenant_id, id).await?;
-    conn.release();
+    let rows = state.warm.with(async |c| store::shipments::list_events(c, &caller.tenant_id, id).await).await?;
     Ok(rows.into_iter().map(TrackingEvent::from).collect())
 }
 
 /// A shipment's audit history, oldest first.
 pub async fn history(state: &AppState, caller: &Caller, id: &str) -> Result<Vec<HistoryEntry>> {
     load(state, &caller.tenant_id, id).await?;
-    let mut conn = state.warm.acquire().await?;
-    let rows = store::shipments::list_history(&mut conn, &caller.tenant_id, id).await?;
-    conn.release();
+    let rows = state.warm.with(async |c| store::shipments::list_history(c, &caller.tenant_id, id).await).await?;
     Ok(rows.into_iter().map(HistoryEntry::from).collect())
 }
 
@@ -125,9 +120,7 @@ pub(crate) async fn load(state: &AppState, tenant: &str, id: &str) -> Result<Shi
     if !ids::is_id("shp", id) {
         return Err(Error::NotFound("shipment"));
     }
-    let mut conn = state.warm.acquire().await?;
-    let row = store::shipments::get(&mut conn, tenant, id).await?;
-    conn.release();
+    let row = state.warm.with(async |c| store::shipments::get(c, tenant, id).await).await?;
     row.ok_or(Error::NotFound("shipment"))
 }
 
