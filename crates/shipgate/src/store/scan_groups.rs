@@ -131,88 +131,70 @@ pub struct ShipmentState<'a> {
     pub events: i32,
 }
 
-pub async fn update_shipments(conn: &mut PgConnection, s: &[ShipmentState<'_>]) -> sqlx::Result<u64> {
-    let tenants: Vec<&str> = s.iter().map(|x| x.tenant_id).collect();
-    let ids: Vec<&str> = s.iter().map(|x| x.id).collect();
-    let status: Vec<&str> = s.iter().map(|x| x.status).collect();
-    let subtag: Vec<Option<&str>> = s.iter().map(|x| x.subtag).collect();
-    let carrier_status: Vec<Option<&str>> = s.iter().map(|x| x.carrier_status).collect();
-    let last_event: Vec<Value> = s.iter().map(|x| x.last_event.cloned().unwrap_or(Value::Null)).collect();
-    let events: Vec<i32> = s.iter().map(|x| x.events).collect();
-    let r = sqlx::query!(
-        r#"UPDATE shipments s SET status = x.st, subtag = x.sub, carrier_status = x.cs,
-                  last_event = NULLIF(x.le, 'null'::jsonb), event_seq = s.event_seq + x.n, updated_at = now()
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::int4[])
-                AS x(t, id, st, sub, cs, le, n)
-           WHERE s.tenant_id = x.t AND s.id = x.id"#,
-        &tenants as &[&str],
-        &ids as &[&str],
-        &status as &[&str],
-        &subtag as &[Option<&str>],
-        &carrier_status as &[Option<&str>],
-        &last_event,
-        &events,
-    )
-    .execute(conn)
-    .await?;
-    Ok(r.rows_affected())
-}
-
-/// History rows of carrier pushes, in order: (tenant, shipment, action, detail).
-pub async fn add_history(conn: &mut PgConnection, rows: &[(&str, &str, &str, Value)]) -> sqlx::Result<()> {
-    let (actor_type, actor_id) = Actor::CarrierPush.parts();
-    let tenants: Vec<&str> = rows.iter().map(|r| r.0).collect();
-    let shipments: Vec<&str> = rows.iter().map(|r| r.1).collect();
-    let actions: Vec<&str> = rows.iter().map(|r| r.2).collect();
-    let details: Vec<Value> = rows.iter().map(|r| r.3.clone()).collect();
-    sqlx::query!(
-        r#"INSERT INTO shipment_history (tenant_id, shipment_id, actor_type, actor_id, action, detail)
-           SELECT t, s, $3, $4, a, d
-           FROM unnest($1::text[], $2::text[], $5::text[], $6::jsonb[]) WITH ORDINALITY AS x(t, s, a, d, ord)
-           ORDER BY ord"#,
-        &tenants as &[&str],
-        &shipments as &[&str],
-        actor_type,
-        actor_id,
-        &actions as &[&str],
-        &details,
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 /// One outbound event: `back` = how many of its shipment's events of the group come
-/// after it (the last gets the shipment's counter as [`update_shipments`] left it).
+/// after it (the last gets the shipment's counter as the update leaves it). `data` is
+/// the event's JSON text, serialized once by the caller.
 pub struct Outbound<'a> {
     pub tenant_id: &'a str,
     pub id: String,
     pub shipment_id: &'a str,
     pub back: i32,
     pub event_type: &'static str,
-    pub data: Value,
+    pub data: String,
 }
 
-pub async fn emit(conn: &mut PgConnection, ev: &[Outbound<'_>]) -> sqlx::Result<()> {
-    let tenants: Vec<&str> = ev.iter().map(|x| x.tenant_id).collect();
-    let ids: Vec<&str> = ev.iter().map(|x| x.id.as_str()).collect();
-    let shipments: Vec<&str> = ev.iter().map(|x| x.shipment_id).collect();
-    let back: Vec<i32> = ev.iter().map(|x| x.back).collect();
-    let types: Vec<&str> = ev.iter().map(|x| x.event_type).collect();
-    let data: Vec<Value> = ev.iter().map(|x| x.data.clone()).collect();
+/// The group's last writes in one statement: the shipments' new state, the history
+/// rows (tenant, shipment, action, detail) in order, and the outbound events numbered
+/// from the counters the update returns (a statement's sub-statements share one
+/// snapshot, so the numbers come from the update's RETURNING, not from re-reading the
+/// shipments).
+pub async fn finish(
+    conn: &mut PgConnection,
+    s: &[ShipmentState<'_>],
+    history: &[(&str, &str, &str, Value)],
+    ev: &[Outbound<'_>],
+) -> sqlx::Result<()> {
+    let (actor_type, actor_id) = Actor::CarrierPush.parts();
+    let last_event: Vec<Value> = s.iter().map(|x| x.last_event.cloned().unwrap_or(Value::Null)).collect();
+    let details: Vec<&Value> = history.iter().map(|r| &r.3).collect();
     sqlx::query!(
-        r#"INSERT INTO events (tenant_id, id, shipment_id, shipment_seq, type, data)
-           SELECT x.t, x.id, x.s, sh.event_seq - x.back, x.ty, x.d
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::int4[], $5::text[], $6::jsonb[])
-                WITH ORDINALITY AS x(t, id, s, back, ty, d, ord)
-           JOIN shipments sh ON sh.tenant_id = x.t AND sh.id = x.s
-           ORDER BY x.ord"#,
-        &tenants as &[&str],
-        &ids as &[&str],
-        &shipments as &[&str],
-        &back,
-        &types as &[&str],
-        &data,
+        r#"WITH u AS (
+             UPDATE shipments s SET status = x.st, subtag = x.sub, carrier_status = x.cs,
+                    last_event = NULLIF(x.le, 'null'::jsonb), event_seq = s.event_seq + x.n, updated_at = now()
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::int4[])
+                  AS x(t, id, st, sub, cs, le, n)
+             WHERE s.tenant_id = x.t AND s.id = x.id
+             RETURNING s.tenant_id, s.id, s.event_seq),
+           h AS (
+             INSERT INTO shipment_history (tenant_id, shipment_id, actor_type, actor_id, action, detail)
+             SELECT t, sh, $8, $9, a, d
+             FROM unnest($10::text[], $11::text[], $12::text[], $13::jsonb[]) WITH ORDINALITY AS y(t, sh, a, d, ord)
+             ORDER BY ord)
+           INSERT INTO events (tenant_id, id, shipment_id, shipment_seq, type, data)
+           SELECT z.t, z.id, z.s, u.event_seq - z.back, z.ty, z.d::jsonb
+           FROM unnest($14::text[], $15::text[], $16::text[], $17::int4[], $18::text[], $19::text[])
+                WITH ORDINALITY AS z(t, id, s, back, ty, d, ord)
+           JOIN u ON u.tenant_id = z.t AND u.id = z.s
+           ORDER BY z.ord"#,
+        &s.iter().map(|x| x.tenant_id).collect::<Vec<_>>() as &[&str],
+        &s.iter().map(|x| x.id).collect::<Vec<_>>() as &[&str],
+        &s.iter().map(|x| x.status).collect::<Vec<_>>() as &[&str],
+        &s.iter().map(|x| x.subtag).collect::<Vec<_>>() as &[Option<&str>],
+        &s.iter().map(|x| x.carrier_status).collect::<Vec<_>>() as &[Option<&str>],
+        &last_event,
+        &s.iter().map(|x| x.events).collect::<Vec<_>>() as &[i32],
+        actor_type,
+        actor_id,
+        &history.iter().map(|r| r.0).collect::<Vec<_>>() as &[&str],
+        &history.iter().map(|r| r.1).collect::<Vec<_>>() as &[&str],
+        &history.iter().map(|r| r.2).collect::<Vec<_>>() as &[&str],
+        &details as &[&Value],
+        &ev.iter().map(|x| x.tenant_id).collect::<Vec<_>>() as &[&str],
+        &ev.iter().map(|x| x.id.as_str()).collect::<Vec<_>>() as &[&str],
+        &ev.iter().map(|x| x.shipment_id).collect::<Vec<_>>() as &[&str],
+        &ev.iter().map(|x| x.back).collect::<Vec<_>>() as &[i32],
+        &ev.iter().map(|x| x.event_type).collect::<Vec<_>>() as &[&str],
+        &ev.iter().map(|x| x.data.as_str()).collect::<Vec<_>>() as &[&str],
     )
     .execute(conn)
     .await?;

@@ -79,6 +79,13 @@ impl Warm {
     /// inside a Tokio runtime (the sweep ends with the last clone).
     pub fn new(pool: PgPool) -> Warm {
         let cap = (pool.options().get_max_connections() as usize / 2).max(1);
+        Warm::with_limit(pool, cap)
+    }
+
+    /// At most `cap` connections (at least one), for one kind of user with a known number
+    /// of tasks: the inbound committers keep theirs here (`service::inbound::batch`).
+    pub fn with_limit(pool: PgPool, cap: usize) -> Warm {
+        let cap = cap.max(1);
         let stack = Arc::new(Stack { pool, parked: Mutex::new(Vec::new()), permits: Arc::new(Semaphore::new(cap)) });
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             let weak: Weak<Stack> = Arc::downgrade(&stack);

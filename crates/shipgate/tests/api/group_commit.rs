@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use serde_json::json;
+use serde_json::{Value, json};
 use sims::ecomexpress::{EcomPusher, Scan};
 use tokio::task::JoinSet;
 
@@ -174,5 +174,19 @@ async fn grouped_scans_apply_the_after_rules_and_statuses_as_lone_scans_do() {
         assert_eq!(types, expected_types, "GA-{k}");
         let last = events["data"].as_array().and_then(|d| d.last()).expect("last");
         assert_eq!(last["data"]["shipment"]["status"], expected.0, "the event carries the shipment as it became");
+        if k < 8 {
+            // Events 1 and 2 came from the lone 777 scan, 3 and 4 from the grouped 999:
+            // a subscriber gets the same members either way.
+            let data: Vec<&Value> = events["data"].as_array().expect("data").iter().map(|e| &e["data"]).collect();
+            let keys = |v: &Value| v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
+            assert_eq!(keys(data[3]), keys(data[1]), "GA-{k}: event_added data, grouped vs lone");
+            assert_eq!(keys(data[4]), keys(data[2]), "GA-{k}: status_changed data, grouped vs lone");
+            assert_eq!(keys(&data[3]["shipment"]), keys(&data[1]["shipment"]), "GA-{k}: the shipment's members");
+            assert_eq!(data[3]["event"]["raw_code"], "999", "GA-{k}");
+            assert_eq!(data[4]["previous_status"], data[2]["shipment"]["status"], "GA-{k}: the status before the 999");
+            assert_eq!(data[4]["previous_subtag"], data[2]["shipment"]["subtag"], "GA-{k}");
+            let shown = app.get(&format!("/v1/shipments/{}", s["id"].as_str().expect("id"))).await.json();
+            assert_eq!(data[4]["shipment"], shown, "GA-{k}: the last event shows the shipment as GET shows it");
+        }
     }
 }

@@ -26,7 +26,10 @@
 //!   in one group are applied in arrival order, each seeing the row as the previous
 //!   one left it.
 //! - `inbound_commit_workers` committers run at once per instance (each holds one pool
-//!   connection while it writes), so a slow group does not stop the next.
+//!   connection while it writes), so a slow group does not stop the next. They take
+//!   their connections from a [`Warm`] stack of their own, capped at their number: the
+//!   most recently used backend first and no on-release round trip, as the short request
+//!   paths do (`store::warm`), without taking turns from those paths.
 //!
 //! The committers are started with the first scan and hold the state weakly: they end
 //! when the last [`AppState`] handle is dropped (tests build many).
@@ -41,6 +44,7 @@ use super::ingest::{self, Applied};
 use crate::app::{AppState, Inner};
 use crate::carriers::inbound::{Ingested, Scan};
 use crate::service::{Error, Result};
+use crate::store::warm::Warm;
 
 /// One queued scan and where its answer goes.
 struct Item {
@@ -77,8 +81,14 @@ fn lane(state: &AppState) -> Arc<Lane> {
         let workers = state.config.inbound_commit_workers;
         let (tx, rx) = mpsc::channel::<Item>(state.config.inbound_commit_batch * workers * 4);
         let rx = Arc::new(Mutex::new(rx));
+        let warm = Warm::with_limit(state.db.clone(), workers);
         for _ in 0..workers {
-            tokio::spawn(committer(Arc::downgrade(&state.0), rx.clone(), state.config.inbound_commit_batch));
+            tokio::spawn(committer(
+                Arc::downgrade(&state.0),
+                warm.clone(),
+                rx.clone(),
+                state.config.inbound_commit_batch,
+            ));
         }
         Arc::new(Lane { tx }) as Arc<dyn std::any::Any + Send + Sync>
     });
@@ -86,7 +96,7 @@ fn lane(state: &AppState) -> Arc<Lane> {
 }
 
 /// Take what is queued (waiting only for the first), write it as one group, repeat.
-async fn committer(state: Weak<Inner>, rx: Arc<Mutex<mpsc::Receiver<Item>>>, max: usize) {
+async fn committer(state: Weak<Inner>, warm: Warm, rx: Arc<Mutex<mpsc::Receiver<Item>>>, max: usize) {
     loop {
         let mut group = Vec::new();
         {
@@ -103,11 +113,11 @@ async fn committer(state: Weak<Inner>, rx: Arc<Mutex<mpsc::Receiver<Item>>>, max
             }
         }
         let Some(inner) = state.upgrade() else { return };
-        write_group(&AppState(inner), group).await;
+        write_group(&AppState(inner), &warm, group).await;
     }
 }
 
-async fn write_group(state: &AppState, mut group: Vec<Item>) {
+async fn write_group(state: &AppState, warm: &Warm, mut group: Vec<Item>) {
     metrics::histogram!("shipgate_inbound_group_size").record(group.len() as f64);
     if group.len() == 1 {
         let item = group.pop().expect("one item");
@@ -117,7 +127,7 @@ async fn write_group(state: &AppState, mut group: Vec<Item>) {
     }
     // Lock order (see the module doc); stable, so one shipment's scans keep their order.
     group.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
-    match together(state, &group).await {
+    match together(state, warm, &group).await {
         Ok(applied) => {
             for (item, applied) in group.into_iter().zip(applied) {
                 let result = ingest::after_commit(state, &item.connection.row, &item.scan, &item.raw, applied).await;
@@ -142,8 +152,8 @@ fn order_key(item: &Item) -> (&str, &str, &str) {
 }
 
 /// Every scan of the group in one transaction, set-based ([`group::write`]).
-async fn together(state: &AppState, group: &[Item]) -> Result<Vec<Applied>> {
+async fn together(state: &AppState, warm: &Warm, group: &[Item]) -> Result<Vec<Applied>> {
     let entries: Vec<group::Entry<'_>> =
         group.iter().map(|i| group::Entry { connection: &i.connection.row, scan: &i.scan, raw: &i.raw }).collect();
-    group::write(state, &entries).await
+    warm.with(async |conn| group::write(state, conn, &entries).await).await
 }

@@ -11,19 +11,20 @@
 //! duplicate); then, scan by scan in the group's order, in memory, what the lone
 //! statements compute (mapping, forward-only status, latest event, history, outbound
 //! events, each built from the row as the scans before it left it); then one statement
-//! each for the shipments, the history and the outbound events.
+//! for the shipments, the history and the outbound events together.
 
 use std::collections::{HashMap, HashSet};
 
 use serde_json::{Value, json};
 use sqlx::types::Json;
+use sqlx::{Connection, PgConnection};
 
 use super::ingest::{self, Applied};
 use crate::app::AppState;
 use crate::carriers::inbound::Scan;
 use crate::domain::may_transition;
 use crate::service::Result;
-use crate::service::events::shipment_event;
+use crate::service::events::shipment_event_text;
 use crate::store::connections::ConnectionRow;
 use crate::store::scan_groups::{self, Outbound, RawPush, ScanEvent, ShipmentState};
 use crate::store::shipments::{NewEvent, ShipmentRow};
@@ -38,12 +39,12 @@ pub(super) struct Entry<'a> {
 
 /// Write the group (sorted in lock order by the caller) in one transaction; all or
 /// nothing. Returns what each scan came to, in the group's order.
-pub(super) async fn write(state: &AppState, group: &[Entry<'_>]) -> Result<Vec<Applied>> {
+pub(super) async fn write(state: &AppState, conn: &mut PgConnection, group: &[Entry<'_>]) -> Result<Vec<Applied>> {
     let mut mappings = Vec::with_capacity(group.len());
     for e in group {
         mappings.push(state.inbound.mappings.get(&state.db, &e.connection.tenant_id, &e.connection.carrier).await?);
     }
-    let mut tx = state.db.begin().await?;
+    let mut tx = conn.begin().await?;
     let now = scan_groups::transaction_now(&mut tx).await?;
 
     // The shipments: known ones locked in one statement per connection, then new ones.
@@ -198,26 +199,26 @@ pub(super) async fn write(state: &AppState, group: &[Entry<'_>]) -> Result<Vec<A
             row.last_event = Some(Json(ev_json.clone()));
         }
         row.updated_at = now;
-        let mut these = vec![shipment_event("shipment.event_added", row, json!({"event": ev_json}))?];
+        let mut these = vec![("shipment.event_added", shipment_event_text(row, &[("event", &ev_json)])?)];
         if moves.is_some() {
-            these.push(shipment_event(
+            let (from, from_subtag) = (json!(before.0), json!(before.1));
+            these.push((
                 "shipment.status_changed",
-                row,
-                json!({"previous_status": before.0, "previous_subtag": before.1}),
-            )?);
+                shipment_event_text(row, &[("previous_status", &from), ("previous_subtag", &from_subtag)])?,
+            ));
         }
         if !touched.contains(&sid) {
             touched.push(sid);
         }
-        for ev in these {
+        for (event_type, data) in these {
             *counts.entry(sid).or_default() += 1;
             outbound.push(Outbound {
                 tenant_id: tenant,
                 id: ids::new_id("evt"),
                 shipment_id: sid,
                 back: 0,
-                event_type: ev.event_type,
-                data: ev.data,
+                event_type,
+                data,
             });
         }
         if mapping.is_none() {
@@ -256,9 +257,7 @@ pub(super) async fn write(state: &AppState, group: &[Entry<'_>]) -> Result<Vec<A
                 }
             })
             .collect();
-        scan_groups::update_shipments(&mut tx, &states).await?;
-        scan_groups::add_history(&mut tx, &history).await?;
-        scan_groups::emit(&mut tx, &outbound).await?;
+        scan_groups::finish(&mut tx, &states, &history, &outbound).await?;
     }
     tx.commit().await?;
     Ok(applied)
