@@ -10,45 +10,6 @@ use sqlx::PgConnection;
 
 use super::Actor;
 
-/// The transaction's `now()`: what `updated_at = now()` writes in it.
-pub async fn transaction_now(conn: &mut PgConnection) -> sqlx::Result<DateTime<Utc>> {
-    sqlx::query_scalar!(r#"SELECT now() AS "now!""#).fetch_one(conn).await
-}
-
-/// One raw push to keep.
-pub struct RawPush<'a> {
-    pub tenant_id: &'a str,
-    pub connection_id: &'a str,
-    pub awb: &'a str,
-    pub status_update_number: &'a str,
-    pub shipment_id: &'a str,
-    pub payload: &'a Value,
-}
-
-/// Keep the raw pushes, each key once (the first of the group wins, as the first of
-/// two concurrent pushes would). Returns the keys (connection, awb, scan id) stored now.
-pub async fn keep_pushes(conn: &mut PgConnection, p: &[RawPush<'_>]) -> sqlx::Result<Vec<(String, String, String)>> {
-    let payloads: Vec<Value> = p.iter().map(|x| x.payload.clone()).collect();
-    let rows = sqlx::query!(
-        r#"INSERT INTO inbound_pushes (tenant_id, connection_id, awb, status_update_number, shipment_id, payload)
-           SELECT t, c, a, s, sh, pl
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[])
-                WITH ORDINALITY AS x(t, c, a, s, sh, pl, ord)
-           ORDER BY ord
-           ON CONFLICT DO NOTHING
-           RETURNING connection_id, awb, status_update_number"#,
-        &p.iter().map(|x| x.tenant_id).collect::<Vec<_>>() as &[&str],
-        &p.iter().map(|x| x.connection_id).collect::<Vec<_>>() as &[&str],
-        &p.iter().map(|x| x.awb).collect::<Vec<_>>() as &[&str],
-        &p.iter().map(|x| x.status_update_number).collect::<Vec<_>>() as &[&str],
-        &p.iter().map(|x| x.shipment_id).collect::<Vec<_>>() as &[&str],
-        &payloads,
-    )
-    .fetch_all(conn)
-    .await?;
-    Ok(rows.into_iter().map(|r| (r.connection_id, r.awb, r.status_update_number)).collect())
-}
-
 /// Which of `codes` each shipment already has events with: (shipment id, code) pairs.
 pub async fn seen_codes(
     conn: &mut PgConnection,
@@ -70,44 +31,80 @@ pub async fn seen_codes(
     Ok(rows.into_iter().map(|r| (r.shipment_id, r.code)).collect())
 }
 
-/// One tracking event to add (deduplicated on (tenant, shipment, dedup key)).
-pub struct ScanEvent<'a> {
+/// One scan to keep: its raw push and the tracking event it carries.
+pub struct ScanRows<'a> {
     pub tenant_id: &'a str,
+    pub connection_id: &'a str,
+    pub awb: &'a str,
+    pub status_update_number: &'a str,
     pub shipment_id: &'a str,
+    pub payload: &'a Value,
     pub event: &'a super::shipments::NewEvent<'a>,
 }
 
-/// Add the events; returns the (shipment id, dedup key) of those that are new.
-pub async fn add_events(conn: &mut PgConnection, ev: &[ScanEvent<'_>]) -> sqlx::Result<Vec<(String, String)>> {
-    let tenants: Vec<&str> = ev.iter().map(|x| x.tenant_id).collect();
-    let shipments: Vec<&str> = ev.iter().map(|x| x.shipment_id).collect();
-    let at: Vec<DateTime<Utc>> = ev.iter().map(|x| x.event.occurred_at).collect();
-    let status: Vec<Option<&str>> = ev.iter().map(|x| x.event.status.map(|s| s.as_str())).collect();
-    let subtag: Vec<Option<&str>> = ev.iter().map(|x| x.event.subtag).collect();
-    let message: Vec<Option<&str>> = ev.iter().map(|x| x.event.message).collect();
-    let location: Vec<Value> = ev.iter().map(|x| x.event.location.cloned().unwrap_or(Value::Null)).collect();
-    let raw_code: Vec<Option<&str>> = ev.iter().map(|x| x.event.raw_code).collect();
-    let raw_text: Vec<Option<&str>> = ev.iter().map(|x| x.event.raw_text).collect();
-    let source: Vec<&str> = ev.iter().map(|x| x.event.source).collect();
-    let dedup: Vec<&str> = ev.iter().map(|x| x.event.dedup_key).collect();
-    let actor: Vec<Option<&str>> = ev.iter().map(|x| x.event.actor).collect();
+/// What [`keep_scans`] stored: the (shipment id, dedup key) of every tracking event
+/// added, and the transaction's `now()` (what `updated_at = now()` writes in it; none
+/// when nothing was added).
+pub struct Kept {
+    pub added: Vec<(String, String)>,
+    pub now: Option<DateTime<Utc>>,
+}
+
+/// Keep the group's raw pushes and add the tracking events of those stored now, in one
+/// statement. A push key (connection, awb, scan id) already stored is a duplicate, and
+/// so is a key repeated in the group after its first (the first wins, as the first of
+/// two concurrent pushes would): its event is not added. An event whose (tenant,
+/// shipment, dedup key) is already stored is not added either. Rows go in in the
+/// group's order.
+pub async fn keep_scans(conn: &mut PgConnection, scans: &[ScanRows<'_>]) -> sqlx::Result<Kept> {
+    let tenants: Vec<&str> = scans.iter().map(|x| x.tenant_id).collect();
+    let connections: Vec<&str> = scans.iter().map(|x| x.connection_id).collect();
+    let awbs: Vec<&str> = scans.iter().map(|x| x.awb).collect();
+    let numbers: Vec<&str> = scans.iter().map(|x| x.status_update_number).collect();
+    let shipments: Vec<&str> = scans.iter().map(|x| x.shipment_id).collect();
+    let payloads: Vec<&Value> = scans.iter().map(|x| x.payload).collect();
+    let at: Vec<DateTime<Utc>> = scans.iter().map(|x| x.event.occurred_at).collect();
+    let status: Vec<Option<&str>> = scans.iter().map(|x| x.event.status.map(|s| s.as_str())).collect();
+    let subtag: Vec<Option<&str>> = scans.iter().map(|x| x.event.subtag).collect();
+    let message: Vec<Option<&str>> = scans.iter().map(|x| x.event.message).collect();
+    let location: Vec<&Value> = scans.iter().map(|x| x.event.location.unwrap_or(&Value::Null)).collect();
+    let raw_code: Vec<Option<&str>> = scans.iter().map(|x| x.event.raw_code).collect();
+    let raw_text: Vec<Option<&str>> = scans.iter().map(|x| x.event.raw_text).collect();
+    let source: Vec<&str> = scans.iter().map(|x| x.event.source).collect();
+    let dedup: Vec<&str> = scans.iter().map(|x| x.event.dedup_key).collect();
+    let actor: Vec<Option<&str>> = scans.iter().map(|x| x.event.actor).collect();
     let rows = sqlx::query!(
-        r#"INSERT INTO tracking_events (tenant_id, shipment_id, occurred_at, status, subtag, message, location, raw_code,
+        r#"WITH p AS (
+             INSERT INTO inbound_pushes (tenant_id, connection_id, awb, status_update_number, shipment_id, payload)
+             SELECT t, c, a, n, sh, pl
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[])
+                  WITH ORDINALITY AS x(t, c, a, n, sh, pl, ord)
+             ORDER BY ord
+             ON CONFLICT DO NOTHING
+             RETURNING connection_id, awb, status_update_number)
+           INSERT INTO tracking_events (tenant_id, shipment_id, occurred_at, status, subtag, message, location, raw_code,
                                         raw_text, source, dedup_key, actor)
-           SELECT t, s, at, st, sub, msg, NULLIF(loc, 'null'::jsonb), rc, rt, src, dk, act
-           FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::jsonb[],
-                       $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
-                WITH ORDINALITY AS x(t, s, at, st, sub, msg, loc, rc, rt, src, dk, act, ord)
-           ORDER BY ord
+           SELECT y.t, y.sh, y.at, y.st, y.sub, y.msg, NULLIF(y.loc, 'null'::jsonb), y.rc, y.rt, y.src, y.dk, y.act
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $7::timestamptz[], $8::text[],
+                       $9::text[], $10::text[], $11::jsonb[], $12::text[], $13::text[], $14::text[], $15::text[],
+                       $16::text[])
+                WITH ORDINALITY AS y(t, c, a, n, sh, at, st, sub, msg, loc, rc, rt, src, dk, act, ord)
+           WHERE EXISTS (SELECT 1 FROM p
+                         WHERE p.connection_id = y.c AND p.awb = y.a AND p.status_update_number = y.n)
+           ORDER BY y.ord
            ON CONFLICT DO NOTHING
-           RETURNING shipment_id, dedup_key"#,
+           RETURNING shipment_id, dedup_key, now() AS "now!""#,
         &tenants as &[&str],
+        &connections as &[&str],
+        &awbs as &[&str],
+        &numbers as &[&str],
         &shipments as &[&str],
+        &payloads as &[&Value],
         &at,
         &status as &[Option<&str>],
         &subtag as &[Option<&str>],
         &message as &[Option<&str>],
-        &location,
+        &location as &[&Value],
         &raw_code as &[Option<&str>],
         &raw_text as &[Option<&str>],
         &source as &[&str],
@@ -116,7 +113,8 @@ pub async fn add_events(conn: &mut PgConnection, ev: &[ScanEvent<'_>]) -> sqlx::
     )
     .fetch_all(conn)
     .await?;
-    Ok(rows.into_iter().map(|r| (r.shipment_id, r.dedup_key)).collect())
+    let now = rows.first().map(|r| r.now);
+    Ok(Kept { added: rows.into_iter().map(|r| (r.shipment_id, r.dedup_key)).collect(), now })
 }
 
 /// A shipment's state after the group's scans: written as it is (the caller holds the

@@ -190,3 +190,72 @@ async fn grouped_scans_apply_the_after_rules_and_statuses_as_lone_scans_do() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_scan_repeated_in_one_group_is_stored_once_and_every_copy_is_acknowledged() {
+    let app = spawn_app_with("inbound_commit_workers = 1\n").await;
+    let (con, pusher) = ecom_pusher(&app).await;
+    // Six shipments, each with one scan already stored (written alone).
+    for k in 0..6 {
+        let ack = pusher.push(&Scan::new(format!("GR-{k}"), format!("{}", 1000 + k), "002")).await.expect("push");
+        assert!(ack.accepted());
+    }
+    slow_and_refusing(&app).await;
+    // Then at once (one committer, slow inserts: they queue into groups): each number's
+    // new scan four times, and its stored scan once more, as a carrier resending would.
+    let mut tasks = JoinSet::new();
+    for copy in 0..5 {
+        for k in 0..6 {
+            let p = pusher.clone();
+            let sun = if copy == 4 { 1000 + k } else { 3000 + k };
+            tasks.spawn(async move {
+                let scan = Scan::new(format!("GR-{k}"), format!("{sun}"), if copy == 4 { "002" } else { "006" });
+                p.push(&scan).await.expect("push").accepted()
+            });
+        }
+    }
+    while let Some(r) = tasks.join_next().await {
+        assert!(r.expect("task"), "every copy is acknowledged true");
+    }
+    let count = |sql: &'static str| {
+        let (db, con) = (app.db.clone(), con.clone());
+        async move { sqlx::query_scalar::<_, i64>(sql).bind(con).fetch_one(&db).await.expect("count") }
+    };
+    assert_eq!(count("SELECT count(*) FROM inbound_pushes WHERE connection_id = $1").await, 12, "each key stored once");
+    assert_eq!(
+        count(
+            "SELECT count(*) FROM tracking_events e JOIN shipments s ON s.id = e.shipment_id WHERE s.connection_id = $1"
+        )
+        .await,
+        12,
+        "one tracking event per scan"
+    );
+    assert_eq!(
+        count(
+            "SELECT count(*) FROM events e JOIN shipments s ON s.id = e.shipment_id
+             WHERE s.connection_id = $1 AND e.type = 'shipment.event_added'"
+        )
+        .await,
+        12,
+        "one event_added per scan, none for a copy"
+    );
+    let txs = count(
+        "SELECT count(DISTINCT xmin::text) FROM inbound_pushes WHERE connection_id = $1 AND status_update_number >= '3000'",
+    )
+    .await;
+    assert!(txs < 6, "the six new scans were written by {txs} transactions: their copies were not grouped");
+    for k in 0..6 {
+        let list = app.get(&format!("/v1/shipments?tracking_number=GR-{k}")).await.json();
+        let s = &list["data"][0];
+        assert_eq!(s["last_event"]["raw_code"], "006", "GR-{k}: the new scan is the shipment's last event: {s}");
+    }
+    assert_eq!(
+        count(
+            "SELECT count(*) FROM (SELECT e.shipment_id, max(e.shipment_seq) - count(*) AS gap FROM events e
+             JOIN shipments s ON s.id = e.shipment_id WHERE s.connection_id = $1 GROUP BY 1) g WHERE gap <> 0"
+        )
+        .await,
+        0,
+        "per-shipment event numbers stay 1..n"
+    );
+}

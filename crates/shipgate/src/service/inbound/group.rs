@@ -3,12 +3,13 @@
 //! ([`super::ingest::apply_scan`]) would write one scan after another, in a handful of
 //! statements whatever the group's size.
 //!
-//! Order of work: the transaction's `now()`; the group's known shipments read and
-//! locked (one statement per connection, in lock order) and the unknown numbers'
-//! shipments created (each under its advisory lock, as a lone scan does); the raw pushes
-//! kept (a key already stored, or repeated in the group, is a duplicate); the codes the
-//! "after" rules ask about; the tracking events (an event already stored is a
-//! duplicate); then, scan by scan in the group's order, in memory, what the lone
+//! Order of work: the group's known shipments read and locked (one statement per
+//! connection, in lock order) and the unknown numbers' shipments created (each under
+//! its advisory lock, as a lone scan does); the codes the "after" rules ask about (only
+//! when a mapping has such rules); the raw pushes and their tracking events in one
+//! statement (a push key already stored, or repeated in the group, is a duplicate, and
+//! so is an event already stored), which also returns the transaction's `now()`; then,
+//! scan by scan in the group's order, in memory, what the lone
 //! statements compute (mapping, forward-only status, latest event, history, outbound
 //! events, each built from the row as the scans before it left it); then one statement
 //! for the shipments, the history and the outbound events together.
@@ -26,7 +27,7 @@ use crate::domain::may_transition;
 use crate::service::Result;
 use crate::service::events::shipment_event_text;
 use crate::store::connections::ConnectionRow;
-use crate::store::scan_groups::{self, Outbound, RawPush, ScanEvent, ShipmentState};
+use crate::store::scan_groups::{self, Outbound, ScanRows, ShipmentState};
 use crate::store::shipments::{NewEvent, ShipmentRow};
 use crate::{ids, store};
 
@@ -45,7 +46,6 @@ pub(super) async fn write(state: &AppState, conn: &mut PgConnection, group: &[En
         mappings.push(state.inbound.mappings.get(&state.db, &e.connection.tenant_id, &e.connection.carrier).await?);
     }
     let mut tx = conn.begin().await?;
-    let now = scan_groups::transaction_now(&mut tx).await?;
 
     // The shipments: known ones locked in one statement per connection, then new ones.
     let mut shipment_of: Vec<String> = Vec::with_capacity(group.len());
@@ -80,32 +80,12 @@ pub(super) async fn write(state: &AppState, conn: &mut PgConnection, group: &[En
         shipment_of.push(id);
     }
 
-    // The raw pushes: the first of each key that was not stored before is new.
-    let pushes: Vec<RawPush<'_>> = group
-        .iter()
-        .zip(&shipment_of)
-        .map(|(e, sid)| RawPush {
-            tenant_id: &e.connection.tenant_id,
-            connection_id: &e.connection.id,
-            awb: &e.scan.tracking_number,
-            status_update_number: &e.scan.scan_id,
-            shipment_id: sid,
-            payload: e.raw,
-        })
-        .collect();
-    let mut stored_now: HashSet<(String, String, String)> =
-        scan_groups::keep_pushes(&mut tx, &pushes).await?.into_iter().collect();
-    let new_push: Vec<bool> = pushes
-        .iter()
-        .map(|p| stored_now.remove(&(p.connection_id.to_owned(), p.awb.to_owned(), p.status_update_number.to_owned())))
-        .collect();
-
     // Codes the "after" rules ask about: stored ones now, the group's own as they come.
+    // (Asked for every scan: a duplicate's answer is not used.)
     let mut seen: HashMap<&str, HashSet<String>> = HashMap::new();
     let asks: Vec<(usize, Vec<&str>)> = group
         .iter()
         .enumerate()
-        .filter(|(i, _)| new_push[*i])
         .map(|(i, e)| (i, mappings[i].after_codes(&e.scan.code)))
         .filter(|(i, codes)| !codes.is_empty() && !created.contains(&shipment_of[*i]))
         .collect();
@@ -125,11 +105,11 @@ pub(super) async fn write(state: &AppState, conn: &mut PgConnection, group: &[En
     for (i, e) in group.iter().enumerate() {
         let codes = seen.entry(shipment_of[i].as_str()).or_default();
         let list: Vec<String> = codes.iter().cloned().collect();
-        mapped.push(new_push[i].then(|| mappings[i].resolve(&e.scan.code, &list)).flatten());
+        mapped.push(mappings[i].resolve(&e.scan.code, &list));
         codes.insert(e.scan.code.clone());
     }
 
-    // The tracking events of the new pushes.
+    // The raw pushes and, for those stored now, the tracking events, in one statement.
     let dedup: Vec<String> = group.iter().map(|e| format!("{}:{}", e.connection.carrier, e.scan.scan_id)).collect();
     let locations: Vec<Option<Value>> =
         group.iter().map(|e| e.scan.location.as_ref().and_then(|l| serde_json::to_value(l).ok())).collect();
@@ -149,19 +129,22 @@ pub(super) async fn write(state: &AppState, conn: &mut PgConnection, group: &[En
             dedup_key: &dedup[i],
         })
         .collect();
-    let to_add: Vec<ScanEvent<'_>> = (0..group.len())
-        .filter(|i| new_push[*i])
-        .map(|i| ScanEvent {
-            tenant_id: &group[i].connection.tenant_id,
+    let scans: Vec<ScanRows<'_>> = group
+        .iter()
+        .enumerate()
+        .map(|(i, e)| ScanRows {
+            tenant_id: &e.connection.tenant_id,
+            connection_id: &e.connection.id,
+            awb: &e.scan.tracking_number,
+            status_update_number: &e.scan.scan_id,
             shipment_id: &shipment_of[i],
+            payload: e.raw,
             event: &events[i],
         })
         .collect();
-    let mut added: HashSet<(String, String)> = if to_add.is_empty() {
-        HashSet::new()
-    } else {
-        scan_groups::add_events(&mut tx, &to_add).await?.into_iter().collect()
-    };
+    let kept = scan_groups::keep_scans(&mut tx, &scans).await?;
+    let now = kept.now.unwrap_or_default();
+    let mut added: HashSet<(String, String)> = kept.added.into_iter().collect();
 
     // Scan by scan, what the lone statements would compute.
     let mut applied = Vec::with_capacity(group.len());
@@ -171,7 +154,9 @@ pub(super) async fn write(state: &AppState, conn: &mut PgConnection, group: &[En
     let mut counts: HashMap<&str, i32> = HashMap::new();
     for (i, e) in group.iter().enumerate() {
         let sid = shipment_of[i].as_str();
-        if !new_push[i] || !added.remove(&(sid.to_owned(), dedup[i].clone())) {
+        // Stored only if its push key was new and its event too (the first scan of a
+        // repeated key gets the one row added).
+        if !added.remove(&(sid.to_owned(), dedup[i].clone())) {
             applied.push(Applied::Duplicate { shipment_id: sid.to_owned() });
             continue;
         }
