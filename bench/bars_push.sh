@@ -4,7 +4,9 @@
 #   P1: Ecom Express pushes through the gateway (wrk, 64 connections, every answer
 #       checked for "status":true) vs pgbench running the equivalent hand-written
 #       per-push transaction (64 clients, prepared) on the same Postgres, same run.
-#   P2: p99 ack latency, open loop (examples/ecom_push.rs rate), at half the P1 median.
+#   P2: p99 ack latency, open loop (examples/ecom_push.rs rate), at half the P1 median;
+#       beside it (no bar) pgbench's p99 for the per-push transaction, open loop at the
+#       same rate on the same Postgres.
 AWBS=${AWBS:-5000}
 PGBENCH=${PGBENCH:-$(command -v pgbench || echo "$PGBIN/pgbench")}
 
@@ -126,19 +128,33 @@ p1_measure() { # $1 size label; sets P1_GW (gateway median pushes/s); RSS sample
 }
 
 p2_measure() { # $1 size label; needs P1_GW
-  local size=$1 rate i line
+  local size=$1 rate i line f
   rate=$(calc %d "$P1_GW/2")
   echo "== P2 [$size]: open-loop pushes at $rate/s (50% of the P1 gateway median), ${SECS}s per run, $RUNS runs"
-  : >"$WORK/p99"; : >"$WORK/p2_nok"
+  echo "   floor: pgbench running the per-push transaction open loop at the same rate (-R, 64 clients),"
+  echo "   p99 of its latency from each transaction's scheduled start (time + schedule lag), after its first second"
+  : >"$WORK/p99"; : >"$WORK/p2_nok"; : >"$WORK/p2_floor"
   for i in $(seq "$RUNS"); do
     line=$("$EX" rate "$URL" "$EUSER" "$EPASS" "$rate" "$SECS" "$AWBS")
-    echo "run $i: $line"
     sed -E 's/.*p99 ([0-9.]+) ms.*/\1/' <<<"$line" >>"$WORK/p99"
     sed -E 's/.* ([0-9]+) not acked true.*/\1/' <<<"$line" >>"$WORK/p2_nok"
+    rm -f "$WORK"/p2log.*
+    "$PGBENCH" -n -M prepared -c 64 -j 2 -R "$rate" -T "$SECS" -l --log-prefix="$WORK/p2log" -f "$WORK/push_txn.sql" \
+      -D tenant="$TENANT" -D con="$CON" -D payload="$PUSH_PAYLOAD" -D evt="$PUSH_EVT" -D hist="$PUSH_HIST" \
+      -D edata="$PUSH_EDATA" "$DB_URL" >"$WORK/p2pgb" 2>&1 || { echo "pgbench failed:"; tail "$WORK/p2pgb"; return 1; }
+    # Log fields (pgbench docs, "Per-Transaction Logging"): client, transaction, time (us),
+    # script, epoch and us of the end, schedule lag (us, with --rate). Transactions ending
+    # in the first second are left out: pgbench opens its 64 connections and prepares its
+    # statements then (~200 ms of lag), which the gateway's warm pool did before.
+    f=$(cat "$WORK"/p2log.* | awk '{e = $5 + $6 / 1e6; if (NR == 1 || e < t0) t0 = e; end[NR] = e; v[NR] = ($3 + $7) / 1000}
+      END {for (i = 1; i <= NR; i++) if (end[i] >= t0 + 1) print v[i]}' | quantile 0.99)
+    echo "run $i: $line; floor p99 $(calc %.2f "$f") ms"
+    echo "$f" >>"$WORK/p2_floor"
   done
-  local P99 nok
-  P99=$(med <"$WORK/p99"); nok=$(awk '{s+=$1} END {print s+0}' "$WORK/p2_nok")
-  echo "P2 [$size] median p99: $P99 ms at $rate/s (bar <= 25 ms); $nok answers not status:true"
-  record P2 "$size" "p99 $P99 ms at $rate/s" "-" "-" "p99 <= 25 ms" "$(verdict "$P99 <= 25 && $nok == 0")"
+  local P99 nok F
+  P99=$(med <"$WORK/p99"); nok=$(awk '{s+=$1} END {print s+0}' "$WORK/p2_nok"); F=$(med <"$WORK/p2_floor")
+  echo "P2 [$size] median p99: $P99 ms at $rate/s (bar <= 25 ms), floor p99 $(calc %.2f "$F") ms; $nok answers not status:true"
+  record P2 "$size" "p99 $P99 ms at $rate/s" "p99 $(calc %.2f "$F") ms" "$(calc %.2fx "$P99/$F")" "p99 <= 25 ms" \
+    "$(verdict "$P99 <= 25 && $nok == 0")"
   figure P2 "$size" "$P99" low
 }

@@ -98,7 +98,21 @@ async fn rate_mode(pusher: EcomPusher, rate: f64, secs: f64, awbs: u64) {
         let p = pusher.clone();
         let scan = scan(format!("BENCH-{}", i % awbs), format!("{}", run + i), CODES[(i % 5) as usize]);
         tasks.spawn(async move {
-            let ok = p.push(&scan).await.map(|a| a.accepted()).unwrap_or(false);
+            // A push not acknowledged true is counted, and said why on stderr.
+            let ok = match p.push(&scan).await {
+                Ok(a) if a.accepted() => true,
+                Ok(a) => {
+                    eprintln!(
+                        "not acked true: {} {}: HTTP {} {}",
+                        scan.awb, scan.status_update_number, a.http_status, a.body
+                    );
+                    false
+                }
+                Err(e) => {
+                    eprintln!("not acked true: {} {}: {e:#}", scan.awb, scan.status_update_number);
+                    false
+                }
+            };
             (due.elapsed().as_secs_f64() * 1e3, ok)
         });
         while let Some(done) = tasks.try_join_next() {
