@@ -92,12 +92,17 @@ async fn rate_mode(pusher: EcomPusher, rate: f64, secs: f64, awbs: u64) {
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     let mut all = Vec::with_capacity(total as usize);
+    // At most 200 pushes in flight (a carrier's sender has a bounded pool too, and the
+    // gateway answers 429 past `max_connections_per_client`, 256 by default): a push
+    // waiting for a free slot still counts its latency from its scheduled time.
+    let slots = Arc::new(tokio::sync::Semaphore::new(200));
     for i in 0..total {
         let due = start + interval.mul_f64(i as f64);
         tokio::time::sleep_until(due.into()).await;
-        let p = pusher.clone();
+        let (p, slots) = (pusher.clone(), slots.clone());
         let scan = scan(format!("BENCH-{}", i % awbs), format!("{}", run + i), CODES[(i % 5) as usize]);
         tasks.spawn(async move {
+            let _slot = slots.acquire_owned().await.expect("the semaphore is never closed");
             // A push not acknowledged true is counted, and said why on stderr.
             let ok = match p.push(&scan).await {
                 Ok(a) if a.accepted() => true,
