@@ -9,10 +9,10 @@
 //! when a mapping has such rules); the raw pushes and their tracking events in one
 //! statement (a push key already stored, or repeated in the group, is a duplicate, and
 //! so is an event already stored), which also returns the transaction's `now()`; then,
-//! scan by scan in the group's order, in memory, what the lone
-//! statements compute (mapping, forward-only status, latest event, history, outbound
-//! events, each built from the row as the scans before it left it); then one statement
-//! for the shipments, the history and the outbound events together.
+//! scan by scan in the group's order, in memory, what the lone statements compute
+//! (mapping, forward-only status, latest event, history, outbound events, each built
+//! from the row as the scans before it left it); then one statement for the shipments,
+//! the history and the outbound events together.
 
 use std::collections::{HashMap, HashSet};
 
