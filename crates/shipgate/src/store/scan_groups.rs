@@ -127,6 +127,13 @@ pub struct ShipmentState<'a> {
     pub carrier_status: Option<&'a str>,
     pub last_event: Option<&'a Value>,
     pub events: i32,
+    /// Whether the group moved its status (or subtag). Only such a row has `status` and
+    /// `subtag` in its UPDATE: naming them fires the tracking-schedule trigger
+    /// (`BEFORE UPDATE OF status, subtag, …`, migration 20261122000010: "fire if at least
+    /// one of the listed columns is mentioned as a target of the UPDATE command", PG 15
+    /// docs, CREATE TRIGGER), a PL/pgSQL call per row that can change nothing when
+    /// neither moved.
+    pub moved: bool,
 }
 
 /// One outbound event: `back` = how many of its shipment's events of the group come
@@ -141,7 +148,9 @@ pub struct Outbound<'a> {
     pub data: String,
 }
 
-/// The group's last writes in one statement: the shipments' new state, the history
+/// The group's last writes in one statement: the shipments' new state (the rows whose
+/// status moved and the others in two updates of disjoint rows, see
+/// [`ShipmentState::moved`]), the history
 /// rows (tenant, shipment, action, detail) in order, and the outbound events numbered
 /// from the counters the update returns (a statement's sub-statements share one
 /// snapshot, so the numbers come from the update's RETURNING, not from re-reading the
@@ -156,13 +165,20 @@ pub async fn finish(
     let last_event: Vec<Value> = s.iter().map(|x| x.last_event.cloned().unwrap_or(Value::Null)).collect();
     let details: Vec<&Value> = history.iter().map(|r| &r.3).collect();
     sqlx::query!(
-        r#"WITH u AS (
+        r#"WITH x AS (
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::int4[],
+                                  $20::bool[]) AS x(t, id, st, sub, cs, le, n, mv)),
+           kept AS (
+             UPDATE shipments s SET carrier_status = x.cs, last_event = NULLIF(x.le, 'null'::jsonb),
+                    event_seq = s.event_seq + x.n, updated_at = now()
+             FROM x WHERE NOT x.mv AND s.tenant_id = x.t AND s.id = x.id
+             RETURNING s.tenant_id, s.id, s.event_seq),
+           moved AS (
              UPDATE shipments s SET status = x.st, subtag = x.sub, carrier_status = x.cs,
                     last_event = NULLIF(x.le, 'null'::jsonb), event_seq = s.event_seq + x.n, updated_at = now()
-             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::int4[])
-                  AS x(t, id, st, sub, cs, le, n)
-             WHERE s.tenant_id = x.t AND s.id = x.id
+             FROM x WHERE x.mv AND s.tenant_id = x.t AND s.id = x.id
              RETURNING s.tenant_id, s.id, s.event_seq),
+           u AS (SELECT * FROM kept UNION ALL SELECT * FROM moved),
            h AS (
              INSERT INTO shipment_history (tenant_id, shipment_id, actor_type, actor_id, action, detail)
              SELECT t, sh, $8, $9, a, d
@@ -193,6 +209,7 @@ pub async fn finish(
         &ev.iter().map(|x| x.back).collect::<Vec<_>>() as &[i32],
         &ev.iter().map(|x| x.event_type).collect::<Vec<_>>() as &[&str],
         &ev.iter().map(|x| x.data.as_str()).collect::<Vec<_>>() as &[&str],
+        &s.iter().map(|x| x.moved).collect::<Vec<_>>() as &[bool],
     )
     .execute(conn)
     .await?;

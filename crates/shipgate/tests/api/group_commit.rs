@@ -259,3 +259,55 @@ async fn a_scan_repeated_in_one_group_is_stored_once_and_every_copy_is_acknowled
         "per-shipment event numbers stay 1..n"
     );
 }
+
+/// When the status moved: (status, status_changed_at) of a shipment, from the database
+/// (the tracking engine's staleness rule reads it; the API does not show it).
+async fn status_and_since(db: &sqlx::PgPool, awb: &str) -> (String, chrono::DateTime<chrono::Utc>) {
+    sqlx::query_as("SELECT status, status_changed_at FROM shipments WHERE tracking_number = $1")
+        .bind(awb)
+        .fetch_one(db)
+        .await
+        .expect("shipment")
+}
+
+#[tokio::test]
+async fn a_group_stamps_the_status_change_time_only_on_the_shipments_whose_status_moved() {
+    let app = spawn_app_with("inbound_commit_workers = 1\n").await;
+    let (_, pusher) = ecom_pusher(&app).await;
+    for k in 0..6 {
+        let ack = pusher.push(&Scan::new(format!("GS-{k}"), format!("{}", 1000 + k), "002")).await.expect("push");
+        assert!(ack.accepted());
+    }
+    let mut before = Vec::new();
+    for k in 0..6 {
+        before.push(status_and_since(&app.db, &format!("GS-{k}")).await);
+    }
+    slow_and_refusing(&app).await;
+    // At once, so they are written in groups: another in-transit scan on GS-0..2 (no
+    // move), a delivery on GS-3..5.
+    let mut tasks = JoinSet::new();
+    for k in 0..6 {
+        let p = pusher.clone();
+        tasks.spawn(async move {
+            let code = if k < 3 { "002" } else { "999" };
+            p.push(&Scan::new(format!("GS-{k}"), format!("{}", 2000 + k), code)).await.expect("push").accepted()
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        assert!(r.expect("task"), "acknowledged");
+    }
+    for k in 0..6 {
+        let awb = format!("GS-{k}");
+        let (status, since) = status_and_since(&app.db, &awb).await;
+        let list = app.get(&format!("/v1/shipments?tracking_number={awb}")).await.json();
+        let s = &list["data"][0];
+        assert_eq!(s["last_event"]["raw_code"], if k < 3 { "002" } else { "999" }, "{awb}: the new scan is applied");
+        if k < 3 {
+            assert_eq!((status.as_str(), since), (before[k].0.as_str(), before[k].1), "{awb}: nothing moved");
+        } else {
+            assert_eq!(status, "delivered", "{awb}");
+            assert!(since > before[k].1, "{awb}: the move is stamped ({since} after {})", before[k].1);
+        }
+        assert_eq!(s["status"], status.as_str(), "{awb}: the API shows what is stored");
+    }
+}
