@@ -273,7 +273,7 @@ async fn status_and_since(db: &sqlx::PgPool, awb: &str) -> (String, chrono::Date
 #[tokio::test]
 async fn a_group_stamps_the_status_change_time_only_on_the_shipments_whose_status_moved() {
     let app = spawn_app_with("inbound_commit_workers = 1\n").await;
-    let (_, pusher) = ecom_pusher(&app).await;
+    let (con, pusher) = ecom_pusher(&app).await;
     for k in 0..6 {
         let ack = pusher.push(&Scan::new(format!("GS-{k}"), format!("{}", 1000 + k), "002")).await.expect("push");
         assert!(ack.accepted());
@@ -296,6 +296,9 @@ async fn a_group_stamps_the_status_change_time_only_on_the_shipments_whose_statu
     while let Some(r) = tasks.join_next().await {
         assert!(r.expect("task"), "acknowledged");
     }
+    // Six lone transactions before; the six new scans must have shared some.
+    let txs = transactions(&app.db, &con).await;
+    assert!(txs < 12, "the new scans were written by {} transactions: not grouped", txs - 6);
     for (k, (was, was_since)) in before.iter().enumerate() {
         let awb = format!("GS-{k}");
         let (status, since) = status_and_since(&app.db, &awb).await;
