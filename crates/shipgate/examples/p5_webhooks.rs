@@ -112,6 +112,7 @@ async fn main() -> anyhow::Result<()> {
         // write the events: 100 per transaction, round-robin over the shipments
         let mut c = db.acquire().await?;
         for chunk in 0..n.div_ceil(100) {
+            #[allow(clippy::disallowed_methods)] // a benchmark's own loop: nothing cancels it
             let mut tx = c.begin().await?;
             for k in 0..100.min(n - chunk * 100) {
                 let s = &shipments[(chunk * 100 + k) % shipments.len()];

@@ -110,7 +110,7 @@ pub async fn book_pending(
 
 /// The lookup found the order: booked, with the history saying how, and `shipment.booked`.
 pub async fn mark_found(state: &AppState, row: &ShipmentRow, actor: &Actor) -> Result<()> {
-    let mut tx = state.db.begin().await?;
+    let mut tx = store::begin(&state.db).await?;
     let Some(locked) = store::shipments::get_for_update(&mut tx, &row.tenant_id, &row.id).await? else {
         return Ok(());
     };
@@ -151,7 +151,7 @@ pub async fn mark_found(state: &AppState, row: &ShipmentRow, actor: &Actor) -> R
 async fn give_up(state: &AppState, row: &ShipmentRow, reason: &str) -> Result<()> {
     let err =
         json!({"code": "retries_exhausted", "message": reason, "at": crate::domain::time::format(&chrono::Utc::now())});
-    let mut tx = state.db.begin().await?;
+    let mut tx = store::begin(&state.db).await?;
     let Some(locked) = store::shipments::get_for_update(&mut tx, &row.tenant_id, &row.id).await? else {
         return Ok(());
     };

@@ -116,7 +116,7 @@ async fn begin(
             format!("{carrier} offers no list of shipments to reconcile with"),
         ));
     }
-    let mut tx = state.db.begin().await?;
+    let mut tx = store::begin(&state.db).await?;
     if let Some(running) = store::reconciliations::running(&mut tx, tenant, connection_id).await? {
         return Ok(running);
     }
@@ -314,7 +314,7 @@ async fn page_done(
     report.carrier_only += unknown.len() as u64;
     report.total_at_carrier = page.total.or(report.total_at_carrier);
 
-    let mut tx = state.db.begin().await?;
+    let mut tx = store::begin(&state.db).await?;
     let mut seen: Vec<String> = known.iter().map(|k| k.id.clone()).collect();
     for item in unknown {
         let mut entry = json!({"carrier_reference": item.carrier_reference, "tracking_number": item.tracking_number,

@@ -132,7 +132,8 @@ async fn change(
         }
         report.deleting_deliveries = started.elapsed();
     }
-    let mut tx = conn.begin().await?;
+    drop(conn);
+    let mut tx = store::begin(db).await?;
     // The advisory lock first: waiting for another instance's turn is not bounded.
     partitions::lock(&mut tx, table).await?;
     partitions::set_lock_timeout(&mut tx, DDL_LOCK_TIMEOUT_MS).await?;
@@ -146,6 +147,7 @@ async fn change(
         }
         // In a savepoint: a refused month (the default partition holds rows of it, or a
         // lock wait ran out) leaves the others to do.
+        #[allow(clippy::disallowed_methods)] // a savepoint: sqlx's guard rolls a cancelled one back
         let mut sp = tx.begin().await?;
         match partitions::create_month(&mut sp, table, month).await {
             Ok(_) => {
@@ -159,6 +161,7 @@ async fn change(
         }
     }
     for p in expired(&existing, cutoff) {
+        #[allow(clippy::disallowed_methods)] // a savepoint: sqlx's guard rolls a cancelled one back
         let mut sp = tx.begin().await?;
         if *table == partitions::EVENTS && !settled.contains(&p.name) {
             // Deliveries the dispatcher may have written since the batches above.

@@ -101,7 +101,7 @@ async fn process_group(state: &AppState, rows: Vec<Claimed>) -> Result<()> {
         Ok(client) => client.submit_tracking(&cx, &items).await,
         Err(e) => Err(e),
     };
-    let mut tx = state.db.begin().await?;
+    let mut tx = store::begin(&state.db).await?;
     save_exchanges(&mut tx, &tenant, None, cx.take()).await?;
     let by_key: BTreeMap<String, &Claimed> = rows.iter().map(|r| (r.id.to_string(), r)).collect();
     match outcome {

@@ -106,7 +106,7 @@ pub async fn list(state: &AppState, caller: &Caller, carrier: Option<&str>) -> R
 /// They apply to scans received from now on (stored events keep their status).
 pub async fn put(state: &AppState, caller: &Caller, mappings: &[MappingOverride]) -> Result<Vec<StatusMapping>> {
     let statuses = validate(mappings)?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = store::begin(&state.db).await?;
     for (m, status) in mappings.iter().zip(statuses) {
         store::inbound::upsert_override(
             &mut tx,

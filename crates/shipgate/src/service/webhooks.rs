@@ -193,7 +193,7 @@ pub async fn update_endpoint(
     };
     let rotated = changes.rotate_secret.then(crate::webhooks::new_secret);
     let sealed = rotated.as_ref().map(|(raw, _)| state.crypto.encrypt(tenant, id, Purpose::WebhookSecret, raw));
-    let mut tx = state.db.begin().await?;
+    let mut tx = store::begin(&state.db).await?;
     let updated = store::webhooks::update_endpoint(
         &mut tx,
         tenant,
@@ -282,7 +282,7 @@ pub async fn retry_delivery(state: &AppState, caller: &Caller, id: &str) -> Resu
         return Err(Error::NotFound("webhook delivery"));
     }
     let tenant = caller.tenant_id.as_str();
-    let mut tx = state.db.begin().await?;
+    let mut tx = store::begin(&state.db).await?;
     let endpoint_id =
         store::webhooks::delivery_endpoint(&mut tx, tenant, id).await?.ok_or(Error::NotFound("webhook delivery"))?;
     let endpoint = store::webhooks::get_endpoint(&mut tx, tenant, &endpoint_id)

@@ -74,3 +74,29 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> 
         .connect_with(opts)
         .await?)
 }
+
+/// Begin a transaction on a pooled connection, so that no cancellation can leave the
+/// connection inside a transaction nobody will end. Every transaction the gateway opens
+/// on the pool goes through here (`clippy.toml` forbids `Pool::begin`).
+///
+/// sqlx 0.9.0 writes `BEGIN` and counts the transaction only once the server has
+/// answered (sqlx-postgres `PgTransactionManager::begin`: `transaction_depth += 1`
+/// after `wait_until_ready`), and its guard for a cancelled wait rolls back only when
+/// that count is already above zero. A future dropped in that wait (a client that hung
+/// up, an aborted task, a timeout) therefore gives the connection back to the pool with
+/// the server inside a transaction sqlx does not know of: the next user's statements run
+/// in it and are never committed, and it holds back every snapshot, which stalls the
+/// webhook dispatcher (it fans out only events below the oldest one). Known upstream as
+/// transact-rs/sqlx#4393 (fixed after 0.9.0, in no release yet); reproduced here by
+/// `tests/api/transactions.rs`, and seen as a stalled reconciliation whose worker was
+/// aborted mid-page.
+///
+/// Here the start runs in its own task, which finishes whatever happens to the caller:
+/// a transaction begun for a caller that is gone is dropped there, which sqlx rolls back
+/// the ordinary way. The cost is one task spawn per transaction.
+pub async fn begin(pool: &PgPool) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+    let pool = pool.clone();
+    #[allow(clippy::disallowed_methods)] // the one place allowed to call it
+    let started = tokio::spawn(async move { pool.begin().await });
+    started.await.map_err(|e| sqlx::Error::Io(std::io::Error::other(e)))?
+}

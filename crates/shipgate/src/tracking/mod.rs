@@ -204,7 +204,7 @@ impl Polls {
     /// Claim what the connection's pace allows (at most `room`), each with its slot.
     async fn claim_connection(&self, connection: Arc<ConnectionRow>, room: usize) -> anyhow::Result<Vec<Poll>> {
         let slot = f64::from(calls_per_refresh(&connection.carrier)) / pace_of(&self.cfg, &connection);
-        let mut tx = self.state.db.begin().await?;
+        let mut tx = store::begin(&self.state.db).await?;
         let (start, db_now) = store::tracking::lock_pace(&mut tx, &connection.tenant_id, &connection.id).await?;
         let ahead = (start - db_now).to_std().unwrap_or_default();
         let free = self.cfg.horizon.saturating_sub(ahead).as_secs_f64() / slot;
@@ -391,7 +391,7 @@ impl Polls {
 pub async fn expire_stale(state: &AppState, cfg: &TrackingConfig) -> anyhow::Result<usize> {
     let mut total = 0;
     loop {
-        let mut tx = state.db.begin().await?;
+        let mut tx = store::begin(&state.db).await?;
         let stale = store::tracking::lock_stale(&mut tx, cfg.max_age.as_secs_f64(), EXPIRE_BATCH).await?;
         if stale.is_empty() {
             tx.rollback().await?;

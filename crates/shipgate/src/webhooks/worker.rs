@@ -88,7 +88,7 @@ pub struct Round {
 /// transaction that holds the dispatch cursor (see [`store::webhooks::dispatch`]).
 pub async fn dispatch_once(state: &AppState) -> anyhow::Result<Round> {
     let max_attempts = i32::try_from(state.config.webhooks.retry_schedule.len()).unwrap_or(i32::MAX - 1) + 1;
-    let mut tx = state.db.begin().await?;
+    let mut tx = store::begin(&state.db).await?;
     let Some(cursor) = store::webhooks::lock_dispatch_cursor(&mut tx).await? else {
         return Ok(Round { skipped: true, ..Round::default() });
     };
@@ -283,7 +283,7 @@ async fn next_due_in(state: &AppState) -> Option<Duration> {
 /// transaction. Returns how many were dropped because their claim was lost.
 async fn flush(state: &AppState, done: &[Done<Delivery, Recorded>]) -> sqlx::Result<usize> {
     let outcomes: Vec<Outcome> = done.iter().map(|d| d.outcome.outcome.clone()).collect();
-    let mut tx = state.db.begin().await?;
+    let mut tx = store::begin(&state.db).await?;
     let recorded = store::webhooks::record(&mut tx, &outcomes).await?;
     for d in done.iter().filter(|d| d.outcome.gone) {
         store::webhooks::disable_endpoint(

@@ -30,5 +30,6 @@ mod sinks;
 mod tenancy;
 mod tokens;
 mod tracking;
+mod transactions;
 mod warm;
 mod webhooks;

@@ -249,7 +249,7 @@ async fn a_claim_whose_instance_died_is_taken_over_after_the_lease() {
     let id = s["id"].as_str().expect("id");
     // An instance claims the shipment and dies before polling it.
     let token = uuid::Uuid::new_v4();
-    let mut tx = app.db.begin().await.expect("tx");
+    let mut tx = shipgate::store::begin(&app.db).await.expect("tx");
     let (start, _) =
         shipgate::store::tracking::lock_pace(&mut tx, &app.tenant_id, &app.connection_id).await.expect("pace");
     let claimed =

@@ -52,6 +52,10 @@ pub(super) async fn write(state: &AppState, conn: &mut PgConnection, group: &[En
     // joined to primary-key and unique-index probes). PG 15 docs, 20.7.2
     // "plan_cache_mode"; SET LOCAL ends with the transaction (and goes in BEGIN's round
     // trip), so the pooled connection keeps the server's default for everything else.
+    // Not `store::begin`: the group's connection is the committer's own (`Warm`), and only
+    // the committer task runs this, which no request can cancel (a push waits for its
+    // answer on a channel); the task ends only with the process.
+    #[allow(clippy::disallowed_methods)]
     let mut tx = conn.begin_with("BEGIN; SET LOCAL plan_cache_mode = force_generic_plan").await?;
 
     // The shipments: known ones locked in one statement per connection, then new ones.

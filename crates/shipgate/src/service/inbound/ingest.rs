@@ -78,7 +78,7 @@ pub(super) async fn ingest_scan(
     raw: &Value,
 ) -> Result<Ingested> {
     let mappings = state.inbound.mappings.get(&state.db, &connection.tenant_id, &connection.carrier).await?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = store::begin(&state.db).await?;
     let (applied, _) = apply_scan(&mut tx, connection, &mappings, scan, raw, None).await?;
     tx.commit().await?;
     after_commit(state, connection, scan, raw, applied).await

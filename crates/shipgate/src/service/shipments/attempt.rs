@@ -79,7 +79,7 @@ pub async fn attempt_booking(
     let updated = if exchanges.len() <= 1 && row.channel.is_none() {
         state.warm.with(async |c| record_booked(c, row, &booked, actor, exchanges).await).await?
     } else {
-        let mut tx = state.db.begin().await?;
+        let mut tx = store::begin(&state.db).await?;
         let updated = record_booked(&mut tx, row, &booked, actor, exchanges).await?;
         tx.commit().await?;
         updated
@@ -107,7 +107,7 @@ async fn record_failure(
     } else {
         (BookingState::Failed, "booking_failed")
     };
-    let mut tx = state.db.begin().await?;
+    let mut tx = store::begin(&state.db).await?;
     save_exchanges(&mut tx, &row.tenant_id, Some(&row.id), exchanges).await?;
     store::shipments::set_booking(
         &mut tx,

@@ -72,7 +72,7 @@ pub async fn update(state: &AppState, caller: &Caller, id: &str, changes: Shipme
         };
     }
     let actor = caller.actor();
-    let mut tx = state.db.begin().await?;
+    let mut tx = store::begin(&state.db).await?;
     save_exchanges(&mut tx, tenant, Some(id), cx.take()).await?;
     if let Err(e) = outcome {
         store::shipments::insert_history(
@@ -142,7 +142,7 @@ pub async fn cancel(state: &AppState, caller: &Caller, id: &str) -> Result<Shipm
         }
     };
     let actor = caller.actor();
-    let mut tx = state.db.begin().await?;
+    let mut tx = store::begin(&state.db).await?;
     save_exchanges(&mut tx, tenant, Some(id), cx.take()).await?;
     if let Err(e) = outcome {
         store::shipments::insert_history(

@@ -32,7 +32,7 @@ pub async fn apply_snapshot(
     actor: &Actor,
     exchanges: Vec<Exchange>,
 ) -> Result<ShipmentRow> {
-    let mut tx = state.db.begin().await?;
+    let mut tx = store::begin(&state.db).await?;
     save_exchanges(&mut tx, tenant, Some(shipment_id), exchanges).await?;
     let row =
         store::shipments::get_for_update(&mut tx, tenant, shipment_id).await?.ok_or(Error::NotFound("shipment"))?;

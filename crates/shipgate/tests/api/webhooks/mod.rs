@@ -151,7 +151,7 @@ async fn emit(app: &TestApp, shipment_id: &str, types: &[&'static str]) -> Vec<S
         .iter()
         .map(|t| NewEvent { event_type: t, data: json!({"shipment": {"id": shipment_id}, "note": *t}) })
         .collect();
-    let mut tx = app.db.begin().await.expect("tx");
+    let mut tx = shipgate::store::begin(&app.db).await.expect("tx");
     let ids = shipgate::store::events::emit(&mut tx, &app.tenant_id, shipment_id, &events).await.expect("emit");
     tx.commit().await.expect("commit");
     ids

@@ -52,9 +52,9 @@ async fn an_event_committed_after_a_later_one_was_dispatched_is_dispatched_once(
 
     // B writes first (so its transaction id is the lower one), then A writes an event,
     // then B writes another (numbered after A's) and commits while A stays open.
-    let mut b = app.db.begin().await.expect("tx b");
+    let mut b = shipgate::store::begin(&app.db).await.expect("tx b");
     let b1 = emit_in(&mut b, &app, &s2, "shipment.status_changed").await;
-    let mut a = app.db.begin().await.expect("tx a");
+    let mut a = shipgate::store::begin(&app.db).await.expect("tx a");
     let a1 = emit_in(&mut a, &app, &s1, "shipment.event_added").await;
     let b2 = emit_in(&mut b, &app, &s2, "shipment.event_added").await;
     b.commit().await.expect("commit b");
@@ -84,7 +84,7 @@ async fn a_rolled_back_event_is_skipped_and_a_big_transaction_spans_rounds() {
     let ep_id = ep["id"].as_str().expect("id");
     let sid = shipment(&app, "OUTBOX-BIG").await;
 
-    let mut gone = app.db.begin().await.expect("tx");
+    let mut gone = shipgate::store::begin(&app.db).await.expect("tx");
     emit_in(&mut gone, &app, &sid, "shipment.status_changed").await;
     gone.rollback().await.expect("rollback");
 

@@ -117,7 +117,7 @@ async fn an_event_reads_the_same_in_its_webhook_and_in_v1_events() {
     // one written on a whole second (chrono would drop the fraction there).
     let booked = app.book("SAME-1").await;
     let shipment_id = booked["id"].as_str().expect("id").to_owned();
-    let mut tx = app.db.begin().await.expect("tx");
+    let mut tx = shipgate::store::begin(&app.db).await.expect("tx");
     let whole = shipgate::store::events::emit(
         &mut tx,
         &app.tenant_id,
