@@ -97,8 +97,15 @@ def main():
         q = d.find_element(By.NAME, "q")
         q.send_keys("DEMO-DELIVERED")
         q.send_keys(Keys.ENTER)
+        # The search is a new page: read its rows only once it has replaced the full list
+        # (read at once, they were sometimes still the unfiltered page's).
+        wait_for(d, lambda: "DEMO-DELIVERED" in d.current_url, "the search's page loads")
+        wait_for(
+            d,
+            lambda: len(d.find_elements(By.CSS_SELECTOR, "table.stack tbody tr")) == 1,
+            "one shipment found by reference",
+        )
         rows = d.find_elements(By.CSS_SELECTOR, "table.stack tbody tr")
-        expect(len(rows) == 1, f"one shipment found by reference, got {len(rows)}")
         expect("delivered" in rows[0].text, f"the demo shipment is delivered: {rows[0].text}")
         rows[0].find_element(By.CSS_SELECTOR, "a").click()
         expect(h1(d).startswith("Shipment shp_"), f"the shipment page, got {h1(d)!r}")
