@@ -15,6 +15,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.common.exceptions import WebDriverException
 
 
 def fail(message):
@@ -34,6 +35,18 @@ def wait_for(driver, condition, message, seconds=10):
             return
         time.sleep(0.2)
     fail(f"{message} (at {driver.current_url})\n{driver.find_element(By.TAG_NAME, 'main').text[:2000]}")
+
+
+def settled(condition):
+    """`condition`, read as False while a page is being replaced (its elements go stale)."""
+
+    def check():
+        try:
+            return condition()
+        except WebDriverException:
+            return False
+
+    return check
 
 
 def browser():
@@ -75,7 +88,8 @@ def main():
         field = d.find_element(By.NAME, "api_key")
         field.send_keys(args.key)
         field.send_keys(Keys.ENTER)
-        expect(h1(d) == "Overview", f"after sign-in the overview, got {h1(d)!r}")
+        # A form sent with Enter: the next page is waited for, not assumed.
+        wait_for(d, settled(lambda: h1(d) == "Overview"), "after sign-in the overview")
         expect(args.key not in d.page_source, "the API key is not on the page")
         cookie = d.get_cookie("sg_console")
         expect(cookie and cookie.get("httpOnly") and cookie.get("sameSite") == "Strict", f"session cookie {cookie}")
@@ -102,7 +116,7 @@ def main():
         wait_for(d, lambda: "DEMO-DELIVERED" in d.current_url, "the search's page loads")
         wait_for(
             d,
-            lambda: len(d.find_elements(By.CSS_SELECTOR, "table.stack tbody tr")) == 1,
+            settled(lambda: len(d.find_elements(By.CSS_SELECTOR, "table.stack tbody tr")) == 1),
             "one shipment found by reference",
         )
         rows = d.find_elements(By.CSS_SELECTOR, "table.stack tbody tr")
