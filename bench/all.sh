@@ -97,14 +97,7 @@ if [ "$QUICK" != 1 ]; then
   # is then that size's, not the heap the empty size's ten minutes of load left behind.
   kill "$GW_PID"; wait "$GW_PID" 2>/dev/null || true
   start_gateway "$DB_URL" "$PORT" "$WORK/gw.log"
-  # A database in steady state, as the empty size's is when measured: the seeding's
-  # gigabytes flushed by a checkpoint (else the first checkpoint after the restore writes
-  # them back during the first runs, for whichever side is running), and the new process
-  # warmed up by the same pushes as at the empty size (its connections, statement caches).
-  started=$(date +%s)
-  psql "$DB_URL" -qc "CHECKPOINT"
-  wrk -t2 -c64 -d"${SECS}s" -s "$WORK/push.lua" "$BASE" >"$WORK/warm" 2>&1 || { cat "$WORK/warm"; exit 1; }
-  echo "checkpoint and ${SECS}s push warm-up of the new gateway process: $(( $(date +%s) - started )) s, $(wrk_rps <"$WORK/warm") pushes/s"
+  settle_seeded || exit 1
   measure_all "$SCALE"
 fi
 

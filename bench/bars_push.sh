@@ -10,6 +10,23 @@
 AWBS=${AWBS:-5000}
 PGBENCH=${PGBENCH:-$(command -v pgbench || echo "$PGBIN/pgbench")}
 
+push_warmup() { # SECS of the P1 load (push.lua, 64 connections); its wrk output in $WORK/warm
+  wrk -t2 -c64 -d"${SECS}s" -s "$WORK/push.lua" "$BASE" >"$WORK/warm" 2>&1 || { cat "$WORK/warm"; return 1; }
+}
+
+# Before a seeded size is measured: a database in steady state, as the empty size's is
+# when measured. The seeding's gigabytes are flushed by a checkpoint (else the first
+# checkpoint after the restore writes them back during the first runs, for whichever side
+# is running), and the gateway process is warmed up by the same pushes as at the empty
+# size (its connections, statement caches).
+settle_seeded() {
+  local started
+  started=$(date +%s)
+  psql "$DB_URL" -qc "CHECKPOINT"
+  push_warmup || return 1
+  echo "checkpoint and ${SECS}s push warm-up of the gateway process: $(( $(date +%s) - started )) s, $(wrk_rps <"$WORK/warm") pushes/s"
+}
+
 push_setup() { # writes push.lua and push_txn.sql, warms up, makes all $AWBS shipments exist
   AUTH=$(printf '%s:%s' "$EUSER" "$EPASS" | base64 -w0)
   local path=${URL#$BASE}
@@ -42,7 +59,7 @@ function done(summary, latency, requests)
 end
 LUA
   echo "push warm-up: ${SECS}s of pushes create the $AWBS shipments"
-  wrk -t2 -c64 -d"${SECS}s" -s "$WORK/push.lua" "$BASE" >"$WORK/warm" 2>&1 || { cat "$WORK/warm"; return 1; }
+  push_warmup || return 1
   # AWBs the warm-up did not reach get their shipment directly (pgbench needs all of them).
   psql "$DB_URL" -qAt -c "INSERT INTO shipments (tenant_id, id, connection_id, carrier, tracking_number, status)
     SELECT '$TENANT', 'shp_' || lpad(to_hex((extract(epoch FROM now()) * 1000)::bigint), 12, '0') || lpad(to_hex(n), 20, '0'), '$CON', 'ecomexpress', 'BENCH-' || n, 'in_transit' FROM generate_series(0, $AWBS - 1) n

@@ -53,7 +53,6 @@ measure empty
 measure empty
 psql "$DB_URL" -q -v t="$TENANT" -v con="$ECON" -v shipments="$SCALE_SHIPMENTS" -v tevents="$SCALE_TEVENTS" \
   -v oevents="$SCALE_OEVENTS" -f bench/seed.sql >/dev/null
-psql "$DB_URL" -qc "CHECKPOINT"
-wrk -t2 -c64 -d"${SECS}s" -s "$WORK/push.lua" "$BASE" >/dev/null 2>&1
+settle_seeded
 measure seeded
 measure seeded
