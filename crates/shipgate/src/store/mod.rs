@@ -98,5 +98,11 @@ pub async fn begin(pool: &PgPool) -> sqlx::Result<sqlx::Transaction<'static, sql
     let pool = pool.clone();
     #[allow(clippy::disallowed_methods)] // the one place allowed to call it
     let started = tokio::spawn(async move { pool.begin().await });
-    started.await.map_err(|e| sqlx::Error::Io(std::io::Error::other(e)))?
+    match started.await {
+        Ok(begun) => begun,
+        // A panic inside the start goes on in the caller, as it would have inline.
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Cancelled: the runtime is shutting down.
+        Err(e) => Err(sqlx::Error::Io(std::io::Error::other(e))),
+    }
 }
