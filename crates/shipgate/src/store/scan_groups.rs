@@ -11,6 +11,10 @@ use sqlx::PgConnection;
 use super::Actor;
 
 /// Which of `codes` each shipment already has events with: (shipment id, code) pairs.
+/// One probe of `tracking_events_code_idx` per (shipment, code), stopped at the first
+/// hit, so the cost does not grow with the shipments' histories. The LATERAL ... LIMIT 1
+/// keeps it a nested loop of probes: written as a join or EXISTS, the planner may
+/// instead hash the whole table (seen on a 200k-event database: 320 ms against 0.5 ms).
 pub async fn seen_codes(
     conn: &mut PgConnection,
     tenant_ids: &[&str],
@@ -18,10 +22,12 @@ pub async fn seen_codes(
     codes: &[&str],
 ) -> sqlx::Result<Vec<(String, String)>> {
     let rows = sqlx::query!(
-        r#"SELECT DISTINCT e.shipment_id, e.raw_code AS "code!"
+        r#"SELECT DISTINCT x.s AS "shipment_id!", c.code AS "code!"
            FROM unnest($1::text[], $2::text[]) AS x(t, s)
-           JOIN tracking_events e ON e.tenant_id = x.t AND e.shipment_id = x.s
-           WHERE e.raw_code = ANY($3::text[])"#,
+           CROSS JOIN unnest($3::text[]) AS c(code)
+           CROSS JOIN LATERAL (SELECT 1 FROM tracking_events e
+                               WHERE e.tenant_id = x.t AND e.shipment_id = x.s AND e.raw_code = c.code
+                               LIMIT 1) AS hit"#,
         tenant_ids as &[&str],
         shipment_ids as &[&str],
         codes as &[&str],
