@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 
 use sims::ecomexpress::{EcomPusher, Scan};
 
+/// A push slower than this counts in `rate` mode's slow windows (P2's bar, docs/quality.md).
+const STALL_MS: f64 = 25.0;
+
 const CODES: [&str; 5] = ["001", "0011", "002", "006", "999"];
 
 fn arg(args: &[String], i: usize, name: &str) -> String {
@@ -90,6 +93,7 @@ async fn rate_mode(pusher: EcomPusher, rate: f64, secs: f64, awbs: u64) {
     let interval = Duration::from_secs_f64(1.0 / rate);
     let run = std::process::id() as u64 * 1_000_000_000;
     let start = Instant::now();
+    let started_at = chrono::Utc::now();
     let mut tasks = tokio::task::JoinSet::new();
     let mut all = Vec::with_capacity(total as usize);
     // At most 200 pushes in flight (a carrier's sender has a bounded pool too, and the
@@ -118,7 +122,7 @@ async fn rate_mode(pusher: EcomPusher, rate: f64, secs: f64, awbs: u64) {
                     false
                 }
             };
-            (due.elapsed().as_secs_f64() * 1e3, ok)
+            (i, due.elapsed().as_secs_f64() * 1e3, ok)
         });
         while let Some(done) = tasks.try_join_next() {
             all.push(done);
@@ -129,9 +133,22 @@ async fn rate_mode(pusher: EcomPusher, rate: f64, secs: f64, awbs: u64) {
     while let Some(r) = tasks.join_next().await {
         all.push(r);
     }
-    for (ms, ok) in all.into_iter().flatten() {
+    // Where the slow pushes were: each 100 ms window of scheduled send times holding a
+    // push slower than STALL_MS, with its wall-clock time, so a stall can be matched
+    // against the database's log (checkpoints, autovacuum) of the same run. On stderr:
+    // stdout keeps its one line for the scripts that read it.
+    let mut windows: std::collections::BTreeMap<u64, (u64, f64)> = std::collections::BTreeMap::new();
+    for (i, ms, ok) in all.into_iter().flatten() {
         lat.push(ms);
         failed += u64::from(!ok);
+        if ms > STALL_MS {
+            let w = windows.entry((interval.mul_f64(i as f64).as_millis() / 100) as u64).or_default();
+            *w = (w.0 + 1, w.1.max(ms));
+        }
+    }
+    for (w, (n, max)) in &windows {
+        let at = started_at + chrono::Duration::milliseconds(*w as i64 * 100);
+        eprintln!("slow window {}: {n} pushes over {STALL_MS} ms, max {max:.0} ms", at.format("%H:%M:%S%.1f UTC"));
     }
     let elapsed = start.elapsed().as_secs_f64();
     lat.sort_by(|a, b| a.total_cmp(b));
