@@ -148,7 +148,10 @@ async fn rate_mode(pusher: EcomPusher, rate: f64, secs: f64, awbs: u64) {
     }
     for (w, (n, max)) in &windows {
         let at = started_at + chrono::Duration::milliseconds(*w as i64 * 100);
-        eprintln!("slow window {}: {n} pushes over {STALL_MS} ms, max {max:.0} ms", at.format("%H:%M:%S%.1f UTC"));
+        eprintln!(
+            "slow window {}: {n} pushes over {STALL_MS} ms, max {max:.0} ms",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        );
     }
     let elapsed = start.elapsed().as_secs_f64();
     lat.sort_by(|a, b| a.total_cmp(b));
