@@ -47,6 +47,14 @@ pub fn shipment_event_text(row: &ShipmentRow, extra: &[(&str, &Value)]) -> Resul
     String::from_utf8(buf).map_err(Error::internal)
 }
 
+/// `{"shipment": ...}` (the data of `shipment.created` and `shipment.booked`) as JSON
+/// text for a statement to store as it is ([`shipment_event_text`]; for a booking,
+/// building the `Value` tree instead was a fifth of the gateway's instructions per
+/// booking: bench/README.md, "P3 on a slower machine").
+pub fn shipment_event_raw(row: &ShipmentRow) -> Result<Box<serde_json::value::RawValue>> {
+    serde_json::value::RawValue::from_string(shipment_event_text(row, &[])?).map_err(Error::internal)
+}
+
 /// Which events a list shows.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct EventFilter<'a> {

@@ -7,7 +7,7 @@
 //! slow leaves the shipment `pending` for the job; one that refuses leaves it `failed`.
 
 use chrono::{DurationRound as _, Utc};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{Attempt, attempt_booking, channel_json, check_channel, check_texts, is_unique_violation};
 use crate::app::AppState;
@@ -94,7 +94,7 @@ pub async fn create(state: &AppState, caller: &Caller, req: CreateShipment) -> R
     // Postgres keeps microseconds: the event shows the same created_at as the row.
     let at = Utc::now().duration_trunc(chrono::Duration::microseconds(1)).unwrap_or_else(|_| Utc::now());
     let event_id = ids::new_id("evt");
-    let event = crate::service::events::shipment_event("shipment.created", &new.as_row(at), Value::Null)?.data;
+    let event = crate::service::events::shipment_event_raw(&new.as_row(at))?;
     let inserted = state
         .warm
         .with(async |c| {

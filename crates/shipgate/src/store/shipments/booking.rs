@@ -86,7 +86,8 @@ pub async fn mark_booked(
 /// `shipment.booked` event (id, data).
 pub struct BookedEvent<'a> {
     pub at: DateTime<Utc>,
-    pub event: Option<(&'a str, &'a serde_json::Value)>,
+    /// `shipment.booked`: id and data as JSON text (see [`super::Creation::event`]).
+    pub event: Option<(&'a str, &'a RawValue)>,
 }
 
 /// The booking outcome fields, written together.

@@ -32,8 +32,10 @@ pub struct Creation<'a> {
     /// The row's `created_at`, given so the `shipment.created` event built from it
     /// shows the same time as the stored row.
     pub at: DateTime<Utc>,
-    /// The `shipment.created` event: id and data.
-    pub event: (&'a str, &'a serde_json::Value),
+    /// The `shipment.created` event: id and data, as JSON text
+    /// ([`shipment_event_text`](crate::service::events::shipment_event_text): written
+    /// straight, with no `Value` tree to build and drop).
+    pub event: (&'a str, &'a serde_json::value::RawValue),
 }
 
 /// Insert a shipment, its first history entry and its `shipment.created` event in one
