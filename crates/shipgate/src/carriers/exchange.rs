@@ -64,13 +64,18 @@ pub fn redact(v: &mut Value, secret_keys: &[&str]) {
 /// letter of a name otherwise, RFC 8259 section 7). False means [`redact`] would change
 /// nothing, so the body can be kept as it came.
 fn may_hold_secret(bytes: &[u8], secret_keys: &[&str]) -> bool {
-    let has = |needle: &[u8]| {
-        !needle.is_empty()
-            && bytes
-                .windows(needle.len())
-                .any(|w| w[0].eq_ignore_ascii_case(&needle[0]) && w.eq_ignore_ascii_case(needle))
-    };
-    has(b"\\u") || secret_keys.iter().any(|k| has(k.as_bytes()))
+    // One pass: only where a byte could start a name (or an escape) are names compared.
+    let mut starts = [false; 256];
+    starts[usize::from(b'\\')] = true;
+    for c in secret_keys.iter().filter_map(|k| k.as_bytes().first()) {
+        starts[usize::from(c.to_ascii_lowercase())] = true;
+        starts[usize::from(c.to_ascii_uppercase())] = true;
+    }
+    (0..bytes.len()).filter(|&i| starts[usize::from(bytes[i])]).any(|i| {
+        let rest = &bytes[i..];
+        rest.starts_with(b"\\u")
+            || secret_keys.iter().any(|k| rest.get(..k.len()).is_some_and(|w| w.eq_ignore_ascii_case(k.as_bytes())))
+    })
 }
 
 /// A body as kept in `carrier_exchanges`: JSON with the values of secret members
