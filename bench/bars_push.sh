@@ -89,9 +89,13 @@ LUA
     AND type = 'shipment.event_added' ORDER BY seq DESC LIMIT 1")
   PUSH_HIST="{\"count\":1,\"events\":[$PUSH_EVT]}"
   PUSH_EDATA="{\"shipment\":$shp,\"event\":$PUSH_EVT}"
+  # `sun` (the scan's status_update_number, also in the outbound event's id) is drawn
+  # from 10^18: drawn from 2*10^9, two of the ~10^5 transactions of an all.sh run met
+  # often enough (birthday bound) that, at the same event_seq, their event ids collided
+  # and pgbench aborted the run (2026-12-01, P2's floor: events_default_pkey).
   cat >"$WORK/push_txn.sql" <<SQL
 \set n random(0, $AWBS - 1)
-\set sun random(1, 2000000000)
+\set sun random(1, 999999999999999999)
 BEGIN;
 SELECT id AS sid FROM shipments WHERE tenant_id = :tenant AND tracking_number = 'BENCH-' || :n
   ORDER BY (connection_id = :con) DESC, id LIMIT 1 FOR UPDATE \gset
