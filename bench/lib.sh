@@ -100,6 +100,26 @@ private_pg_stop() { # $1 mode (fast | immediate)
   [ -n "${PGDATA:-}" ] || return 0
   as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -m "${1:-fast}" stop >/dev/null 2>&1 || true
 }
+# The stack a bar runs against, for the scripts that measure one or two bars: the
+# binaries copied (snapshot_bins), a private Postgres with database $2 migrated,
+# shipgate-sims on SIMS_PORT and the gateway on PORT; all stopped and WORK removed on
+# exit. Needs WORK, PORT, SIMS_PORT; sets DB_URL.
+stack_up() { # $1 private Postgres port, $2 database name
+  trap stack_down EXIT
+  snapshot_bins
+  private_pg_init "$1"
+  psql "postgres://postgres@127.0.0.1:$PRIVATE_PORT/postgres" -qc "CREATE DATABASE $2"
+  DB_URL="postgres://postgres@127.0.0.1:$PRIVATE_PORT/$2"
+  DATABASE_URL="$DB_URL" "$BIN" migrate >>"$WORK/gw.log" 2>&1
+  start_sims "$SIMS_PORT" "$WORK/sims.log"
+  start_gateway "$DB_URL" "$PORT" "$WORK/gw.log"
+}
+stack_down() {
+  [ -n "$GW_PID" ] && kill "$GW_PID" 2>/dev/null || true
+  [ -n "$SIMS_PID" ] && kill "$SIMS_PID" 2>/dev/null || true
+  private_pg_stop immediate
+  rm -rf "$WORK"
+}
 pg_set() { # $1 database url, then name=value ... (ALTER SYSTEM + reload; value DEFAULT resets)
   local url=$1 kv; shift
   for kv in "$@"; do

@@ -24,20 +24,7 @@ source bench/inbound_lib.sh
 source bench/bars_booking.sh
 need_bins shipgate sims
 WORK=$(mktemp -d)
-cleanup() {
-  [ -n "$GW_PID" ] && kill "$GW_PID" 2>/dev/null || true
-  [ -n "$SIMS_PID" ] && kill "$SIMS_PID" 2>/dev/null || true
-  private_pg_stop immediate
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-snapshot_bins
-private_pg_init "${BENCH_PGPORT:-55448}"
-psql "postgres://postgres@127.0.0.1:$PRIVATE_PORT/postgres" -qc "CREATE DATABASE bench"
-DB_URL="postgres://postgres@127.0.0.1:$PRIVATE_PORT/bench"
-DATABASE_URL="$DB_URL" "$BIN" migrate >>"$WORK/gw.log" 2>&1
-start_sims "$SIMS_PORT" "$WORK/sims.log"
-start_gateway "$DB_URL" "$PORT" "$WORK/gw.log"
+stack_up "${BENCH_PGPORT:-55448}" bench
 setup_ecom "$DB_URL" "$BASE"
 ecourier_setup
 booking_setup >/dev/null

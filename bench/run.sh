@@ -18,13 +18,7 @@ source bench/bars_reads.sh
 need_bins sims
 command -v wrk >/dev/null || { echo "install wrk: apt-get install wrk"; exit 1; }
 WORK=$(mktemp -d)
-trap 'kill $GW_PID $SIMS_PID 2>/dev/null || true; private_pg_stop immediate; rm -rf "$WORK"' EXIT
-snapshot_bins
-private_pg_init "${BENCH_PGPORT:-55437}"
-psql "postgres://postgres@127.0.0.1:$PRIVATE_PORT/postgres" -qc "CREATE DATABASE run"
-DB_URL="postgres://postgres@127.0.0.1:$PRIVATE_PORT/run"
-start_sims "$SIMS_PORT" "$WORK/sims.log"
-start_gateway "$DB_URL" "$PORT" "$WORK/gw.log"
+stack_up "${BENCH_PGPORT:-55437}" run
 setup_ecom "$DB_URL" "$BASE"
 ecourier_setup
 echo "machine: $(nproc) cores, $(uname -r); wrk, pgbench, the gateway, shipgate-sims and Postgres share the cores"
