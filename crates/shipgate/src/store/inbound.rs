@@ -227,29 +227,6 @@ pub async fn keep_webhook(
 
 // ---- status mappings ----
 
-/// Which of `codes` the shipment already has an event with (for mapping rows that
-/// apply only after another code, "999 after a 777"): one probe of
-/// `tracking_events_code_idx` per code, whatever the shipment's history (see
-/// [`super::scan_groups::seen_codes`]).
-pub async fn seen_codes(
-    conn: &mut PgConnection,
-    tenant_id: &str,
-    shipment_id: &str,
-    codes: &[&str],
-) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar!(
-        r#"SELECT DISTINCT c.code AS "code!" FROM unnest($3::text[]) AS c(code)
-           CROSS JOIN LATERAL (SELECT 1 FROM tracking_events e
-                               WHERE e.tenant_id = $1 AND e.shipment_id = $2 AND e.raw_code = c.code
-                               LIMIT 1) AS hit"#,
-        tenant_id,
-        shipment_id,
-        codes as &[&str],
-    )
-    .fetch_all(conn)
-    .await
-}
-
 #[derive(Debug, Clone)]
 pub struct MappingRow {
     pub carrier: String,

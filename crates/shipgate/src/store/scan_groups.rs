@@ -10,7 +10,8 @@ use sqlx::PgConnection;
 
 use super::Actor;
 
-/// Which of `codes` each shipment already has events with: (shipment id, code) pairs.
+/// Which of `codes` each shipment already has events with: (shipment id, code) pairs
+/// (also the lone scan's lookup, as a group of one).
 /// One probe of `tracking_events_code_idx` per (shipment, code), stopped at the first
 /// hit, so the cost does not grow with the shipments' histories. The LATERAL ... LIMIT 1
 /// keeps it a nested loop of probes: written as a join or EXISTS, the planner may

@@ -106,7 +106,12 @@ pub(super) async fn apply_scan(
     let seen = if after_codes.is_empty() || created {
         Vec::new()
     } else {
-        store::inbound::seen_codes(&mut *tx, tenant, &row.id, &after_codes).await?
+        // The group's lookup, for a group of one.
+        store::scan_groups::seen_codes(&mut *tx, &[tenant], &[row.id.as_str()], &after_codes)
+            .await?
+            .into_iter()
+            .map(|(_, code)| code)
+            .collect()
     };
     let mapping = mappings.resolve(&scan.code, &seen);
     let before = (row.status, row.subtag.clone());
