@@ -22,6 +22,7 @@ pub mod idempotency;
 pub mod inbound;
 pub mod jobs;
 pub mod keepalive;
+pub(crate) mod lane;
 pub mod ops;
 pub mod overview;
 pub mod quotes;

@@ -31,18 +31,19 @@
 //!   most recently used backend first and no on-release round trip, as the short request
 //!   paths do (`store::warm`), without taking turns from those paths.
 //!
-//! The committers are started with the first scan and hold the state weakly: they end
+//! The queue and its committers are a [`Lane`], started with the first scan; they end
 //! when the last [`AppState`] handle is dropped (tests build many).
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use serde_json::Value;
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::group;
 use super::ingest::{self, Applied};
-use crate::app::{AppState, Inner};
+use crate::app::AppState;
 use crate::carriers::inbound::{Ingested, Scan};
+use crate::service::lane::Lane;
 use crate::service::{Error, Result};
 use crate::store::warm::Warm;
 
@@ -54,11 +55,6 @@ struct Item {
     reply: oneshot::Sender<Result<Ingested>>,
 }
 
-/// The queue of one instance (kept in [`Inner::scan_lane`]).
-pub(super) struct Lane {
-    tx: mpsc::Sender<Item>,
-}
-
 /// Queue `scan` for the next group and wait for its answer (sent after its COMMIT).
 pub(super) async fn submit(
     state: &AppState,
@@ -66,55 +62,22 @@ pub(super) async fn submit(
     scan: Scan,
     raw: &Value,
 ) -> Result<Ingested> {
-    let lane = lane(state);
+    let workers = state.config.inbound_commit_workers;
+    let lane = Lane::get_or_start(&state.scan_lane, state, workers, state.config.inbound_commit_batch, || {
+        // The committers' own stack, capped at their number (see the module doc).
+        let warm = Warm::with_limit(state.db.clone(), workers);
+        move |state: AppState, group: Vec<Item>| {
+            let warm = warm.clone();
+            async move { write_group(&state, &warm, group).await }
+        }
+    });
     let (reply, answer) = oneshot::channel();
     let item = Item { connection, scan, raw: raw.clone(), reply };
-    if let Err(mpsc::error::SendError(item)) = lane.tx.send(item).await {
+    if let Err(item) = lane.send(item).await {
         // The committers are gone (the runtime is shutting down): write it here.
         return ingest::ingest_scan(state, &item.connection.row, &item.scan, &item.raw).await;
     }
     answer.await.unwrap_or_else(|_| Err(Error::Internal(anyhow::anyhow!("the scan's committer stopped"))))
-}
-
-fn lane(state: &AppState) -> Arc<Lane> {
-    let any = state.scan_lane.get_or_init(|| {
-        let workers = state.config.inbound_commit_workers;
-        let (tx, rx) = mpsc::channel::<Item>(state.config.inbound_commit_batch * workers * 4);
-        let rx = Arc::new(Mutex::new(rx));
-        let warm = Warm::with_limit(state.db.clone(), workers);
-        for _ in 0..workers {
-            tokio::spawn(committer(
-                Arc::downgrade(&state.0),
-                warm.clone(),
-                rx.clone(),
-                state.config.inbound_commit_batch,
-            ));
-        }
-        Arc::new(Lane { tx }) as Arc<dyn std::any::Any + Send + Sync>
-    });
-    any.clone().downcast::<Lane>().expect("the scan lane holds a Lane")
-}
-
-/// Take what is queued (waiting only for the first), write it as one group, repeat.
-async fn committer(state: Weak<Inner>, warm: Warm, rx: Arc<Mutex<mpsc::Receiver<Item>>>, max: usize) {
-    loop {
-        let mut group = Vec::new();
-        {
-            let mut rx = rx.lock().await;
-            match rx.recv().await {
-                Some(first) => group.push(first),
-                None => return,
-            }
-            while group.len() < max {
-                match rx.try_recv() {
-                    Ok(item) => group.push(item),
-                    Err(_) => break,
-                }
-            }
-        }
-        let Some(inner) = state.upgrade() else { return };
-        write_group(&AppState(inner), &warm, group).await;
-    }
 }
 
 async fn write_group(state: &AppState, warm: &Warm, mut group: Vec<Item>) {
