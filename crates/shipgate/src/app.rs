@@ -44,6 +44,9 @@ pub struct Inner {
     /// The queue of the inbound scans' group commit (`service::inbound`), started with
     /// the first scan. Held as `Any`: app.rs holds state only and names no layer above.
     pub scan_lane: std::sync::OnceLock<Arc<dyn std::any::Any + Send + Sync>>,
+    /// The queue of the coalesced shipment reads (`service::shipments::reads`), started
+    /// with the first read; held as `Any` like `scan_lane`.
+    pub read_lane: std::sync::OnceLock<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 /// How long a connection row read on the booking path is reused (like API keys: safe to
@@ -102,6 +105,7 @@ impl AppState {
             connection_cache: Mutex::new(HashMap::new()),
             inbound: Default::default(),
             scan_lane: std::sync::OnceLock::new(),
+            read_lane: std::sync::OnceLock::new(),
         })))
     }
 

@@ -54,6 +54,7 @@ struct Raw {
     worker_concurrency: usize,
     inbound_commit_workers: usize,
     inbound_commit_batch: usize,
+    read_group_workers: usize,
     jobs_poll_interval_ms: u64,
     shutdown_drain_seconds: u64,
     log_format: String,
@@ -173,6 +174,8 @@ pub struct Config {
     pub inbound_commit_workers: usize,
     /// Most scans one group commit holds.
     pub inbound_commit_batch: usize,
+    /// Coalesced shipment reads one instance runs at once (`service::shipments::reads`).
+    pub read_group_workers: usize,
     pub jobs_poll_interval: Duration,
     pub shutdown_drain: Duration,
     /// Where carriers reach this gateway (`https://gw.example.com`); inbound URLs are
@@ -283,6 +286,9 @@ impl Config {
         if !(1..=64).contains(&raw.inbound_commit_workers) {
             return Err(err("inbound_commit_workers", "must be from 1 to 64"));
         }
+        if !(1..=64).contains(&raw.read_group_workers) {
+            return Err(err("read_group_workers", "must be from 1 to 64"));
+        }
         if !(1..=1000).contains(&raw.inbound_commit_batch) {
             return Err(err("inbound_commit_batch", "must be from 1 to 1000"));
         }
@@ -383,6 +389,7 @@ impl Config {
             worker_concurrency: raw.worker_concurrency,
             inbound_commit_workers: raw.inbound_commit_workers,
             inbound_commit_batch: raw.inbound_commit_batch,
+            read_group_workers: raw.read_group_workers,
             jobs_poll_interval: Duration::from_millis(raw.jobs_poll_interval_ms.max(10)),
             shutdown_drain: Duration::from_secs(raw.shutdown_drain_seconds),
             log_format,

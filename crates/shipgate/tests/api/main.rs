@@ -6,6 +6,7 @@ mod booking;
 mod breaker;
 mod carrier_sql;
 mod cli;
+mod coalesced_reads;
 mod connections;
 mod console;
 mod documents;

@@ -9,6 +9,7 @@ pub mod change;
 pub mod create;
 pub mod lifecycle;
 pub mod proof;
+pub(crate) mod reads;
 pub mod snapshot;
 
 use chrono::{DateTime, Utc};
@@ -120,8 +121,7 @@ pub(crate) async fn load(state: &AppState, tenant: &str, id: &str) -> Result<Shi
     if !ids::is_id("shp", id) {
         return Err(Error::NotFound("shipment"));
     }
-    let row = state.warm.with(async |c| store::shipments::get(c, tenant, id).await).await?;
-    row.ok_or(Error::NotFound("shipment"))
+    reads::one(state, tenant, id).await?.ok_or(Error::NotFound("shipment"))
 }
 
 /// The connection behind a shipment, even if it was deleted since (then refused).

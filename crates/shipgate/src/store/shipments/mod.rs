@@ -97,6 +97,21 @@ pub async fn get(conn: &mut PgConnection, tenant_id: &str, id: &str) -> sqlx::Re
         .await
 }
 
+/// The shipments named by the pairs (`tenants[i]`, `ids[i]`) (lists of one length), in
+/// one statement: the rows found, in no particular order, each once however often it
+/// was asked for. The coalesced reads of `service::shipments::reads`; one primary-key
+/// probe per distinct pair.
+pub async fn get_many(conn: &mut PgConnection, tenants: &[&str], ids: &[&str]) -> sqlx::Result<Vec<ShipmentRow>> {
+    query_shipment!(
+        "SELECT",
+        "FROM shipments WHERE (tenant_id, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+        tenants as &[&str],
+        ids as &[&str]
+    )
+    .fetch_all(conn)
+    .await
+}
+
 /// The live (pending or booked) registration of `tracking_number` on a connection:
 /// the shipment `shipments_registration_uq` lets exist at most once.
 pub async fn get_registration(
