@@ -32,16 +32,19 @@ pub const HEADER: &str = "idempotency-key";
 const KEPT_HEADERS: [&str; 3] = ["content-type", "location", "retry-after"];
 
 pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    match handle(state, req, next).await {
+    if !matches!(*req.method(), Method::POST | Method::PATCH) || !req.headers().contains_key(HEADER) {
+        return next.run(req).await;
+    }
+    // Boxed: axum moves this middleware's future into a box of its own on every request,
+    // so the keyed path's state (its statements' futures, kilobytes) lives behind a
+    // pointer instead of being copied for requests that never take it.
+    match Box::pin(handle(state, req, next)).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
 }
 
 async fn handle(state: AppState, req: Request, next: Next) -> Result<Response, ApiError> {
-    if !matches!(*req.method(), Method::POST | Method::PATCH) {
-        return Ok(next.run(req).await);
-    }
     let Some(key) = req.headers().get(HEADER) else {
         return Ok(next.run(req).await);
     };

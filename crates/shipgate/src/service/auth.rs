@@ -86,7 +86,9 @@ pub async fn authenticate(state: &AppState, token: &SecretString) -> Result<Opti
     {
         return Ok(Some(Caller { tenant_id: k.tenant_id, key_id: id.to_owned() }));
     }
-    let row = state.warm.with(async |c| store::tenants::find_api_key(c, id).await).await?;
+    // Boxed: the statement's future is kilobytes, and this function's future is built (and
+    // moved) for every request, most of which the cache answers.
+    let row = Box::pin(state.warm.with(async |c| store::tenants::find_api_key(c, id).await)).await?;
     let usable = row.filter(|r| r.revoked_at.is_none() && r.env == env).and_then(|r| {
         let h: [u8; 32] = r.secret_hash.as_slice().try_into().ok()?;
         Some((h, r.tenant_id))

@@ -51,8 +51,9 @@ pub(crate) async fn one(state: &AppState, tenant: &str, id: &str) -> Result<Opti
     let lane = Lane::get_or_start(&state.read_lane, state, state.config.read_group_workers, GROUP_MAX, || read_group);
     let (reply, answer) = oneshot::channel();
     if let Err(item) = lane.send(Item { tenant: tenant.to_owned(), id: id.to_owned(), reply }).await {
-        // The readers are gone (the runtime is shutting down): read it here.
-        return alone(state, &item.tenant, &item.id).await;
+        // The readers are gone (the runtime is shutting down): read it here. Boxed, so the
+        // statement's future does not enlarge every read's.
+        return Box::pin(alone(state, &item.tenant, &item.id)).await;
     }
     answer.await.unwrap_or_else(|_| Err(Error::Internal(anyhow::anyhow!("the shipment's reader stopped"))))
 }
