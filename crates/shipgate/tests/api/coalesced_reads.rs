@@ -124,3 +124,69 @@ async fn a_shipment_that_cannot_be_read_fails_alone_and_the_rest_of_its_group_is
         }
     }
 }
+
+/// The backend of the read statement now waiting on the lock, once there is one.
+async fn waiting_read_pid(app: &TestApp) -> i32 {
+    for _ in 0..200 {
+        let pid: Option<i32> = sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'
+               AND query LIKE 'SELECT tenant_id, id, reference, connection_id, %'",
+        )
+        .fetch_optional(&app.db)
+        .await
+        .expect("pg_stat_activity");
+        if let Some(pid) = pid {
+            return pid;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("no read statement is waiting");
+}
+
+async fn terminate(app: &TestApp, pid: i32) {
+    let done: bool =
+        sqlx::query_scalar("SELECT pg_terminate_backend($1)").bind(pid).fetch_one(&app.db).await.expect("terminate");
+    assert!(done, "backend {pid} terminated");
+}
+
+#[tokio::test]
+async fn a_group_whose_connection_dies_answers_each_of_its_reads_503_and_the_next_read_works() {
+    let app = spawn_app_with("read_group_workers = 1\n").await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let s = app.book(&format!("CRO-{i}")).await;
+        ids.push(s["id"].as_str().expect("id").to_owned());
+    }
+    let get = |id: String| {
+        let (http, url, key) = (app.http.clone(), format!("{}/v1/shipments/{id}", app.base), app.key.clone());
+        tokio::spawn(async move {
+            let r = http.get(url).bearer_auth(key).send().await.expect("request");
+            (r.status().as_u16(), r.json::<Value>().await.expect("JSON body"))
+        })
+    };
+    let mut lock = shipgate::store::begin(&app.db).await.expect("begin");
+    sqlx::query("LOCK TABLE shipments IN ACCESS EXCLUSIVE MODE").execute(&mut *lock).await.expect("lock");
+    // The first read is read alone and waits; nine more queue behind it as one group.
+    let first = get(ids[0].clone());
+    let alone = waiting_read_pid(&app).await;
+    let group: Vec<_> = (0..9).map(|i| get(ids[i % 3].clone())).collect();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // The database goes away under the lone read, then under the group's statement.
+    terminate(&app, alone).await;
+    let (status, body) = first.await.expect("first");
+    assert_eq!(status, 503, "the lone read: {body}");
+    assert_eq!(body["code"], "database_unavailable");
+    let grouped = waiting_read_pid(&app).await;
+    assert_ne!(grouped, alone);
+    terminate(&app, grouped).await;
+    for read in group {
+        let (status, body) = read.await.expect("read");
+        assert_eq!(status, 503, "a read of the group whose statement died: {body}");
+        assert_eq!(body["code"], "database_unavailable");
+    }
+    lock.rollback().await.expect("unlock");
+    let again = app.get(&format!("/v1/shipments/{}", ids[1])).await;
+    assert_eq!(again.status, 200, "the next read, on a new connection");
+    assert_eq!(again.json()["id"], ids[1].as_str());
+}
