@@ -106,8 +106,19 @@ async fn replay_requeues_the_failed_deliveries_since_a_time() {
     let app = spawn_app_with(WEBHOOKS).await;
     let _workers = shipgate::webhooks::spawn(app.state.clone()).expect("workers");
     let (endpoint, _, up) = failed_delivery(&app).await;
-    let failed = app.get(&format!("/v1/webhook-endpoints/{endpoint}/deliveries?status=failed")).await.json();
-    let n = failed["data"].as_array().expect("data").len();
+    // The booking's two events (shipment.created, shipment.booked) each fail on their own
+    // schedule: count them once both have, or the replay finds one more than counted.
+    let deliveries = |status: &'static str| {
+        let path = format!("/v1/webhook-endpoints/{endpoint}/deliveries{status}");
+        let app = &app;
+        async move { app.get(&path).await.json()["data"].as_array().map_or(0, Vec::len) }
+    };
+    until("both of the booking's deliveries failed", || async {
+        let (all, failed) = (deliveries("").await, deliveries("?status=failed").await);
+        all >= 2 && failed == all
+    })
+    .await;
+    let n = deliveries("?status=failed").await;
     up.store(true, Ordering::SeqCst);
     let c = Console::signed_in(&app, &app.key).await;
     let page = c.get(&format!("/console/webhooks/{endpoint}")).await;
