@@ -63,7 +63,7 @@ pub fn micros<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error>
     let mut buf = [0; 27];
     match fixed(t, &mut buf) {
         Some(text) => s.serialize_str(text),
-        None => s.serialize_str(&format(t)),
+        None => s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Micros, true)),
     }
 }
 

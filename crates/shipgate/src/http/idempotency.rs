@@ -32,22 +32,21 @@ pub const HEADER: &str = "idempotency-key";
 const KEPT_HEADERS: [&str; 3] = ["content-type", "location", "retry-after"];
 
 pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if !matches!(*req.method(), Method::POST | Method::PATCH) || !req.headers().contains_key(HEADER) {
-        return next.run(req).await;
-    }
+    let key = match req.headers().get(HEADER) {
+        Some(key) if matches!(*req.method(), Method::POST | Method::PATCH) => key.clone(),
+        _ => return next.run(req).await,
+    };
     // Boxed: axum moves this middleware's future into a box of its own on every request,
     // so the keyed path's state (its statements' futures, kilobytes) lives behind a
     // pointer instead of being copied for requests that never take it.
-    match Box::pin(handle(state, req, next)).await {
+    match Box::pin(handle(state, req, next, key)).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
 }
 
-async fn handle(state: AppState, req: Request, next: Next) -> Result<Response, ApiError> {
-    let Some(key) = req.headers().get(HEADER) else {
-        return Ok(next.run(req).await);
-    };
+/// A POST or PATCH carrying `key` in its `Idempotency-Key` header.
+async fn handle(state: AppState, req: Request, next: Next, key: HeaderValue) -> Result<Response, ApiError> {
     let key = key
         .to_str()
         .ok()

@@ -35,7 +35,7 @@ use crate::store;
 use crate::store::shipments::ShipmentRow;
 
 /// The most reads one statement answers.
-pub(crate) const GROUP_MAX: usize = 128;
+const GROUP_MAX: usize = 128;
 
 type Reply = oneshot::Sender<Result<Option<ShipmentRow>>>;
 
