@@ -27,6 +27,15 @@ async fn waiting_reads(app: &TestApp) -> i64 {
     .expect("pg_stat_activity")
 }
 
+/// Book `n` shipments referenced `{prefix}-0`, `{prefix}-1`, ...; their ids in that order.
+async fn book(app: &TestApp, prefix: &str, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        ids.push(app.book(&format!("{prefix}-{i}")).await["id"].as_str().expect("id").to_owned());
+    }
+    ids
+}
+
 /// Start the reads, each `(key, path)`, while `shipments` is locked; wait until they
 /// are all in the gateway and assert they wait as one statement; then release the lock
 /// and return each answer (status, body) in the order given.
@@ -64,11 +73,7 @@ async fn read_together(app: &TestApp, reads: Vec<(String, String)>) -> Vec<(u16,
 #[tokio::test]
 async fn reads_that_meet_are_one_statement_and_each_gets_its_own_tenants_shipment() {
     let app = spawn_app_with("read_group_workers = 1\n").await;
-    let mut ids = Vec::new();
-    for i in 0..5 {
-        let s = app.book(&format!("CR-{i}")).await;
-        ids.push(s["id"].as_str().expect("id").to_owned());
-    }
+    let ids = book(&app, "CR", 5).await;
     let (_, other_key) = new_tenant(&app.state, "Tenant B").await;
     // 30 reads by the owner (each id six times), 10 by another tenant of the same ids,
     // 2 of a well-formed id nobody has.
@@ -101,11 +106,7 @@ async fn reads_that_meet_are_one_statement_and_each_gets_its_own_tenants_shipmen
 #[tokio::test]
 async fn a_shipment_that_cannot_be_read_fails_alone_and_the_rest_of_its_group_is_answered() {
     let app = spawn_app_with("read_group_workers = 1\n").await;
-    let mut ids = Vec::new();
-    for i in 0..3 {
-        let s = app.book(&format!("CRF-{i}")).await;
-        ids.push(s["id"].as_str().expect("id").to_owned());
-    }
+    let ids = book(&app, "CRF", 3).await;
     // A row the gateway cannot decode (parcels must be a list), written behind its back.
     sqlx::query("UPDATE shipments SET parcels = '\"not a list\"'::jsonb WHERE id = $1")
         .bind(&ids[1])
@@ -153,11 +154,7 @@ async fn terminate(app: &TestApp, pid: i32) {
 #[tokio::test]
 async fn a_group_whose_connection_dies_answers_each_of_its_reads_503_and_the_next_read_works() {
     let app = spawn_app_with("read_group_workers = 1\n").await;
-    let mut ids = Vec::new();
-    for i in 0..3 {
-        let s = app.book(&format!("CRO-{i}")).await;
-        ids.push(s["id"].as_str().expect("id").to_owned());
-    }
+    let ids = book(&app, "CRO", 3).await;
     let get = |id: String| {
         let (http, url, key) = (app.http.clone(), format!("{}/v1/shipments/{id}", app.base), app.key.clone());
         tokio::spawn(async move {
