@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::Simulators;
 use crate::app::AppState;
+use crate::domain::ProofOfDelivery;
 use crate::http::shipments::ShipmentIn;
 use crate::service::shipments::{self, Created};
 use crate::service::{Caller, jobs, reconcile};
@@ -57,7 +58,13 @@ async fn run(state: &AppState, sims: &Simulators, demo: &PodDemo) -> anyhow::Res
     }
     let delivered = shipments::refresh(state, &caller, &shipment.id).await?;
     let documents = shipments::documents(state, &caller, &shipment.id).await?;
-    let signature = delivered.proof_of_delivery.as_ref().and_then(|p| p.signature.as_ref());
+    let proof: Option<ProofOfDelivery> = delivered
+        .proof_of_delivery
+        .as_ref()
+        .map(|p| serde_json::from_str(p.get()))
+        .transpose()
+        .map_err(anyhow::Error::from)?;
+    let signature = proof.as_ref().and_then(|p| p.signature.as_ref());
 
     let have = sims.ecmr.shipment_count();
     if have < ECMR_DEMO_SHIPMENTS {
@@ -88,7 +95,7 @@ eCMR reconcile report ({state}): {pages} pages, {seen} shipments seen, {only} on
 "#,
         id = delivered.id,
         status = delivered.status.as_str(),
-        name = delivered.proof_of_delivery.as_ref().and_then(|p| p.name.clone()).unwrap_or_else(|| "nobody".into()),
+        name = proof.as_ref().and_then(|p| p.name.clone()).unwrap_or_else(|| "nobody".into()),
         docs = documents.len(),
         doc = signature.map(|s| s.document_id.as_str()).unwrap_or("-"),
         ctype = signature.map(|s| s.content_type.as_str()).unwrap_or("-"),

@@ -40,3 +40,105 @@ macro_rules! text_enum {
 
 text_enum!(Status, "shipment status");
 text_enum!(BookingState, "booking state");
+
+/// A jsonb value handed through as compact JSON text, not parsed into the domain's
+/// types: what the read paths (`GET /v1/shipments/{id}`, the list) show of a shipment's
+/// JSON columns. Reading the columns into the domain's types and writing them out again
+/// was most of a list's cost (docs/quality.md P4); the stored text is already the answer.
+///
+/// Postgres writes jsonb as `{"a": 1, "b": [1, 2]}`: a space after every `:` and `,` and
+/// nowhere else outside strings (`JsonbToCString` in src/backend/utils/adt/jsonb.c), keys
+/// ordered shortest first, then bytewise. The spaces are dropped here; the key order is
+/// jsonb's. Strings are escaped as serde_json escapes them (`escape_json` in
+/// src/backend/utils/adt/json.c: `"`, `\`, and control characters only), so a value
+/// reads the same whichever path wrote it.
+#[derive(Debug, Clone)]
+pub struct PgJson(pub Box<serde_json::value::RawValue>);
+
+impl PgJson {
+    /// The value read into a domain type.
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> serde_json::Result<T> {
+        serde_json::from_str(self.0.get())
+    }
+}
+
+impl sqlx::Type<Postgres> for PgJson {
+    fn type_info() -> PgTypeInfo {
+        <sqlx::types::Json<()> as sqlx::Type<Postgres>>::type_info()
+    }
+    /// jsonb only: a json column would keep whatever spacing it was given.
+    fn compatible(ty: &PgTypeInfo) -> bool {
+        *ty == Self::type_info()
+    }
+}
+
+impl<'r> sqlx::Decode<'r, Postgres> for PgJson {
+    fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
+        let mut text = value.as_bytes()?;
+        // jsonb's binary form is a version byte (1, the only one) and then the text
+        // (`jsonb_send`, src/backend/utils/adt/jsonb.c).
+        if value.format() == sqlx::postgres::PgValueFormat::Binary {
+            match text.split_first() {
+                Some((1, rest)) => text = rest,
+                _ => return Err("a jsonb value of an unknown binary format version".into()),
+            }
+        }
+        let compact = String::from_utf8(compact_jsonb(text))?;
+        Ok(PgJson(serde_json::value::RawValue::from_string(compact)?))
+    }
+}
+
+/// jsonb's text without the spaces outside strings.
+fn compact_jsonb(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(&b) = rest.first() {
+        if b == b'"' {
+            // Copy the whole string: up to the first quote not escaped.
+            let mut end = 1;
+            loop {
+                match rest[end..].iter().position(|&c| c == b'"' || c == b'\\') {
+                    Some(i) if rest[end + i] == b'\\' => end += i + 2,
+                    Some(i) => {
+                        end += i + 1;
+                        break;
+                    }
+                    None => {
+                        end = rest.len();
+                        break;
+                    }
+                }
+            }
+            let end = end.min(rest.len());
+            out.extend_from_slice(&rest[..end]);
+            rest = &rest[end..];
+        } else {
+            if !b.is_ascii_whitespace() {
+                out.push(b);
+            }
+            rest = &rest[1..];
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compact_jsonb;
+
+    fn compact(s: &str) -> String {
+        String::from_utf8(compact_jsonb(s.as_bytes())).unwrap()
+    }
+
+    #[test]
+    fn jsonb_text_loses_its_spaces_but_not_those_in_strings() {
+        assert_eq!(compact(r#"{"a": 1, "b": [1, 2.50, null], "c": {}}"#), r#"{"a":1,"b":[1,2.50,null],"c":{}}"#);
+        assert_eq!(
+            compact(r#"{"k y": "a, b: c", "q": "say \"hi\", ok"}"#),
+            r#"{"k y":"a, b: c","q":"say \"hi\", ok"}"#
+        );
+        assert_eq!(compact(r#"["back\\", " x "]"#), r#"["back\\"," x "]"#);
+        assert_eq!(compact(r#"{"é": "Zürich  "}"#), r#"{"é":"Zürich  "}"#);
+        assert_eq!(compact("[]"), "[]");
+    }
+}

@@ -173,3 +173,35 @@ async fn a_reference_is_unique_per_tenant() {
     assert!(p["detail"].as_str().expect("detail").contains("reference"));
     assert_eq!(app.sim_calls("SaveOrder"), 1);
 }
+
+/// The reads show a shipment's JSON (stops, parcels, money, metadata, ...) as stored,
+/// without reading it into the domain's types (QUALITY P4): what they answer must be
+/// what the booking answered, with texts that need escaping, and as compact.
+#[tokio::test]
+async fn reads_answer_the_stored_json_as_the_booking_did() {
+    let app = spawn_app().await;
+    let mut body = crate::helpers::shipment_body(&app.connection_id, "RAW-1");
+    body["stops"][0]["name"] = json!("Anna \"Nan\" O'Brien, Jr.: CEO");
+    body["stops"][0]["address"]["line1"] = json!(r"Unit 4\B, 2251 Orange Blossom Trail");
+    body["stops"][1]["address"]["city"] = json!("Zürich – Örlikon");
+    body["stops"][1]["notes"] = json!("ring twice, then wait: {\"gate\": [1, 2]}");
+    body["parcels"][0]["weight"] = json!({"value": 2.50, "unit": "kg"});
+    body["parcels"][0]["dimensions"] = json!({"length": 40, "width": 30.5, "height": 0.25, "unit": "cm"});
+    body["metadata"] = json!({"note": "a: b, c", "box": "📦", "k y": " spaced "});
+    let booked = app.post("/v1/shipments", &body).await;
+    assert_eq!(booked.status, 201, "{}", String::from_utf8_lossy(&booked.bytes));
+    let booked = booked.json();
+    let id = booked["id"].as_str().expect("id");
+
+    let one = app.get(&format!("/v1/shipments/{id}")).await;
+    assert_eq!(one.status, 200);
+    assert_eq!(one.json(), booked, "GET one differs from the booking's answer");
+    let list = app.get("/v1/shipments?reference=RAW-1").await;
+    assert_eq!(list.json()["data"][0], booked, "the list differs from the booking's answer");
+    assert_eq!(list.json()["data"][0]["stops"][0]["name"], "Anna \"Nan\" O'Brien, Jr.: CEO");
+    assert_eq!(list.json()["data"][0]["metadata"]["k y"], " spaced ");
+    // As compact as serde_json writes it: no space was left between tokens.
+    for (what, r) in [("GET one", &one), ("the list", &list)] {
+        assert_eq!(r.bytes.len(), serde_json::to_vec(&r.json()).expect("json").len(), "{what} is not compact");
+    }
+}

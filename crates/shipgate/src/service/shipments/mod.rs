@@ -29,7 +29,7 @@ use crate::service::views::{CarrierExchange, Document, DocumentContent, HistoryE
 use crate::service::{Caller, Error, Page, PageRequest, Refusal, Result};
 use crate::store;
 use crate::store::connections::ConnectionRow;
-use crate::store::shipments::ShipmentRow;
+use crate::store::shipments::{ShipmentDoc, ShipmentRow};
 
 /// Which shipments a list shows; every filter given must match.
 #[derive(Debug, Default, Clone)]
@@ -45,7 +45,7 @@ pub struct ListFilter<'a> {
 
 /// The tenant's shipment.
 pub async fn get(state: &AppState, caller: &Caller, id: &str) -> Result<Shipment> {
-    Shipment::try_from(load(state, &caller.tenant_id, id).await?)
+    Shipment::try_from(load_doc(state, &caller.tenant_id, id).await?)
 }
 
 /// The tenant's shipments, newest first, one page at a time (the key is the last id).
@@ -72,21 +72,21 @@ pub async fn list(
 
 /// A shipment's tracking events, oldest first.
 pub async fn tracking_events(state: &AppState, caller: &Caller, id: &str) -> Result<Vec<TrackingEvent>> {
-    load(state, &caller.tenant_id, id).await?;
+    load_doc(state, &caller.tenant_id, id).await?;
     let rows = state.warm.with(async |c| store::shipments::list_events(c, &caller.tenant_id, id).await).await?;
     Ok(rows.into_iter().map(TrackingEvent::from).collect())
 }
 
 /// A shipment's audit history, oldest first.
 pub async fn history(state: &AppState, caller: &Caller, id: &str) -> Result<Vec<HistoryEntry>> {
-    load(state, &caller.tenant_id, id).await?;
+    load_doc(state, &caller.tenant_id, id).await?;
     let rows = state.warm.with(async |c| store::shipments::list_history(c, &caller.tenant_id, id).await).await?;
     Ok(rows.into_iter().map(HistoryEntry::from).collect())
 }
 
 /// A shipment's carrier exchanges, oldest first.
 pub async fn exchanges(state: &AppState, caller: &Caller, id: &str) -> Result<Vec<CarrierExchange>> {
-    load(state, &caller.tenant_id, id).await?;
+    load_doc(state, &caller.tenant_id, id).await?;
     let mut conn = state.db.acquire().await?;
     let rows = store::exchanges::list_for_shipment(&mut conn, &caller.tenant_id, id).await?;
     Ok(rows.into_iter().map(CarrierExchange::from).collect())
@@ -103,7 +103,7 @@ pub async fn documents(state: &AppState, caller: &Caller, id: &str) -> Result<Ve
 
 /// One kept document's bytes and media type.
 pub async fn document(state: &AppState, caller: &Caller, id: &str, document_id: &str) -> Result<DocumentContent> {
-    load(state, &caller.tenant_id, id).await?;
+    load_doc(state, &caller.tenant_id, id).await?;
     if !ids::is_id("doc", document_id) {
         return Err(Error::NotFound("document"));
     }
@@ -118,6 +118,14 @@ pub async fn document(state: &AppState, caller: &Caller, id: &str, document_id: 
 
 /// The tenant's shipment row; an id of the wrong shape is simply not found.
 pub(crate) async fn load(state: &AppState, tenant: &str, id: &str) -> Result<ShipmentRow> {
+    let doc = load_doc(state, tenant, id).await?;
+    let id = doc.id.clone();
+    doc.into_row()
+        .map_err(|e| Error::internal(anyhow::anyhow!("shipment {id}: a stored JSON column does not read: {e}")))
+}
+
+/// The tenant's shipment as the API shows it, its JSON columns as stored.
+pub(crate) async fn load_doc(state: &AppState, tenant: &str, id: &str) -> Result<ShipmentDoc> {
     if !ids::is_id("shp", id) {
         return Err(Error::NotFound("shipment"));
     }

@@ -32,12 +32,12 @@ use crate::app::AppState;
 use crate::service::lane::Lane;
 use crate::service::{Error, Result};
 use crate::store;
-use crate::store::shipments::ShipmentRow;
+use crate::store::shipments::ShipmentDoc;
 
 /// The most reads one statement answers.
 const GROUP_MAX: usize = 128;
 
-type Reply = oneshot::Sender<Result<Option<ShipmentRow>>>;
+type Reply = oneshot::Sender<Result<Option<ShipmentDoc>>>;
 
 /// One queued read and where its answer goes.
 struct Item {
@@ -47,7 +47,7 @@ struct Item {
 }
 
 /// The tenant's shipment `id`, read in the next group.
-pub(crate) async fn one(state: &AppState, tenant: &str, id: &str) -> Result<Option<ShipmentRow>> {
+pub(crate) async fn one(state: &AppState, tenant: &str, id: &str) -> Result<Option<ShipmentDoc>> {
     let lane = Lane::get_or_start(&state.read_lane, state, state.config.read_group_workers, GROUP_MAX, || read_group);
     let (reply, answer) = oneshot::channel();
     if let Err(item) = lane.send(Item { tenant: tenant.to_owned(), id: id.to_owned(), reply }).await {
@@ -58,8 +58,8 @@ pub(crate) async fn one(state: &AppState, tenant: &str, id: &str) -> Result<Opti
     answer.await.unwrap_or_else(|_| Err(Error::Internal(anyhow::anyhow!("the shipment's reader stopped"))))
 }
 
-async fn alone(state: &AppState, tenant: &str, id: &str) -> Result<Option<ShipmentRow>> {
-    Ok(state.warm.with(async |c| store::shipments::get(c, tenant, id).await).await?)
+async fn alone(state: &AppState, tenant: &str, id: &str) -> Result<Option<ShipmentDoc>> {
+    Ok(state.warm.with(async |c| store::shipments::get_doc(c, tenant, id).await).await?)
 }
 
 async fn read_group(state: AppState, mut group: Vec<Item>) {
@@ -95,7 +95,7 @@ async fn read_group(state: AppState, mut group: Vec<Item>) {
 
 /// Each read its own pair's row (a copy where a pair was asked for more than once), or
 /// none.
-fn answer(group: Vec<Item>, rows: Vec<ShipmentRow>) {
+fn answer(group: Vec<Item>, rows: Vec<ShipmentDoc>) {
     let mut waiting: HashMap<(String, String), Vec<Reply>> = HashMap::with_capacity(group.len());
     for item in group {
         waiting.entry((item.tenant, item.id)).or_default().push(item.reply);

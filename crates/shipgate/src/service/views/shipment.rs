@@ -5,13 +5,14 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
 use super::{Channel, Location, ShipmentSinks};
-use crate::domain::{BookingState, DocumentLink, Metadata, Money, Parcel, ProofOfDelivery, Status, Stop};
+use crate::domain::{BookingState, DocumentLink, Money, Parcel, ProofOfDelivery, Status, Stop};
 use crate::service::Error;
 use crate::store::exchanges::ExchangeRow;
-use crate::store::shipments::{EventRow, HistoryRow, ShipmentRow};
+use crate::store::shipments::{EventRow, HistoryRow, ShipmentDoc, ShipmentRow};
 
 /// The booking with the carrier: for a booking carrier the order, for a tracking
 /// number registered on a tracking carrier (AfterShip) the registration.
@@ -24,7 +25,7 @@ pub struct Booking {
     pub attempts: i32,
     /// The carrier's last refusal or failure; null once booked.
     #[schema(value_type = Option<BookingError>)]
-    pub last_error: Option<Value>,
+    pub last_error: Option<Box<RawValue>>,
     #[schema(value_type = Option<String>, format = DateTime)]
     #[serde(serialize_with = "crate::domain::time::micros_opt")]
     pub booked_at: Option<DateTime<Utc>>,
@@ -45,13 +46,17 @@ pub struct Shipment {
     pub carrier_reference: Option<String>,
     pub tracking_number: Option<String>,
     pub service: Option<String>,
-    pub stops: Vec<Stop>,
-    pub parcels: Vec<Parcel>,
-    pub declared_value: Option<Money>,
-    pub cod_amount: Option<Money>,
+    #[schema(value_type = Vec<Stop>)]
+    pub stops: Box<RawValue>,
+    #[schema(value_type = Vec<Parcel>)]
+    pub parcels: Box<RawValue>,
+    #[schema(value_type = Option<Money>)]
+    pub declared_value: Option<Box<RawValue>>,
+    #[schema(value_type = Option<Money>)]
+    pub cod_amount: Option<Box<RawValue>>,
     pub notes: Option<String>,
     #[schema(value_type = super::schema::Metadata)]
-    pub metadata: Metadata,
+    pub metadata: Box<RawValue>,
     pub channel: Option<Channel>,
     /// The booking (or, for a registered tracking number, the registration) with the
     /// carrier. Null only for a shipment a carrier's push created for an unknown AWB:
@@ -64,19 +69,21 @@ pub struct Shipment {
     pub carrier_status: Option<String>,
     /// The latest tracking event (by when it happened), as recorded when it arrived.
     #[schema(value_type = Option<LastEvent>)]
-    pub last_event: Option<Value>,
+    pub last_event: Option<Box<RawValue>>,
     #[schema(value_type = Option<String>, format = DateTime)]
     #[serde(serialize_with = "crate::domain::time::micros_opt")]
     pub estimated_delivery: Option<DateTime<Utc>>,
     /// What each sink (`channel`) made of this shipment; `{}` when it reports to none.
     #[schema(value_type = ShipmentSinks)]
-    pub sinks: serde_json::Map<String, Value>,
+    pub sinks: Box<RawValue>,
     /// Documents the carrier holds (eCMR's CMR). `GET /v1/shipments/{id}/documents`
     /// lists them together with the documents the gateway keeps.
-    pub documents: Vec<DocumentLink>,
+    #[schema(value_type = Vec<DocumentLink>)]
+    pub documents: Box<RawValue>,
     /// Who took delivery and when, as the carrier reported it, with the signature the
     /// gateway keeps (download it from the documents); null until a carrier reports one.
-    pub proof_of_delivery: Option<ProofOfDelivery>,
+    #[schema(value_type = Option<ProofOfDelivery>)]
+    pub proof_of_delivery: Option<Box<RawValue>>,
     #[schema(value_type = String, format = DateTime)]
     #[serde(serialize_with = "crate::domain::time::micros")]
     pub created_at: DateTime<Utc>,
@@ -85,22 +92,27 @@ pub struct Shipment {
     pub updated_at: DateTime<Utc>,
 }
 
-impl TryFrom<ShipmentRow> for Shipment {
+/// The channel as the registry reads it from the JSON the store keeps (its `Channel`
+/// reads ids written as numeric strings before they had to be integers); one that does
+/// not parse is an error, never dropped.
+fn channel_of(id: &str, stored: Option<&RawValue>) -> Result<Option<Channel>, Error> {
+    stored
+        .map(|c| {
+            serde_json::from_str::<Channel>(c.get())
+                .map_err(|e| Error::internal(anyhow::anyhow!("shipment {id}: its stored channel does not read: {e}")))
+        })
+        .transpose()
+}
+
+impl TryFrom<ShipmentDoc> for Shipment {
     type Error = Error;
 
-    /// Moves the row's fields: no copy on the read path (QUALITY P4). The channel is
-    /// parsed from the JSON the store keeps (the registry's `Channel` reads ids written
-    /// as numeric strings before they had to be integers); one that does not parse is an
-    /// error, never dropped.
-    fn try_from(r: ShipmentRow) -> Result<Self, Error> {
-        let channel = match &r.channel {
-            Some(c) => Some(serde_json::from_str::<Channel>(c.0.get()).map_err(|e| {
-                Error::internal(anyhow::anyhow!("shipment {}: its stored channel does not read: {e}", r.id))
-            })?),
-            None => None,
-        };
+    /// The read paths (GET one, the list; QUALITY P4): the row's fields are moved and its
+    /// JSON columns shown as stored, never read into the domain's types and written out
+    /// again.
+    fn try_from(r: ShipmentDoc) -> Result<Self, Error> {
         Ok(Shipment {
-            channel,
+            channel: channel_of(&r.id, r.channel.as_ref().map(|c| &*c.0))?,
             booking: r.booking_state.map(|state| Booking {
                 state,
                 attempts: r.booking_attempts,
@@ -128,6 +140,56 @@ impl TryFrom<ShipmentRow> for Shipment {
             sinks: r.sinks.0,
             documents: r.documents.0,
             proof_of_delivery: r.proof_of_delivery.map(|j| j.0),
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+impl TryFrom<ShipmentRow> for Shipment {
+    type Error = Error;
+
+    /// The workflows' answers and events: the row as they changed it, its JSON values
+    /// written from the domain's types.
+    fn try_from(r: ShipmentRow) -> Result<Self, Error> {
+        fn raw<T: Serialize>(v: &T) -> Result<Box<RawValue>, Error> {
+            serde_json::value::to_raw_value(v).map_err(Error::internal)
+        }
+        fn raw_opt<T: Serialize>(v: &Option<T>) -> Result<Option<Box<RawValue>>, Error> {
+            v.as_ref().map(raw).transpose()
+        }
+        Ok(Shipment {
+            channel: channel_of(&r.id, r.channel.as_ref().map(|c| &*c.0))?,
+            booking: match r.booking_state {
+                Some(state) => Some(Booking {
+                    state,
+                    attempts: r.booking_attempts,
+                    last_error: raw_opt(&r.booking_last_error)?,
+                    booked_at: r.booked_at,
+                }),
+                None => None,
+            },
+            stops: raw(&r.stops)?,
+            parcels: raw(&r.parcels)?,
+            declared_value: raw_opt(&r.declared_value)?,
+            cod_amount: raw_opt(&r.cod_amount)?,
+            metadata: raw(&r.metadata)?,
+            last_event: raw_opt(&r.last_event)?,
+            sinks: raw(&r.sinks)?,
+            documents: raw(&r.documents)?,
+            proof_of_delivery: raw_opt(&r.proof_of_delivery)?,
+            status: r.status,
+            id: r.id,
+            reference: r.reference,
+            connection_id: r.connection_id,
+            carrier: r.carrier,
+            carrier_reference: r.carrier_reference,
+            tracking_number: r.tracking_number,
+            service: r.service,
+            notes: r.notes,
+            subtag: r.subtag,
+            carrier_status: r.carrier_status,
+            estimated_delivery: r.estimated_delivery,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })

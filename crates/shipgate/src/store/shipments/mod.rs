@@ -4,10 +4,12 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
-use sqlx::PgConnection;
+use sqlx::postgres::PgRow;
 use sqlx::types::Json;
+use sqlx::{PgConnection, Row};
 
 use crate::domain::{BookingState, DocumentLink, Metadata, Money, Parcel, ProofOfDelivery, ShipmentPlan, Status, Stop};
+use crate::store::types::PgJson;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ShipmentRow {
@@ -59,6 +61,146 @@ impl ShipmentRow {
     }
 }
 
+/// A shipment as the API reads it (`GET /v1/shipments/{id}`, the list): the row with
+/// its JSON columns as stored ([`PgJson`]), not read into the domain's types. The
+/// workflows read a [`ShipmentRow`]; [`ShipmentDoc::into_row`] turns one into the other.
+#[derive(Debug, Clone)]
+pub struct ShipmentDoc {
+    pub tenant_id: String,
+    pub id: String,
+    pub reference: Option<String>,
+    pub connection_id: String,
+    pub carrier: String,
+    pub carrier_reference: Option<String>,
+    pub tracking_number: Option<String>,
+    pub service: Option<String>,
+    pub stops: PgJson,
+    pub parcels: PgJson,
+    pub declared_value: Option<PgJson>,
+    pub cod_amount: Option<PgJson>,
+    pub notes: Option<String>,
+    pub metadata: PgJson,
+    pub channel: Option<PgJson>,
+    pub booking_state: Option<BookingState>,
+    pub booking_attempts: i32,
+    pub booking_last_error: Option<PgJson>,
+    pub booked_at: Option<DateTime<Utc>>,
+    pub status: Status,
+    pub subtag: Option<String>,
+    pub carrier_status: Option<String>,
+    pub last_event: Option<PgJson>,
+    pub estimated_delivery: Option<DateTime<Utc>>,
+    pub sinks: PgJson,
+    pub documents: PgJson,
+    pub proof_of_delivery: Option<PgJson>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The columns of a [`ShipmentDoc`], in its fields' order (its `FromRow` reads them by
+/// position). `query_doc!` spells the same list with the macro's type overrides.
+const DOC_COLUMNS: &str = "tenant_id, id, reference, connection_id, carrier, carrier_reference, tracking_number, \
+     service, stops, parcels, declared_value, cod_amount, notes, metadata, channel, booking_state, booking_attempts, \
+     booking_last_error, booked_at, status, subtag, carrier_status, last_event, estimated_delivery, sinks, documents, \
+     proof_of_delivery, created_at, updated_at";
+
+impl<'r> sqlx::FromRow<'r, PgRow> for ShipmentDoc {
+    /// By position: a list reads 100 rows of 29 columns, and a lookup by name hashes
+    /// the name each time.
+    fn from_row(r: &'r PgRow) -> sqlx::Result<Self> {
+        Ok(ShipmentDoc {
+            tenant_id: r.try_get(0)?,
+            id: r.try_get(1)?,
+            reference: r.try_get(2)?,
+            connection_id: r.try_get(3)?,
+            carrier: r.try_get(4)?,
+            carrier_reference: r.try_get(5)?,
+            tracking_number: r.try_get(6)?,
+            service: r.try_get(7)?,
+            stops: r.try_get(8)?,
+            parcels: r.try_get(9)?,
+            declared_value: r.try_get(10)?,
+            cod_amount: r.try_get(11)?,
+            notes: r.try_get(12)?,
+            metadata: r.try_get(13)?,
+            channel: r.try_get(14)?,
+            booking_state: r.try_get(15)?,
+            booking_attempts: r.try_get(16)?,
+            booking_last_error: r.try_get(17)?,
+            booked_at: r.try_get(18)?,
+            status: r.try_get(19)?,
+            subtag: r.try_get(20)?,
+            carrier_status: r.try_get(21)?,
+            last_event: r.try_get(22)?,
+            estimated_delivery: r.try_get(23)?,
+            sinks: r.try_get(24)?,
+            documents: r.try_get(25)?,
+            proof_of_delivery: r.try_get(26)?,
+            created_at: r.try_get(27)?,
+            updated_at: r.try_get(28)?,
+        })
+    }
+}
+
+impl ShipmentDoc {
+    /// The row the workflows read: the JSON columns read into the domain's types.
+    pub fn into_row(self) -> serde_json::Result<ShipmentRow> {
+        fn opt<T: serde::de::DeserializeOwned>(j: &Option<PgJson>) -> serde_json::Result<Option<Json<T>>> {
+            j.as_ref().map(|j| j.parse().map(Json)).transpose()
+        }
+        Ok(ShipmentRow {
+            stops: Json(self.stops.parse()?),
+            parcels: Json(self.parcels.parse()?),
+            declared_value: opt(&self.declared_value)?,
+            cod_amount: opt(&self.cod_amount)?,
+            metadata: Json(self.metadata.parse()?),
+            channel: self.channel.map(|c| Json(c.0)),
+            booking_last_error: opt(&self.booking_last_error)?,
+            last_event: opt(&self.last_event)?,
+            sinks: Json(self.sinks.parse()?),
+            documents: Json(self.documents.parse()?),
+            proof_of_delivery: opt(&self.proof_of_delivery)?,
+            tenant_id: self.tenant_id,
+            id: self.id,
+            reference: self.reference,
+            connection_id: self.connection_id,
+            carrier: self.carrier,
+            carrier_reference: self.carrier_reference,
+            tracking_number: self.tracking_number,
+            service: self.service,
+            notes: self.notes,
+            booking_state: self.booking_state,
+            booking_attempts: self.booking_attempts,
+            booked_at: self.booked_at,
+            status: self.status,
+            subtag: self.subtag,
+            carrier_status: self.carrier_status,
+            estimated_delivery: self.estimated_delivery,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+/// `query_as!(ShipmentDoc, ...)`, as `query_shipment!` for the row.
+macro_rules! query_doc {
+    ($prefix:literal, $suffix:literal $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            ShipmentDoc,
+            $prefix + r#" tenant_id, id, reference, connection_id, carrier, carrier_reference, tracking_number, service,
+               stops AS "stops!: PgJson", parcels AS "parcels!: PgJson",
+               declared_value AS "declared_value: PgJson", cod_amount AS "cod_amount: PgJson",
+               notes, metadata AS "metadata!: PgJson", channel AS "channel: PgJson",
+               booking_state AS "booking_state: BookingState", booking_attempts,
+               booking_last_error AS "booking_last_error: PgJson",
+               booked_at, status AS "status!: Status", subtag, carrier_status, last_event AS "last_event: PgJson",
+               estimated_delivery, sinks AS "sinks!: PgJson", documents AS "documents!: PgJson",
+               proof_of_delivery AS "proof_of_delivery: PgJson", created_at, updated_at "# + $suffix
+            $(, $arg)*
+        )
+    };
+}
+
 /// `query_as!(ShipmentRow, ...)` with the column list (jsonb columns typed) spliced in
 /// between a prefix and a suffix, so every statement reads the same columns.
 macro_rules! query_shipment {
@@ -97,12 +239,17 @@ pub async fn get(conn: &mut PgConnection, tenant_id: &str, id: &str) -> sqlx::Re
         .await
 }
 
+/// The tenant's shipment as the API reads it.
+pub async fn get_doc(conn: &mut PgConnection, tenant_id: &str, id: &str) -> sqlx::Result<Option<ShipmentDoc>> {
+    query_doc!("SELECT", "FROM shipments WHERE tenant_id = $1 AND id = $2", tenant_id, id).fetch_optional(conn).await
+}
+
 /// The shipments named by the pairs (`tenants[i]`, `ids[i]`) (lists of one length), in
 /// one statement: the rows found, in no particular order, each once however often it
 /// was asked for. The coalesced reads of `service::shipments::reads`; one primary-key
 /// probe per distinct pair.
-pub async fn get_many(conn: &mut PgConnection, tenants: &[&str], ids: &[&str]) -> sqlx::Result<Vec<ShipmentRow>> {
-    query_shipment!(
+pub async fn get_many(conn: &mut PgConnection, tenants: &[&str], ids: &[&str]) -> sqlx::Result<Vec<ShipmentDoc>> {
+    query_doc!(
         "SELECT",
         "FROM shipments WHERE (tenant_id, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
         tenants as &[&str],
@@ -227,13 +374,9 @@ pub async fn list(
     tenant_id: &str,
     f: &ListFilter<'_>,
     limit: i64,
-) -> sqlx::Result<Vec<ShipmentRow>> {
-    let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(
-        "SELECT tenant_id, id, reference, connection_id, carrier, carrier_reference, tracking_number, service, stops, \
-         parcels, declared_value, cod_amount, notes, metadata, channel, booking_state, booking_attempts, \
-         booking_last_error, booked_at, status, subtag, carrier_status, last_event, estimated_delivery, sinks, documents, \
-         proof_of_delivery, created_at, updated_at FROM shipments WHERE tenant_id = ",
-    );
+) -> sqlx::Result<Vec<ShipmentDoc>> {
+    let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new("SELECT ");
+    q.push(DOC_COLUMNS).push(" FROM shipments WHERE tenant_id = ");
     q.push_bind(tenant_id);
     let text_filters = [
         (" AND status = ", f.status.map(Status::as_str)),
@@ -272,7 +415,7 @@ pub async fn list(
     }
     q.push(if by_time { " ORDER BY created_at DESC, id DESC LIMIT " } else { " ORDER BY id DESC LIMIT " })
         .push_bind(limit);
-    q.build_query_as::<ShipmentRow>().fetch_all(conn).await
+    q.build_query_as::<ShipmentDoc>().fetch_all(conn).await
 }
 
 /// What a client can change of a shipment, written together.
