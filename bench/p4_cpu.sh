@@ -14,9 +14,11 @@
 # With CALLGRIND=1 a second gateway is then started under valgrind's callgrind on the
 # same database, warmed up, its counters zeroed, and GET one is profiled for 15 s with
 # 8 connections: instructions per request, the same however busy the machine is
-# (callgrind_annotate --inclusive=yes OUT for the parts).
+# (callgrind_annotate --inclusive=yes OUT for the parts). CALLGRIND_READ=list profiles
+# the list of 100 instead.
 #
 # Usage: bench/p4_cpu.sh [runs=3] [seconds=8]    CALLGRIND=1 CALLGRIND_OUT=file (default ./p4.callgrind)
+#        CALLGRIND_READ=one|list
 # Needs: cargo build --release --workspace --bins --examples; wrk, psql, jq, valgrind (CALLGRIND=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -77,13 +79,18 @@ if [ "${CALLGRIND:-0}" = 1 ]; then
     >>"$WORK/gw.log" 2>&1 &
   CG_PID=$!
   for _ in $(seq 600); do curl -sf -o /dev/null "http://127.0.0.1:$cg_port/healthz" && break; sleep 0.1; done
-  wrk -t1 -c8 -d5s -H "Authorization: Bearer $KEY" -s "$WORK/read_many.lua" "http://127.0.0.1:$cg_port" >/dev/null
+  case ${CALLGRIND_READ:-one} in
+    one) cg_args=(-s "$WORK/read_many.lua" "http://127.0.0.1:$cg_port"); cg_name="GET one" ;;
+    list) cg_args=("http://127.0.0.1:$cg_port$(cat "$WORK/read_list.path")"); cg_name="list of 100" ;;
+    *) echo "CALLGRIND_READ: one or list" >&2; exit 2 ;;
+  esac
+  wrk -t1 -c8 -d5s -H "Authorization: Bearer $KEY" "${cg_args[@]}" >/dev/null
   callgrind_control -z "$CG_PID" >/dev/null
-  out=$(wrk -t1 -c8 -d15s -H "Authorization: Bearer $KEY" -s "$WORK/read_many.lua" "http://127.0.0.1:$cg_port")
+  out=$(wrk -t1 -c8 -d15s -H "Authorization: Bearer $KEY" "${cg_args[@]}")
   n=$(awk '/requests in/ {print $1}' <<<"$out")
   callgrind_control -d "$CG_PID" >/dev/null
   sleep 1
   kill "$CG_PID" 2>/dev/null || true
   total=$(callgrind_annotate "$out_file".1 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
-  echo "callgrind: $n GET one requests, $(calc %.0f "$total / $n") instructions per request; profile in $out_file.1"
+  echo "callgrind: $n $cg_name requests, $(calc %.0f "$total / $n") instructions per request; profile in $out_file.1"
 fi
