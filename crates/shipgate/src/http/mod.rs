@@ -18,6 +18,7 @@ pub mod flat;
 pub mod idempotency;
 pub mod inbound;
 pub mod jobs;
+pub mod json_out;
 pub mod openapi;
 pub mod ops;
 pub mod quotes;

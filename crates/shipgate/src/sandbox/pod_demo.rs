@@ -58,12 +58,8 @@ async fn run(state: &AppState, sims: &Simulators, demo: &PodDemo) -> anyhow::Res
     }
     let delivered = shipments::refresh(state, &caller, &shipment.id).await?;
     let documents = shipments::documents(state, &caller, &shipment.id).await?;
-    let proof: Option<ProofOfDelivery> = delivered
-        .proof_of_delivery
-        .as_ref()
-        .map(|p| serde_json::from_str(p.get()))
-        .transpose()
-        .map_err(anyhow::Error::from)?;
+    let proof: Option<ProofOfDelivery> =
+        delivered.proof_of_delivery.as_ref().map(|p| p.parse()).transpose().map_err(anyhow::Error::from)?;
     let signature = proof.as_ref().and_then(|p| p.signature.as_ref());
 
     let have = sims.ecmr.shipment_count();

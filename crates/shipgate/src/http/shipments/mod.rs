@@ -7,6 +7,8 @@ mod body;
 mod documents;
 
 use axum::Json as AxumJson;
+
+use crate::http::json_out::JsonOut;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -82,7 +84,7 @@ async fn list_shipments(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<ListParams>,
-) -> ApiResult<AxumJson<ShipmentPage>> {
+) -> ApiResult<JsonOut<ShipmentPage>> {
     let limit = q.limit.unwrap_or(20);
     let mut errors = Vec::new();
     if !(1..=100).contains(&limit) {
@@ -134,7 +136,8 @@ async fn list_shipments(
         created_before,
     };
     let page = shipments::list(&state, &caller, &filter, &PageRequest { limit, after }).await?;
-    Ok(AxumJson(ShipmentPage { data: page.items, next_cursor: page.next.as_deref().map(encode_cursor) }))
+    let size = page.items.iter().map(Shipment::json_size_hint).sum::<usize>() + 128;
+    Ok(JsonOut::sized(ShipmentPage { data: page.items, next_cursor: page.next.as_deref().map(encode_cursor) }, size))
 }
 
 /// Read a shipment
@@ -147,8 +150,10 @@ async fn get_shipment(
     State(state): State<AppState>,
     caller: Caller,
     PathId(id): PathId,
-) -> ApiResult<AxumJson<Shipment>> {
-    Ok(AxumJson(shipments::get(&state, &caller, &id).await?))
+) -> ApiResult<JsonOut<Shipment>> {
+    let shipment = shipments::get(&state, &caller, &id).await?;
+    let size = shipment.json_size_hint();
+    Ok(JsonOut::sized(shipment, size))
 }
 
 /// Update a shipment

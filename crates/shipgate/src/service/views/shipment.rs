@@ -5,7 +5,6 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
-use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
 use super::{Channel, Location, ShipmentSinks};
@@ -13,6 +12,7 @@ use crate::domain::{BookingState, DocumentLink, Money, Parcel, ProofOfDelivery, 
 use crate::service::Error;
 use crate::store::exchanges::ExchangeRow;
 use crate::store::shipments::{EventRow, HistoryRow, ShipmentDoc, ShipmentRow};
+use crate::store::types::PgJson;
 
 /// The booking with the carrier: for a booking carrier the order, for a tracking
 /// number registered on a tracking carrier (AfterShip) the registration.
@@ -25,7 +25,7 @@ pub struct Booking {
     pub attempts: i32,
     /// The carrier's last refusal or failure; null once booked.
     #[schema(value_type = Option<BookingError>)]
-    pub last_error: Option<Box<RawValue>>,
+    pub last_error: Option<PgJson>,
     #[schema(value_type = Option<String>, format = DateTime)]
     #[serde(serialize_with = "crate::domain::time::micros_opt")]
     pub booked_at: Option<DateTime<Utc>>,
@@ -47,16 +47,16 @@ pub struct Shipment {
     pub tracking_number: Option<String>,
     pub service: Option<String>,
     #[schema(value_type = Vec<Stop>)]
-    pub stops: Box<RawValue>,
+    pub stops: PgJson,
     #[schema(value_type = Vec<Parcel>)]
-    pub parcels: Box<RawValue>,
+    pub parcels: PgJson,
     #[schema(value_type = Option<Money>)]
-    pub declared_value: Option<Box<RawValue>>,
+    pub declared_value: Option<PgJson>,
     #[schema(value_type = Option<Money>)]
-    pub cod_amount: Option<Box<RawValue>>,
+    pub cod_amount: Option<PgJson>,
     pub notes: Option<String>,
     #[schema(value_type = super::schema::Metadata)]
-    pub metadata: Box<RawValue>,
+    pub metadata: PgJson,
     pub channel: Option<Channel>,
     /// The booking (or, for a registered tracking number, the registration) with the
     /// carrier. Null only for a shipment a carrier's push created for an unknown AWB:
@@ -69,21 +69,21 @@ pub struct Shipment {
     pub carrier_status: Option<String>,
     /// The latest tracking event (by when it happened), as recorded when it arrived.
     #[schema(value_type = Option<LastEvent>)]
-    pub last_event: Option<Box<RawValue>>,
+    pub last_event: Option<PgJson>,
     #[schema(value_type = Option<String>, format = DateTime)]
     #[serde(serialize_with = "crate::domain::time::micros_opt")]
     pub estimated_delivery: Option<DateTime<Utc>>,
     /// What each sink (`channel`) made of this shipment; `{}` when it reports to none.
     #[schema(value_type = ShipmentSinks)]
-    pub sinks: Box<RawValue>,
+    pub sinks: PgJson,
     /// Documents the carrier holds (eCMR's CMR). `GET /v1/shipments/{id}/documents`
     /// lists them together with the documents the gateway keeps.
     #[schema(value_type = Vec<DocumentLink>)]
-    pub documents: Box<RawValue>,
+    pub documents: PgJson,
     /// Who took delivery and when, as the carrier reported it, with the signature the
     /// gateway keeps (download it from the documents); null until a carrier reports one.
     #[schema(value_type = Option<ProofOfDelivery>)]
-    pub proof_of_delivery: Option<Box<RawValue>>,
+    pub proof_of_delivery: Option<PgJson>,
     #[schema(value_type = String, format = DateTime)]
     #[serde(serialize_with = "crate::domain::time::micros")]
     pub created_at: DateTime<Utc>,
@@ -92,13 +92,31 @@ pub struct Shipment {
     pub updated_at: DateTime<Utc>,
 }
 
+impl Shipment {
+    /// About the length of its JSON: the stored JSON's text and room for the rest (the
+    /// other fields of a booked shipment take about 650 bytes).
+    pub fn json_size_hint(&self) -> usize {
+        let opt = |j: &Option<PgJson>| j.as_ref().map_or(0, |j| j.get().len());
+        768 + self.stops.get().len()
+            + self.parcels.get().len()
+            + self.metadata.get().len()
+            + self.sinks.get().len()
+            + self.documents.get().len()
+            + opt(&self.declared_value)
+            + opt(&self.cod_amount)
+            + opt(&self.last_event)
+            + opt(&self.proof_of_delivery)
+            + self.booking.as_ref().map_or(0, |b| opt(&b.last_error))
+    }
+}
+
 /// The channel as the registry reads it from the JSON the store keeps (its `Channel`
 /// reads ids written as numeric strings before they had to be integers); one that does
 /// not parse is an error, never dropped.
-fn channel_of(id: &str, stored: Option<&RawValue>) -> Result<Option<Channel>, Error> {
+fn channel_of(id: &str, stored: Option<&str>) -> Result<Option<Channel>, Error> {
     stored
         .map(|c| {
-            serde_json::from_str::<Channel>(c.get())
+            serde_json::from_str::<Channel>(c)
                 .map_err(|e| Error::internal(anyhow::anyhow!("shipment {id}: its stored channel does not read: {e}")))
         })
         .transpose()
@@ -112,11 +130,11 @@ impl TryFrom<ShipmentDoc> for Shipment {
     /// again.
     fn try_from(r: ShipmentDoc) -> Result<Self, Error> {
         Ok(Shipment {
-            channel: channel_of(&r.id, r.channel.as_ref().map(|c| &*c.0))?,
+            channel: channel_of(&r.id, r.channel.as_ref().map(PgJson::get))?,
             booking: r.booking_state.map(|state| Booking {
                 state,
                 attempts: r.booking_attempts,
-                last_error: r.booking_last_error.map(|j| j.0),
+                last_error: r.booking_last_error,
                 booked_at: r.booked_at,
             }),
             status: r.status,
@@ -127,19 +145,19 @@ impl TryFrom<ShipmentDoc> for Shipment {
             carrier_reference: r.carrier_reference,
             tracking_number: r.tracking_number,
             service: r.service,
-            stops: r.stops.0,
-            parcels: r.parcels.0,
-            declared_value: r.declared_value.map(|j| j.0),
-            cod_amount: r.cod_amount.map(|j| j.0),
+            stops: r.stops,
+            parcels: r.parcels,
+            declared_value: r.declared_value,
+            cod_amount: r.cod_amount,
             notes: r.notes,
-            metadata: r.metadata.0,
+            metadata: r.metadata,
             subtag: r.subtag,
             carrier_status: r.carrier_status,
-            last_event: r.last_event.map(|j| j.0),
+            last_event: r.last_event,
             estimated_delivery: r.estimated_delivery,
-            sinks: r.sinks.0,
-            documents: r.documents.0,
-            proof_of_delivery: r.proof_of_delivery.map(|j| j.0),
+            sinks: r.sinks,
+            documents: r.documents,
+            proof_of_delivery: r.proof_of_delivery,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -152,14 +170,14 @@ impl TryFrom<ShipmentRow> for Shipment {
     /// The workflows' answers and events: the row as they changed it, its JSON values
     /// written from the domain's types.
     fn try_from(r: ShipmentRow) -> Result<Self, Error> {
-        fn raw<T: Serialize>(v: &T) -> Result<Box<RawValue>, Error> {
-            serde_json::value::to_raw_value(v).map_err(Error::internal)
+        fn raw<T: Serialize>(v: &T) -> Result<PgJson, Error> {
+            PgJson::of(v).map_err(Error::internal)
         }
-        fn raw_opt<T: Serialize>(v: &Option<T>) -> Result<Option<Box<RawValue>>, Error> {
+        fn raw_opt<T: Serialize>(v: &Option<T>) -> Result<Option<PgJson>, Error> {
             v.as_ref().map(raw).transpose()
         }
         Ok(Shipment {
-            channel: channel_of(&r.id, r.channel.as_ref().map(|c| &*c.0))?,
+            channel: channel_of(&r.id, r.channel.as_ref().map(|c| c.0.get()))?,
             booking: match r.booking_state {
                 Some(state) => Some(Booking {
                     state,
