@@ -121,36 +121,39 @@ impl<'r> sqlx::Decode<'r, Postgres> for PgJson {
     }
 }
 
-/// jsonb's text without the spaces outside strings.
+/// jsonb's text without the spaces outside strings: the text between them is copied a
+/// run at a time. A byte loop: jsonb's strings are mostly a few bytes long, and a
+/// vectorised search per string (memchr2) saved nothing on a list of 100 (callgrind:
+/// 2.85M instructions per list with it, 2.86M without).
 fn compact_jsonb(text: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(&b) = rest.first() {
-        if b == b'"' {
-            // The whole string, up to the first quote not escaped (or the end).
-            let mut end = 1;
-            loop {
-                match memchr::memchr2(b'"', b'\\', &rest[end..]) {
-                    Some(i) if rest[end + i] == b'"' => {
-                        end += i + 1;
-                        break;
-                    }
-                    Some(i) => end = (end + i + 2).min(rest.len()),
-                    None => {
-                        end = rest.len();
-                        break;
+    let n = text.len();
+    let mut out = Vec::with_capacity(n);
+    let (mut i, mut run) = (0, 0);
+    while i < n {
+        match text[i] {
+            b'"' => {
+                // To the first quote not escaped (or the end).
+                i += 1;
+                while i < n {
+                    match text[i] {
+                        b'\\' => i += 2,
+                        b'"' => {
+                            i += 1;
+                            break;
+                        }
+                        _ => i += 1,
                     }
                 }
             }
-            out.extend_from_slice(&rest[..end]);
-            rest = &rest[end..];
-        } else {
-            if !b.is_ascii_whitespace() {
-                out.push(b);
+            b' ' | b'\n' | b'\r' | b'\t' => {
+                out.extend_from_slice(&text[run..i]);
+                i += 1;
+                run = i;
             }
-            rest = &rest[1..];
+            _ => i += 1,
         }
     }
+    out.extend_from_slice(&text[run..]);
     out
 }
 
