@@ -7,8 +7,6 @@ mod body;
 mod documents;
 
 use axum::Json as AxumJson;
-
-use crate::http::json_out::JsonOut;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -24,6 +22,7 @@ pub use documents::DocumentList;
 use documents::{__path_get_document, __path_list_documents, get_document, list_documents};
 
 use super::extract::{Json, PathId, Query};
+use super::json_out::JsonOut;
 use super::{decode_cursor, encode_cursor};
 use crate::app::AppState;
 use crate::domain::{FieldError, Status};
