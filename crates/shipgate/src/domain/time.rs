@@ -22,10 +22,15 @@ pub fn in_range<Tz: TimeZone>(t: &DateTime<Tz>) -> bool {
 
 /// `2026-11-22T10:00:00.123456Z`.
 pub fn format(t: &DateTime<Utc>) -> String {
+    with_text(t, str::to_owned)
+}
+
+/// `f` of the time's text, written on the stack where [`fixed`] can.
+fn with_text<R>(t: &DateTime<Utc>, f: impl FnOnce(&str) -> R) -> R {
     let mut buf = [0; 27];
     match fixed(t, &mut buf) {
-        Some(text) => text.to_owned(),
-        None => t.to_rfc3339_opts(SecondsFormat::Micros, true),
+        Some(text) => f(text),
+        None => f(&t.to_rfc3339_opts(SecondsFormat::Micros, true)),
     }
 }
 
@@ -60,11 +65,7 @@ fn fixed<'a>(t: &DateTime<Utc>, buf: &'a mut [u8; 27]) -> Option<&'a str> {
 
 /// `#[serde(serialize_with = "crate::domain::time::micros")]` on a `DateTime<Utc>`.
 pub fn micros<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    let mut buf = [0; 27];
-    match fixed(t, &mut buf) {
-        Some(text) => s.serialize_str(text),
-        None => s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Micros, true)),
-    }
+    with_text(t, |text| s.serialize_str(text))
 }
 
 /// `#[serde(serialize_with = "crate::domain::time::micros_opt")]` on an

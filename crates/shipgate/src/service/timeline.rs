@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use crate::app::AppState;
-use crate::service::shipments::load;
+use crate::service::shipments::load_doc;
 use crate::service::views::{CarrierExchange, HistoryEntry, Shipment, TrackingEvent, WebhookDelivery};
 use crate::service::{Caller, Result};
 use crate::store;
@@ -41,7 +41,7 @@ impl Entry {
 /// The shipment and its timeline, oldest first.
 pub async fn timeline(state: &AppState, caller: &Caller, id: &str) -> Result<(Shipment, Vec<Entry>)> {
     let tenant = caller.tenant_id.as_str();
-    let row = load(state, tenant, id).await?;
+    let shipment = load_doc(state, tenant, id).await?;
     let mut conn = state.db.acquire().await?;
     let events = store::shipments::list_events(&mut conn, tenant, id).await?;
     let history = store::shipments::list_history(&mut conn, tenant, id).await?;
@@ -62,5 +62,5 @@ pub async fn timeline(state: &AppState, caller: &Caller, id: &str) -> Result<(Sh
     }));
     // Stable: entries at the same instant keep the order above (event, history, exchange, delivery).
     entries.sort_by_key(Entry::at);
-    Ok((Shipment::try_from(row)?, entries))
+    Ok((Shipment::try_from(shipment)?, entries))
 }

@@ -23,7 +23,7 @@ pub use snapshot::apply_snapshot;
 
 use crate::app::AppState;
 use crate::carriers::{Channel, OrderRequest, TrackRequest};
-use crate::domain::{Exchange, FieldError, Metadata, ShipmentPlan, Status};
+use crate::domain::{DocumentLink, Exchange, FieldError, Metadata, ShipmentPlan, Status};
 use crate::ids;
 use crate::service::views::{CarrierExchange, Document, DocumentContent, HistoryEntry, Shipment, TrackingEvent};
 use crate::service::{Caller, Error, Page, PageRequest, Refusal, Result};
@@ -95,10 +95,14 @@ pub async fn exchanges(state: &AppState, caller: &Caller, id: &str) -> Result<Ve
 /// A shipment's documents: the ones the gateway keeps (oldest first), then the links
 /// to documents the carrier holds.
 pub async fn documents(state: &AppState, caller: &Caller, id: &str) -> Result<Vec<Document>> {
-    let row = load(state, &caller.tenant_id, id).await?;
+    let doc = load_doc(state, &caller.tenant_id, id).await?;
+    let links: Vec<DocumentLink> = doc
+        .documents
+        .parse()
+        .map_err(|e| Error::internal(anyhow::anyhow!("shipment {id}: its stored documents do not read: {e}")))?;
     let mut conn = state.db.acquire().await?;
     let kept = store::documents::list(&mut conn, &caller.tenant_id, id).await?;
-    Ok(kept.into_iter().map(Document::from).chain(row.documents.0.into_iter().map(Document::from)).collect())
+    Ok(kept.into_iter().map(Document::from).chain(links.into_iter().map(Document::from)).collect())
 }
 
 /// One kept document's bytes and media type.

@@ -12,7 +12,7 @@ use sqlx::{PgConnection, Row};
 use crate::domain::{BookingState, DocumentLink, Metadata, Money, Parcel, ProofOfDelivery, ShipmentPlan, Status, Stop};
 use crate::store::types::PgJson;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct ShipmentRow {
     pub tenant_id: String,
     pub id: String,
