@@ -90,6 +90,18 @@ async fn concurrent_scans_share_commits_and_each_is_acked_only_once_committed() 
     assert_eq!(scans, 120);
     let txs = transactions(&app.db, &con).await;
     assert!(txs < 60, "120 concurrent scans written by {txs} transactions: they were not grouped");
+    // Where the groups' time went is on /metrics, phase by phase (docs/operations.md).
+    let metrics = String::from_utf8(app.request("GET", "/metrics", None, None, &[]).await.bytes).expect("utf8");
+    for phase in ["queue", "acquire", "statements", "commit", "answer"] {
+        let count = format!("shipgate_inbound_group_phase_seconds_count{{phase=\"{phase}\"}} ");
+        let n: u64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&count))
+            .unwrap_or_else(|| panic!("no {count} on /metrics"))
+            .parse()
+            .expect("a count");
+        assert!(n > 0, "{count}{n}");
+    }
     // Each shipment's events are numbered without a gap whatever the grouping.
     let gaps: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM (SELECT shipment_id, max(shipment_seq) - count(*) AS gap FROM events GROUP BY 1) g

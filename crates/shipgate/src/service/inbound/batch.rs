@@ -35,6 +35,7 @@
 //! when the last [`AppState`] handle is dropped (tests build many).
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -53,6 +54,8 @@ struct Item {
     scan: Scan,
     raw: Value,
     reply: oneshot::Sender<Result<Ingested>>,
+    /// When the scan was queued (its wait shows in the group's phase timings).
+    queued: Instant,
 }
 
 /// Queue `scan` for the next group and wait for its answer (sent after its COMMIT).
@@ -72,7 +75,7 @@ pub(super) async fn submit(
         }
     });
     let (reply, answer) = oneshot::channel();
-    let item = Item { connection, scan, raw: raw.clone(), reply };
+    let item = Item { connection, scan, raw: raw.clone(), reply, queued: Instant::now() };
     if let Err(item) = lane.send(item).await {
         // The committers are gone (the runtime is shutting down): write it here.
         return ingest::ingest_scan(state, &item.connection.row, &item.scan, &item.raw).await;
@@ -81,21 +84,28 @@ pub(super) async fn submit(
 }
 
 async fn write_group(state: &AppState, warm: &Warm, mut group: Vec<Item>) {
+    let taken = Instant::now();
+    let queue = group.iter().map(|i| taken.saturating_duration_since(i.queued)).max().unwrap_or_default();
     metrics::histogram!("shipgate_inbound_group_size").record(group.len() as f64);
     if group.len() == 1 {
         let item = group.pop().expect("one item");
         let result = ingest::ingest_scan(state, &item.connection.row, &item.scan, &item.raw).await;
         let _ = item.reply.send(result);
+        Phases { size: 1, queue, written: taken.elapsed(), ..Phases::default() }.record();
         return;
     }
     // Lock order (see the module doc); stable, so one shipment's scans keep their order.
     group.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
-    match together(state, warm, &group).await {
+    let mut phases = Phases { size: group.len(), queue, ..Phases::default() };
+    match together(state, warm, &group, &mut phases).await {
         Ok(applied) => {
+            let answering = Instant::now();
             for (item, applied) in group.into_iter().zip(applied) {
                 let result = ingest::after_commit(state, &item.connection.row, &item.scan, &item.raw, applied).await;
                 let _ = item.reply.send(result);
             }
+            phases.answer = answering.elapsed();
+            phases.record();
         }
         Err(e) => {
             tracing::debug!(error = %e, size = group.len(), "a scan group failed; writing its scans one by one");
@@ -108,6 +118,47 @@ async fn write_group(state: &AppState, warm: &Warm, mut group: Vec<Item>) {
     }
 }
 
+/// Where a group's time went, from its oldest scan's arrival to the last answer: what
+/// ops (and bench/) read to tell a slow commit from a full queue or a slow pool.
+/// Histograms `shipgate_inbound_group_phase_seconds{phase}` and, at debug level, one
+/// log line per group (target `shipgate::inbound::timing`) with the wall-clock time.
+#[derive(Default)]
+struct Phases {
+    size: usize,
+    /// The longest a scan of the group waited in the queue for a committer.
+    queue: Duration,
+    /// Waiting for the committer's connection.
+    acquire: Duration,
+    /// The group's statements, BEGIN to before COMMIT.
+    statements: Duration,
+    /// The COMMIT (the durable WAL flush).
+    commit: Duration,
+    /// Answering the group's pushes after the commit.
+    answer: Duration,
+    /// A lone scan, written by the single-scan path: all of it.
+    written: Duration,
+}
+
+impl Phases {
+    fn record(&self) {
+        let phases = [
+            ("queue", self.queue),
+            ("acquire", self.acquire),
+            ("statements", self.statements),
+            ("commit", self.commit),
+            ("answer", self.answer),
+        ];
+        let lone = [("queue", self.queue), ("alone", self.written)];
+        for (phase, d) in if self.size == 1 { &lone[..] } else { &phases[..] } {
+            metrics::histogram!("shipgate_inbound_group_phase_seconds", "phase" => *phase).record(d.as_secs_f64());
+        }
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        tracing::debug!(target: "shipgate::inbound::timing", size = self.size, queue_ms = ms(self.queue),
+            acquire_ms = ms(self.acquire), statements_ms = ms(self.statements), commit_ms = ms(self.commit),
+            answer_ms = ms(self.answer), alone_ms = ms(self.written), "scan group");
+    }
+}
+
 /// The order a group takes its locks in: tenant, connection, tracking number.
 fn order_key(item: &Item) -> (&str, &str, &str) {
     let row = &item.connection.row;
@@ -115,8 +166,17 @@ fn order_key(item: &Item) -> (&str, &str, &str) {
 }
 
 /// Every scan of the group in one transaction, set-based ([`group::write`]).
-async fn together(state: &AppState, warm: &Warm, group: &[Item]) -> Result<Vec<Applied>> {
+async fn together(state: &AppState, warm: &Warm, group: &[Item], phases: &mut Phases) -> Result<Vec<Applied>> {
     let entries: Vec<group::Entry<'_>> =
         group.iter().map(|i| group::Entry { connection: &i.connection.row, scan: &i.scan, raw: &i.raw }).collect();
-    warm.with(async |conn| group::write(state, conn, &entries).await).await
+    let asked = Instant::now();
+    let (applied, commit) = warm
+        .with(async |conn| {
+            phases.acquire = asked.elapsed();
+            group::write(state, conn, &entries).await
+        })
+        .await?;
+    phases.commit = commit;
+    phases.statements = asked.elapsed().saturating_sub(phases.acquire + commit);
+    Ok(applied)
 }

@@ -15,6 +15,7 @@
 //! the history and the outbound events together.
 
 use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use sqlx::types::Json;
@@ -39,8 +40,13 @@ pub(super) struct Entry<'a> {
 }
 
 /// Write the group (sorted in lock order by the caller) in one transaction; all or
-/// nothing. Returns what each scan came to, in the group's order.
-pub(super) async fn write(state: &AppState, conn: &mut PgConnection, group: &[Entry<'_>]) -> Result<Vec<Applied>> {
+/// nothing. Returns what each scan came to, in the group's order, and how long its
+/// COMMIT took (the durable flush; the rest of the time is the statements').
+pub(super) async fn write(
+    state: &AppState,
+    conn: &mut PgConnection,
+    group: &[Entry<'_>],
+) -> Result<(Vec<Applied>, Duration)> {
     let mut mappings = Vec::with_capacity(group.len());
     for e in group {
         mappings.push(state.inbound.mappings.get(&state.db, &e.connection.tenant_id, &e.connection.carrier).await?);
@@ -258,6 +264,7 @@ pub(super) async fn write(state: &AppState, conn: &mut PgConnection, group: &[En
             .collect();
         scan_groups::finish(&mut tx, &states, &history, &outbound).await?;
     }
+    let committing = Instant::now();
     tx.commit().await?;
-    Ok(applied)
+    Ok((applied, committing.elapsed()))
 }
