@@ -148,17 +148,41 @@ p1_measure() { # $1 size label; sets P1_GW (gateway median pushes/s); RSS sample
   P1_GW=$G
 }
 
+PROBE_RATE=50
+commit_probe() { # $1 seconds: one pgbench client committing a one-row INSERT at PROBE_RATE/s; prints its p99 in ms
+  local dir
+  dir=$(mktemp -d -p "$WORK")
+  "$PGBENCH" -n -M prepared -c 1 -R "$PROBE_RATE" -T "$1" -l --log-prefix="$dir/log" -f "$WORK/probe.sql" "$DB_URL" \
+    >"$dir/out" 2>&1 || { tail "$dir/out" >&2; return 1; }
+  # time + schedule lag (us): from each commit's scheduled start (pgbench docs, "Per-Transaction Logging").
+  cat "$dir"/log.* | awk '{print ($3 + $7) / 1000}' | quantile 0.99
+  rm -rf "$dir"
+}
+
 p2_measure() { # $1 size label; needs P1_GW
-  local size=$1 rate i line f
+  local size=$1 rate i line f c
   rate=$(calc %d "$P1_GW/2")
   echo "== P2 [$size]: open-loop pushes at $rate/s (50% of the P1 gateway median), ${SECS}s per run, $RUNS runs"
-  echo "   floor: pgbench running the per-push transaction open loop at the same rate (-R, 64 clients),"
-  echo "   p99 of its latency from each transaction's scheduled start (time + schedule lag), after its first 2 s"
-  : >"$WORK/p99"; : >"$WORK/p2_nok"; : >"$WORK/p2_floor"
+  echo "   durable-commit floor: a one-row INSERT committed by one pgbench client open loop at $PROBE_RATE/s on the same"
+  echo "   server during the gateway's run; p99 of its latency from each commit's scheduled start. Every push is"
+  echo "   acked after a durable commit, so while a commit on this server takes longer than 25 ms for more than 1 %"
+  echo "   of the time, no push can do better"
+  echo "   also shown: pgbench running the per-push transaction open loop at the same rate (-R, 64 clients), p99 of"
+  echo "   its latency from each transaction's scheduled start (time + schedule lag), after its first 2 s"
+  psql "$DB_URL" -qc "CREATE TABLE IF NOT EXISTS bench_commit_probe (n int)"
+  echo 'INSERT INTO bench_commit_probe VALUES (1);' >"$WORK/probe.sql"
+  # The same commit with nothing else running: what the server's disk does alone.
+  c=$(commit_probe 5)
+  echo "   the same commit probe alone for 5 s: p99 $c ms"
+  : >"$WORK/p99"; : >"$WORK/p2_nok"; : >"$WORK/p2_floor"; : >"$WORK/p2_commit"
   for i in $(seq "$RUNS"); do
+    commit_probe "$SECS" >"$WORK/probe_p99" &
     line=$("$EX" rate "$URL" "$EUSER" "$EPASS" "$rate" "$SECS" "$AWBS")
+    wait $! || { echo "commit probe failed"; return 1; }
+    c=$(cat "$WORK/probe_p99")
     sed -E 's/.*p99 ([0-9.]+) ms.*/\1/' <<<"$line" >>"$WORK/p99"
     sed -E 's/.* ([0-9]+) not acked true.*/\1/' <<<"$line" >>"$WORK/p2_nok"
+    echo "$c" >>"$WORK/p2_commit"
     rm -f "$WORK"/p2log.*
     "$PGBENCH" -n -M prepared -c 64 -j 2 -R "$rate" -T $((SECS + 2)) -l --log-prefix="$WORK/p2log" -f "$WORK/push_txn.sql" \
       -D tenant="$TENANT" -D con="$CON" -D payload="$PUSH_PAYLOAD" -D evt="$PUSH_EVT" -D hist="$PUSH_HIST" \
@@ -171,13 +195,16 @@ p2_measure() { # $1 size label; needs P1_GW
     # from P1, did before.
     f=$(cat "$WORK"/p2log.* | awk '{l = ($3 + $7) / 1e6; s = $5 + $6 / 1e6 - l; if (NR == 1 || s < t0) t0 = s
         at[NR] = s; v[NR] = l * 1000} END {for (i = 1; i <= NR; i++) if (at[i] >= t0 + 2) print v[i]}' | quantile 0.99)
-    echo "run $i: $line; floor p99 $(calc %.2f "$f") ms"
+    echo "run $i: $line; durable commit p99 $c ms; pgbench per-push open loop p99 $(calc %.2f "$f") ms"
     echo "$f" >>"$WORK/p2_floor"
   done
-  local P99 nok F
+  local P99 nok F C v
   P99=$(med <"$WORK/p99"); nok=$(awk '{s+=$1} END {print s+0}' "$WORK/p2_nok"); F=$(med <"$WORK/p2_floor")
-  echo "P2 [$size] median p99: $P99 ms at $rate/s (bar <= 25 ms), floor p99 $(calc %.2f "$F") ms; $nok answers not status:true"
-  record P2 "$size" "p99 $P99 ms at $rate/s" "p99 $(calc %.2f "$F") ms" "$(calc %.2fx "$P99/$F")" "p99 <= 25 ms" \
-    "$(verdict "$P99 <= 25 && $nok == 0")"
+  C=$(med <"$WORK/p2_commit")
+  echo "P2 [$size] median p99: $P99 ms at $rate/s (bar <= 25 ms), durable commit p99 $C ms, pgbench per-push open loop p99 $(calc %.2f "$F") ms; $nok answers not status:true"
+  v=$(verdict "$P99 <= 25 && $nok == 0")
+  # Not met while the floor itself is over the bar: say so (issue 13, "the measured floor that stops it").
+  if [ "$v" != met ] && awk "BEGIN {exit !($C > 25)}"; then v="NOT MET: floor"; fi
+  record P2 "$size" "p99 $P99 ms at $rate/s" "commit p99 $C ms" "$(calc %.2fx "$P99/$C")" "p99 <= 25 ms" "$v"
   figure P2 "$size" "$P99" low
 }
