@@ -91,6 +91,24 @@ private_pg_init() { # $1 port, server options in PG_OPTS (default PROD_PG_OPTS);
   as_pg "$PGBIN/initdb" -D "$PGDATA" -U postgres --auth=trust -E UTF8 --locale=C >/dev/null
   PRIVATE_PORT=$1
   private_pg_start
+  warm_wal
+}
+# A server that has run a write load for a while has WAL segments to reuse: each
+# checkpoint renames the ones it no longer needs for the WAL it expects before the next
+# (PG 15 docs, 30.5 "WAL Configuration": recycled "based on a moving average of the
+# number of WAL files used in previous checkpoint cycles", within min/max_wal_size).
+# A fresh cluster has none, so every 16 MB of WAL a commit first waits for a new segment
+# to be written full of zeros and fsynced (wait events IO:WALInitWrite/WALInitSync):
+# 30-150 ms stalls every few seconds under P2's load, which no production server at
+# steady state has. So: 2 GB of WAL positions (128 segments, switched through) and a
+# checkpoint, which sets the moving average to them and recycles the segments.
+WARM_WAL_SEGMENTS=${WARM_WAL_SEGMENTS:-128}
+warm_wal() {
+  local url="postgres://postgres@127.0.0.1:$PRIVATE_PORT/postgres" i
+  [ "$WARM_WAL_SEGMENTS" -gt 0 ] || return 0
+  { echo "CREATE TABLE wal_warm (i int);"
+    for i in $(seq "$WARM_WAL_SEGMENTS"); do echo "INSERT INTO wal_warm VALUES ($i); SELECT pg_switch_wal();"; done
+    echo "DROP TABLE wal_warm; CHECKPOINT;"; } | psql "$url" -qAt -v ON_ERROR_STOP=1 >/dev/null
 }
 private_pg_start() {
   as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -o "-p $PRIVATE_PORT -k $PGHOME -c listen_addresses=127.0.0.1 ${PG_OPTS:-$PROD_PG_OPTS}" \
