@@ -4,6 +4,18 @@
 source bench/lib.sh
 need_bins shipgate ecom_push
 
+# bench/p1.sh and bench/p2_trace.sh: a private Postgres with production settings
+# (bench/lib.sh) holding database p1, the gateway on $PORT and an Ecom Express connection.
+# Needs WORK, PORT, BASE; sets DB_URL (and setup_ecom's exports).
+push_stack_up() {
+  snapshot_bins
+  private_pg_init "${BENCH_PGPORT:-55438}"
+  psql "postgres://postgres@127.0.0.1:$PRIVATE_PORT/postgres" -qc "CREATE DATABASE p1"
+  DB_URL="postgres://postgres@127.0.0.1:$PRIVATE_PORT/p1"
+  start_gateway "$DB_URL" "$PORT" "$WORK/gw.log"
+  setup_ecom "$DB_URL" "$BASE"
+}
+
 setup_ecom() { # $1 database url, $2 base url; exports TENANT KEY CON URL EUSER EPASS
   TENANT=$(DATABASE_URL="$1" "$BIN" tenant create bench | tail -1)
   KEY=$(DATABASE_URL="$1" "$BIN" api-key create --tenant "$TENANT" | tail -1)

@@ -15,14 +15,8 @@ source bench/bars_footprint.sh
 command -v wrk >/dev/null || { echo "install wrk: apt-get install wrk"; exit 1; }
 WORK=$(mktemp -d)
 trap 'stop_sampler; kill $GW_PID 2>/dev/null || true; private_pg_stop immediate; rm -rf "$WORK"' EXIT
-snapshot_bins
-
 # A private Postgres with production settings (bench/lib.sh), gateway and pgbench on it.
-private_pg_init "${BENCH_PGPORT:-55438}"
-psql "postgres://postgres@127.0.0.1:$PRIVATE_PORT/postgres" -qc "CREATE DATABASE p1"
-DB_URL="postgres://postgres@127.0.0.1:$PRIVATE_PORT/p1"
-start_gateway "$DB_URL" "$PORT" "$WORK/gw.log"
-setup_ecom "$DB_URL" "$BASE"
+push_stack_up
 echo "machine: $(nproc) cores, $(uname -r); wrk, gateway (pool $SHIPGATE_DATABASE_MAX_CONNECTIONS) and Postgres share the cores"
 push_setup
 p1_measure empty

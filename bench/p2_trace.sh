@@ -24,12 +24,7 @@ source bench/bars_push.sh
 command -v wrk >/dev/null || { echo "install wrk: apt-get install wrk"; exit 1; }
 WORK=$(mktemp -d)
 trap 'kill $GW_PID 2>/dev/null || true; private_pg_stop immediate; rm -rf "$WORK"' EXIT
-snapshot_bins
-private_pg_init "${BENCH_PGPORT:-55438}"
-psql "postgres://postgres@127.0.0.1:$PRIVATE_PORT/postgres" -qc "CREATE DATABASE p1"
-DB_URL="postgres://postgres@127.0.0.1:$PRIVATE_PORT/p1"
-start_gateway "$DB_URL" "$PORT" "$WORK/gw.log"
-setup_ecom "$DB_URL" "$BASE"
+push_stack_up
 push_setup >/dev/null
 RUNS_P2=$RUNS RUNS=2
 p1_measure empty
