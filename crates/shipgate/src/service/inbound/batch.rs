@@ -91,7 +91,7 @@ async fn write_group(state: &AppState, warm: &Warm, mut group: Vec<Item>) {
         let item = group.pop().expect("one item");
         let result = ingest::ingest_scan(state, &item.connection.row, &item.scan, &item.raw).await;
         let _ = item.reply.send(result);
-        Phases { size: 1, queue, written: taken.elapsed(), ..Phases::default() }.record();
+        Phases { size: 1, queue, alone: taken.elapsed(), ..Phases::default() }.record();
         return;
     }
     // Lock order (see the module doc); stable, so one shipment's scans keep their order.
@@ -136,7 +136,7 @@ struct Phases {
     /// Answering the group's pushes after the commit.
     answer: Duration,
     /// A lone scan, written by the single-scan path: all of it.
-    written: Duration,
+    alone: Duration,
 }
 
 impl Phases {
@@ -148,14 +148,14 @@ impl Phases {
             ("commit", self.commit),
             ("answer", self.answer),
         ];
-        let lone = [("queue", self.queue), ("alone", self.written)];
+        let lone = [("queue", self.queue), ("alone", self.alone)];
         for (phase, d) in if self.size == 1 { &lone[..] } else { &phases[..] } {
             metrics::histogram!("shipgate_inbound_group_phase_seconds", "phase" => *phase).record(d.as_secs_f64());
         }
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         tracing::debug!(target: "shipgate::inbound::timing", size = self.size, queue_ms = ms(self.queue),
             acquire_ms = ms(self.acquire), statements_ms = ms(self.statements), commit_ms = ms(self.commit),
-            answer_ms = ms(self.answer), alone_ms = ms(self.written), "scan group");
+            answer_ms = ms(self.answer), alone_ms = ms(self.alone), "scan group");
     }
 }
 
