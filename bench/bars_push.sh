@@ -149,6 +149,10 @@ p1_measure() { # $1 size label; sets P1_GW (gateway median pushes/s); RSS sample
 }
 
 PROBE_RATE=50
+commit_probe_setup() { # the probe's table and script, in $DB_URL and $WORK
+  psql "$DB_URL" -qc "CREATE TABLE IF NOT EXISTS bench_commit_probe (n int)"
+  echo 'INSERT INTO bench_commit_probe VALUES (1);' >"$WORK/probe.sql"
+}
 commit_probe() { # $1 seconds: one pgbench client committing a one-row INSERT at PROBE_RATE/s; prints its p99 in ms
   local dir
   dir=$(mktemp -d -p "$WORK")
@@ -160,7 +164,7 @@ commit_probe() { # $1 seconds: one pgbench client committing a one-row INSERT at
 }
 
 p2_measure() { # $1 size label; needs P1_GW
-  local size=$1 rate i line f c
+  local size=$1 rate i line f c probe
   rate=$(calc %d "$P1_GW/2")
   echo "== P2 [$size]: open-loop pushes at $rate/s (50% of the P1 gateway median), ${SECS}s per run, $RUNS runs"
   echo "   durable-commit floor: a one-row INSERT committed by one pgbench client open loop at $PROBE_RATE/s on the same"
@@ -169,16 +173,16 @@ p2_measure() { # $1 size label; needs P1_GW
   echo "   of the time, no push can do better"
   echo "   also shown: pgbench running the per-push transaction open loop at the same rate (-R, 64 clients), p99 of"
   echo "   its latency from each transaction's scheduled start (time + schedule lag), after its first 2 s"
-  psql "$DB_URL" -qc "CREATE TABLE IF NOT EXISTS bench_commit_probe (n int)"
-  echo 'INSERT INTO bench_commit_probe VALUES (1);' >"$WORK/probe.sql"
+  commit_probe_setup
   # The same commit with nothing else running: what the server's disk does alone.
   c=$(commit_probe 5)
   echo "   the same commit probe alone for 5 s: p99 $c ms"
   : >"$WORK/p99"; : >"$WORK/p2_nok"; : >"$WORK/p2_floor"; : >"$WORK/p2_commit"
   for i in $(seq "$RUNS"); do
     commit_probe "$SECS" >"$WORK/probe_p99" &
+    probe=$!
     line=$("$EX" rate "$URL" "$EUSER" "$EPASS" "$rate" "$SECS" "$AWBS")
-    wait $! || { echo "commit probe failed"; return 1; }
+    wait "$probe" || { echo "commit probe failed"; return 1; }
     c=$(cat "$WORK/probe_p99")
     sed -E 's/.*p99 ([0-9.]+) ms.*/\1/' <<<"$line" >>"$WORK/p99"
     sed -E 's/.* ([0-9]+) not acked true.*/\1/' <<<"$line" >>"$WORK/p2_nok"

@@ -26,12 +26,9 @@ WORK=$(mktemp -d)
 trap 'kill $GW_PID 2>/dev/null || true; private_pg_stop immediate; rm -rf "$WORK"' EXIT
 push_stack_up
 push_setup >/dev/null
-RUNS_P2=$RUNS RUNS=2
-p1_measure empty
-RUNS=$RUNS_P2
+RUNS=2 p1_measure empty
 rate=$(calc %d "$P1_GW/2")
-psql "$DB_URL" -qc "CREATE TABLE IF NOT EXISTS bench_commit_probe (n int)"
-echo 'INSERT INTO bench_commit_probe VALUES (1);' >"$WORK/probe.sql"
+commit_probe_setup
 # One sample: the time, then each active client backend of the bench database (but the
 # sampler's own) as wait event (CPU when none) / the first word of its statement.
 SAMPLE="SELECT to_char(clock_timestamp(), 'HH24:MI:SS.MS') || '|' || coalesce(string_agg(
