@@ -26,7 +26,7 @@ pub fn format(t: &DateTime<Utc>) -> String {
 }
 
 /// `f` of the time's text, written on the stack where [`fixed`] can.
-fn with_text<R>(t: &DateTime<Utc>, f: impl FnOnce(&str) -> R) -> R {
+pub(crate) fn with_text<R>(t: &DateTime<Utc>, f: impl FnOnce(&str) -> R) -> R {
     let mut buf = [0; 27];
     match fixed(t, &mut buf) {
         Some(text) => f(text),

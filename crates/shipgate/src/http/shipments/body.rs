@@ -13,10 +13,35 @@ use crate::domain::{Metadata, PlanPatch, ShipmentPlan};
 use crate::http::flat::{self, OptText, OwnFields, Text};
 use crate::http::page;
 use crate::service::shipments::{CreateShipment, ShipmentChanges};
+use crate::service::views::json_text::{self, WriteJson, key};
 use crate::service::views::schema::Metadata as MetadataSchema;
 use crate::service::views::{CarrierExchange, Channel, CompleteReason, HistoryEntry, Shipment, TrackingEvent};
 
 page!(ShipmentPage, Shipment, "shipments, newest first");
+
+impl WriteJson for ShipmentPage {
+    fn json_size_hint(&self) -> usize {
+        self.data.iter().map(Shipment::json_size_hint).sum::<usize>() + 128
+    }
+
+    /// The bytes its derived `Serialize` writes (tested below).
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        let ShipmentPage { data, next_cursor } = self;
+        out.extend_from_slice(key!("{", "data"));
+        out.push(b'[');
+        for (i, s) in data.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            s.write_json(out)?;
+        }
+        out.push(b']');
+        out.extend_from_slice(key!(",", "next_cursor"));
+        json_text::opt_str(out, next_cursor.as_deref())?;
+        out.push(b'}');
+        Ok(())
+    }
+}
 
 /// Book a shipment, register a tracking number, or quote: the plan and these fields.
 #[derive(Debug)]
@@ -221,4 +246,24 @@ pub struct HistoryList {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ExchangeList {
     pub data: Vec<CarrierExchange>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::views::shipment::tests::{bare, full};
+
+    #[test]
+    fn a_page_is_written_as_the_derive_writes() {
+        let pages = [
+            ShipmentPage { data: vec![], next_cursor: None },
+            ShipmentPage { data: vec![bare()], next_cursor: Some("c2hwXzE".into()) },
+            ShipmentPage { data: vec![full(), bare(), full()], next_cursor: None },
+        ];
+        for page in pages {
+            let mut out = Vec::new();
+            page.write_json(&mut out).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&page).unwrap());
+        }
+    }
 }

@@ -135,8 +135,7 @@ async fn list_shipments(
         created_before,
     };
     let page = shipments::list(&state, &caller, &filter, &PageRequest { limit, after }).await?;
-    let size = page.items.iter().map(Shipment::json_size_hint).sum::<usize>() + 128;
-    Ok(JsonOut::sized(ShipmentPage { data: page.items, next_cursor: page.next.as_deref().map(encode_cursor) }, size))
+    Ok(JsonOut(ShipmentPage { data: page.items, next_cursor: page.next.as_deref().map(encode_cursor) }))
 }
 
 /// Read a shipment
@@ -150,9 +149,7 @@ async fn get_shipment(
     caller: Caller,
     PathId(id): PathId,
 ) -> ApiResult<JsonOut<Shipment>> {
-    let shipment = shipments::get(&state, &caller, &id).await?;
-    let size = shipment.json_size_hint();
-    Ok(JsonOut::sized(shipment, size))
+    Ok(JsonOut(shipments::get(&state, &caller, &id).await?))
 }
 
 /// Update a shipment

@@ -12,6 +12,7 @@ pub mod document;
 pub mod event;
 pub mod inbound;
 pub mod job;
+pub mod json_text;
 pub mod mapping;
 pub mod quote;
 pub mod reconciliation;
