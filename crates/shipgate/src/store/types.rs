@@ -56,7 +56,8 @@ text_enum!(BookingState, "booking state");
 /// The text is not parsed again: jsonb's output is JSON by construction, and parsing it
 /// only to check (`RawValue::from_string`) was a fifth of a list's instructions. It is
 /// kept in the buffer it was compacted into, with that buffer's slack: shrinking it to a
-/// `Box<str>` reallocated every value, 8 % of a list's instructions (callgrind).
+/// `Box<str>` reallocated every value (callgrind: 2.07M instructions per list of 100 with
+/// the shrink, 2.05M without).
 #[derive(Debug, Clone)]
 pub struct PgJson(String);
 
@@ -125,9 +126,10 @@ impl<'r> sqlx::Decode<'r, Postgres> for PgJson {
 
 /// jsonb's text without the spaces outside strings: the text between them is copied a
 /// run at a time. A string's inside is skipped eight bytes at a time while they hold no
-/// `"` and no `\` (most of a stored value's bytes are inside strings): the byte loop
-/// this replaced cost about 9 instructions per byte, a third of a list of 100's
-/// (callgrind, `bench/p4_cpu.sh CALLGRIND_READ=list`).
+/// `"` and no `\` (most of a stored value's bytes are inside strings). With the byte
+/// loop this replaced, reading the jsonb columns was 26 % of a list of 100's
+/// instructions, 727k of 2.87M; with the word scan 570k (callgrind,
+/// `bench/p4_cpu.sh CALLGRIND=1 CALLGRIND_READ=list`).
 fn compact_jsonb(text: &[u8]) -> Vec<u8> {
     let n = text.len();
     let mut out = Vec::with_capacity(n);
