@@ -9,10 +9,10 @@
 #            its statements: the carrier call (direct p50) and the bar's 1 ms as idle
 #            time, 0.6 ms of it between the statements and 0.4 ms after; its p50 less
 #            those pauses. On a machine where a backend that waits costs more when it
-#            resumes (seen: a VM whose commits show as the backend running, 1 ms of
-#            pauses costing the writes 0.7-1.0 ms more), this is the floor a gateway
-#            with exactly 1 ms of its own work meets. A miss with added <= paused + 1 ms
-#            reads "NOT MET: floor".
+#            resumes, this is the floor a gateway with exactly 1 ms of its own work
+#            meets (bench/README.md, 2026-12-02: one lab run of 1 ms of pauses cost the
+#            writes 0.7-1.0 ms more, this measure 0.2 ms). A miss with
+#            added <= paused + 1 ms reads "NOT MET: floor".
 PGBENCH=${PGBENCH:-$(command -v pgbench || echo "$PGBIN/pgbench")}
 BOOK_STOPS='[{"sequence":1,"type":"pickup","name":"James Madison","address":{"line1":"2251 Orange Blossom Trail","city":"Orlando","state":"FL","postal_code":"32804","country":"US"},"scheduled_at":"2026-11-23T06:00:00-05:00"},{"sequence":2,"type":"delivery","name":"Bryan Moore","address":{"line1":"2253 Orange Blossom Trail","city":"Orlando","state":"FL","postal_code":"32804","country":"US"}}]'
 BOOK_PARCELS='[{"reference":"PKG-1","quantity":1,"weight":{"value":2.5,"unit":"lb"}}]'
@@ -142,7 +142,7 @@ pgbench_log_p50_ms() { # $1 log prefix: p50 of the per-transaction latencies (3r
 }
 
 p3_measure() { # $1 size label
-  local size=$1 i g d f favg p
+  local size=$1 i g d f favg p between
   # The simulator keeps every order it is sent (~10 KB each, ~12k/s direct): direct runs
   # of at most 3 s (tens of thousands of samples) keep its memory to a few GB over a run.
   local DSECS=$(( SECS < 3 ? SECS : 3 ))
@@ -169,7 +169,6 @@ p3_measure() { # $1 size label
     f=$(med <"$WORK/p3f")
     favg=$(cat "$WORK"/p3log.* | awk '{s+=$3} END {printf "%.3f", s/NR/1000}')
     # The floor with the pauses (see the header): pgbench's \sleep takes microseconds.
-    local between
     between=$(calc %d "600 + 1000*$d")
     awk -v b="$between" '/^WITH x AS/ && !done {print "\\sleep " b " us"; done = 1} {print} END {print "\\sleep 400 us"}' \
       "$WORK/book_floor.sql" >"$WORK/book_paused.sql"
