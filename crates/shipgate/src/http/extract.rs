@@ -81,6 +81,16 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             });
         }
     }
+    // Parsed plainly first: tracking the path of every field costs a booking's body
+    // about 30k instructions (callgrind, bench/p3_cpu.sh, issue 13), and only a refused
+    // body needs it. A refused body is parsed again with the path tracked, so the
+    // message names the field exactly as before.
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    if let Ok(v) = T::deserialize(&mut *de)
+        && de.end().is_ok()
+    {
+        return Ok(v);
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let value = match serde_path_to_error::deserialize::<_, T>(&mut *de) {
         Ok(v) => v,
