@@ -68,7 +68,7 @@ async fn create_shipment(
         Created::AlreadyRegistered(s) => (StatusCode::OK, s),
     };
     let location = format!("/v1/shipments/{}", shipment.id);
-    Ok((status, [("location", location)], AxumJson(shipment)).into_response())
+    Ok((status, [("location", location)], JsonOut(shipment)).into_response())
 }
 
 /// List shipments
@@ -167,8 +167,8 @@ async fn update_shipment(
     caller: Caller,
     PathId(id): PathId,
     Json(patch): Json<ShipmentPatch>,
-) -> ApiResult<AxumJson<Shipment>> {
-    Ok(AxumJson(shipments::update(&state, &caller, &id, patch.into()).await?))
+) -> ApiResult<JsonOut<Shipment>> {
+    Ok(JsonOut(shipments::update(&state, &caller, &id, patch.into()).await?))
 }
 
 /// Cancel a shipment
@@ -185,8 +185,8 @@ async fn cancel_shipment(
     State(state): State<AppState>,
     caller: Caller,
     PathId(id): PathId,
-) -> ApiResult<AxumJson<Shipment>> {
-    Ok(AxumJson(shipments::cancel(&state, &caller, &id).await?))
+) -> ApiResult<JsonOut<Shipment>> {
+    Ok(JsonOut(shipments::cancel(&state, &caller, &id).await?))
 }
 
 /// Refresh a shipment from the carrier
@@ -204,8 +204,8 @@ async fn refresh_shipment(
     State(state): State<AppState>,
     caller: Caller,
     PathId(id): PathId,
-) -> ApiResult<AxumJson<Shipment>> {
-    Ok(AxumJson(shipments::refresh(&state, &caller, &id).await?))
+) -> ApiResult<JsonOut<Shipment>> {
+    Ok(JsonOut(shipments::refresh(&state, &caller, &id).await?))
 }
 
 /// Track an expired shipment again
@@ -220,8 +220,8 @@ async fn retrack_shipment(
     State(state): State<AppState>,
     caller: Caller,
     PathId(id): PathId,
-) -> ApiResult<AxumJson<Shipment>> {
-    Ok(AxumJson(shipments::retrack(&state, &caller, &id).await?))
+) -> ApiResult<JsonOut<Shipment>> {
+    Ok(JsonOut(shipments::retrack(&state, &caller, &id).await?))
 }
 
 /// Mark a shipment completed
@@ -237,8 +237,8 @@ async fn complete_shipment(
     caller: Caller,
     PathId(id): PathId,
     Json(body): Json<CompleteIn>,
-) -> ApiResult<AxumJson<Shipment>> {
-    Ok(AxumJson(shipments::complete(&state, &caller, &id, body.reason).await?))
+) -> ApiResult<JsonOut<Shipment>> {
+    Ok(JsonOut(shipments::complete(&state, &caller, &id, body.reason).await?))
 }
 
 /// List a shipment's tracking events
