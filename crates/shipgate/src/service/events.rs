@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::app::AppState;
+use crate::service::views::json_text::WriteJson as _;
 use crate::service::views::{self, Event};
 use crate::service::{Caller, Error, Page, PageRequest, Result};
 use crate::store;
@@ -28,15 +29,20 @@ pub fn shipment_event(event_type: &'static str, row: &ShipmentRow, extra: Value)
     Ok(NewEvent { event_type, data })
 }
 
-/// [`shipment_event`]'s data as JSON text, written straight from the view: the
-/// group commit of scans (`service::inbound::group`) stores it as it is, so it skips
+/// [`shipment_event`]'s data as JSON text, written straight from the view, for a
+/// statement to store as it is (cast from text to jsonb there): the group commit of scans
+/// (`service::inbound::group`), and a booking's `shipment.created` and
+/// `shipment.booked` (for a booking, building the `Value` tree instead was a fifth of the
+/// gateway's instructions: bench/README.md, "P3 on a slower machine"). It skips
 /// building the `Value` tree (under the push load, building, cloning and dropping those
 /// trees took about a tenth of the gateway's CPU; bench/README.md, "Allocator").
-/// `extra` are the top-level members beside `shipment`.
+/// `extra` are the top-level members beside `shipment`. The shipment is written by its
+/// [`WriteJson`](views::json_text::WriteJson), the same bytes as its `Serialize` without serde's per-key work.
 pub fn shipment_event_text(row: &ShipmentRow, extra: &[(&str, &Value)]) -> Result<String> {
-    let mut buf = Vec::with_capacity(1536);
+    let shipment = views::Shipment::try_from(row.clone())?;
+    let mut buf = Vec::with_capacity(shipment.json_size_hint() + 16);
     buf.extend_from_slice(b"{\"shipment\":");
-    serde_json::to_writer(&mut buf, &views::Shipment::try_from(row.clone())?).map_err(Error::internal)?;
+    shipment.write_json(&mut buf).map_err(Error::internal)?;
     for (key, value) in extra {
         buf.push(b',');
         serde_json::to_writer(&mut buf, key).map_err(Error::internal)?;
@@ -45,20 +51,6 @@ pub fn shipment_event_text(row: &ShipmentRow, extra: &[(&str, &Value)]) -> Resul
     }
     buf.push(b'}');
     String::from_utf8(buf).map_err(Error::internal)
-}
-
-/// `{"shipment": ...}` (the data of `shipment.created` and `shipment.booked`) as JSON
-/// text for a statement to store as it is, like [`shipment_event_text`] (for a booking,
-/// building the `Value` tree instead was a fifth of the gateway's instructions per
-/// booking: bench/README.md, "P3 on a slower machine"). `to_raw_value` takes the text
-/// it wrote as it is, where `RawValue::from_string` would parse it again.
-pub fn shipment_event_raw(row: &ShipmentRow) -> Result<Box<serde_json::value::RawValue>> {
-    #[derive(serde::Serialize)]
-    struct Data {
-        shipment: views::Shipment,
-    }
-    serde_json::value::to_raw_value(&Data { shipment: views::Shipment::try_from(row.clone())? })
-        .map_err(Error::internal)
 }
 
 /// Which events a list shows.

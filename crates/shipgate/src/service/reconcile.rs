@@ -366,7 +366,7 @@ async fn import(tx: &mut sqlx::PgConnection, rec: &ReconciliationRow, carrier: &
     };
     let at = Utc::now().duration_trunc(chrono::Duration::microseconds(1)).unwrap_or_else(|_| Utc::now());
     let event_id = ids::new_id("evt");
-    let event = super::events::shipment_event_raw(&new.as_row(at))?;
+    let event = super::events::shipment_event_text(&new.as_row(at), &[])?;
     let detail = json!({"source": "reconcile", "reconciliation_id": rec.id, "carrier_status": item.carrier_status});
     let creation =
         Creation { actor: &Actor::Reconcile, action: "imported", detail: &detail, at, event: (&event_id, &event) };

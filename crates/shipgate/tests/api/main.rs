@@ -19,6 +19,7 @@ mod helpers;
 mod idempotency;
 mod inbound;
 mod input;
+mod inserted_row;
 mod jobs;
 mod ops;
 mod reconcile;

@@ -223,12 +223,13 @@ pub(super) async fn shipment_for(
             let at = chrono::DurationRound::duration_trunc(chrono::Utc::now(), chrono::Duration::microseconds(1))
                 .unwrap_or_else(|_| chrono::Utc::now());
             let event_id = crate::ids::new_id("evt");
-            let created_event = crate::service::events::shipment_event_raw(&new.as_row(at))?;
+            let row = new.as_row(at);
+            let created_event = crate::service::events::shipment_event_text(&row, &[])?;
             let mut detail = serde_json::Map::new();
             detail.insert("source".into(), format!("{carrier}_push").into());
             detail.insert(scan.names.tracking_number.into(), number.into());
             detail.insert(scan.names.scan_id.into(), scan.scan_id.clone().into());
-            let row = store::shipments::insert_with_history(
+            store::shipments::insert_with_history(
                 &mut *tx,
                 &new,
                 &store::shipments::Creation {

@@ -170,7 +170,7 @@ async fn record_booked(
             will_be.status = Status::InfoReceived;
         }
         will_be.updated_at = at;
-        Some((crate::ids::new_id("evt"), crate::service::events::shipment_event_raw(&will_be)?))
+        Some((crate::ids::new_id("evt"), crate::service::events::shipment_event_text(&will_be, &[])?))
     };
     let updated = store::shipments::mark_booked(
         conn,
@@ -181,7 +181,7 @@ async fn record_booked(
         actor,
         &detail,
         last.as_ref(),
-        &store::shipments::BookedEvent { at, event: event.as_ref().map(|(id, data)| (id.as_str(), &**data)) },
+        &store::shipments::BookedEvent { at, event: event.as_ref().map(|(id, data)| (id.as_str(), data.as_str())) },
     )
     .await?;
     if updated.channel.is_none() {

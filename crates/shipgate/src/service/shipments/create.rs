@@ -94,7 +94,10 @@ pub async fn create(state: &AppState, caller: &Caller, req: CreateShipment) -> R
     // Postgres keeps microseconds: the event shows the same created_at as the row.
     let at = Utc::now().duration_trunc(chrono::Duration::microseconds(1)).unwrap_or_else(|_| Utc::now());
     let event_id = ids::new_id("evt");
-    let event = crate::service::events::shipment_event_raw(&new.as_row(at))?;
+    // The row as the insert writes it: the event is built from it, and the booking goes
+    // on with it (the insert returns no row).
+    let row = new.as_row(at);
+    let event = crate::service::events::shipment_event_text(&row, &[])?;
     let inserted = state
         .warm
         .with(async |c| {
@@ -112,8 +115,8 @@ pub async fn create(state: &AppState, caller: &Caller, req: CreateShipment) -> R
             .await
         })
         .await;
-    let row = match inserted {
-        Ok(row) => row,
+    match inserted {
+        Ok(()) => {}
         Err(e) => {
             // The same number registered at the same moment by another request (or with
             // a reference the other one took first): theirs is the registration.
@@ -125,7 +128,7 @@ pub async fn create(state: &AppState, caller: &Caller, req: CreateShipment) -> R
             }
             return Err(e.into());
         }
-    };
+    }
     match attempt_booking(state, &connection, &row, &actor).await? {
         Attempt::Booked(row) => Ok(Created::Booked(row.try_into()?)),
         Attempt::Pending(row, e) => {

@@ -46,7 +46,7 @@ pub async fn mark_booked(
                 -- the fields another writer could have changed meanwhile are taken from u
                 e AS (INSERT INTO events (tenant_id, id, shipment_id, shipment_seq, type, data)
                       SELECT tenant_id, $20, id, event_seq, 'shipment.booked',
-                             jsonb_set(jsonb_set(jsonb_set(jsonb_set($21::jsonb,
+                             jsonb_set(jsonb_set(jsonb_set(jsonb_set($21::text::jsonb,
                                  '{shipment,booking,attempts}', to_jsonb(booking_attempts)),
                                  '{shipment,status}', to_jsonb(status)),
                                  '{shipment,tracking_number}', coalesce(to_jsonb(tracking_number), 'null'::jsonb)),
@@ -76,7 +76,7 @@ pub async fn mark_booked(
         exchange.map(|x| x.at),
         booked.at,
         event.map(|e| e.0),
-        event.map(|e| Json(e.1)) as _,
+        event.map(|e| e.1),
     )
     .fetch_one(conn)
     .await
@@ -87,7 +87,7 @@ pub async fn mark_booked(
 pub struct BookedEvent<'a> {
     pub at: DateTime<Utc>,
     /// `shipment.booked`: id and data as JSON text (see [`super::Creation::event`]).
-    pub event: Option<(&'a str, &'a RawValue)>,
+    pub event: Option<(&'a str, &'a str)>,
 }
 
 /// The booking outcome fields, written together.
