@@ -118,8 +118,6 @@ impl Wire<'_> {
     /// Every carrier call goes through here, so its span is the one place that names
     /// the carrier, connection and operation (docs/architecture.md rule 8); the tenant, request,
     /// job or shipment come from the caller's span around it.
-    #[tracing::instrument(name = "carrier_call", skip_all,
-        fields(carrier = self.carrier, connection_id = %self.connection_id, operation = operation, method = %method))]
     pub async fn send(
         &self,
         cx: &CallCx,
@@ -129,11 +127,35 @@ impl Wire<'_> {
         headers: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<Answer, CarrierError> {
-        let mut req = self.http.request(method.clone(), url);
+        let bytes = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
+        self.send_to(cx, operation, method, url, url, headers, bytes).await
+    }
+
+    /// [`Wire::send`] with the body already written as JSON (an adapter that writes its
+    /// wire types straight to text builds no `Value` tree to write and drop), to `to`, the
+    /// URL `url` already parsed by the caller: reqwest parses a URL given as text on
+    /// every call (url's parser was 5 % of a booking's instructions, the `Value` tree of
+    /// the e-Courier order a sixth; callgrind, `bench/p3_cpu.sh`). The exchange records
+    /// `url` as given.
+    #[allow(clippy::too_many_arguments)]
+    #[tracing::instrument(name = "carrier_call", skip_all,
+        fields(carrier = self.carrier, connection_id = %self.connection_id, operation = operation, method = %method))]
+    pub async fn send_to<U: reqwest::IntoUrl>(
+        &self,
+        cx: &CallCx,
+        operation: &'static str,
+        method: Method,
+        url: &str,
+        to: U,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Result<Answer, CarrierError> {
+        let mut req = self.http.request(method.clone(), to);
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let request_bytes = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
+        // Shared, not copied, between the request and the exchange that records it.
+        let request_bytes = body.map(bytes::Bytes::from);
         if let Some(b) = &request_bytes {
             req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(b.clone());
         }

@@ -161,6 +161,8 @@ pub struct EcourierClient {
     tokens: TokenCell,
     limits: Arc<Limits>,
     body_limit: usize,
+    /// Each method's URL as text and parsed, made on its first call ([`Wire::send_to`]).
+    urls: std::sync::Mutex<Vec<(&'static str, String, reqwest::Url)>>,
 }
 
 enum Sent {
@@ -211,6 +213,7 @@ impl EcourierClient {
             tokens: TokenCell::new(cfg.token_store),
             limits: cfg.limits,
             body_limit: shared.exchange_body_limit,
+            urls: Default::default(),
         })
     }
 
@@ -229,6 +232,21 @@ impl EcourierClient {
         format!("{}/software/xml/ecJsonPost.asmx/{method}", self.base)
     }
 
+    /// `method`'s URL as text and, when it parses, parsed (kept for the next call).
+    fn parsed_url(&self, method: &'static str) -> (String, Option<reqwest::Url>) {
+        if let Ok(urls) = self.urls.lock()
+            && let Some((_, text, url)) = urls.iter().find(|(m, _, _)| *m == method)
+        {
+            return (text.clone(), Some(url.clone()));
+        }
+        let text = self.url(method);
+        let url = reqwest::Url::parse(&text).ok();
+        if let (Some(url), Ok(mut urls)) = (&url, self.urls.lock()) {
+            urls.push((method, text.clone(), url.clone()));
+        }
+        (text, url)
+    }
+
     /// One request; classifies the answer. `not_found_means_absent`: a -4 "Not Found"
     /// is the order's absence (lookups), not a refusal.
     async fn send(
@@ -236,11 +254,20 @@ impl EcourierClient {
         cx: &CallCx,
         method: &'static str,
         token: Option<&SecretString>,
-        body: &Value,
+        body: &[u8],
         nf: bool,
     ) -> Result<Sent, CarrierError> {
         let headers: Vec<(&str, &str)> = token.map(|t| vec![("UserGUID", t.expose_secret())]).unwrap_or_default();
-        let answer = self.wire().send(cx, method, Method::POST, &self.url(method), &headers, Some(body)).await?;
+        let answer = match self.parsed_url(method) {
+            (text, Some(url)) => {
+                self.wire().send_to(cx, method, Method::POST, &text, url, &headers, Some(body.to_vec())).await?
+            }
+            // Not a URL: sent as text all the same, so reqwest's refusal is recorded as a
+            // failed call like any other.
+            (text, None) => {
+                self.wire().send_to(cx, method, Method::POST, &text, &*text, &headers, Some(body.to_vec())).await?
+            }
+        };
         let parsed: Option<Value> = serde_json::from_slice(&answer.body).ok();
         let status_answer = parsed
             .as_ref()
@@ -268,7 +295,7 @@ impl EcourierClient {
             }),
             Login::DirectGuid(g) => Ok(Token::lasting(g.clone())),
             Login::Password { website, username, password } => {
-                let body = serde_json::to_value(wire::LoginRequest {
+                let body = serde_json::to_vec(&wire::LoginRequest {
                     website: website.expose_secret(),
                     username: username.expose_secret(),
                     password: password.expose_secret(),
@@ -296,7 +323,7 @@ impl EcourierClient {
     }
 
     /// An authenticated call: one fresh token and one retry when the token is refused.
-    async fn call(&self, cx: &CallCx, method: &'static str, body: &Value, nf: bool) -> Result<Answer, CarrierError> {
+    async fn call(&self, cx: &CallCx, method: &'static str, body: &[u8], nf: bool) -> Result<Answer, CarrierError> {
         let token = self.tokens.get(|| self.obtain(cx, false)).await?.value;
         match self.send(cx, method, Some(&token), body, nf).await? {
             Sent::Ok(a) => Ok(a),
@@ -312,11 +339,11 @@ impl EcourierClient {
         }
     }
 
-    fn order_body(&self, plan: &ShipmentPlan, order_number: Option<&str>) -> Result<Value, CarrierError> {
-        serde_json::to_value(wire::OrderEnvelope {
-            order: mapping::order_from_plan(plan, order_number, &self.settings),
-        })
-        .map_err(|e| CarrierError::Protocol { message: e.to_string() })
+    /// `{"Order": ...}` as JSON text, written straight from the wire types (building a
+    /// `Value` tree first, to write and drop, was a sixth of a booking's instructions).
+    fn order_body(&self, plan: &ShipmentPlan, order_number: Option<&str>) -> Result<Vec<u8>, CarrierError> {
+        serde_json::to_vec(&wire::OrderEnvelope { order: mapping::order_from_plan(plan, order_number, &self.settings) })
+            .map_err(|e| CarrierError::Protocol { message: e.to_string() })
     }
 
     /// Keep a directly issued GUID alive (reference: RefreshGUID; expiry after 20 idle
@@ -325,7 +352,7 @@ impl EcourierClient {
     pub async fn refresh_guid(&self, cx: &CallCx) -> Result<(), CarrierError> {
         let token = self.tokens.get(|| self.obtain(cx, false)).await?.value;
         let bare = token.expose_secret().trim_matches(|c| c == '{' || c == '}').to_owned();
-        let body = serde_json::to_value(wire::RefreshGuidRequest { user_guid: &bare })
+        let body = serde_json::to_vec(&wire::RefreshGuidRequest { user_guid: &bare })
             .map_err(|e| CarrierError::Protocol { message: e.to_string() })?;
         let answer = self.call(cx, "RefreshGUID", &body, false).await?;
         if let Ok(wire::StatusAnswer { user_guid: Some(g), .. }) = serde_json::from_slice(&answer.body) {
@@ -336,7 +363,9 @@ impl EcourierClient {
 
     /// GetJsonOrder: the whole order as e-Courier holds it.
     async fn get_order(&self, cx: &CallCx, number: &str) -> Result<wire::OrderOut, CarrierError> {
-        let answer = self.call(cx, "GetJsonOrder", &serde_json::json!({ "OrderNumber": number }), true).await?;
+        let body = serde_json::to_vec(&serde_json::json!({ "OrderNumber": number }))
+            .map_err(|e| CarrierError::Protocol { message: e.to_string() })?;
+        let answer = self.call(cx, "GetJsonOrder", &body, true).await?;
         wire::OrderOut::parse(&answer.body)
             .map_err(|e| CarrierError::Protocol { message: format!("GetJsonOrder answer: {e}") })
     }
@@ -387,7 +416,7 @@ impl CarrierClient for EcourierClient {
         }
         let mut order = mapping::order_from_plan(req.plan, Some(req.order_number), &self.settings);
         order.order_status = Some("X".into());
-        let body = serde_json::to_value(wire::OrderEnvelope { order })
+        let body = serde_json::to_vec(&wire::OrderEnvelope { order })
             .map_err(|e| CarrierError::Protocol { message: e.to_string() })?;
         self.call(cx, "SaveOrder", &body, true).await.map(|_| ())
     }
