@@ -195,6 +195,48 @@ fn the_order_we_save_for_the_reference_order_has_the_reference_examples_shape() 
     assert_eq!(ours, reference);
 }
 
+/// The keys of a JSON text in the order they are written, at every depth.
+fn keys_in_order(text: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find('"') {
+        let after = &rest[start + 1..];
+        let Some(end) = after.find('"') else { break };
+        let tail = after[end + 1..].trim_start();
+        if tail.starts_with(':') {
+            keys.push(after[..end].to_owned());
+        }
+        rest = &after[end + 1..];
+    }
+    keys
+}
+
+#[test]
+fn the_order_we_save_is_written_in_the_reference_examples_key_order() {
+    // The adapter writes the body straight from its wire types (no map that sorts).
+    let plan = example_plan(vec![parcel("test1234barcode", 1), parcel("test1235barcode", 5)]);
+    let order = mapping::order_from_plan(&plan, Some("SG01ABC"), &settings());
+    let ours = String::from_utf8(serde_json::to_vec(&wire::OrderEnvelope { order }).expect("json")).expect("utf-8");
+    let reference = keys_in_order(fixture!("saveorder.request.json"));
+    // The keys both write, in our order, must be in the example's order: ours adds
+    // OrderNumber and links for every piece, so only the shared ones are compared, each
+    // at its first occurrence.
+    let first = |keys: &[String]| {
+        let mut seen: Vec<String> = Vec::new();
+        for k in keys {
+            if !seen.contains(k) {
+                seen.push(k.clone());
+            }
+        }
+        seen
+    };
+    let ours = first(&keys_in_order(&ours));
+    let reference = first(&reference);
+    let shared = |a: &[String], b: &[String]| a.iter().filter(|k| b.contains(k)).cloned().collect::<Vec<_>>();
+    assert_eq!(shared(&ours, &reference), shared(&reference, &ours));
+    assert!(ours.len() >= 10, "the order's keys were read: {ours:?}");
+}
+
 #[test]
 fn every_status_answer_of_the_reference_is_classified() {
     let read = |text: &str| serde_json::from_str::<StatusAnswer>(text).expect("status answer");

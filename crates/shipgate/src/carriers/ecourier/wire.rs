@@ -107,8 +107,6 @@ pub struct Stop {
     pub stop_type: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scheduled_date_time: Option<String>,
-    #[serde(rename = "ScheduledDateTimeTZ", skip_serializing_if = "Option::is_none")]
-    pub scheduled_date_time_tz: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub early_date_time: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -126,6 +124,10 @@ pub struct Stop {
     pub country: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
+    // After Phone, as in the reference's SaveOrder example (the body is written in this
+    // order: contract_tests::the_order_we_save_is_written_in_the_reference_examples_key_order).
+    #[serde(rename = "ScheduledDateTimeTZ", skip_serializing_if = "Option::is_none")]
+    pub scheduled_date_time_tz: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
