@@ -29,15 +29,14 @@ pub fn shipment_event(event_type: &'static str, row: &ShipmentRow, extra: Value)
     Ok(NewEvent { event_type, data })
 }
 
-/// [`shipment_event`]'s data as JSON text, written straight from the view, for a
-/// statement to store as it is (cast from text to jsonb there): the group commit of scans
-/// (`service::inbound::group`), and a booking's `shipment.created` and
-/// `shipment.booked` (for a booking, building the `Value` tree instead was a fifth of the
-/// gateway's instructions: bench/README.md, "P3 on a slower machine"). It skips
-/// building the `Value` tree (under the push load, building, cloning and dropping those
-/// trees took about a tenth of the gateway's CPU; bench/README.md, "Allocator").
-/// `extra` are the top-level members beside `shipment`. The shipment is written by its
-/// [`WriteJson`](views::json_text::WriteJson), the same bytes as its `Serialize` without serde's per-key work.
+/// [`shipment_event`]'s data as JSON text, for a statement to store as it is (cast from
+/// text to jsonb there): the group commit of scans (`service::inbound::group`), and a
+/// booking's `shipment.created` and `shipment.booked`. No `Value` tree is built: under
+/// the push load, building, cloning and dropping those trees took about a tenth of the
+/// gateway's CPU (bench/README.md, "Allocator"), and a fifth of a booking's instructions
+/// ("P3 on a slower machine"). The shipment is written by its
+/// [`WriteJson`](views::json_text::WriteJson): the same bytes as its `Serialize`,
+/// without serde's per-key work. `extra` are the top-level members beside `shipment`.
 pub fn shipment_event_text(row: &ShipmentRow, extra: &[(&str, &Value)]) -> Result<String> {
     let shipment = views::Shipment::try_from(row.clone())?;
     let mut buf = Vec::with_capacity(shipment.json_size_hint() + 16);
