@@ -339,8 +339,8 @@ impl EcourierClient {
         }
     }
 
-    /// `{"Order": ...}` as JSON text, written straight from the wire types (building a
-    /// `Value` tree first, to write and drop, was a sixth of a booking's instructions).
+    /// `{"Order": ...}` as JSON text, written straight from the wire types, in their
+    /// order: no `Value` tree to build, write and drop ([`Wire::send_to`]).
     fn order_body(&self, plan: &ShipmentPlan, order_number: Option<&str>) -> Result<Vec<u8>, CarrierError> {
         serde_json::to_vec(&wire::OrderEnvelope { order: mapping::order_from_plan(plan, order_number, &self.settings) })
             .map_err(|e| CarrierError::Protocol { message: e.to_string() })
