@@ -1,6 +1,8 @@
-//! JSON written by hand for the read paths' answers (`GET /v1/shipments/{id}` and the
-//! list, docs/quality.md P4): the same bytes as the view's derived `Serialize` through
-//! serde_json, at a fraction of the instructions.
+//! JSON written by hand for the shipment's answers (`GET /v1/shipments/{id}` and the
+//! list, docs/quality.md P4; the booking and the other single-shipment answers, P3) and
+//! for the shipment inside events (`service::events::shipment_event_text`): the same
+//! bytes as the view's derived `Serialize` through serde_json, at a fraction of the
+//! instructions.
 //!
 //! Through serde_json every key of every object is escaped byte by byte as if it could
 //! hold a quote, and so is every value: on a list of 100 shipments, writing the page
