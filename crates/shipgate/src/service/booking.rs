@@ -63,7 +63,7 @@ pub async fn run_job(state: &AppState, job: &Job) -> Result<Outcome> {
             let error = format!("{}: {}", e.kind(), e.message());
             if job.is_last_attempt() {
                 let reason = format!("gave up after {} attempts; last error: {error}", job.attempt);
-                give_up(state, attempt.row(), &reason).await?;
+                give_up(state, &row, &reason).await?;
             }
             Ok(Outcome::Retry { error, at_least: e.retry_after() })
         }
@@ -92,7 +92,7 @@ pub async fn book_pending(
                 // The carrier has it: an earlier attempt succeeded but its answer was lost.
                 mark_found(state, row, actor).await?;
                 let updated = apply_snapshot(state, &row.tenant_id, &row.id, &snap, "poll", actor, cx.take()).await?;
-                return Ok(Attempt::Booked(updated));
+                return Ok(Attempt::Booked(Box::new(updated.try_into()?)));
             }
             Err(CarrierError::NotFound { .. }) => {
                 let mut conn = state.db.acquire().await?;
@@ -105,7 +105,7 @@ pub async fn book_pending(
             }
         }
     }
-    attempt_booking(state, connection, row, actor).await
+    attempt_booking(state, connection, row, None, actor).await
 }
 
 /// The lookup found the order: booked, with the history saying how, and `shipment.booked`.

@@ -38,7 +38,13 @@ pub fn shipment_event(event_type: &'static str, row: &ShipmentRow, extra: Value)
 /// [`WriteJson`](views::json_text::WriteJson): the same bytes as its `Serialize`,
 /// without serde's per-key work. `extra` are the top-level members beside `shipment`.
 pub fn shipment_event_text(row: &ShipmentRow, extra: &[(&str, &Value)]) -> Result<String> {
-    let shipment = views::Shipment::try_from(row.clone())?;
+    view_event_text(&views::Shipment::try_from(row.clone())?, extra)
+}
+
+/// [`shipment_event_text`] for a shipment the caller already holds as the API shows it
+/// (a booking writes the row's JSON values once, for the insert, `shipment.created` and
+/// `shipment.booked`).
+pub fn view_event_text(shipment: &views::Shipment, extra: &[(&str, &Value)]) -> Result<String> {
     let mut buf = Vec::with_capacity(shipment.json_size_hint() + 16);
     buf.extend_from_slice(b"{\"shipment\":");
     shipment.write_json(&mut buf).map_err(Error::internal)?;

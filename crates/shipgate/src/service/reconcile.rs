@@ -366,10 +366,17 @@ async fn import(tx: &mut sqlx::PgConnection, rec: &ReconciliationRow, carrier: &
     };
     let at = Utc::now().duration_trunc(chrono::Duration::microseconds(1)).unwrap_or_else(|_| Utc::now());
     let event_id = ids::new_id("evt");
-    let event = super::events::shipment_event_text(&new.as_row(at), &[])?;
+    let shown = super::views::Shipment::try_from(new.as_row(at))?;
+    let event = super::events::view_event_text(&shown, &[])?;
     let detail = json!({"source": "reconcile", "reconciliation_id": rec.id, "carrier_status": item.carrier_status});
-    let creation =
-        Creation { actor: &Actor::Reconcile, action: "imported", detail: &detail, at, event: (&event_id, &event) };
+    let creation = Creation {
+        actor: &Actor::Reconcile,
+        action: "imported",
+        detail: &detail,
+        at,
+        event: (&event_id, &event),
+        json: shown.plan_json(),
+    };
     store::shipments::insert_with_history(&mut *tx, &new, &creation).await?;
     // On a carrier where a shipment of ours is a registered tracking number, the import
     // is that registration: registering the number again later finds it (issue 8's "one

@@ -9,7 +9,7 @@
 
 use crate::app::AppState;
 use crate::carriers::{CallCx, CarrierError};
-use crate::domain::BookingState;
+use crate::domain::{BookingState, Status};
 use crate::service::shipments::lifecycle::booking_failed;
 use crate::service::shipments::{Attempt, apply_snapshot, attempt_booking, save_exchanges, track_request};
 use crate::service::{Error, Result};
@@ -28,10 +28,11 @@ pub enum Refreshed {
 }
 
 impl Refreshed {
-    pub fn row(&self) -> &ShipmentRow {
+    /// The shipment's status and subtag after the refresh.
+    pub fn status(&self) -> (Status, Option<&str>) {
         match self {
-            Refreshed::Tracked(r) => r,
-            Refreshed::Booked(a) => a.row(),
+            Refreshed::Tracked(r) => (r.status, r.subtag.as_deref()),
+            Refreshed::Booked(a) => a.status(),
         }
     }
 }
@@ -67,7 +68,7 @@ pub async fn refresh(
             let mut conn = state.db.acquire().await?;
             save_exchanges(&mut conn, tenant, Some(&row.id), cx.take()).await?;
             drop(conn);
-            Ok(Refreshed::Booked(attempt_booking(state, connection, row, actor).await?))
+            Ok(Refreshed::Booked(attempt_booking(state, connection, row, None, actor).await?))
         }
         Err(e) => {
             let mut conn = state.db.acquire().await?;

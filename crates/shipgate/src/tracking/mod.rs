@@ -347,14 +347,14 @@ impl Polls {
         let result = refresh::refresh(&self.state, &p.connection, &row, &Actor::Poller).await;
         let (outcome, after, failures, retry_after) = match &result {
             Ok(r) => {
-                let now = r.row();
-                let changed = (now.status, now.subtag.clone()) != before;
+                let now = r.status();
+                let changed = (now.0, now.1) != (before.0, before.1.as_deref());
                 let outcome = match r {
                     Refreshed::Booked(..) => "booked",
                     Refreshed::Tracked(_) if changed => "changed",
                     Refreshed::Tracked(_) => "unchanged",
                 };
-                (outcome, now.status, 0, None)
+                (outcome, now.0, 0, None)
             }
             Err(Error::Carrier { error: e, .. }) => {
                 if matches!(e, CarrierError::Misconfigured { .. }) {

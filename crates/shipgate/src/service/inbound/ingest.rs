@@ -224,7 +224,8 @@ pub(super) async fn shipment_for(
                 .unwrap_or_else(|_| chrono::Utc::now());
             let event_id = crate::ids::new_id("evt");
             let row = new.as_row(at);
-            let created_event = crate::service::events::shipment_event_text(&row, &[])?;
+            let shown = crate::service::views::Shipment::try_from(row.clone())?;
+            let created_event = crate::service::events::view_event_text(&shown, &[])?;
             let mut detail = serde_json::Map::new();
             detail.insert("source".into(), format!("{carrier}_push").into());
             detail.insert(scan.names.tracking_number.into(), number.into());
@@ -238,6 +239,7 @@ pub(super) async fn shipment_for(
                     detail: &Value::Object(detail),
                     at,
                     event: (&event_id, &created_event),
+                    json: shown.plan_json(),
                 },
             )
             .await?;

@@ -11,6 +11,7 @@ use crate::app::AppState;
 use crate::carriers::{CallCx, CarrierError};
 use crate::domain::{BookingState, Exchange, Status};
 use crate::service::events::shipment_event;
+use crate::service::views::{Booking, Shipment};
 use crate::service::{Error, Result};
 use crate::store::connections::ConnectionRow;
 use crate::store::shipments::{BookingUpdate, ShipmentRow};
@@ -19,8 +20,10 @@ use crate::store::{self, Actor};
 /// What a booking attempt left behind.
 #[derive(Debug)]
 pub enum Attempt {
-    /// Booked (or registered): the shipment as recorded.
-    Booked(ShipmentRow),
+    /// Booked (or registered): the shipment as recorded, as the API shows it (the
+    /// booking's answer is written from the stored row's JSON, see
+    /// [`store::shipments::mark_booked`]).
+    Booked(Box<Shipment>),
     /// Not booked and still `pending`, with the carrier's error: the carrier is down or
     /// slow (a job books it later), or, in the booking job, the lookup before a second
     /// create failed.
@@ -30,10 +33,11 @@ pub enum Attempt {
 }
 
 impl Attempt {
-    /// The shipment as recorded, whatever came of the attempt.
-    pub fn row(&self) -> &ShipmentRow {
+    /// The shipment's status and subtag as recorded, whatever came of the attempt.
+    pub fn status(&self) -> (Status, Option<&str>) {
         match self {
-            Attempt::Booked(r) | Attempt::Pending(r, _) | Attempt::Failed(r, _) => r,
+            Attempt::Booked(s) => (s.status, s.subtag.as_deref()),
+            Attempt::Pending(r, _) | Attempt::Failed(r, _) => (r.status, r.subtag.as_deref()),
         }
     }
 
@@ -51,11 +55,15 @@ fn error_json(e: &CarrierError) -> Value {
 }
 
 /// Try to book a shipment whose booking is pending (or register its tracking number).
-/// Exchanges, outcome and history commit together.
+/// Exchanges, outcome and history commit together. `shown`: `row` as the API shows it,
+/// when the caller has it (a new booking wrote it for `shipment.created`); the
+/// `shipment.booked` event is then built from it, with no second serialization of the
+/// row's JSON values.
 pub async fn attempt_booking(
     state: &AppState,
     connection: &ConnectionRow,
     row: &ShipmentRow,
+    shown: Option<&Shipment>,
     actor: &Actor,
 ) -> Result<Attempt> {
     let cx = CallCx::new();
@@ -77,19 +85,19 @@ pub async fn attempt_booking(
     // The common case (one exchange, no sink) is one statement and one commit (QUALITY
     // P3): the booked row, its exchange, history and shipment.booked event together.
     let updated = if exchanges.len() <= 1 && row.channel.is_none() {
-        state.warm.with(async |c| record_booked(c, row, &booked, actor, exchanges).await).await?
+        state.warm.with(async |c| record_booked(c, row, shown, &booked, actor, exchanges).await).await?
     } else {
         let mut tx = store::begin(&state.db).await?;
-        let updated = record_booked(&mut tx, row, &booked, actor, exchanges).await?;
+        let updated = record_booked(&mut tx, row, shown, &booked, actor, exchanges).await?;
         tx.commit().await?;
         updated
     };
     if let Some(snap) = &booked.snapshot {
         // The carrier answered with its view of the shipment (AfterShip's tracking).
         let updated = apply_snapshot(state, &row.tenant_id, &row.id, snap, "poll", actor, Vec::new()).await?;
-        return Ok(Attempt::Booked(updated));
+        return Ok(Attempt::Booked(Box::new(updated.try_into()?)));
     }
-    Ok(Attempt::Booked(updated))
+    Ok(Attempt::Booked(Box::new(updated)))
 }
 
 /// Write a failed attempt: `pending` when the carrier may succeed later, else `failed`,
@@ -140,14 +148,16 @@ async fn record_failure(
 }
 
 /// Write a successful booking: its exchanges (the last one in the same statement), the
-/// outcome and history, and the sink hand-over when the shipment has a channel.
+/// outcome and history, and the sink hand-over when the shipment has a channel. Returns
+/// the shipment as recorded, as the API shows it.
 async fn record_booked(
     conn: &mut sqlx::PgConnection,
     row: &ShipmentRow,
+    shown: Option<&Shipment>,
     booked: &crate::carriers::Booked,
     actor: &Actor,
     mut exchanges: Vec<Exchange>,
-) -> Result<ShipmentRow> {
+) -> Result<Shipment> {
     let last = exchanges.pop();
     save_exchanges(conn, &row.tenant_id, Some(&row.id), exchanges).await?;
     let detail = json!({"carrier_reference": booked.carrier_reference, "tracking_number": booked.tracking_number});
@@ -159,18 +169,24 @@ async fn record_booked(
     let event = if row.channel.is_some() {
         None
     } else {
-        let mut will_be = row.clone();
-        will_be.booking_state = Some(BookingState::Booked);
-        will_be.booking_last_error = None;
-        will_be.booking_attempts += 1;
-        will_be.booked_at = will_be.booked_at.or(Some(at));
+        // What mark_booked changes, on the shipment as the API shows it.
+        let mut will_be = match shown {
+            Some(shown) => shown.clone(),
+            None => Shipment::try_from(row.clone())?,
+        };
+        will_be.booking = Some(Booking {
+            state: BookingState::Booked,
+            attempts: row.booking_attempts + 1,
+            last_error: None,
+            booked_at: row.booked_at.or(Some(at)),
+        });
         will_be.tracking_number = booked.tracking_number.clone().or(will_be.tracking_number);
         will_be.carrier_reference = Some(booked.carrier_reference.clone());
         if will_be.status == Status::Pending {
             will_be.status = Status::InfoReceived;
         }
         will_be.updated_at = at;
-        Some((crate::ids::new_id("evt"), crate::service::events::shipment_event_text(&will_be, &[])?))
+        Some((crate::ids::new_id("evt"), crate::service::events::view_event_text(&will_be, &[])?))
     };
     let updated = store::shipments::mark_booked(
         conn,
@@ -185,13 +201,16 @@ async fn record_booked(
     )
     .await?;
     if updated.channel.is_none() {
-        return Ok(updated);
+        return updated.try_into();
     }
+    // A channel (set at creation, or by another writer meanwhile): the sinks' hand-over
+    // reads the row in the domain's types.
+    let updated = updated.into_row().map_err(Error::internal)?;
     enqueue_sinks(conn, &updated, booked.tracking_number.as_deref()).await?;
     let updated = store::shipments::get(conn, &row.tenant_id, &row.id).await?.ok_or(Error::NotFound("shipment"))?;
     store::events::emit(conn, &row.tenant_id, &row.id, &[shipment_event("shipment.booked", &updated, Value::Null)?])
         .await?;
-    Ok(updated)
+    updated.try_into()
 }
 
 fn registers(carrier: &str) -> bool {

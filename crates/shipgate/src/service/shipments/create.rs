@@ -95,9 +95,11 @@ pub async fn create(state: &AppState, caller: &Caller, req: CreateShipment) -> R
     let at = Utc::now().duration_trunc(chrono::Duration::microseconds(1)).unwrap_or_else(|_| Utc::now());
     let event_id = ids::new_id("evt");
     // The row as the insert writes it: the event is built from it, and the booking goes
-    // on with it (the insert returns no row).
+    // on with it (the insert returns no row). Its JSON values are written once, as the
+    // API shows them, for the insert and both events (`shipment.created`, `.booked`).
     let row = new.as_row(at);
-    let event = crate::service::events::shipment_event_text(&row, &[])?;
+    let shown = Shipment::try_from(row.clone())?;
+    let event = crate::service::events::view_event_text(&shown, &[])?;
     let inserted = state
         .warm
         .with(async |c| {
@@ -110,6 +112,7 @@ pub async fn create(state: &AppState, caller: &Caller, req: CreateShipment) -> R
                     detail: &json!({"connection_id": connection.id, "reference": req.plan.reference}),
                     at,
                     event: (&event_id, &event),
+                    json: shown.plan_json(),
                 },
             )
             .await
@@ -129,8 +132,8 @@ pub async fn create(state: &AppState, caller: &Caller, req: CreateShipment) -> R
             return Err(e.into());
         }
     }
-    match attempt_booking(state, &connection, &row, &actor).await? {
-        Attempt::Booked(row) => Ok(Created::Booked(row.try_into()?)),
+    match attempt_booking(state, &connection, &row, Some(&shown), &actor).await? {
+        Attempt::Booked(shipment) => Ok(Created::Booked(*shipment)),
         Attempt::Pending(row, e) => {
             note_connection_outcome(state, &connection, Some(&e)).await;
             // Kept: the booking job books it later (docs/product.md "Booking semantics").

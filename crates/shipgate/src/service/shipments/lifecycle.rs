@@ -27,7 +27,8 @@ pub async fn refresh(state: &AppState, caller: &Caller, id: &str) -> Result<Ship
     }
     let connection = connection_of(state, &row).await?;
     match refresh::refresh(state, &connection, &row, &caller.actor()).await {
-        Ok(Refreshed::Tracked(row) | Refreshed::Booked(Attempt::Booked(row))) => row.try_into(),
+        Ok(Refreshed::Tracked(row)) => row.try_into(),
+        Ok(Refreshed::Booked(Attempt::Booked(shipment))) => Ok(*shipment),
         Ok(Refreshed::Booked(Attempt::Pending(row, e) | Attempt::Failed(row, e))) => Err(Error::carrier(e, row)),
         Err(Error::Carrier { error, shipment }) => {
             note_connection_outcome(state, &connection, Some(&error)).await;

@@ -12,12 +12,12 @@ use super::{Channel, Location, ShipmentSinks};
 use crate::domain::{BookingState, DocumentLink, Money, Parcel, ProofOfDelivery, Status, Stop};
 use crate::service::Error;
 use crate::store::exchanges::ExchangeRow;
-use crate::store::shipments::{EventRow, HistoryRow, ShipmentDoc, ShipmentRow};
+use crate::store::shipments::{EventRow, HistoryRow, PlanJson, ShipmentDoc, ShipmentRow};
 use crate::store::types::PgJson;
 
 /// The booking with the carrier: for a booking carrier the order, for a tracking
 /// number registered on a tracking carrier (AfterShip) the registration.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Booking {
     /// pending | booked | failed | cancelled
     #[schema(value_type = String, example = "booked")]
@@ -34,7 +34,7 @@ pub struct Booking {
 
 // The schema keeps the name the API always gave it. No doc comment: it would become
 // the schema's description.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = ShipmentOut)]
 pub struct Shipment {
     #[schema(example = "shp_01936f0c7a2b7c3d9e8f001122334455")]
@@ -91,6 +91,19 @@ pub struct Shipment {
     #[schema(value_type = String, format = DateTime)]
     #[serde(serialize_with = "crate::domain::time::micros")]
     pub updated_at: DateTime<Utc>,
+}
+
+impl Shipment {
+    /// A new shipment's JSON columns as this view wrote them, for its insert.
+    pub fn plan_json(&self) -> PlanJson<'_> {
+        PlanJson {
+            stops: self.stops.get(),
+            parcels: self.parcels.get(),
+            declared_value: self.declared_value.as_ref().map(PgJson::get),
+            cod_amount: self.cod_amount.as_ref().map(PgJson::get),
+            metadata: self.metadata.get(),
+        }
+    }
 }
 
 impl WriteJson for Shipment {

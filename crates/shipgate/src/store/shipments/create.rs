@@ -36,6 +36,19 @@ pub struct Creation<'a> {
     /// ([`shipment_event_text`](crate::service::events::shipment_event_text): written
     /// straight, with no `Value` tree to build and drop).
     pub event: (&'a str, &'a str),
+    /// The plan's JSON values as text, as the caller wrote them for the event.
+    pub json: PlanJson<'a>,
+}
+
+/// The JSON columns of a new shipment as text (`NewShipment::plan` and `metadata`
+/// written once by the caller: the same text goes into `shipment.created`, so the
+/// values are not serialized a second time for the insert).
+pub struct PlanJson<'a> {
+    pub stops: &'a str,
+    pub parcels: &'a str,
+    pub declared_value: Option<&'a str>,
+    pub cod_amount: Option<&'a str>,
+    pub metadata: &'a str,
 }
 
 /// Insert a shipment, its first history entry and its `shipment.created` event in one
@@ -63,7 +76,8 @@ pub async fn insert_with_history(conn: &mut PgConnection, s: &NewShipment<'_>, c
            -- registration (bookings get their number from the carrier; inbound pushes
            -- book nothing): one live registration per number and connection
            -- (shipments_registration_uq).
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::jsonb, $10::text::jsonb, $11::text::jsonb, $12::text::jsonb,
+                   $13, $14::text::jsonb, $15, $16,
                    CASE WHEN $16::text = 'pending' THEN upper(btrim($7::text)) END, 1, $21, $21)"#,
         s.tenant_id,
         s.id,
@@ -73,12 +87,12 @@ pub async fn insert_with_history(conn: &mut PgConnection, s: &NewShipment<'_>, c
         s.carrier_reference,
         s.tracking_number,
         s.plan.service,
-        Json(&s.plan.stops) as _,
-        Json(&s.plan.parcels) as _,
-        s.plan.declared_value.as_ref().map(Json) as _,
-        s.plan.cod_amount.as_ref().map(Json) as _,
+        c.json.stops,
+        c.json.parcels,
+        c.json.declared_value,
+        c.json.cod_amount,
         s.plan.notes,
-        Json(s.metadata) as _,
+        c.json.metadata,
         s.channel.map(Json) as _,
         s.booking_state.map(BookingState::as_str),
         actor_type,

@@ -231,7 +231,7 @@ mod create;
 mod history;
 
 pub use booking::{BookedEvent, BookingUpdate, mark_booked, set_booking};
-pub use create::{Creation, NewShipment, insert_with_history};
+pub use create::{Creation, NewShipment, PlanJson, insert_with_history};
 pub use history::{EventRow, HistoryRow, NewEvent, insert_event, insert_history, list_events, list_history};
 
 pub async fn get(conn: &mut PgConnection, tenant_id: &str, id: &str) -> sqlx::Result<Option<ShipmentRow>> {
