@@ -128,29 +128,34 @@ impl Wire<'_> {
         body: Option<&Value>,
     ) -> Result<Answer, CarrierError> {
         let bytes = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
-        self.send_to(cx, operation, method, url, url, headers, bytes).await
+        self.send_to(cx, operation, method, url, None, headers, bytes).await
     }
 
     /// [`Wire::send`] with the body already written as JSON (an adapter that writes its
-    /// wire types straight to text builds no `Value` tree to write and drop), to `to`, the
-    /// URL `url` already parsed by the caller: reqwest parses a URL given as text on
-    /// every call. With the e-Courier adapter's bodies written this way and its URLs
-    /// parsed once, a booking went from 431k to 400k instructions (callgrind,
-    /// `bench/p3_cpu.sh`). The exchange records `url` as given.
+    /// wire types straight to text builds no `Value` tree to write and drop) and, when
+    /// the caller has it, `parsed`: `url` already parsed (reqwest parses a URL given as
+    /// text on every call). Without it, `url` is sent as text, so a URL that does not
+    /// parse is refused by reqwest and recorded as a failed call like any other. With the
+    /// e-Courier adapter's bodies written this way and its URLs parsed once, a booking
+    /// went from 431k to 400k instructions (callgrind, `bench/p3_cpu.sh`). The exchange
+    /// records `url` as given.
     #[allow(clippy::too_many_arguments)]
     #[tracing::instrument(name = "carrier_call", skip_all,
         fields(carrier = self.carrier, connection_id = %self.connection_id, operation = operation, method = %method))]
-    pub async fn send_to<U: reqwest::IntoUrl>(
+    pub async fn send_to(
         &self,
         cx: &CallCx,
         operation: &'static str,
         method: Method,
         url: &str,
-        to: U,
+        parsed: Option<reqwest::Url>,
         headers: &[(&str, &str)],
         body: Option<Vec<u8>>,
     ) -> Result<Answer, CarrierError> {
-        let mut req = self.http.request(method.clone(), to);
+        let mut req = match parsed {
+            Some(to) => self.http.request(method.clone(), to),
+            None => self.http.request(method.clone(), url),
+        };
         for (k, v) in headers {
             req = req.header(*k, *v);
         }

@@ -83,8 +83,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     }
     // Parsed plainly first: tracking the path of every field was a quarter of parsing a
     // booking's body (41k instructions with it, 33k without; callgrind, bench/p3_cpu.sh,
-    // issue 13), and only a refused body needs it. A refused body is parsed again with the path tracked, so the
-    // message names the field exactly as before.
+    // issue 13), and only a refused body needs it. A refused body is parsed again with
+    // the path tracked, so the message names the field exactly as before.
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     if let Ok(v) = T::deserialize(&mut *de)
         && de.end().is_ok()

@@ -30,9 +30,10 @@ pub fn shipment_event(event_type: &'static str, row: &ShipmentRow, extra: Value)
 }
 
 /// [`shipment_event`]'s data as JSON text, for a statement to store as it is (cast from
-/// text to jsonb there): the group commit of scans (`service::inbound::group`), and a
-/// booking's `shipment.created` and `shipment.booked`. No `Value` tree is built: under
-/// the push load, building, cloning and dropping those trees took about a tenth of the
+/// text to jsonb there): the group commit of scans (`service::inbound::group`). The
+/// writers that already hold the shipment's view (a new shipment's `shipment.created`,
+/// a booking's `shipment.booked`) call [`view_event_text`]. No `Value` tree is built:
+/// under the push load, building, cloning and dropping those trees took about a tenth of the
 /// gateway's CPU (bench/README.md, "Allocator"), and a fifth of a booking's instructions
 /// ("P3 on a slower machine"). The shipment is written by its
 /// [`WriteJson`](views::json_text::WriteJson): the same bytes as its `Serialize`,

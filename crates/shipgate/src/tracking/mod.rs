@@ -348,7 +348,7 @@ impl Polls {
         let (outcome, after, failures, retry_after) = match &result {
             Ok(r) => {
                 let now = r.status();
-                let changed = (now.0, now.1) != (before.0, before.1.as_deref());
+                let changed = now != (before.0, before.1.as_deref());
                 let outcome = match r {
                     Refreshed::Booked(..) => "booked",
                     Refreshed::Tracked(_) if changed => "changed",

@@ -258,16 +258,8 @@ impl EcourierClient {
         nf: bool,
     ) -> Result<Sent, CarrierError> {
         let headers: Vec<(&str, &str)> = token.map(|t| vec![("UserGUID", t.expose_secret())]).unwrap_or_default();
-        let answer = match self.parsed_url(method) {
-            (text, Some(url)) => {
-                self.wire().send_to(cx, method, Method::POST, &text, url, &headers, Some(body.to_vec())).await?
-            }
-            // Not a URL: sent as text all the same, so reqwest's refusal is recorded as a
-            // failed call like any other.
-            (text, None) => {
-                self.wire().send_to(cx, method, Method::POST, &text, &*text, &headers, Some(body.to_vec())).await?
-            }
-        };
+        let (url, parsed) = self.parsed_url(method);
+        let answer = self.wire().send_to(cx, method, Method::POST, &url, parsed, &headers, Some(body.to_vec())).await?;
         let parsed: Option<Value> = serde_json::from_slice(&answer.body).ok();
         let status_answer = parsed
             .as_ref()

@@ -1,6 +1,6 @@
 //! JSON written by hand for the shipment's answers (`GET /v1/shipments/{id}` and the
 //! list, docs/quality.md P4; the booking and the other single-shipment answers, P3) and
-//! for the shipment inside events (`service::events::shipment_event_text`): the same
+//! for the shipment inside events (`service::events::view_event_text`): the same
 //! bytes as the view's derived `Serialize` through serde_json, at a fraction of the
 //! instructions.
 //!

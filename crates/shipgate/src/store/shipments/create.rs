@@ -33,7 +33,7 @@ pub struct Creation<'a> {
     /// shows the same time as the stored row.
     pub at: DateTime<Utc>,
     /// The `shipment.created` event: id and data, as JSON text
-    /// ([`shipment_event_text`](crate::service::events::shipment_event_text): written
+    /// ([`view_event_text`](crate::service::events::view_event_text): written
     /// straight, with no `Value` tree to build and drop).
     pub event: (&'a str, &'a str),
     /// The plan's JSON values as text, as the caller wrote them for the event.
