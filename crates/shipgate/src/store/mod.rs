@@ -75,6 +75,22 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> 
         .await?)
 }
 
+/// A small pool beside `main`, for one kind of user that needs session settings of its
+/// own: the same server and credentials, at most `max` connections, each started with
+/// `settings` (startup options, PG 15 docs 34.1.2 `options`: no round trip, and they
+/// stay with these connections only). It connects lazily, and is closed when its last
+/// handle is dropped. Its connections count against the server's `max_connections`
+/// beside `main`'s (docs/operations.md).
+pub fn side_pool(main: &PgPool, max: u32, settings: &[(&str, &str)]) -> PgPool {
+    let opts = (*main.connect_options()).clone().options(settings.iter().copied());
+    PgPoolOptions::new()
+        .max_connections(max.max(1))
+        .min_connections(0)
+        .acquire_timeout(main.options().get_acquire_timeout())
+        .test_before_acquire(false)
+        .connect_lazy_with(opts)
+}
+
 /// Begin a transaction on a pooled connection, so that no cancellation can leave the
 /// connection inside a transaction nobody will end. Every transaction the gateway opens
 /// on the pool goes through here (`clippy.toml` forbids `Pool::begin`).

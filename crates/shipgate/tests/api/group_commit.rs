@@ -326,3 +326,143 @@ async fn a_group_stamps_the_status_change_time_only_on_the_shipments_whose_statu
         assert_eq!(s["status"], status.as_str(), "{awb}: the API shows what is stored");
     }
 }
+
+/// The unlocked write (`store::scan_groups::write_unlocked`) computed from a shipment as
+/// read: if another writer changed the shipment after the read, it must write nothing
+/// at all (SQLSTATE 40001, so the gateway writes the group again under lock); with the
+/// version as it now is, the same write goes through and commits by itself.
+#[tokio::test]
+async fn an_unlocked_group_write_from_a_stale_read_writes_nothing() {
+    use shipgate::store::scan_groups::{self, Number, Outbound, ScanRows, ShipmentState};
+    use shipgate::store::shipments::NewEvent;
+
+    let app = spawn_app_with("inbound_commit_workers = 1\n").await;
+    let (con, pusher) = ecom_pusher(&app).await;
+    assert!(pusher.push(&Scan::new("GU-1", "100", "002")).await.expect("push").accepted());
+    let tenant = app.tenant_id.as_str();
+    let number = Number { tenant_id: tenant, connection_id: &con, tracking_number: "GU-1", after_codes: vec!["777"] };
+    let mut conn = app.db.acquire().await.expect("conn");
+    let read = scan_groups::read_unlocked(&mut conn, &[number]).await.expect("read");
+    assert_eq!(read.len(), 1, "the shipment of GU-1 is found");
+    let (row, version, now) = (&read[0].doc, read[0].version.clone(), read[0].now);
+    assert!(read[0].seen.is_empty(), "GU-1 has no 777 yet");
+    let counts = async |db: &sqlx::PgPool| -> (i64, i64, i64, i64, i64) {
+        sqlx::query_as(
+            "SELECT (SELECT count(*) FROM inbound_pushes WHERE awb = 'GU-1'),
+                    (SELECT count(*) FROM tracking_events e JOIN shipments s ON s.id = e.shipment_id
+                       WHERE s.tracking_number = 'GU-1'),
+                    (SELECT count(*) FROM shipment_history h JOIN shipments s ON s.id = h.shipment_id
+                       WHERE s.tracking_number = 'GU-1'),
+                    (SELECT count(*) FROM events v JOIN shipments s ON s.id = v.shipment_id
+                       WHERE s.tracking_number = 'GU-1'),
+                    (SELECT event_seq::int8 FROM shipments WHERE tracking_number = 'GU-1')",
+        )
+        .fetch_one(db)
+        .await
+        .expect("counts")
+    };
+    let before = counts(&app.db).await;
+
+    let event = NewEvent {
+        occurred_at: now,
+        status: None,
+        subtag: None,
+        message: Some("second scan"),
+        location: None,
+        raw_code: Some("003"),
+        raw_text: None,
+        actor: None,
+        source: "push",
+        dedup_key: "ecomexpress:101",
+    };
+    let payload = json!({"awb": "GU-1", "status_update_number": "101"});
+    let scan = ScanRows {
+        tenant_id: tenant,
+        connection_id: &con,
+        awb: "GU-1",
+        status_update_number: "101",
+        shipment_id: &row.id,
+        payload: &payload,
+        event: &event,
+    };
+    let state = ShipmentState {
+        tenant_id: tenant,
+        id: &row.id,
+        status: row.status.as_str(),
+        subtag: None,
+        carrier_status: Some("003"),
+        last_event: None,
+        events: 1,
+        moved: false,
+    };
+    let history = [(tenant, row.id.as_str(), "events_added", json!({"count": 1}))];
+    let outbound = || {
+        [Outbound {
+            tenant_id: tenant,
+            id: shipgate::ids::new_id("evt"),
+            shipment_id: &row.id,
+            back: 0,
+            event_type: "shipment.event_added",
+            data: "{}".to_owned(),
+        }]
+    };
+
+    // Another writer changes the shipment after the read (as a refresh setting the
+    // estimated delivery does).
+    sqlx::query("UPDATE shipments SET estimated_delivery = now() WHERE tracking_number = 'GU-1'")
+        .execute(&app.db)
+        .await
+        .expect("concurrent change");
+    let err = scan_groups::write_unlocked(
+        &mut conn,
+        std::slice::from_ref(&state),
+        &[&version],
+        now,
+        std::slice::from_ref(&scan),
+        &history,
+        &outbound(),
+    )
+    .await
+    .expect_err("a write computed from a stale read must fail");
+    let code = err.as_database_error().and_then(|e| e.code()).map(|c| c.into_owned());
+    assert_eq!(code.as_deref(), Some("40001"), "{err}");
+    assert_eq!(counts(&app.db).await, before, "nothing of the stale write is kept");
+
+    // Read again: the write goes through, and is visible to another session at once.
+    let number = Number { tenant_id: tenant, connection_id: &con, tracking_number: "GU-1", after_codes: vec![] };
+    let fresh = scan_groups::read_unlocked(&mut conn, &[number]).await.expect("read");
+    assert_ne!(fresh[0].version, version, "the change made a new version");
+    scan_groups::write_unlocked(
+        &mut conn,
+        std::slice::from_ref(&state),
+        &[&fresh[0].version],
+        now,
+        std::slice::from_ref(&scan),
+        &history,
+        &outbound(),
+    )
+    .await
+    .expect("a write from the current version");
+    let after = counts(&app.db).await;
+    assert_eq!(after, (before.0 + 1, before.1 + 1, before.2 + 1, before.3 + 1, before.4 + 1));
+
+    // The same scan again: already stored, so the statement fails whole (23505) and the
+    // gateway takes the careful path, which answers it as a duplicate.
+    let fresh = scan_groups::read_unlocked(
+        &mut conn,
+        &[Number { tenant_id: tenant, connection_id: &con, tracking_number: "GU-1", after_codes: vec![] }],
+    )
+    .await
+    .expect("read");
+    let err =
+        scan_groups::write_unlocked(&mut conn, &[state], &[&fresh[0].version], now, &[scan], &history, &outbound())
+            .await
+            .expect_err("a scan stored before");
+    let code = err.as_database_error().and_then(|e| e.code()).map(|c| c.into_owned());
+    assert_eq!(code.as_deref(), Some("23505"), "{err}");
+    assert_eq!(counts(&app.db).await, after, "nothing of it is kept");
+    // And through the gateway, the resent scan is acknowledged and stored once.
+    assert!(pusher.push(&Scan::new("GU-1", "101", "003")).await.expect("push").accepted());
+    assert_eq!(counts(&app.db).await, after);
+    assert!(stored(&app.db, &con, "GU-1", "101").await);
+}

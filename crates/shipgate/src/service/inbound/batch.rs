@@ -7,28 +7,38 @@
 //! scan in one transaction with set-based statements that write what the lone scan's
 //! statements ([`ingest::apply_scan`]) would ([`group`]), commits once, and only then
 //! answers each waiting push.
-//! With nothing queued a scan is written alone at once, so a quiet gateway adds no
-//! wait; under load the group grows by itself with the queue.
+//! With nothing queued a scan is written at once as a group of one, so a quiet gateway
+//! adds no wait; under load the group grows by itself with the queue.
 //!
-//! - **Each push is acknowledged only after the COMMIT that holds it**: the answer
-//!   travels on a one-shot channel sent after `commit()` returned Ok.
+//! A group is written first without locks and without a transaction of its own
+//! ([`group::write`]): its shipments read in one statement, the scans applied in memory,
+//! then one statement that locks the shipments, checks none changed since the read,
+//! writes every row and commits. Two round trips, against five for the careful way
+//! (BEGIN, lock, keep, finish, COMMIT), which is taken when a shipment is new, a code
+//! is unmapped, or the check finds a shipment changed or a scan stored meanwhile.
+//!
+//! - **Each push is acknowledged only after the commit that holds it**: the answer
+//!   travels on a one-shot channel sent after the writing statement (or `commit()`)
+//!   returned Ok.
 //! - **A failed group fails only its own pushes**: when any statement of the group
-//!   fails, the transaction is rolled back whole and every scan of the group is written
-//!   again alone ([`ingest::ingest_scan`]), so the one bad scan gets its error and the
-//!   others are stored. When the database is away, each gets the outage error (503,
-//!   the carrier retries).
-//! - **No deadlock between groups**: a group first reads and locks the shipments its
-//!   tracking numbers already have, one statement per connection, in the order of
-//!   (tenant, connection, tracking number); then the advisory lock of each new number,
+//!   fails, nothing of it is kept (one statement, or one transaction rolled back whole)
+//!   and every scan of the group is written again alone ([`ingest::ingest_scan`]), so
+//!   the one bad scan gets its error and the others are stored. When the database is
+//!   away, each gets the outage error (503, the carrier retries).
+//! - **No deadlock between groups**: a group first locks the shipments its tracking
+//!   numbers already have, in the order of (tenant, connection, tracking number) (the
+//!   careful way: one statement per connection; without locks: the writing statement's
+//!   first step, before any row is written); then the advisory lock of each new number,
 //!   in the same order. Two groups sharing shipments so wait for each other in one
 //!   direction only (and should anything else close a cycle, Postgres's deadlock check
-//!   fails one group, whose scans are then written one by one). Scans of one shipment
-//!   in one group are applied in arrival order, each seeing the row as the previous
-//!   one left it.
-//! - `inbound_commit_workers` committers run at once per instance (each holds one pool
-//!   connection while it writes), so a slow group does not stop the next. They take
-//!   their connections from a [`Warm`] stack of their own, capped at their number: the
-//!   most recently used backend first and no on-release round trip, as the short request
+//!   fails one group, whose scans are then written again). Scans of one shipment in one
+//!   group are applied in arrival order, each seeing the row as the previous one left it.
+//! - `inbound_commit_workers` committers run at once per instance, so a slow group does
+//!   not stop the next. Each holds a connection of its own while it writes, from a small
+//!   pool beside the main one (`store::side_pool`, at most one connection per
+//!   committer) whose sessions plan every statement generically (`plan_cache_mode`,
+//!   set at connect: see [`group::write`]), parked in a [`Warm`] stack: the most
+//!   recently used backend first and no on-release round trip, as the short request
 //!   paths do (`store::warm`), without taking turns from those paths.
 //!
 //! The queue and its committers are a [`Lane`], started with the first scan; they end
@@ -46,7 +56,7 @@ use crate::app::AppState;
 use crate::carriers::inbound::{Ingested, Scan};
 use crate::service::lane::Lane;
 use crate::service::{Error, Result};
-use crate::store::warm::Warm;
+use crate::store::{self, warm::Warm};
 
 /// One queued scan and where its answer goes.
 struct Item {
@@ -67,8 +77,9 @@ pub(super) async fn submit(
 ) -> Result<Ingested> {
     let workers = state.config.inbound_commit_workers;
     let lane = Lane::get_or_start(&state.scan_lane, state, workers, state.config.inbound_commit_batch, || {
-        // The committers' own stack, capped at their number (see the module doc).
-        let warm = Warm::with_limit(state.db.clone(), workers);
+        // The committers' own connections, parked most recent first (see the module doc).
+        let pool = store::side_pool(&state.db, workers as u32, &[("plan_cache_mode", "force_generic_plan")]);
+        let warm = Warm::with_limit(pool, workers);
         move |state: AppState, group: Vec<Item>| {
             let warm = warm.clone();
             async move { write_group(&state, &warm, group).await }
@@ -87,13 +98,6 @@ async fn write_group(state: &AppState, warm: &Warm, mut group: Vec<Item>) {
     let taken = Instant::now();
     let queue = group.iter().map(|i| taken.saturating_duration_since(i.queued)).max().unwrap_or_default();
     metrics::histogram!("shipgate_inbound_group_size").record(group.len() as f64);
-    if group.len() == 1 {
-        let item = group.pop().expect("one item");
-        let result = ingest::ingest_scan(state, &item.connection.row, &item.scan, &item.raw).await;
-        let _ = item.reply.send(result);
-        Phases { size: 1, queue, alone: taken.elapsed(), ..Phases::default() }.record();
-        return;
-    }
     // Lock order (see the module doc); stable, so one shipment's scans keep their order.
     group.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
     let mut phases = Phases { size: group.len(), queue, ..Phases::default() };
@@ -135,8 +139,6 @@ struct Phases {
     commit: Duration,
     /// Answering the group's pushes after the commit.
     answer: Duration,
-    /// A lone scan, written by the single-scan path: all of it.
-    alone: Duration,
 }
 
 impl Phases {
@@ -148,14 +150,13 @@ impl Phases {
             ("commit", self.commit),
             ("answer", self.answer),
         ];
-        let lone = [("queue", self.queue), ("alone", self.alone)];
-        for (phase, d) in if self.size == 1 { &lone[..] } else { &phases[..] } {
-            metrics::histogram!("shipgate_inbound_group_phase_seconds", "phase" => *phase).record(d.as_secs_f64());
+        for (phase, d) in phases {
+            metrics::histogram!("shipgate_inbound_group_phase_seconds", "phase" => phase).record(d.as_secs_f64());
         }
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         tracing::debug!(target: "shipgate::inbound::timing", size = self.size, queue_ms = ms(self.queue),
             acquire_ms = ms(self.acquire), statements_ms = ms(self.statements), commit_ms = ms(self.commit),
-            answer_ms = ms(self.answer), alone_ms = ms(self.alone), "scan group");
+            answer_ms = ms(self.answer), "scan group");
     }
 }
 

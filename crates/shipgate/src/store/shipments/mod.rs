@@ -100,7 +100,7 @@ pub struct ShipmentDoc {
 
 /// The columns of a [`ShipmentDoc`], in its fields' order (its `FromRow` reads them by
 /// position). `query_doc!` spells the same list with the macro's type overrides.
-const DOC_COLUMNS: &str = "tenant_id, id, reference, connection_id, carrier, carrier_reference, tracking_number, \
+pub(crate) const DOC_COLUMNS: &str = "tenant_id, id, reference, connection_id, carrier, carrier_reference, tracking_number, \
      service, stops, parcels, declared_value, cod_amount, notes, metadata, channel, booking_state, booking_attempts, \
      booking_last_error, booked_at, status, subtag, carrier_status, last_event, estimated_delivery, sinks, documents, \
      proof_of_delivery, created_at, updated_at";
@@ -144,6 +144,9 @@ impl<'r> sqlx::FromRow<'r, PgRow> for ShipmentDoc {
 }
 
 impl ShipmentDoc {
+    /// How many columns it reads ([`DOC_COLUMNS`]); a statement's own columns come after.
+    pub const COLUMNS: usize = 29;
+
     /// The row the workflows read: the JSON columns read into the domain's types.
     pub fn into_row(self) -> serde_json::Result<ShipmentRow> {
         fn opt<T: serde::de::DeserializeOwned>(j: &Option<PgJson>) -> serde_json::Result<Option<Json<T>>> {
