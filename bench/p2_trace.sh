@@ -7,7 +7,7 @@
 #   log, target shipgate::inbound::timing), summarised, and the slowest groups listed;
 # - what the server's backends were doing: pg_stat_activity sampled every 10 ms, each
 #   wait event's share of the samples in the slow windows against the others;
-# - the durable-commit probe of bench/bars_push.sh (one-row commits at 50/s).
+# - the durable-commit probe of bench/bars_push.sh (one-row commits at 400/s).
 # No bar, no verdict: a diagnosis. The 10 ms sampler and the debug log add a little load.
 # Needs: cargo build --release --bin shipgate --example ecom_push; wrk; pgbench; psql; jq; python3.
 # Usage: bench/p2_trace.sh [runs=3] [seconds=10]
