@@ -122,22 +122,18 @@ async fn unlocked(conn: &mut PgConnection, group: &[Entry<'_>], mappings: &[Arc<
         }
         number_of.push(n);
     }
-    let read = scan_groups::read_unlocked(conn, &numbers).await?;
+    let mut read = scan_groups::read_unlocked(conn, &numbers).await?;
+    // At most one row per number (LIMIT 1), so one per number when none is missing.
     if read.len() != numbers.len() {
         return Ok(Unlocked::NotFor); // a number without a shipment: created under its advisory lock
     }
+    read.sort_unstable_by_key(|r| r.number);
     let now = read[0].now;
-    let mut found: Vec<Option<scan_groups::Unlocked>> = (0..numbers.len()).map(|_| None).collect();
-    for r in read {
-        let k = r.number;
-        found[k] = Some(r);
-    }
     let mut ids: Vec<String> = Vec::with_capacity(numbers.len());
     let mut rows: HashMap<String, ShipmentRow> = HashMap::new();
     let mut versions: HashMap<String, String> = HashMap::new();
     let mut seen: HashMap<String, HashSet<String>> = HashMap::new();
-    for slot in found {
-        let Some(r) = slot else { return Ok(Unlocked::NotFor) };
+    for r in read {
         let row = r.doc.into_row().map_err(|e| crate::service::Error::Internal(e.into()))?;
         let id = row.id.clone();
         seen.entry(id.clone()).or_default().extend(r.seen);
