@@ -130,8 +130,7 @@ p1_measure() { # $1 size label; sets P1_GW (gateway median pushes/s); RSS sample
     stop_sampler
     g=$(wrk_rps <"$WORK/w$i")
     nok=$(awk '/^not acked true:/ {print $4}' "$WORK/w$i")
-    "$PGBENCH" -n -M prepared -c 64 -j 2 -T "$SECS" -f "$WORK/push_txn.sql" -D tenant="$TENANT" -D con="$CON" \
-      -D payload="$PUSH_PAYLOAD" -D evt="$PUSH_EVT" -D hist="$PUSH_HIST" -D edata="$PUSH_EDATA" "$DB_URL" >"$WORK/p$i" 2>&1 || true
+    push_txn_pgbench -T "$SECS" >"$WORK/p$i" 2>&1 || true
     p=$(pgbench_tps <"$WORK/p$i")
     [ -n "$p" ] || { echo "pgbench failed:"; tail -20 "$WORK/p$i"; return 1; }
     [ -n "$g" ] || { echo "wrk failed:"; cat "$WORK/w$i"; return 1; }
@@ -159,14 +158,29 @@ commit_probe_setup() { # the probe's table and script, in $DB_URL and $WORK
   psql "$DB_URL" -qc "CREATE TABLE IF NOT EXISTS bench_commit_probe (n int)"
   echo 'INSERT INTO bench_commit_probe VALUES (1);' >"$WORK/probe.sql"
 }
-commit_probe() { # $1 seconds: one pgbench client committing a one-row INSERT at PROBE_RATE/s; prints its p99 in ms
+commit_probe_log() { # $1 seconds, $2 file: the probe, one line per commit: scheduled start (epoch s), latency (ms)
   local dir
   dir=$(mktemp -d -p "$WORK")
   "$PGBENCH" -n -M prepared -c 1 -R "$PROBE_RATE" -T "$1" -l --log-prefix="$dir/log" -f "$WORK/probe.sql" "$DB_URL" \
-    >"$dir/out" 2>&1 || { tail "$dir/out" >&2; return 1; }
-  # time + schedule lag (us): from each commit's scheduled start (pgbench docs, "Per-Transaction Logging").
-  cat "$dir"/log.* | awk '{print ($3 + $7) / 1000}' | quantile 0.99
+    >"$dir/out" 2>&1 || { tail "$dir/out" >&2; rm -rf "$dir"; return 1; }
+  # Log fields (pgbench docs, "Per-Transaction Logging"): client, transaction, time (us),
+  # script, epoch and us of the end, schedule lag (us, with --rate); latency from each
+  # commit's scheduled start = time + lag, and that start = end - latency.
+  cat "$dir"/log.* | awk '{l = ($3 + $7) / 1000; printf "%.4f %.3f\n", $5 + $6 / 1e6 - l / 1000, l}' >"$2"
   rm -rf "$dir"
+}
+commit_probe() { # $1 seconds: one pgbench client committing a one-row INSERT at PROBE_RATE/s; prints its p99 in ms
+  local f
+  f=$(mktemp -p "$WORK")
+  commit_probe_log "$1" "$f" || return 1
+  awk '{print $2}' "$f" | quantile 0.99
+  rm -f "$f"
+}
+# pgbench running P1's per-push transaction (push_setup's push_txn.sql, 64 clients,
+# prepared) on $DB_URL with the push's values; the caller's options first, output on stdout.
+push_txn_pgbench() {
+  "$PGBENCH" -n -M prepared -c 64 -j 2 "$@" -f "$WORK/push_txn.sql" -D tenant="$TENANT" -D con="$CON" \
+    -D payload="$PUSH_PAYLOAD" -D evt="$PUSH_EVT" -D hist="$PUSH_HIST" -D edata="$PUSH_EDATA" "$DB_URL"
 }
 
 p2_measure() { # $1 size label; needs P1_GW
@@ -194,9 +208,8 @@ p2_measure() { # $1 size label; needs P1_GW
     sed -E 's/.* ([0-9]+) not acked true.*/\1/' <<<"$line" >>"$WORK/p2_nok"
     echo "$c" >>"$WORK/p2_commit"
     rm -f "$WORK"/p2log.*
-    "$PGBENCH" -n -M prepared -c 64 -j 2 -R "$rate" -T $((SECS + 2)) -l --log-prefix="$WORK/p2log" -f "$WORK/push_txn.sql" \
-      -D tenant="$TENANT" -D con="$CON" -D payload="$PUSH_PAYLOAD" -D evt="$PUSH_EVT" -D hist="$PUSH_HIST" \
-      -D edata="$PUSH_EDATA" "$DB_URL" >"$WORK/p2pgb" 2>&1 || { echo "pgbench failed:"; tail "$WORK/p2pgb"; return 1; }
+    push_txn_pgbench -R "$rate" -T $((SECS + 2)) -l --log-prefix="$WORK/p2log" >"$WORK/p2pgb" 2>&1 ||
+      { echo "pgbench failed:"; tail "$WORK/p2pgb"; return 1; }
     # Log fields (pgbench docs, "Per-Transaction Logging"): client, transaction, time (us),
     # script, epoch and us of the end, schedule lag (us, with --rate); a transaction's
     # scheduled start = its end - time - lag. pgbench runs 2 s longer and what it

@@ -54,16 +54,6 @@ mem_sampler() { # every 0.5 s: epoch seconds, Dirty kB, Writeback kB
 mem_sampler >"$WORK/mem" &
 MEMS=$!
 
-probe_run() { # $1 seconds: the probe, each commit as "scheduled start (epoch s)  latency (ms)" in $WORK/probe
-  local dir
-  dir=$(mktemp -d -p "$WORK")
-  "$PGBENCH" -n -M prepared -c 1 -R "$PROBE_RATE" -T "$1" -l --log-prefix="$dir/log" -f "$WORK/probe.sql" "$DB_URL" \
-    >"$dir/out" 2>&1 || { tail "$dir/out" >&2; return 1; }
-  # Log fields (pgbench docs, "Per-Transaction Logging"): client, transaction, time (us),
-  # script, epoch and us of the end, schedule lag (us); latency from the scheduled start.
-  cat "$dir"/log.* | awk '{l = ($3 + $7) / 1000; printf "%.4f %.3f\n", $5 + $6 / 1e6 - l / 1000, l}' >"$WORK/probe"
-  rm -rf "$dir"
-}
 wal() { psql "$DB_URL" -qAtc "SELECT wal_bytes, wal_sync FROM pg_stat_wal"; }
 report() { # $1 label, $2 $3 pg_stat_wal before/after, $4 operations besides the probe's commits
   python3 - "$WORK/probe" "$WORK/mem" "$1" "$2" "$3" "$4" "$PROBE_RATE" "$LONG" <<'PY'
@@ -102,11 +92,11 @@ PY
 }
 
 echo "== 1. the probe alone for ${LONG}s"
-w0=$(wal); probe_run "$LONG"; w1=$(wal); report alone "$w0" "$w1" 0
+w0=$(wal); commit_probe_log "$LONG" "$WORK/probe"; w1=$(wal); report alone "$w0" "$w1" 0
 
 echo "== 2. the probe beside the gateway's pushes at $RATE/s (open loop) for ${LONG}s"
 w0=$(wal)
-probe_run "$LONG" &
+commit_probe_log "$LONG" "$WORK/probe" &
 P=$!
 line=$("$EX" rate "$URL" "$EUSER" "$EPASS" "$RATE" "$LONG" "$AWBS" 2>/dev/null)
 wait "$P"
@@ -116,11 +106,9 @@ report gateway "$w0" "$w1" $((RATE * LONG))
 
 echo "== 3. the probe beside pgbench's per-push transaction at $PGRATE/s (open loop, 64 clients) for ${LONG}s"
 w0=$(wal)
-probe_run "$LONG" &
+commit_probe_log "$LONG" "$WORK/probe" &
 P=$!
-"$PGBENCH" -n -M prepared -c 64 -j 2 -R "$PGRATE" -T "$LONG" -f "$WORK/push_txn.sql" \
-  -D tenant="$TENANT" -D con="$CON" -D payload="$PUSH_PAYLOAD" -D evt="$PUSH_EVT" -D hist="$PUSH_HIST" \
-  -D edata="$PUSH_EDATA" "$DB_URL" >"$WORK/pgb" 2>&1 || { tail "$WORK/pgb"; exit 1; }
+push_txn_pgbench -R "$PGRATE" -T "$LONG" >"$WORK/pgb" 2>&1 || { tail "$WORK/pgb"; exit 1; }
 wait "$P"
 w1=$(wal)
 echo "  pgbench: $(grep -E '^tps' "$WORK/pgb"); $(grep -E 'latency average' "$WORK/pgb"); $(grep -E 'schedule lag' "$WORK/pgb")"
